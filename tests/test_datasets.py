@@ -1,0 +1,190 @@
+"""Dataset adapters: pose conventions checked against the images, and the files `prepare` writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pycolmap
+import pytest
+from typer.testing import CliRunner
+
+from vloc.datasets import ColmapImages, PosesFile, Prepared, SevenScenes, Synthetic, TempleRing, prepare
+from vloc.errors import ConfigError, InputError
+from vloc.geometry.epipolar import epipolar_distances, fundamental_from_poses
+from vloc.geometry.pose import camera_center, pose_errors
+from vloc.io.model import build_posed_model, model_poses, read_model, write_model
+from vloc.io.text import read_image_list, read_poses, read_queries, write_poses, write_queries
+
+
+def sift_inliers(path0: Path, path1: Path) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV SIFT, ratio 0.8, RANSAC F inliers, keypoints moved to COLMAP's +0.5 pixel convention."""
+    sift = cv2.SIFT_create()
+    (k0, d0), (k1, d1) = (sift.detectAndCompute(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), None) for p in (path0, path1))
+    good = [m for m, n in cv2.BFMatcher().knnMatch(d0, d1, k=2) if m.distance < 0.8 * n.distance]
+    p0 = np.array([k0[m.queryIdx].pt for m in good]) + 0.5
+    p1 = np.array([k1[m.trainIdx].pt for m in good]) + 0.5
+    _, mask = cv2.findFundamentalMat(p0, p1, cv2.FM_RANSAC, 1.0, 0.999)
+    inliers = mask.ravel().astype(bool)
+    assert inliers.sum() >= 100
+    return p0[inliers], p1[inliers]
+
+
+def median_epipolar(data: Prepared, name0: str, name1: str, transposed: bool = False) -> float:
+    p0, p1 = sift_inliers(data.image_root / name0, data.image_root / name1)
+    pose0, pose1 = data.poses[name0], data.poses[name1]
+    if transposed:  # the wrong reading of the convention, for contrast
+        pose0, pose1 = pose0.inverse(), pose1.inverse()
+    fundamental = fundamental_from_poses(pose0, data.cameras[name0], pose1, data.cameras[name1])
+    return float(np.median(epipolar_distances(p0, p1, fundamental)))
+
+
+# ---------------------------------------------------------------- 7-Scenes
+@pytest.fixture(scope="module")
+def seven_scenes(shared_data: Path) -> Prepared:
+    return SevenScenes(shared_data / "7scenes_redkitchen_subset", "easy").load()
+
+
+def test_seven_scenes_splits_and_camera(seven_scenes, shared_data):
+    assert len(seven_scenes.mapping) == 100 and len(seven_scenes.queries) == 100
+    camera = seven_scenes.cameras["frame-000005.color.jpg"]
+    assert camera.model_name == "SIMPLE_PINHOLE" and list(camera.params) == [525, 320, 240]
+    hard = SevenScenes(shared_data / "7scenes_redkitchen_subset", "hard").load()
+    assert (len(hard.mapping), len(hard.queries)) == (100, 65)
+    assert seven_scenes.thresholds == [(0.02, 2.0), (0.05, 5.0), (0.10, 10.0)]
+
+
+def test_seven_scenes_poses_are_inverted_camera_to_world(seven_scenes):
+    world_from_cam = np.loadtxt(seven_scenes.image_root / "frame-000000.pose.txt")
+    np.testing.assert_allclose(camera_center(seven_scenes.poses["frame-000000.color.jpg"]), world_from_cam[:3, 3], atol=1e-9)
+    names = sorted(seven_scenes.poses)
+    steps = [pose_errors(seven_scenes.poses[a], seven_scenes.poses[b]) for a, b in zip(names, names[1:])]
+    assert np.median([dt for dt, _ in steps]) < 0.1 and max(dt for dt, _ in steps) < 0.25
+
+
+def test_seven_scenes_epipolar_check(seven_scenes):
+    a, b = "frame-000000.color.jpg", "frame-000020.color.jpg"
+    assert median_epipolar(seven_scenes, a, b) < 2.0
+    assert median_epipolar(seven_scenes, a, b, transposed=True) > 5.0
+
+
+def test_seven_scenes_bad_split(shared_data):
+    with pytest.raises(ConfigError):
+        SevenScenes(shared_data / "7scenes_redkitchen_subset", "medium").load()
+
+
+# ---------------------------------------------------------------- templeRing
+@pytest.fixture(scope="module")
+def temple(shared_data: Path) -> Prepared:
+    return TempleRing(shared_data / "middlebury_templeRing").load()
+
+
+def test_temple_ring_cameras_and_centres(temple):
+    assert (len(temple.mapping), len(temple.queries), len(temple.poses)) == (24, 23, 47)
+    camera = temple.cameras["templeR0001.png"]
+    # Middlebury K (top-left pixel centre at 0) shifted to COLMAP's +0.5 convention.
+    np.testing.assert_allclose(camera.params, [1520.4, 1525.9, 302.82, 247.37])
+    box_centre = (np.array([-0.023121, -0.038009, -0.091940]) + np.array([0.078626, 0.121636, -0.017395])) / 2
+    distances = [np.linalg.norm(camera_center(p) - box_centre) for p in temple.poses.values()]
+    assert 0.55 < min(distances) and max(distances) < 0.58
+    # cameras look at the object: it is in front (positive depth) and projects inside the image
+    for pose in temple.poses.values():
+        x = pose * box_centre.reshape(1, 3)
+        assert x[0, 2] > 0.5
+        u, v = camera.img_from_cam(x)[0]
+        assert 0 < u < 640 and 0 < v < 480
+    dt, dr = pose_errors(temple.poses["templeR0001.png"], temple.poses["templeR0030.png"])
+    assert dt < 1e-6 and dr < 1e-3  # the ring closes
+
+
+def test_temple_ring_epipolar_check(temple):
+    assert median_epipolar(temple, "templeR0001.png", "templeR0002.png") < 0.5
+    assert median_epipolar(temple, "templeR0003.png", "templeR0004.png") < 0.5
+    assert median_epipolar(temple, "templeR0001.png", "templeR0002.png", transposed=True) > 2  # measured 3.3 px
+
+
+def test_prepare_temple_ring(shared_data, tmp_path):
+    out = prepare(TempleRing(shared_data / "middlebury_templeRing"), tmp_path / "temple")
+    reference = read_model(out / "reference")
+    assert reference.num_reg_images() == 24 and reference.num_points3D() == 0 and len(reference.cameras) == 1
+    assert sorted(model_poses(reference)) == read_image_list(out / "mapping.txt")
+    queries = read_queries(out / "queries.txt")
+    assert sorted(queries) == read_image_list(out / "query_list.txt") and len(queries) == 23
+    np.testing.assert_allclose(queries["templeR0002.png"].params, [1520.4, 1525.9, 302.82, 247.37])
+    truth = read_poses(out / "ground_truth.txt")
+    assert sorted(truth) == sorted(queries)
+    reference_truth = TempleRing(shared_data / "middlebury_templeRing").load().poses
+    for name, pose in truth.items():
+        dt, dr = pose_errors(pose, reference_truth[name])
+        assert dt < 1e-8 and dr < 1e-6
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["thresholds"] == [[0.001, 0.5], [0.005, 1.0], [0.01, 2.0]]
+    assert Path(info["image_root"]).is_absolute() and (Path(info["image_root"]) / "templeR0002.png").is_file()
+
+
+# ---------------------------------------------------------------- synthetic and generic (a tiny fake scene)
+def make_scene(root: Path) -> Path:
+    """A folder laid out as `vloc synth` writes it: 3 day + 2 night images, a model posing all of them."""
+    camera = pycolmap.Camera(model="SIMPLE_PINHOLE", width=64, height=48, params=[50.0, 32.0, 24.0])
+    names = [f"day/frame_{i:03d}.png" for i in range(3)] + [f"night/frame_{i:03d}.png" for i in range(2)]
+    poses = {n: pycolmap.Rigid3d(pycolmap.Rotation3d(np.zeros(3)), np.array([0.1 * i, 0, 0])) for i, n in enumerate(names)}
+    for name in names:
+        (root / "images" / name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "images" / name), np.zeros((48, 64, 3), np.uint8))
+    write_model(build_posed_model({n: camera for n in names}, poses), root / "model")
+    (root / "splits").mkdir()
+    (root / "splits" / "mapping.txt").write_text("".join(f"{n}\n" for n in names[:3]))
+    (root / "splits" / "query_night.txt").write_text("".join(f"{n}\n" for n in names[3:]))
+    (root / "scene.json").write_text(json.dumps({"thresholds": [[0.05, 1], [0.2, 5]]}))
+    return root
+
+
+def test_synthetic(tmp_path):
+    root = make_scene(tmp_path / "scene")
+    data = Synthetic(root).load()
+    assert data.queries == ["night/frame_000.png", "night/frame_001.png"] and len(data.mapping) == 3
+    assert data.conditions == {"night/frame_000.png": "night", "night/frame_001.png": "night"}
+    assert data.thresholds == [(0.05, 1.0), (0.2, 5.0)] and data.image_root == root / "images"
+    out = prepare(Synthetic(root), tmp_path / "out")
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["conditions"] == data.conditions
+    np.testing.assert_allclose(read_poses(out / "ground_truth.txt")["night/frame_001.png"].translation, [0.4, 0, 0])
+
+
+def test_synthetic_missing_name_and_root(tmp_path):
+    root = make_scene(tmp_path / "scene")
+    (root / "splits" / "query_night.txt").write_text("night/frame_009.png\n")
+    with pytest.raises(InputError, match="frame_009"):
+        prepare(Synthetic(root), tmp_path / "out")
+    with pytest.raises(InputError, match="not found"):
+        Synthetic(tmp_path / "nowhere").load()
+    with pytest.raises(InputError, match="not found"):
+        Synthetic(root, "dusk").load()
+
+
+def test_colmap_images_and_poses_file(tmp_path):
+    root = make_scene(tmp_path / "scene")
+    data = ColmapImages(root / "model", root / "images", root / "splits" / "query_night.txt").load()
+    assert data.mapping == [f"day/frame_{i:03d}.png" for i in range(3)] and len(data.queries) == 2
+    write_poses(tmp_path / "poses.txt", data.poses)
+    write_queries(tmp_path / "intrinsics.txt", data.cameras)
+    adapter = PosesFile(root / "images", tmp_path / "poses.txt", tmp_path / "intrinsics.txt",
+                        root / "splits" / "mapping.txt", root / "splits" / "query_night.txt")
+    other = adapter.load()
+    assert other.mapping == data.mapping and other.queries == data.queries
+    out = prepare(adapter, tmp_path / "out")
+    assert read_model(out / "reference").num_reg_images() == 3
+
+
+def test_cli_prepare(tmp_path):
+    from vloc.cli import app
+
+    root = make_scene(tmp_path / "scene")
+    runner = CliRunner()
+    result = runner.invoke(app, ["prepare", "synthetic", str(tmp_path / "out"), "--root", str(root)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "reference").is_dir()
+    result = runner.invoke(app, ["prepare", "templering", str(tmp_path / "x"), "--root", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1 and "not found" in result.output and "Traceback" not in result.output

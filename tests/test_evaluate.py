@@ -1,0 +1,138 @@
+"""Evaluation: errors as in docs/benchmarks.md, recall with failures, per-condition groups, files written."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pycolmap
+import pytest
+from scipy.spatial.transform import Rotation
+from typer.testing import CliRunner
+
+from vloc.errors import VlocError
+from vloc.evaluate import evaluate, length_unit, main
+from vloc.geometry.pose import pose_errors, rigid_from_matrix
+from vloc.io.model import build_posed_model, write_model
+from vloc.io.text import write_poses
+
+
+def rigid(rotation: np.ndarray, translation) -> pycolmap.Rigid3d:
+    return pycolmap.Rigid3d(pycolmap.Rotation3d(rotation), np.asarray(translation, np.float64))
+
+
+def random_pose(seed: int) -> pycolmap.Rigid3d:
+    rng = np.random.default_rng(seed)
+    return rigid(Rotation.random(random_state=seed).as_matrix(), rng.normal(size=3))
+
+
+def perturbed(pose: pycolmap.Rigid3d, axis, angle_deg: float, centre_shift) -> pycolmap.Rigid3d:
+    """Same camera rotated by `angle_deg` about `axis` (in the camera frame) and its centre moved by `centre_shift`."""
+    delta = Rotation.from_rotvec(np.radians(angle_deg) * np.asarray(axis) / np.linalg.norm(axis)).as_matrix()
+    rotation = delta @ pose.rotation.matrix()
+    centre = pose.inverse().translation + np.asarray(centre_shift)
+    return rigid(rotation, -rotation @ centre)
+
+
+def test_known_perturbation_errors():
+    truth = {"q": random_pose(0)}
+    results = {"q": perturbed(truth["q"], [1, 2, 3], 1.0, [0.0, 0.03, 0.0])}
+    query = evaluate(results, truth, [(0.05, 2.0)])["queries"]["q"]
+    assert query["translation_m"] == pytest.approx(0.03, abs=1e-9)
+    assert query["rotation_deg"] == pytest.approx(1.0, abs=1e-7)
+
+
+def test_rotation_of_180_degrees_is_180():
+    truth = {"q": random_pose(1)}
+    results = {"q": perturbed(truth["q"], [0, 1, 0], 180.0, [0, 0, 0])}
+    query = evaluate(results, truth, [(0.05, 2.0)])["queries"]["q"]
+    assert query["rotation_deg"] == pytest.approx(180.0, abs=1e-6)
+    assert query["translation_m"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_ground_truth_rotation_is_projected_onto_so3():
+    pose = random_pose(2)
+    rotation = pose.rotation.matrix()
+    # non-orthogonal at the 5e-4 level, as the 7-Scenes rotation blocks: a shrink plus a symmetric perturbation
+    symmetric = np.random.default_rng(3).normal(size=(3, 3))
+    noisy = rotation @ (np.eye(3) * (1 - 5e-4) + 1e-4 * (symmetric + symmetric.T))
+    naive = np.degrees(np.arccos(np.clip((np.trace(noisy @ rotation.T) - 1) / 2, -1, 1)))
+    assert naive > 1.0  # the trace formula without projection puts a floor of degrees under the error
+    truth = {"q": rigid_from_matrix(noisy, pose.translation)}
+    assert evaluate({"q": pose}, truth, [(0.05, 2.0)])["queries"]["q"]["rotation_deg"] < 0.05
+    dt, dr = pose_errors(pose, pycolmap.Rigid3d(np.concatenate([noisy, pose.translation[:, None]], 1)))
+    assert dr < 0.05
+
+
+def test_recall_counts_failures_and_medians():
+    truth = {f"q{i}": random_pose(10 + i) for i in range(5)}
+    shifts = {"q0": 0.01, "q1": 0.03, "q2": 0.08, "q3": 0.2}  # q4 has no result: failed
+    results = {n: perturbed(truth[n], [0, 0, 1], 0.5, [s, 0, 0]) for n, s in shifts.items()}
+    report = evaluate(results, truth, [(0.02, 2.0), (0.05, 5.0), (0.10, 10.0)])
+    group = report["groups"]["all"]
+    assert group["num_queries"] == 5 and group["num_failed"] == 1
+    assert group["recall_percent"] == pytest.approx([20.0, 40.0, 60.0])
+    assert group["median_translation_m"] == pytest.approx(0.08, abs=1e-9)
+    assert group["median_rotation_deg"] == pytest.approx(0.5, abs=1e-7)
+    assert math.isinf(report["queries"]["q4"]["translation_m"])
+
+
+def test_rotation_threshold_also_applies():
+    truth = {"q": random_pose(4)}
+    results = {"q": perturbed(truth["q"], [1, 0, 0], 3.0, [0.001, 0, 0])}
+    assert evaluate(results, truth, [(0.02, 2.0), (0.05, 5.0)])["groups"]["all"]["recall_percent"] == [0.0, 100.0]
+
+
+def test_result_without_ground_truth_is_an_error(tmp_path):
+    truth = {"q0": random_pose(0)}
+    write_poses(tmp_path / "gt.txt", truth)
+    write_poses(tmp_path / "results.txt", {"q0": truth["q0"], "stray.jpg": random_pose(1)})
+    with pytest.raises(VlocError, match="stray.jpg.*gt.txt"):
+        main(tmp_path / "results.txt", tmp_path / "gt.txt", [(0.05, 5.0)])
+    with pytest.raises(VlocError, match="other.jpg"):
+        main(tmp_path / "gt.txt", tmp_path / "gt.txt", [(0.05, 5.0)], queries=["q0", "other.jpg"])
+
+
+def test_per_condition_groups_files_and_model_ground_truth(tmp_path):
+    truth = {f"day/{i}.png": random_pose(i) for i in range(4)} | {f"night/{i}.png": random_pose(10 + i) for i in range(4)}
+    conditions = {n: n.split("/")[0] for n in truth}
+    results = {n: perturbed(p, [0, 1, 0], 0.1, [0.01, 0, 0]) for n, p in truth.items() if n != "night/3.png"}
+    results["night/2.png"] = perturbed(truth["night/2.png"], [0, 1, 0], 20, [1.0, 0, 0])
+    write_poses(tmp_path / "results.txt", results)
+    camera = pycolmap.Camera(model="SIMPLE_PINHOLE", width=100, height=100, params=[100.0, 50.0, 50.0])
+    write_model(build_posed_model({n: camera for n in truth}, truth), tmp_path / "gt_model")
+    report = main(tmp_path / "results.txt", tmp_path / "gt_model", [(0.02, 2.0)], None, conditions,
+                  tmp_path / "report.json", tmp_path / "cdf.png")
+    groups = report["groups"]
+    assert set(groups) == {"all", "day", "night"}
+    assert groups["day"]["recall_percent"] == pytest.approx([100.0]) and groups["day"]["num_failed"] == 0
+    assert groups["night"]["recall_percent"] == pytest.approx([50.0]) and groups["night"]["num_failed"] == 1
+    assert groups["all"]["recall_percent"] == pytest.approx([75.0]) and groups["all"]["num_queries"] == 8
+    written = json.loads((tmp_path / "report.json").read_text())
+    assert written["queries"]["night/3.png"]["translation_m"] is None  # a failure, JSON has no infinity
+    assert written["groups"]["night"]["num_failed"] == 1
+    assert (tmp_path / "cdf.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_length_unit():
+    assert length_unit([(0.001, 0.5), (0.01, 2)]) == ("mm", 1000.0)
+    assert length_unit([(0.02, 2), (0.1, 10)]) == ("cm", 100.0)
+    assert length_unit([(5.0, 10)]) == ("m", 1.0)
+
+
+def test_cli_evaluate_with_dataset_json(tmp_path):
+    from vloc.cli import app
+
+    truth = {"a.png": random_pose(0), "b.png": random_pose(1)}
+    write_poses(tmp_path / "ground_truth.txt", truth)
+    (tmp_path / "query_list.txt").write_text("a.png\nb.png\n")
+    (tmp_path / "dataset.json").write_text(json.dumps({"thresholds": [[0.05, 5]], "conditions": {}}))
+    write_poses(tmp_path / "results.txt", {"a.png": truth["a.png"]})
+    runner = CliRunner()
+    args = ["evaluate", str(tmp_path / "results.txt"), str(tmp_path / "ground_truth.txt")]
+    result = runner.invoke(app, args + ["--dataset-json", str(tmp_path / "dataset.json"), "--out-json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r.json").read_text())["groups"]["all"]["recall_percent"] == [50.0]
+    result = runner.invoke(app, args + ["--threshold", "0.05"])
+    assert result.exit_code == 1 and "metres,degrees" in result.output and "Traceback" not in result.output

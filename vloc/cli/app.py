@@ -1,0 +1,55 @@
+"""The `vloc` typer application and the decorator that turns VlocError into one line and exit code 1."""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import typer
+from rich.console import Console
+
+from ..errors import VlocError
+
+app = typer.Typer(
+    help="vloc: visual localization from image folders, one stage per command; stages talk through files.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err_console = Console(stderr=True)
+console = Console()
+
+
+def stage(parent: typer.Typer, name: str, help_text: str, example: str) -> Callable:
+    """Register a command on `parent` whose VlocErrors print as one line; the help ends with an example."""
+
+    def register(function: Callable) -> Callable:
+        @functools.wraps(function)
+        def run(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except VlocError as error:
+                err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+                raise typer.Exit(1) from None
+
+        text = f"{help_text}\n\nExample:\n\n    {example}"
+        return parent.command(name, help=text)(run)
+
+    return register
+
+
+def sub_app(name: str, help_text: str) -> typer.Typer:
+    """A command group such as `vloc pairs ...`."""
+    group = typer.Typer(help=help_text, no_args_is_help=True, pretty_exceptions_enable=False)
+    app.add_typer(group, name=name)
+    return group
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show info-level logs.")) -> None:
+    """vloc: visual localization from image folders, one stage per command; stages talk through files."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[RichHandler(console=err_console)], format="%(message)s")

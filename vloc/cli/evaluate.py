@@ -1,0 +1,54 @@
+"""CLI: vloc evaluate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import app, console, stage
+
+
+def parse_threshold(text: str) -> tuple[float, float]:
+    """'0.02,2' -> (0.02 m, 2 deg)."""
+    from ..errors import ConfigError
+
+    try:
+        metres, degrees = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"threshold '{text}' is not 'metres,degrees' (e.g. 0.05,5)") from None
+    return metres, degrees
+
+
+@stage(
+    app,
+    "evaluate",
+    "Compare a results file (name qw qx qy qz tx ty tz, cam_from_world) with ground truth (poses file or COLMAP "
+    "model): median errors, recall at thresholds, failures (queries without a result), per condition.",
+    "vloc evaluate outputs/7scenes/results.txt outputs/7scenes/ground_truth.txt "
+    "--dataset-json outputs/7scenes/dataset.json --plot outputs/7scenes/cdf.png",
+)
+def evaluate(
+    results: Path = typer.Argument(..., help="Results file of the localizer."),
+    ground_truth: Path = typer.Argument(..., help="Poses file or COLMAP model folder."),
+    dataset_json: Path | None = typer.Option(None, "--dataset-json", help="dataset.json of `vloc prepare`: thresholds, conditions and query list."),
+    threshold: list[str] = typer.Option([], "--threshold", help="'metres,degrees', repeatable; overrides dataset.json."),
+    query_list: Path | None = typer.Option(None, "--queries", help="Query names to evaluate (default: the dataset's query list, else all of the ground truth)."),
+    out_json: Path | None = typer.Option(None, "--out-json", help="Write the report as JSON."),
+    plot: Path | None = typer.Option(None, "--plot", help="Write cumulative error curves as PNG."),
+) -> None:
+    from .. import evaluate as evaluate_stage
+    from ..datasets import read_dataset_json
+    from ..errors import ConfigError
+    from ..io.text import read_image_list
+
+    info = read_dataset_json(dataset_json) if dataset_json is not None else {"thresholds": [], "conditions": {}}
+    thresholds = [parse_threshold(t) for t in threshold] or info["thresholds"]
+    if not thresholds:
+        raise ConfigError("no thresholds: give --threshold metres,degrees or --dataset-json")
+    if query_list is None and dataset_json is not None and (dataset_json.parent / "query_list.txt").exists():
+        query_list = dataset_json.parent / "query_list.txt"
+    queries = read_image_list(query_list) if query_list is not None else None
+    evaluate_stage.main(results, ground_truth, thresholds, queries, info["conditions"] or None, out_json, plot)
+    if out_json is not None:
+        console.print(f"report written to {out_json}")

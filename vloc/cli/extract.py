@@ -1,0 +1,33 @@
+"""CLI: vloc extract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import app, console, stage
+
+
+@stage(
+    app,
+    "extract",
+    "Extract local features of every image below IMAGES into a features file (hloc layout). "
+    "Images already in the file are skipped unless --overwrite.",
+    "vloc extract images/ outputs/feats-sift.h5 --conf sift --set max_keypoints=2048",
+)
+def extract(
+    images: Path = typer.Argument(..., help="Image folder; names are paths relative to it."),
+    out: Path = typer.Argument(..., help="Output features file (.h5)."),
+    conf: str = typer.Option("sift", "--conf", help="Preset: sift, sift-colmap, orb."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. max_keypoints=2048 or preprocessing.resize_max=1024."),
+    image_list: Path | None = typer.Option(None, "--list", help="Text file of image names to extract (default: all)."),
+    overwrite: bool = typer.Option(False, help="Re-extract images already in the output."),
+    skip_unreadable: bool = typer.Option(False, help="Warn and skip unreadable images instead of failing."),
+) -> None:
+    from .. import extract as extract_stage
+    from ..config import override
+
+    configuration = override(extract_stage.conf_by_name(conf), set_)
+    extract_stage.main(configuration, images, out, image_list, overwrite, skip_unreadable)
+    console.print(f"features written to {out}")

@@ -1,0 +1,66 @@
+"""CLI: vloc triangulate, vloc sfm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import app, console, stage
+
+
+@stage(
+    app,
+    "triangulate",
+    "Triangulate 3D points for a reference model with known poses and cameras (held fixed); matches are first verified against the poses.",
+    "vloc triangulate outputs/reference images/ pairs-mapping.txt feats.h5 matches.h5 outputs/sfm",
+)
+def triangulate(
+    reference: Path = typer.Argument(..., help="COLMAP model with posed images (points are ignored)."),
+    images: Path = typer.Argument(..., help="Image folder (for point colours)."),
+    pairs: Path = typer.Argument(..., help="Mapping pairs file."),
+    features: Path = typer.Argument(..., help="Features file."),
+    matches: Path = typer.Argument(..., help="Matches file of the mapping pairs."),
+    out: Path = typer.Argument(..., help="Output model folder."),
+    set_: list[str] = typer.Option([], "--set", help="Override, e.g. max_epipolar_error=2 or min_angle=1."),
+) -> None:
+    from .. import triangulation
+    from ..config import override
+
+    conf = override(triangulation.TriangulationConf(), set_)
+    model = triangulation.main(conf, reference, images, pairs, features, matches, out)
+    console.print(
+        f"{model.num_points3D()} points in {model.num_reg_images()} images, "
+        f"mean track length {model.compute_mean_track_length():.2f}, "
+        f"mean reprojection error {model.compute_mean_reprojection_error():.3f} px -> {out}"
+    )
+
+
+@stage(
+    app,
+    "sfm",
+    "Structure from motion from scratch (pycolmap incremental mapping) of the images in PAIRS; keeps the largest model.",
+    "vloc sfm images/ pairs-exhaustive.txt feats.h5 matches.h5 outputs/sfm",
+)
+def sfm(
+    images: Path = typer.Argument(..., help="Image folder."),
+    pairs: Path = typer.Argument(..., help="Pairs file."),
+    features: Path = typer.Argument(..., help="Features file."),
+    matches: Path = typer.Argument(..., help="Matches file."),
+    out: Path = typer.Argument(..., help="Output model folder."),
+    set_: list[str] = typer.Option([], "--set", help="Override, e.g. min_num_inliers=30."),
+) -> None:
+    from .. import reconstruction
+    from ..config import override
+    from ..io.text import read_pairs
+
+    conf = override(reconstruction.SfMConf(), set_)
+    model = reconstruction.main(conf, images, pairs, features, matches, out)
+    names = sorted({n for p in read_pairs(pairs) for n in p})
+    missing = reconstruction.unregistered(model, names)
+    console.print(
+        f"registered {model.num_reg_images()}/{len(names)} images, {model.num_points3D()} points, "
+        f"mean reprojection error {model.compute_mean_reprojection_error():.3f} px -> {out}"
+    )
+    if missing:
+        console.print(f"not registered: {' '.join(missing)}")

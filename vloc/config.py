@@ -1,0 +1,91 @@
+"""Typed configurations: dataclasses chosen by name and overridden per field with `key=value`."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Callable, TypeVar
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+
+def choose(presets: dict[str, Callable[[], T]], name: str, kind: str) -> T:
+    """Build the preset `name` of `presets`, or fail naming the known ones."""
+    if name not in presets:
+        raise ConfigError(f"unknown {kind} conf '{name}'; known: {', '.join(sorted(presets))}")
+    return presets[name]()
+
+
+def override(conf: T, assignments: list[str]) -> T:
+    """Return a copy of `conf` with each `dotted.key=value` applied; values are parsed by field type."""
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override '{assignment}' is not of the form key=value")
+        conf = _set(conf, key.strip().split("."), value.strip(), key.strip())
+    return conf
+
+
+def _set(conf: Any, path: list[str], value: str, full_key: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(conf)}
+    head = path[0]
+    if head not in fields:
+        if len(path) == 1 and "model" in fields and dataclasses.is_dataclass(getattr(conf, "model")):
+            return _set(conf, ["model", head], value, full_key)  # `--set max_keypoints=...` reaches model fields
+        raise ConfigError(f"unknown config key '{full_key}'; known: {', '.join(_keys(conf))}")
+    current = getattr(conf, head)
+    if len(path) > 1:
+        if not dataclasses.is_dataclass(current):
+            raise ConfigError(f"config key '{full_key}': '{head}' has no sub-keys")
+        new = _set(current, path[1:], value, full_key)
+    else:
+        hint = typing.get_type_hints(type(conf))[head]
+        new = parse_value(value, hint, full_key)
+    return dataclasses.replace(conf, **{head: new})
+
+
+def _keys(conf: Any, prefix: str = "") -> list[str]:
+    keys = []
+    for field in dataclasses.fields(conf):
+        value = getattr(conf, field.name)
+        if dataclasses.is_dataclass(value):
+            keys += _keys(value, prefix + field.name + ".")
+        else:
+            keys.append(prefix + field.name)
+    return keys
+
+
+def parse_value(text: str, hint: Any, key: str) -> Any:
+    """Parse `text` as a value of type `hint` (bool, int, float, str, Optional, tuple, Literal)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if text.lower() in ("none", "null") and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return parse_value(text, inner[0], key)
+    if origin is typing.Literal:
+        if text not in args:
+            raise ConfigError(f"config key '{key}' must be one of {', '.join(map(str, args))}, got '{text}'")
+        return text
+    if origin in (tuple, list):
+        items = [t for t in text.strip("()[]").split(",") if t.strip()]
+        return origin(parse_value(t.strip(), args[0], key) for t in items)
+    try:
+        if hint is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        return hint(text)
+    except ValueError:
+        raise ConfigError(f"config key '{key}' expects {getattr(hint, '__name__', hint)}, got '{text}'") from None
+
+
+def to_dict(conf: Any) -> dict:
+    """Plain-dict view of a configuration, for logs and HDF5 attributes."""
+    return dataclasses.asdict(conf)

@@ -1,0 +1,17 @@
+"""Errors a user can cause: each carries one clear line, printed by the CLI without a traceback."""
+
+
+class VlocError(Exception):
+    """Base class for user-facing errors."""
+
+
+class InputError(VlocError):
+    """A missing, unreadable or malformed input file or folder."""
+
+
+class FormatError(VlocError):
+    """An HDF5 or text file that lacks what a reader needs."""
+
+
+class ConfigError(VlocError):
+    """An unknown configuration name, key or an unparsable value."""

@@ -1,0 +1,76 @@
+"""SIFT (difference of Gaussians) from OpenCV or pycolmap, with optional RootSIFT descriptors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+import pycolmap
+
+from .base import Extractor
+
+
+@dataclass(frozen=True)
+class SIFTConf:
+    max_keypoints: int = 4096
+    rootsift: bool = True
+    backend: Literal["opencv", "pycolmap"] = "opencv"
+    contrast_threshold: float = 0.02  # OpenCV's units (divided by the 3 layers per octave)
+    upright: bool = False
+
+
+def rootsift(descriptors: np.ndarray) -> np.ndarray:
+    """L1-normalise, square root: the Hellinger kernel as a dot product (Arandjelovic & Zisserman)."""
+    descriptors = descriptors / np.maximum(np.abs(descriptors).sum(1, keepdims=True), 1e-12)
+    return np.sqrt(descriptors)
+
+
+class SIFT(Extractor):
+    default_conf = SIFTConf()
+
+    def _init(self, conf: SIFTConf) -> None:
+        if conf.backend == "opencv":
+            self.sift = cv2.SIFT_create(
+                nfeatures=conf.max_keypoints, contrastThreshold=conf.contrast_threshold, enable_precise_upscale=True
+            )
+        else:
+            options = pycolmap.FeatureExtractionOptions()
+            options.sift.max_num_features = conf.max_keypoints
+            options.sift.peak_threshold = conf.contrast_threshold / 3
+            options.sift.upright = conf.upright
+            options.num_threads = 2
+            self.sift = pycolmap.FeatureExtractor.create(options, pycolmap.Device.cpu)
+
+    def _forward(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        if self.conf.backend == "opencv":
+            cv_keypoints, descriptors = self.sift.detectAndCompute(image, None)
+            if descriptors is None:
+                descriptors = np.zeros((0, 128), np.float32)
+            keypoints = np.array([k.pt for k in cv_keypoints], np.float32).reshape(-1, 2)
+            scales = np.array([k.size for k in cv_keypoints], np.float32)
+            oris = np.radians(np.array([k.angle for k in cv_keypoints], np.float32))
+            scores = np.array([k.response for k in cv_keypoints], np.float32)
+            if self.conf.upright:
+                oris[:] = 0  # OpenCV has no upright mode; orientation is reported as estimated otherwise
+        else:
+            keypoints_colmap, colmap_descriptors = self.sift.extract_from_uint8_array(np.ascontiguousarray(image))
+            table = np.asarray(pycolmap.keypoints_to_matrix(keypoints_colmap), np.float32).reshape(-1, 4)
+            keypoints = table[:, :2] - 0.5  # COLMAP's pixel centres are at +0.5
+            scales, oris = table[:, 2], table[:, 3]
+            descriptors = colmap_descriptors.data.astype(np.float32)
+            scores = scales.copy()  # COLMAP reports no response; larger blobs first
+        descriptors = descriptors.astype(np.float32)
+        if self.conf.rootsift:
+            descriptors = rootsift(descriptors)
+        else:
+            descriptors /= np.maximum(np.linalg.norm(descriptors, axis=1, keepdims=True), 1e-12)
+        return {
+            "keypoints": keypoints,
+            "descriptors": descriptors.T.astype(np.float16),
+            "scores": scores,
+            "scales": scales,
+            "oris": oris,
+        }
+

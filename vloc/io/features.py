@@ -1,0 +1,99 @@
+"""Local and global feature files in hloc's layout: one group per image name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..errors import FormatError
+from .h5 import list_groups_with, open_for_reading, require, write_group
+
+
+@dataclass
+class Features:
+    """Keypoints of one image: pixel centres at integer coordinates (hloc / OpenCV convention)."""
+
+    keypoints: np.ndarray  # (N, 2) float32
+    descriptors: np.ndarray  # (D, N)
+    scores: np.ndarray  # (N,) float32
+    image_size: np.ndarray  # (w, h)
+    scales: np.ndarray | None = None  # (N,) in pixels of the original image
+    oris: np.ndarray | None = None  # (N,) radians
+
+
+def write_features(handle: h5py.File, name: str, features: Features) -> None:
+    """Write one image's features into an open file."""
+    datasets = {
+        "keypoints": np.asarray(features.keypoints, np.float32),
+        "descriptors": features.descriptors,
+        "scores": np.asarray(features.scores, np.float32),
+        "image_size": np.asarray(features.image_size, np.int32),
+    }
+    for key in ("scales", "oris"):
+        if getattr(features, key) is not None:
+            datasets[key] = np.asarray(getattr(features, key), np.float32)
+    write_group(handle, name, datasets)
+
+
+def list_images(path: Path) -> list[str]:
+    """Names of the images in a local-features file."""
+    with open_for_reading(path) as handle:
+        return list_groups_with(handle, "keypoints")
+
+
+def list_global_images(path: Path) -> list[str]:
+    """Names of the images in a global-descriptor file."""
+    with open_for_reading(path) as handle:
+        return list_groups_with(handle, "global_descriptor")
+
+
+class FeatureReader:
+    """Reads features of many images from one file, keeping the file open."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.handle = open_for_reading(path)
+
+    def __enter__(self) -> "FeatureReader":
+        return self
+
+    def __exit__(self, *args) -> None:
+        self.handle.close()
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.handle and "keypoints" in self.handle[name]
+
+    def group(self, name: str) -> h5py.Group:
+        if name not in self:
+            raise FormatError(f"{self.path}: no features for image '{name}'")
+        return self.handle[name]
+
+    def keypoints(self, name: str) -> np.ndarray:
+        return self.group(name)["keypoints"][()].astype(np.float32)
+
+    def read(self, name: str) -> Features:
+        group = self.group(name)
+        require(group, ("keypoints", "descriptors"), self.path, f"image '{name}'")
+        keypoints = group["keypoints"][()].astype(np.float32)
+        descriptors = group["descriptors"][()]
+        if descriptors.ndim != 2 or descriptors.shape[1] != len(keypoints):
+            raise FormatError(
+                f"{self.path}: image '{name}' has {len(keypoints)} keypoints but descriptors of shape {descriptors.shape}"
+            )
+        scores = group["scores"][()] if "scores" in group else np.ones(len(keypoints), np.float32)
+        size = group["image_size"][()] if "image_size" in group else np.zeros(2, np.int32)
+        return Features(keypoints, descriptors, scores.astype(np.float32), size)
+
+
+def read_global_descriptors(path: Path, names: list[str]) -> np.ndarray:
+    """Stack the global descriptors of `names` into an (N, D) float32 array."""
+    with open_for_reading(path) as handle:
+        rows = []
+        for name in names:
+            if name not in handle or "global_descriptor" not in handle[name]:
+                raise FormatError(f"{path}: no global descriptor for image '{name}'")
+            rows.append(handle[name]["global_descriptor"][()].astype(np.float32))
+    return np.stack(rows) if rows else np.zeros((0, 0), np.float32)

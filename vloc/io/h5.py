@@ -1,0 +1,96 @@
+"""HDF5 plumbing shared by every vloc file: format version, validated opening, atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import h5py
+
+from ..errors import FormatError, InputError
+
+FORMAT_VERSION = 1
+FORMAT_ATTR = "vloc_format"
+
+
+def open_for_reading(path: Path) -> h5py.File:
+    """Open an HDF5 file written by vloc or hloc; fail with one line if absent, corrupt or too new."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    try:
+        handle = h5py.File(path, "r", locking=False)
+    except OSError as error:
+        raise FormatError(f"{path}: not a readable HDF5 file ({str(error).split('(')[0].strip()})") from None
+    version = handle.attrs.get(FORMAT_ATTR)
+    if version is not None and int(version) > FORMAT_VERSION:
+        handle.close()
+        raise FormatError(f"{path}: vloc_format {int(version)} is newer than this vloc reads ({FORMAT_VERSION})")
+    return handle
+
+
+def list_groups_with(handle: h5py.File, dataset: str) -> list[str]:
+    """Names of all groups (at any depth) that hold `dataset`, as hloc's list_h5_names."""
+    names: list[str] = []
+
+    def visit(name: str, obj: h5py.HLObject) -> None:
+        if isinstance(obj, h5py.Dataset) and name.rsplit("/", 1)[-1] == dataset:
+            names.append(name.rsplit("/", 1)[0])
+
+    handle.visititems(visit)
+    return sorted(set(names))
+
+
+def require(group: h5py.Group, names: tuple[str, ...], path: Path, what: str) -> None:
+    """Fail naming the file and entry when a dataset the reader needs is missing."""
+    missing = [n for n in names if n not in group]
+    if missing:
+        raise FormatError(f"{path}: {what} lacks dataset(s) {', '.join(missing)}")
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path, resume: bool) -> Iterator[h5py.File]:
+    """Yield an HDF5 file that replaces `path` only when the block ends.
+
+    With `resume`, the existing file's content is kept and added to. A Ctrl-C keeps the
+    entries completed so far (each entry is written whole); any other error leaves `path`
+    as it was.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    if resume and path.exists():
+        open_for_reading(path).close()
+        shutil.copyfile(path, tmp)
+    elif tmp.exists():
+        tmp.unlink()
+    handle = h5py.File(tmp, "a", locking=False)
+    handle.attrs[FORMAT_ATTR] = FORMAT_VERSION
+    try:
+        yield handle
+    except KeyboardInterrupt:
+        handle.close()
+        os.replace(tmp, path)
+        raise
+    except BaseException:
+        handle.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    handle.close()
+    os.replace(tmp, path)
+
+
+def write_group(handle: h5py.File, name: str, datasets: dict, attrs: dict | None = None) -> None:
+    """Write one entry whole: a group of datasets, removed again if writing is interrupted."""
+    if name in handle:
+        del handle[name]
+    group = handle.create_group(name)
+    try:
+        for key, value in datasets.items():
+            group.create_dataset(key, data=value)
+        for key, value in (attrs or {}).items():
+            group.attrs[key] = value
+    except BaseException:
+        del handle[name]
+        raise

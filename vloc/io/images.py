@@ -1,0 +1,43 @@
+"""Image discovery and reading; EXIF orientation is always ignored, so pixels match the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
+
+
+def list_image_names(root: Path) -> list[str]:
+    """Paths, relative to `root`, of all image files below it, sorted."""
+    if not root.is_dir():
+        raise InputError(f"{root}: image folder not found")
+    names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not names:
+        raise InputError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
+    return names
+
+
+def read_image(path: Path, grayscale: bool) -> np.ndarray:
+    """Read an image as uint8 (H, W) or RGB (H, W, 3); fail naming the file when it is not an image."""
+    if not path.exists():
+        raise InputError(f"{path}: image not found")
+    flags = cv2.IMREAD_IGNORE_ORIENTATION | (cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR)
+    image = cv2.imread(str(path), flags)
+    if image is None:
+        raise InputError(f"{path}: not a readable image")
+    return image if grayscale else image[..., ::-1].copy()
+
+
+def resize_max(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Downscale so that the longer side is at most `max_side`; returns the image and the (x, y) scale applied."""
+    height, width = image.shape[:2]
+    if not max_side or max(height, width) <= max_side:
+        return image, np.ones(2)
+    scale = max_side / max(height, width)
+    size = (round(width * scale), round(height * scale))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.array([size[0] / width, size[1] / height])

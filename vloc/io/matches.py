@@ -1,0 +1,71 @@
+"""Match files in hloc's layout: one group per pair, `matches0` (int32, -1 unmatched) and scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..errors import FormatError
+from .h5 import open_for_reading, require, write_group
+
+
+def names_to_pair(name0: str, name1: str, separator: str = "/") -> str:
+    """hloc's pair key: '/' in names becomes '-'."""
+    return separator.join((name0.replace("/", "-"), name1.replace("/", "-")))
+
+
+def write_matches(
+    handle: h5py.File, name0: str, name1: str, matches0: np.ndarray, scores0: np.ndarray, inliers0: np.ndarray | None = None
+) -> None:
+    """Write one pair; `inliers0` marks matches that passed geometric verification."""
+    datasets = {"matches0": np.asarray(matches0, np.int32), "matching_scores0": np.asarray(scores0, np.float16)}
+    if inliers0 is not None:
+        datasets["inliers0"] = np.asarray(inliers0, bool)
+    write_group(handle, names_to_pair(name0, name1), datasets)
+
+
+class MatchReader:
+    """Reads pairs from one file, finding a pair stored in either order (also hloc's old '_' keys)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.handle = open_for_reading(path)
+
+    def __enter__(self) -> "MatchReader":
+        return self
+
+    def __exit__(self, *args) -> None:
+        self.handle.close()
+
+    def find(self, name0: str, name1: str) -> tuple[str, bool] | None:
+        """Key of the pair and whether it is stored reversed, or None."""
+        for separator in ("/", "_"):
+            if names_to_pair(name0, name1, separator) in self.handle:
+                return names_to_pair(name0, name1, separator), False
+            if names_to_pair(name1, name0, separator) in self.handle:
+                return names_to_pair(name1, name0, separator), True
+        return None
+
+    def __contains__(self, pair: tuple[str, str]) -> bool:
+        return self.find(*pair) is not None
+
+    def read(self, name0: str, name1: str, verified_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Index pairs (M, 2) into the keypoints of name0 and name1, and their scores (M,)."""
+        found = self.find(name0, name1)
+        if found is None:
+            raise FormatError(f"{self.path}: no matches for pair {name0} {name1}")
+        key, reversed_ = found
+        group = self.handle[key]
+        require(group, ("matches0",), self.path, f"pair '{key}'")
+        matches0 = group["matches0"][()].astype(np.int64)
+        scores0 = group["matching_scores0"][()].astype(np.float32) if "matching_scores0" in group else np.ones(len(matches0), np.float32)
+        valid = matches0 > -1
+        if verified_only and "inliers0" in group:
+            valid &= group["inliers0"][()].astype(bool)
+        idx0 = np.flatnonzero(valid)
+        pairs = np.stack([idx0, matches0[idx0]], -1)
+        if reversed_:
+            pairs = pairs[:, ::-1]
+        return np.ascontiguousarray(pairs), scores0[idx0]

@@ -1,0 +1,67 @@
+"""COLMAP models through pycolmap: reading with clear errors, and building posed models without points."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pycolmap
+
+from ..errors import FormatError, InputError
+
+
+def read_model(path: Path, need_points: bool = False) -> pycolmap.Reconstruction:
+    """Read a COLMAP model folder (binary or text); optionally require 3D points."""
+    if not path.is_dir():
+        raise InputError(f"{path}: model folder not found")
+    if not any((path / f"images{ext}").exists() for ext in (".bin", ".txt")):
+        raise FormatError(f"{path}: not a COLMAP model (no images.bin or images.txt)")
+    try:
+        model = pycolmap.Reconstruction(path)
+    except Exception as error:  # pycolmap raises several types for corrupt files
+        raise FormatError(f"{path}: unreadable COLMAP model ({error})") from None
+    if model.num_reg_images() == 0:
+        raise FormatError(f"{path}: model has no registered images")
+    if need_points and model.num_points3D() == 0:
+        raise FormatError(f"{path}: model has no 3D points")
+    return model
+
+
+def write_model(model: pycolmap.Reconstruction, path: Path) -> None:
+    """Write a model in binary format into a staging folder, then swap it in place of `path`."""
+    staging = path.with_name(path.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model.write_binary(staging)
+    shutil.rmtree(path, ignore_errors=True)
+    staging.rename(path)
+
+
+def build_posed_model(cameras: dict[str, pycolmap.Camera], poses: dict[str, pycolmap.Rigid3d]) -> pycolmap.Reconstruction:
+    """A model of posed images and no points; images with equal intrinsics share one camera. Ids follow sorted names."""
+    model = pycolmap.Reconstruction()
+    camera_ids: dict[tuple, int] = {}
+    for image_id, name in enumerate(sorted(poses), 1):
+        camera = cameras[name]
+        key = (camera.model_name, camera.width, camera.height, tuple(camera.params))
+        if key not in camera_ids:
+            camera_ids[key] = len(camera_ids) + 1
+            model.add_camera_with_trivial_rig(
+                pycolmap.Camera(
+                    model=camera.model_name, width=camera.width, height=camera.height,
+                    params=camera.params, camera_id=camera_ids[key],
+                )
+            )
+        image = pycolmap.Image(name=name, camera_id=camera_ids[key], image_id=image_id)
+        model.add_image_with_trivial_frame(image, poses[name])
+    return model
+
+
+def model_poses(model: pycolmap.Reconstruction) -> dict[str, pycolmap.Rigid3d]:
+    """cam_from_world of every registered image, by name."""
+    return {image.name: image.cam_from_world() for image in model.images.values() if image.has_pose}
+
+
+def model_cameras(model: pycolmap.Reconstruction) -> dict[str, pycolmap.Camera]:
+    """Camera of every image, by name."""
+    return {image.name: model.cameras[image.camera_id] for image in model.images.values()}

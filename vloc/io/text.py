@@ -1,0 +1,105 @@
+"""Plain-text files: image lists, pairs, results (poses) and queries with intrinsics, as in hloc."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pycolmap
+
+from ..errors import FormatError, InputError
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file, so no half-written file is left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _lines(path: Path) -> list[str]:
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def read_image_list(path: Path) -> list[str]:
+    """Image names, one per line (the first token of each line, as in hloc query lists)."""
+    return [line.split()[0] for line in _lines(path)]
+
+
+def read_pairs(path: Path) -> list[tuple[str, str]]:
+    """Pairs `name0 name1` per line."""
+    pairs = []
+    for number, line in enumerate(_lines(path), 1):
+        tokens = line.split()
+        if len(tokens) < 2:
+            raise FormatError(f"{path}:{number}: expected 'name0 name1', got '{line}'")
+        pairs.append((tokens[0], tokens[1]))
+    return pairs
+
+
+def write_pairs(path: Path, pairs: list[tuple[str, str]]) -> None:
+    """Write pairs deduplicated (a pair and its reverse are one pair) and sorted."""
+    unique = sorted({tuple(p) if p[0] <= p[1] else (p[1], p[0]) for p in pairs if p[0] != p[1]})
+    write_text_atomic(path, "".join(f"{a} {b}\n" for a, b in unique))
+
+
+def write_directed_pairs(path: Path, pairs: list[tuple[str, str]]) -> None:
+    """Write query-to-database pairs in their given order (query first), deduplicated and sorted."""
+    write_text_atomic(path, "".join(f"{a} {b}\n" for a, b in sorted(set(pairs))))
+
+
+def read_poses(path: Path) -> dict[str, pycolmap.Rigid3d]:
+    """Results file `name qw qx qy qz tx ty tz` (cam_from_world) to poses by name."""
+    poses = {}
+    for number, line in enumerate(_lines(path), 1):
+        tokens = line.split()
+        if len(tokens) != 8:
+            raise FormatError(f"{path}:{number}: expected 'name qw qx qy qz tx ty tz'")
+        try:
+            qw, qx, qy, qz, tx, ty, tz = map(float, tokens[1:])
+        except ValueError:
+            raise FormatError(f"{path}:{number}: pose values are not numbers") from None
+        rotation = pycolmap.Rotation3d(np.array([qx, qy, qz, qw]) / np.linalg.norm([qx, qy, qz, qw]))
+        poses[tokens[0]] = pycolmap.Rigid3d(rotation, np.array([tx, ty, tz]))
+    return poses
+
+
+def write_poses(path: Path, poses: dict[str, pycolmap.Rigid3d]) -> None:
+    """Write cam_from_world poses in hloc's results format."""
+    lines = []
+    for name in sorted(poses):
+        qx, qy, qz, qw = poses[name].rotation.quat
+        tx, ty, tz = poses[name].translation
+        lines.append(f"{name} {qw:.10g} {qx:.10g} {qy:.10g} {qz:.10g} {tx:.10g} {ty:.10g} {tz:.10g}\n")
+    write_text_atomic(path, "".join(lines))
+
+
+def read_queries(path: Path) -> dict[str, pycolmap.Camera]:
+    """hloc queries file: `name MODEL width height params...` per line."""
+    cameras = {}
+    for number, line in enumerate(_lines(path), 1):
+        tokens = line.split()
+        try:
+            camera = pycolmap.Camera(
+                model=tokens[1], width=int(tokens[2]), height=int(tokens[3]), params=[float(t) for t in tokens[4:]]
+            )
+        except (IndexError, ValueError):
+            raise FormatError(f"{path}:{number}: expected 'name MODEL width height params...'") from None
+        if not camera.verify_params():
+            raise FormatError(f"{path}:{number}: wrong number of parameters for camera model {tokens[1]}")
+        cameras[tokens[0]] = camera
+    return cameras
+
+
+def write_queries(path: Path, cameras: dict[str, pycolmap.Camera]) -> None:
+    """Write an hloc queries file."""
+    lines = [
+        f"{name} {cam.model_name} {cam.width} {cam.height} {' '.join(f'{p:.10g}' for p in cam.params)}\n"
+        for name, cam in sorted(cameras.items())
+    ]
+    write_text_atomic(path, "".join(lines))

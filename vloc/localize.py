@@ -1,0 +1,188 @@
+"""`vloc localize`: the 6-DoF pose of each query from 2D-3D matches against a triangulated model (PnP + RANSAC)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pycolmap
+
+from .errors import FormatError
+from .io.features import FeatureReader
+from .io.matches import MatchReader
+from .io.model import read_model
+from .io.text import read_pairs, read_queries, write_poses, write_text_atomic
+from .utils import quiet_pycolmap, track
+
+INVALID_POINT3D = np.uint64(2**64 - 1)
+
+
+@dataclass(frozen=True)
+class LocalizeConf:
+    ransac_max_error: float = 12.0  # pixels
+    min_inliers: int = 12
+    covisibility_clustering: bool = False
+    fallback_to_top_image: bool = False  # give a failed query the pose of its best-matched image (recorded)
+    refine_focal_length: bool = False
+
+
+class MapIndex:
+    """Fast lookups in a triangulated model: the 3D point of each keypoint of each image, and point positions."""
+
+    def __init__(self, model: pycolmap.Reconstruction):
+        self.model = model
+        self.images = {image.name: image for image in model.images.values()}
+        point_ids = np.array(sorted(model.point3D_ids()), np.uint64)
+        self.sorted_point_ids = point_ids
+        self.xyz = np.array([model.points3D[int(i)].xyz for i in point_ids]).reshape(-1, 3)
+        self._keypoint_points: dict[str, np.ndarray] = {}
+
+    def keypoint_points(self, name: str) -> np.ndarray:
+        """Index into `xyz` of each keypoint's 3D point, -1 where it has none."""
+        if name not in self._keypoint_points:
+            ids = np.array([p.point3D_id for p in self.images[name].points2D], np.uint64)
+            index = np.searchsorted(self.sorted_point_ids, ids).clip(max=max(len(self.sorted_point_ids) - 1, 0))
+            found = (ids != INVALID_POINT3D) & (self.sorted_point_ids[index] == ids) if len(ids) else ids.astype(bool)
+            self._keypoint_points[name] = np.where(found, index, -1).astype(np.int64)
+        return self._keypoint_points[name]
+
+    def clusters(self, names: list[str]) -> list[list[str]]:
+        """Group database images that share 3D points (connected components), largest group first."""
+        points = {n: set(self.keypoint_points(n)[self.keypoint_points(n) >= 0].tolist()) for n in names}
+        remaining, groups = list(names), []
+        while remaining:
+            group = [remaining.pop(0)]
+            frontier = [group[0]]
+            while frontier:
+                current = frontier.pop()
+                linked = [n for n in remaining if points[current] & points[n]]
+                for n in linked:
+                    remaining.remove(n)
+                group += linked
+                frontier += linked
+            groups.append(group)
+        return sorted(groups, key=len, reverse=True)
+
+
+def correspondences(
+    query: str, db_names: list[str], index: MapIndex, keypoints: np.ndarray, matches: MatchReader
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """2D keypoints (COLMAP pixel convention) and 3D points matched through `db_names`, and matches per image."""
+    points2D, points3D, per_image = [], [], {}
+    for db_name in db_names:
+        pairs, _ = matches.read(query, db_name)
+        point_index = index.keypoint_points(db_name)[pairs[:, 1]] if len(pairs) else np.zeros(0, np.int64)
+        valid = point_index >= 0
+        per_image[db_name] = int(valid.sum())
+        points2D.append(keypoints[pairs[valid, 0]] + 0.5)
+        points3D.append(index.xyz[point_index[valid]])
+    if not points2D:
+        return np.zeros((0, 2)), np.zeros((0, 3)), per_image
+    return np.concatenate(points2D), np.concatenate(points3D), per_image
+
+
+def estimate_pose(points2D: np.ndarray, points3D: np.ndarray, camera: pycolmap.Camera, conf: LocalizeConf) -> dict | None:
+    """PnP in RANSAC, then nonlinear refinement on the inliers; None below the inlier threshold."""
+    if len(points2D) < max(conf.min_inliers, 4):
+        return None
+    result = pycolmap.estimate_and_refine_absolute_pose(
+        points2D,
+        points3D,
+        copy.deepcopy(camera),  # pycolmap refines intrinsics in place when asked to
+        estimation_options={"ransac": {"max_error": conf.ransac_max_error}},
+        refinement_options={"refine_focal_length": conf.refine_focal_length},
+    )
+    if result is None or result["num_inliers"] < conf.min_inliers:
+        return None
+    return result
+
+
+def localize_query(
+    query: str, camera: pycolmap.Camera, db_names: list[str], index: MapIndex, features: FeatureReader,
+    matches: MatchReader, conf: LocalizeConf,
+) -> tuple[pycolmap.Rigid3d | None, dict]:
+    """Pose of one query and its log entry."""
+    start = time.perf_counter()
+    keypoints = features.keypoints(query)
+    groups = index.clusters(db_names) if conf.covisibility_clustering else [db_names]
+    best, best_group, matches_per_image, total = None, None, {}, 0
+    for group in groups:
+        points2D, points3D, per_image = correspondences(query, group, index, keypoints, matches)
+        matches_per_image.update(per_image)
+        total += len(points2D)
+        result = estimate_pose(points2D, points3D, camera, conf)
+        if result is not None and (best is None or result["num_inliers"] > best["num_inliers"]):
+            best, best_group = result, group
+    log = {
+        "name": query,
+        "db_images": db_names,
+        "matches_2d3d_per_db_image": matches_per_image,
+        "num_matches_2d3d": total,
+        "ransac_max_error": conf.ransac_max_error,
+        "num_clusters": len(groups),
+        "success": best is not None,
+        "fallback": False,
+    }
+    pose = None
+    if best is not None:
+        pose = best["cam_from_world"]
+        log.update(num_inliers=int(best["num_inliers"]), db_images_used=best_group)
+    else:
+        log["failure_reason"] = (
+            f"fewer than {conf.min_inliers} PnP inliers" if total >= conf.min_inliers else f"only {total} 2D-3D matches"
+        )
+        if conf.fallback_to_top_image and any(matches_per_image.values()):
+            top = max(matches_per_image, key=matches_per_image.get)
+            pose, log["fallback"], log["fallback_image"] = index.images[top].cam_from_world(), True, top
+    if pose is not None:
+        qx, qy, qz, qw = pose.rotation.quat
+        log["cam_from_world"] = {"qvec_wxyz": [qw, qx, qy, qz], "tvec": pose.translation.tolist()}
+    log["time_s"] = time.perf_counter() - start
+    return pose, log
+
+
+def log_path(results: Path) -> Path:
+    """Where the per-query log of a results file goes."""
+    return results.with_name(results.stem + "_log.json")
+
+
+def main(
+    conf: LocalizeConf,
+    model_path: Path,
+    queries_path: Path,
+    pairs_path: Path,
+    features: Path,
+    matches: Path,
+    results: Path,
+) -> Path:
+    """Localize every query of `queries_path` against its pairs; writes `results` and `<results>_log.json`."""
+    quiet_pycolmap()
+    cameras = read_queries(queries_path)
+    model = read_model(model_path, need_points=True)
+    index = MapIndex(model)
+    db_by_query: dict[str, list[str]] = defaultdict(list)
+    for query, db_name in read_pairs(pairs_path):
+        if db_name not in index.images:
+            raise FormatError(f"{pairs_path}: database image '{db_name}' is not in the model {model_path}")
+        db_by_query[query].append(db_name)
+    poses, logs = {}, []
+    with FeatureReader(features) as feature_reader, MatchReader(matches) as match_reader:
+        for query in cameras:
+            if query not in feature_reader:
+                raise FormatError(f"{queries_path}: query '{query}' has no features in {features}")
+        for query in track(sorted(cameras), "localize", len(cameras)):
+            pose, log = localize_query(
+                query, cameras[query], sorted(set(db_by_query[query])), index, feature_reader, match_reader, conf
+            )
+            logs.append(log)
+            if pose is not None:
+                poses[query] = pose
+    write_poses(results, poses)
+    summary = {"conf": asdict(conf), "num_queries": len(cameras), "num_localized": sum(l["success"] for l in logs)}
+    write_text_atomic(log_path(results), json.dumps({"summary": summary, "queries": logs}, indent=1))
+    return results

@@ -1,0 +1,135 @@
+"""`vloc match`: match the local features of every listed pair, optionally with geometric verification."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from .config import choose
+from .errors import FormatError
+from .io.features import FeatureReader
+from .io.h5 import atomic_writer
+from .io.matches import MatchReader, write_matches
+from .io.text import read_pairs
+from .matchers import Matcher, get_matcher
+from .matchers.hamming import HammingConf
+from .matchers.nearest_neighbor import NearestNeighborConf
+from .utils import progress_bar
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Fundamental-matrix RANSAC (OpenCV MAGSAC++) over each pair's matches; inliers recorded as `inliers0`."""
+
+    enabled: bool = False
+    max_error: float = 2.0  # pixels
+    confidence: float = 0.9999
+    max_iterations: int = 10000
+
+
+@dataclass(frozen=True)
+class MatchConf:
+    name: str
+    matcher: str
+    model: Any
+    verification: Verification = field(default_factory=Verification)
+
+    def output_name(self, pairs: Path) -> str:
+        """Self-describing file name, e.g. matches-nn-ratio_pairs-exhaustive.h5."""
+        return f"matches-{self.name}_{pairs.stem}.h5"
+
+
+CONFS = {
+    "nn-ratio": lambda: MatchConf("nn-ratio", "nearest_neighbor", NearestNeighborConf(ratio_threshold=0.8)),
+    "nn-mutual": lambda: MatchConf("nn-mutual", "nearest_neighbor", NearestNeighborConf(ratio_threshold=None)),
+    "nn-ratio-verified": lambda: MatchConf(
+        "nn-ratio-verified", "nearest_neighbor", NearestNeighborConf(ratio_threshold=0.8), Verification(enabled=True)
+    ),
+    "hamming": lambda: MatchConf("hamming", "hamming", HammingConf()),
+}
+
+
+def conf_by_name(name: str) -> MatchConf:
+    return choose(CONFS, name, "match")
+
+
+def verify_fundamental(keypoints0: np.ndarray, keypoints1: np.ndarray, conf: Verification) -> np.ndarray:
+    """Inlier mask of matched keypoint pairs under a RANSAC fundamental matrix (all False below 8 matches)."""
+    if len(keypoints0) < 8:
+        return np.zeros(len(keypoints0), bool)
+    _, mask = cv2.findFundamentalMat(
+        keypoints0.astype(np.float64), keypoints1.astype(np.float64), cv2.USAC_MAGSAC,
+        conf.max_error, conf.confidence, conf.max_iterations,
+    )
+    return np.zeros(len(keypoints0), bool) if mask is None else mask.ravel().astype(bool)
+
+
+class _DescriptorCache:
+    """Prepared descriptors of recently used images, so that no image is read twice in a row of pairs."""
+
+    def __init__(self, reader: FeatureReader, matcher: Matcher, size: int = 256):
+        self.reader, self.matcher, self.size = reader, matcher, size
+        self.entries: OrderedDict[str, tuple[np.ndarray, torch.Tensor]] = OrderedDict()
+
+    def get(self, name: str) -> tuple[np.ndarray, torch.Tensor]:
+        if name not in self.entries:
+            features = self.reader.read(name)
+            self.entries[name] = (features.keypoints, self.matcher.prepare(features.descriptors))
+            if len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        self.entries.move_to_end(name)
+        return self.entries[name]
+
+
+def check_pairs(pairs: list[tuple[str, str]], pairs_path: Path, reader0: FeatureReader, reader1: FeatureReader) -> None:
+    """Fail naming the first image of a pair that has no features."""
+    for name0, name1 in pairs:
+        for name, reader in ((name0, reader0), (name1, reader1)):
+            if name not in reader:
+                raise FormatError(f"{pairs_path}: pair ({name0}, {name1}) names image '{name}' absent from {reader.path}")
+
+
+def main(
+    conf: MatchConf,
+    pairs_path: Path,
+    features: Path,
+    out: Path,
+    features_ref: Path | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Match every pair of `pairs_path`; the second image's features come from `features_ref` if given."""
+    pairs = read_pairs(pairs_path)
+    matcher = get_matcher(conf.matcher)(conf.model)
+    with FeatureReader(features) as reader0, FeatureReader(features_ref or features) as reader1:
+        check_pairs(pairs, pairs_path, reader0, reader1)
+        done: set[tuple[str, str]] = set()
+        if out.exists() and not overwrite:
+            with MatchReader(out) as existing:
+                done = {p for p in pairs if p in existing}
+        todo = sorted({p for p in pairs if p not in done})
+        cache0 = _DescriptorCache(reader0, matcher)
+        cache1 = cache0 if features_ref is None else _DescriptorCache(reader1, matcher)
+        by_first: dict[str, list[str]] = {}
+        for name0, name1 in todo:
+            by_first.setdefault(name0, []).append(name1)
+        with atomic_writer(out, resume=not overwrite) as handle, progress_bar("match", len(todo)) as advance:
+            for name0, names1 in by_first.items():
+                keypoints0, desc0 = cache0.get(name0)
+                others = [cache1.get(n) for n in names1]
+                results = matcher(desc0, [desc for _, desc in others])
+                for name1, (keypoints1, _), (matches0, scores0) in zip(names1, others, results):
+                    inliers0 = None
+                    if conf.verification.enabled:
+                        valid = np.flatnonzero(matches0 > -1)
+                        inliers0 = np.zeros(len(matches0), bool)
+                        inliers0[valid] = verify_fundamental(keypoints0[valid], keypoints1[matches0[valid]], conf.verification)
+                    write_matches(handle, name0, name1, matches0, scores0, inliers0)
+                advance(len(names1))
+            handle.attrs["matcher"] = conf.name
+    return out

@@ -1,0 +1,16 @@
+"""Registry of matchers: name -> plug-in class."""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from .base import Matcher
+from .hamming import Hamming
+from .nearest_neighbor import NearestNeighbor
+
+MATCHERS: dict[str, type[Matcher]] = {"nearest_neighbor": NearestNeighbor, "hamming": Hamming}
+
+
+def get_matcher(name: str) -> type[Matcher]:
+    if name not in MATCHERS:
+        raise ConfigError(f"unknown matcher '{name}'; known: {', '.join(sorted(MATCHERS))}")
+    return MATCHERS[name]

@@ -1,0 +1,43 @@
+"""The matcher plug-in interface."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+
+class Matcher:
+    """Matches the descriptors of one image with those of several others.
+
+    `prepare` turns stored descriptors (D, N) into the tensor the matcher consumes, once per image;
+    `_forward(desc0, [desc1, ...])` returns, per other image, matches0 (N0,) int64 (-1 unmatched) and scores0 (N0,).
+    """
+
+    default_conf: ClassVar[Any]
+
+    def __init__(self, conf: Any):
+        self.conf = conf
+        self._init(conf)
+
+    def _init(self, conf: Any) -> None:
+        """Build models once."""
+
+    def prepare(self, descriptors: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(descriptors).float()
+
+    def _forward(self, desc0: torch.Tensor, descs1: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray]]:
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def __call__(self, desc0: torch.Tensor, descs1: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray]]:
+        num0 = desc0.shape[-1]
+        unmatched = (np.full(num0, -1, np.int64), np.zeros(num0, np.float32))
+        nonempty = [i for i, d in enumerate(descs1) if d.shape[-1] > 0]
+        results = [unmatched] * len(descs1)
+        if num0 > 0 and nonempty:
+            for i, result in zip(nonempty, self._forward(desc0, [descs1[i] for i in nonempty])):
+                results[i] = result
+        return results
+

@@ -1,0 +1,40 @@
+"""Hamming nearest-neighbour matching of packed binary descriptors (ORB)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .nearest_neighbor import NearestNeighbor
+
+
+@dataclass(frozen=True)
+class HammingConf:
+    ratio_threshold: float | None = 0.8
+    distance_threshold: int | None = 64  # bits
+    mutual_check: bool = True
+
+
+class Hamming(NearestNeighbor):
+    """Bits become +-1/sqrt(B) unit vectors, so that d^2 = 2 - 2 s = 4 hamming / B and the NN machinery applies.
+
+    The ratio test then compares square roots of Hamming distances, as Lowe's test compares distances.
+    """
+
+    default_conf = HammingConf()
+
+    def prepare(self, descriptors: np.ndarray) -> torch.Tensor:
+        if descriptors.dtype != np.uint8:
+            raise TypeError("Hamming matching needs packed uint8 descriptors")
+        bits = torch.from_numpy(np.unpackbits(descriptors, axis=0)).float()  # (B, N) of 0/1
+        self.num_bits = bits.shape[0]
+        return (bits * 2 - 1) / self.num_bits**0.5
+
+    def thresholds(self) -> tuple[float | None, float | None]:
+        bits = self.conf.distance_threshold
+        return self.conf.ratio_threshold, None if bits is None else (4 * bits / self.num_bits) ** 0.5
+
+    def score(self, squared: np.ndarray) -> np.ndarray:
+        return 1 - squared / 4  # 1 - hamming / B
