@@ -12,3 +12,35 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared datasets not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def synthetic_map(tmp_path_factory) -> dict[str, Path]:
+    """A small synthetic scene mapped with vloc's stages: day images triangulated, night queries matched to them."""
+    from vloc import datasets, extract, match, pairs, triangulation
+    from vloc.io.text import read_image_list
+    from vloc.synth import SynthConfig
+    from vloc.synth import main as synthesize
+
+    out = tmp_path_factory.mktemp("synthetic_map")
+    synthesize(SynthConfig(num_cameras=24, conditions=("day", "night"), seed=3), out / "scene")
+    datasets.prepare(datasets.Synthetic(out / "scene", "night"), out)
+    images = out / "scene" / "images"
+    names = read_image_list(out / "mapping.txt") + read_image_list(out / "query_list.txt")
+    (out / "all.txt").write_text("\n".join(names) + "\n")
+    features = extract.main(extract.conf_by_name("sift"), images, out / "feats.h5", out / "all.txt")
+    pairs.exhaustive(read_image_list(out / "mapping.txt"), out / "pairs-mapping.txt")
+    pairs.exhaustive(read_image_list(out / "query_list.txt"), out / "pairs-query.txt", read_image_list(out / "mapping.txt"))
+    nn = match.conf_by_name("nn-ratio")
+    match.main(nn, out / "pairs-mapping.txt", features, out / "matches-mapping.h5")
+    match.main(nn, out / "pairs-query.txt", features, out / "matches-query.h5")
+    triangulation.main(
+        triangulation.TriangulationConf(), out / "reference", images, out / "pairs-mapping.txt", features,
+        out / "matches-mapping.h5", out / "model",
+    )
+    return {
+        "root": out, "images": images, "scene": out / "scene", "features": features, "model": out / "model",
+        "queries": out / "queries.txt", "pairs_query": out / "pairs-query.txt", "matches_query": out / "matches-query.h5",
+        "ground_truth": out / "ground_truth.txt", "reference": out / "reference",
+        "pairs_mapping": out / "pairs-mapping.txt", "matches_mapping": out / "matches-mapping.h5",
+    }

@@ -58,7 +58,7 @@ def test_files_model_and_splits(scene: Path):
     info = json.loads((scene / "scene.json").read_text())
     assert info["config"]["num_cameras"] == 6 and [i["id"] for i in info["instances"]] == [1, 2, 3, 4, 5, 6]
     (fine_m, fine_deg), coarse = info["thresholds"][0], info["thresholds"][-1]
-    assert fine_m == pytest.approx(0.0025 * info["extent"]["diagonal"], rel=1e-2) and fine_deg == 1.0
+    assert fine_m == pytest.approx(0.0005 * info["extent"]["diagonal"], rel=1e-2) and fine_deg == 0.5
     assert coarse[0] > fine_m and 5 < info["extent"]["diagonal"] < 500
 
 

@@ -22,7 +22,7 @@ class SfMConf:
     max_verification_error: float = 4.0  # pixels, two-view RANSAC
     min_num_inliers: int = 15
     num_threads: int = 2
-    camera_per_image: bool = True
+    random_seed: int = 0  # COLMAP's RANSAC and initial-pair choices, for reproducible models
 
 
 def main(conf: SfMConf, image_root: Path, pairs_path: Path, features: Path, matches: Path, out: Path) -> pycolmap.Reconstruction:
@@ -40,10 +40,12 @@ def main(conf: SfMConf, image_root: Path, pairs_path: Path, features: Path, matc
         verification = pycolmap.TwoViewGeometryOptions()
         verification.min_num_inliers = conf.min_num_inliers
         verification.ransac.max_error = conf.max_verification_error
+        verification.ransac.random_seed = conf.random_seed
         pycolmap.verify_matches(database_path, pairs_path, options=verification)
         options = pycolmap.IncrementalPipelineOptions()
         options.num_threads = conf.num_threads
         options.min_model_size = min(3, len(names))
+        options.random_seed = options.mapper.random_seed = options.triangulation.random_seed = conf.random_seed
         models = pycolmap.incremental_mapping(database_path, image_root, Path(work), options=options)
     if not models:
         raise FormatError(f"{matches}: structure from motion found no model (too few verified matches?)")

@@ -23,6 +23,7 @@ class TriangulationConf:
     min_angle: float = 1.5  # degrees, smallest triangulation angle
     max_reprojection_error: float = 4.0  # pixels, when merging and completing tracks
     num_threads: int = 2
+    random_seed: int = 0
 
 
 def main(
@@ -50,6 +51,7 @@ def main(
             raise FormatError(f"{matches}: no match agrees with the known poses of {reference}")
         options = pycolmap.IncrementalPipelineOptions()
         options.num_threads = conf.num_threads
+        options.random_seed = options.triangulation.random_seed = conf.random_seed
         options.triangulation.min_angle = conf.min_angle
         options.triangulation.merge_max_reproj_error = conf.max_reprojection_error
         options.triangulation.complete_max_reproj_error = conf.max_reprojection_error

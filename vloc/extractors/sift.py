@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pycolmap
 
+from ..utils import quiet_pycolmap
 from .base import Extractor
 
 
@@ -36,6 +37,7 @@ class SIFT(Extractor):
                 nfeatures=conf.max_keypoints, contrastThreshold=conf.contrast_threshold, enable_precise_upscale=True
             )
         else:
+            quiet_pycolmap()
             options = pycolmap.FeatureExtractionOptions()
             options.sift.max_num_features = conf.max_keypoints
             options.sift.peak_threshold = conf.contrast_threshold / 3

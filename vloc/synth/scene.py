@@ -147,5 +147,5 @@ def scene_extent(layout: Layout, poses: list[tuple[np.ndarray, np.ndarray]]) -> 
 
 
 def thresholds(diagonal: float) -> list[list[float]]:
-    """Three (metres, degrees) localization thresholds from the scene size: 0.25 %, 1 % and 5 % of its diagonal."""
-    return [[float(f"{diagonal * frac:.3g}"), deg] for frac, deg in ((0.0025, 1.0), (0.01, 2.0), (0.05, 5.0))]
+    """Three (metres, degrees) localization thresholds from the scene size: 0.05 %, 0.25 % and 1 % of its diagonal."""
+    return [[float(f"{diagonal * frac:.3g}"), deg] for frac, deg in ((0.0005, 0.5), (0.0025, 1.0), (0.01, 2.0))]

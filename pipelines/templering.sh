@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Middlebury templeRing: triangulate the 24 mapping views from their known poses, localize the 23 others.
+# Usage: pipelines/templering.sh [OUT]   (data: $DATA or ../shared/data beside the repository)
+set -euo pipefail
+OUT=${1:-outputs/templering}
+DATA=${DATA:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}
+ROOT="$DATA/middlebury_templeRing"
+IMAGES="$ROOT/images"
+mkdir -p "$OUT"
+
+vloc prepare templering "$OUT" --root "$ROOT"
+vloc extract "$IMAGES" "$OUT/feats-sift.h5" --conf sift
+vloc pairs exhaustive "$OUT/pairs-mapping.txt" --list "$OUT/mapping.txt"
+vloc pairs exhaustive "$OUT/pairs-query.txt" --list "$OUT/query_list.txt" --ref-list "$OUT/mapping.txt"
+vloc match "$OUT/pairs-mapping.txt" "$OUT/feats-sift.h5" "$OUT/matches-mapping.h5" --conf nn-ratio
+vloc match "$OUT/pairs-query.txt" "$OUT/feats-sift.h5" "$OUT/matches-query.h5" --conf nn-ratio
+vloc triangulate "$OUT/reference" "$IMAGES" "$OUT/pairs-mapping.txt" "$OUT/feats-sift.h5" "$OUT/matches-mapping.h5" "$OUT/model"
+vloc localize "$OUT/model" "$OUT/queries.txt" "$OUT/pairs-query.txt" "$OUT/feats-sift.h5" "$OUT/matches-query.h5" "$OUT/results.txt"
+vloc evaluate "$OUT/results.txt" "$OUT/ground_truth.txt" --dataset-json "$OUT/dataset.json" \
+    --out-json "$OUT/evaluation.json" --plot "$OUT/errors.png"

@@ -1,0 +1,165 @@
+"""vloc extract: keypoint pixel convention, resizing, resumable output, ORB layout and CLI errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vloc import extract
+from vloc.cli import app
+from vloc.config import override
+from vloc.io.features import FeatureReader, list_images
+
+BLOB_CENTRES = np.array([[60.3, 50.7], [160.5, 120.25], [250.8, 70.4], [90.65, 180.1], [230.2, 190.9]])
+
+
+def textured_image(seed: int, width: int = 640, height: int = 480) -> np.ndarray:
+    """Smooth multi-scale noise, rich in blob-like SIFT and corner-like ORB features."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((height, width))
+    for sigma in (2, 4, 8, 16):
+        image += sigma * cv2.GaussianBlur(rng.normal(size=(height, width)), (0, 0), sigma)
+    return np.round(255 * (image - image.min()) / (image.max() - image.min())).astype(np.uint8)
+
+
+def write_image(path: Path, image: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+@pytest.mark.parametrize("conf_name", ["sift", "sift-colmap"])
+def test_keypoints_have_pixel_centres_at_integers(tmp_path: Path, conf_name: str):
+    yy, xx = np.mgrid[0:240, 0:320].astype(np.float64)
+    image = np.full((240, 320), 20.0)
+    for cx, cy in BLOB_CENTRES:  # (x, y) of the blob centre with the first pixel's centre at (0, 0)
+        image += 200 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 3.0**2))
+    write_image(tmp_path / "images" / "blobs.png", np.round(image).astype(np.uint8))
+
+    out = extract.main(extract.conf_by_name(conf_name), tmp_path / "images", tmp_path / "feats.h5")
+    with FeatureReader(out) as reader:
+        keypoints = reader.read("blobs.png").keypoints
+    distances = np.linalg.norm(keypoints[None] - BLOB_CENTRES[:, None], axis=2).min(1)
+    print(f"{conf_name}: blob centre to nearest keypoint (px): {np.round(distances, 4)}")
+    # measured about 0.015 px for both backends; COLMAP's +0.5 convention would give 0.71 px
+    assert (distances < 0.2).all()
+
+
+def test_resize_max_maps_keypoints_to_original_pixels(tmp_path: Path):
+    write_image(tmp_path / "images" / "texture.png", textured_image(0))
+    conf = extract.conf_by_name("sift")
+    full = extract.main(override(conf, ["preprocessing.resize_max=none"]), tmp_path / "images", tmp_path / "full.h5")
+    half = override(conf, ["preprocessing.resize_max=320"])
+    assert half.output_name == "feats-sift-n4096-r320.h5"
+    half_path = extract.main(half, tmp_path / "images", tmp_path / half.output_name)
+
+    with h5py.File(full) as handle_full, h5py.File(half_path) as handle_half:
+        keypoints_full, keypoints_half = (h["texture.png/keypoints"][()] for h in (handle_full, handle_half))
+        scales_full, scales_half = (h["texture.png/scales"][()] for h in (handle_full, handle_half))
+        np.testing.assert_array_equal(handle_half["texture.png/image_size"][()], [640, 480])
+    assert keypoints_half[:, 0].max() > 600 and keypoints_half[:, 1].max() > 440  # in original pixels, not 320x240
+    distances = np.linalg.norm(keypoints_half[:, None] - keypoints_full[None], axis=2)
+    nearest, distance = distances.argmin(1), distances.min(1)
+    close = distance < 1.5
+    offset = (keypoints_half[close] - keypoints_full[nearest[close]]).mean(0)
+    scale_ratio = np.median(scales_half[close] / scales_full[nearest[close]])
+    print(f"resize_max: median NN distance {np.median(distance):.3f} px, mean offset {offset}, scale ratio {scale_ratio:.3f}")
+    assert np.median(distance) < 0.5  # measured 0.07 px; random keypoints of this density would be ~4 px apart
+    assert close.mean() > 0.6
+    # mapping k / scale instead of (k + 0.5) / scale - 0.5 would shift every keypoint by 0.5 px
+    assert np.abs(offset).max() < 0.1
+    assert scale_ratio == pytest.approx(1.0, abs=0.05)  # scales are in original pixels too
+
+
+def test_resume_skips_extracted_images_unless_overwrite(tmp_path: Path):
+    images = tmp_path / "images"
+    for seed in range(2):
+        write_image(images / f"seq/{seed}.png", textured_image(seed, 320, 240))
+    conf = override(extract.conf_by_name("sift"), ["max_keypoints=256"])
+    out = extract.main(conf, images, tmp_path / "feats.h5")
+    assert list_images(out) == ["seq/0.png", "seq/1.png"]
+    with h5py.File(out, "r") as handle:
+        original = handle["seq/0.png/keypoints"][()]
+        untouched = handle["seq/1.png/keypoints"][()]
+    assert 100 < len(original) <= 256
+    with h5py.File(out, "r+") as handle:
+        handle["seq/0.png/keypoints"][...] = -7.0
+
+    write_image(images / "seq/2.png", textured_image(2, 320, 240))
+    extract.main(conf, images, out)  # resumes: only the new image is extracted
+    assert list_images(out) == ["seq/0.png", "seq/1.png", "seq/2.png"]
+    with h5py.File(out, "r") as handle:
+        assert (handle["seq/0.png/keypoints"][()] == -7.0).all()
+        np.testing.assert_array_equal(handle["seq/1.png/keypoints"][()], untouched)
+        assert len(handle["seq/2.png/keypoints"]) > 100
+
+    extract.main(conf, images, out, overwrite=True)
+    with h5py.File(out, "r") as handle:
+        np.testing.assert_array_equal(handle["seq/0.png/keypoints"][()], original)
+    assert not out.with_name(out.name + ".tmp").exists()
+
+
+def test_orb_writes_packed_binary_descriptors(tmp_path: Path):
+    write_image(tmp_path / "images" / "a.png", textured_image(1, 320, 240))
+    conf = extract.conf_by_name("orb")
+    assert conf.output_name == "feats-orb-n4096-r1600.h5"
+    out = extract.main(conf, tmp_path / "images", tmp_path / conf.output_name)
+    with h5py.File(out, "r") as handle:
+        descriptors, keypoints = handle["a.png/descriptors"][()], handle["a.png/keypoints"][()]
+        assert handle.attrs["extractor"] == "orb"
+    assert descriptors.dtype == np.uint8 and keypoints.dtype == np.float32
+    assert descriptors.shape == (32, len(keypoints)) and len(keypoints) > 100
+    assert len(np.unique(descriptors, axis=1).T) > 0.9 * len(keypoints)  # real descriptors, not a constant
+
+
+# ---------------------------------------------------------------- CLI errors
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], result.output
+
+
+@pytest.fixture()
+def good_and_bad_images(tmp_path: Path) -> Path:
+    images = tmp_path / "images"
+    for name in ("a.png", "c.png"):
+        write_image(images / name, textured_image(len(name) + ord(name[0]), 160, 120))
+    (images / "bad.jpg").write_text("not an image\n")
+    return images
+
+
+def test_cli_missing_folder_and_unreadable_image_fail_cleanly(tmp_path: Path, good_and_bad_images: Path):
+    runner = CliRunner()
+    out = tmp_path / "feats.h5"
+    result = runner.invoke(app, ["extract", str(tmp_path / "nowhere"), str(out)])
+    assert_one_line_error(result, "nowhere", "image folder not found")
+    assert not out.exists()
+
+    result = runner.invoke(app, ["extract", str(good_and_bad_images), str(out)])
+    assert_one_line_error(result, "bad.jpg", "not a readable image")
+    assert not out.exists() and not out.with_name("feats.h5.tmp").exists()
+
+    result = runner.invoke(app, ["extract", str(good_and_bad_images), str(out), "--skip-unreadable"])
+    assert result.exit_code == 0, result.output
+    assert list_images(out) == ["a.png", "c.png"]
+    assert not out.with_name("feats.h5.tmp").exists()
+
+
+def test_cli_unknown_conf_and_key(tmp_path: Path, good_and_bad_images: Path):
+    runner = CliRunner()
+    out = tmp_path / "feats.h5"
+    result = runner.invoke(app, ["extract", str(good_and_bad_images), str(out), "--conf", "surf"])
+    assert_one_line_error(result, "unknown extract conf 'surf'", "sift")
+    result = runner.invoke(app, ["extract", str(good_and_bad_images), str(out), "--set", "model.num_octaves=3"])
+    assert_one_line_error(result, "unknown config key 'model.num_octaves'", "max_keypoints")
+    result = runner.invoke(app, ["extract", str(good_and_bad_images), str(out), "--set", "max_keypoints=many"])
+    assert_one_line_error(result, "max_keypoints", "int")
+    assert not out.exists()

@@ -1,0 +1,106 @@
+"""Localization: accurate poses on a synthetic scene, failures logged as failures, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pycolmap
+import pytest
+from typer.testing import CliRunner
+
+from vloc import localize
+from vloc.cli import app
+from vloc.errors import FormatError
+from vloc.evaluate import evaluate
+from vloc.io.model import write_model
+from vloc.io.text import read_poses, write_queries
+
+
+def run(paths: dict[str, Path], results: Path, conf: localize.LocalizeConf = localize.LocalizeConf(), **changes) -> Path:
+    arguments = {
+        "model_path": paths["model"], "queries_path": paths["queries"], "pairs_path": paths["pairs_query"],
+        "features": paths["features"], "matches": paths["matches_query"], "results": results,
+    }
+    return localize.main(conf, **{**arguments, **changes})
+
+
+def test_night_queries_are_localized_against_the_day_map(synthetic_map: dict[str, Path], tmp_path: Path):
+    results = run(synthetic_map, tmp_path / "results.txt")
+    report = evaluate(read_poses(results), read_poses(synthetic_map["ground_truth"]), [(0.05, 0.5)])
+    assert report["groups"]["all"]["num_failed"] == 0
+    assert report["groups"]["all"]["median_translation_m"] < 0.02
+    assert report["groups"]["all"]["median_rotation_deg"] < 0.1
+    assert report["groups"]["all"]["recall_percent"][0] >= 80
+    log = json.loads(localize.log_path(results).read_text())
+    entry = log["queries"][0]
+    assert entry["success"] and entry["num_inliers"] >= 12 and entry["num_matches_2d3d"] >= entry["num_inliers"]
+    assert set(entry["db_images"]) == set(entry["matches_2d3d_per_db_image"])
+    assert log["summary"]["num_localized"] == log["summary"]["num_queries"] == 12
+
+
+def test_covisibility_clustering_keeps_accuracy(synthetic_map: dict[str, Path], tmp_path: Path):
+    results = run(synthetic_map, tmp_path / "results.txt", localize.LocalizeConf(covisibility_clustering=True))
+    report = evaluate(read_poses(results), read_poses(synthetic_map["ground_truth"]), [(0.05, 0.5)])
+    assert report["groups"]["all"]["recall_percent"][0] >= 80
+    assert all(q["num_clusters"] >= 1 for q in json.loads(localize.log_path(results).read_text())["queries"])
+
+
+def test_a_query_without_matches_is_logged_as_failed_not_given_a_pose(synthetic_map: dict[str, Path], tmp_path: Path):
+    pairs = tmp_path / "pairs.txt"
+    kept = [line for line in synthetic_map["pairs_query"].read_text().splitlines() if not line.startswith("night/frame_001")]
+    pairs.write_text("\n".join(kept) + "\n")
+    results = run(synthetic_map, tmp_path / "results.txt", pairs_path=pairs)
+    assert "night/frame_001.png" not in read_poses(results)
+    entry = {q["name"]: q for q in json.loads(localize.log_path(results).read_text())["queries"]}["night/frame_001.png"]
+    assert not entry["success"] and entry["failure_reason"] == "only 0 2D-3D matches"
+    # A fallback is explicit and recorded: here none is possible since the query matched no database image.
+    results = run(synthetic_map, tmp_path / "fallback.txt", localize.LocalizeConf(fallback_to_top_image=True), pairs_path=pairs)
+    assert "night/frame_001.png" not in read_poses(results)
+
+
+def test_fallback_pose_is_recorded_in_the_log(synthetic_map: dict[str, Path], tmp_path: Path):
+    conf = localize.LocalizeConf(min_inliers=100000, fallback_to_top_image=True)  # every PnP "fails"
+    results = run(synthetic_map, tmp_path / "results.txt", conf)
+    log = json.loads(localize.log_path(results).read_text())["queries"]
+    assert all(not q["success"] and q["fallback"] for q in log)
+    assert read_poses(results).keys() == {q["name"] for q in log}
+    assert all(q["failure_reason"] == f"only {q['num_matches_2d3d']} 2D-3D matches" for q in log)
+    assert all(q["fallback_image"] == max(q["matches_2d3d_per_db_image"], key=q["matches_2d3d_per_db_image"].get) for q in log)
+
+
+def test_bad_inputs_fail_with_one_line(synthetic_map: dict[str, Path], tmp_path: Path):
+    queries = tmp_path / "queries.txt"
+    camera = pycolmap.Camera(model="SIMPLE_PINHOLE", width=640, height=480, params=[500, 320, 240])
+    write_queries(queries, {"night/unknown.png": camera})
+    with pytest.raises(FormatError, match="query 'night/unknown.png' has no features"):
+        run(synthetic_map, tmp_path / "r.txt", queries_path=queries)
+
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("night/frame_001.png day/missing.png\n")
+    with pytest.raises(FormatError, match="database image 'day/missing.png' is not in the model"):
+        run(synthetic_map, tmp_path / "r.txt", pairs_path=pairs)
+
+    empty = pycolmap.Reconstruction(synthetic_map["reference"])
+    write_model(empty, tmp_path / "empty")
+    result = CliRunner().invoke(app, [
+        "localize", str(tmp_path / "empty"), str(synthetic_map["queries"]), str(synthetic_map["pairs_query"]),
+        str(synthetic_map["features"]), str(synthetic_map["matches_query"]), str(tmp_path / "r.txt"),
+    ])
+    assert result.exit_code == 1
+    assert "model has no 3D points" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "r.txt").exists()
+
+
+def test_map_index_finds_the_3d_point_of_each_keypoint(synthetic_map: dict[str, Path]):
+    model = pycolmap.Reconstruction(synthetic_map["model"])
+    index = localize.MapIndex(model)
+    image = model.find_image_with_name("day/frame_000.png")
+    lookup = index.keypoint_points("day/frame_000.png")
+    for point_index, point2D in list(zip(lookup, image.points2D))[::25]:
+        if point2D.has_point3D():
+            np.testing.assert_allclose(index.xyz[point_index], model.points3D[point2D.point3D_id].xyz)
+        else:
+            assert point_index == -1

@@ -1,0 +1,41 @@
+"""Triangulation from known poses: points land on the true surfaces; bad input fails with one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vloc import triangulation
+from vloc.errors import FormatError
+from vloc.io.model import read_model
+
+
+def test_points_lie_on_the_rendered_surfaces(synthetic_map: dict[str, Path]):
+    model = read_model(synthetic_map["model"], need_points=True)
+    assert model.num_points3D() > 1000
+    assert model.compute_mean_reprojection_error() < 0.5
+    distances = []
+    for point in list(model.points3D.values())[::10]:
+        element = point.track.elements[0]
+        image = model.images[element.image_id]
+        x, y = image.points2D[element.point2D_idx].xy  # COLMAP convention: pixel (i, j) has centre (j + .5, i + .5)
+        frame = image.name.split("/")[1].replace(".png", ".npz")
+        scene_coordinates = np.load(synthetic_map["scene"] / "geometry" / frame)["scene_coordinates"]
+        truth = scene_coordinates[int(y), int(x)]
+        if np.all(np.isfinite(truth)):
+            distances.append(np.linalg.norm(point.xyz - truth))
+    # the nearest pixel centre is within half a pixel; at ~10-30 m depth and f=500 that is a few cm
+    assert np.median(distances) < 0.05, np.median(distances)
+
+
+def test_pairs_naming_an_image_absent_from_the_model_fail(synthetic_map: dict[str, Path], tmp_path: Path):
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("day/frame_000.png night/frame_001.png\n")  # night images are not in the reference
+    with pytest.raises(FormatError, match="pairs.txt: pair .* names image 'night/frame_001.png' absent from the model"):
+        triangulation.main(
+            triangulation.TriangulationConf(), synthetic_map["reference"], synthetic_map["images"], pairs,
+            synthetic_map["features"], synthetic_map["matches_mapping"], tmp_path / "model",
+        )
+    assert not (tmp_path / "model").exists()
