@@ -67,7 +67,8 @@ def test_fallback_pose_is_recorded_in_the_log(synthetic_map: dict[str, Path], tm
     assert all(not q["success"] and q["fallback"] for q in log)
     assert read_poses(results).keys() == {q["name"] for q in log}
     assert all(q["failure_reason"] == f"only {q['num_matches_2d3d']} 2D-3D matches" for q in log)
-    assert all(q["fallback_image"] == max(q["matches_2d3d_per_db_image"], key=q["matches_2d3d_per_db_image"].get) for q in log)
+    assert all(q["fallback_image"] == q["db_images_selected"][0] for q in log)
+    assert all(q["widened_to_all_db_images"] and len(q["db_images_selected"]) > 3 for q in log)
 
 
 def test_bad_inputs_fail_with_one_line(synthetic_map: dict[str, Path], tmp_path: Path):

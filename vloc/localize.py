@@ -26,9 +26,13 @@ INVALID_POINT3D = np.uint64(2**64 - 1)
 class LocalizeConf:
     ransac_max_error: float = 12.0  # pixels
     min_inliers: int = 12
+    # Localize against the k paired database images with the most 2D-3D matches (0: all of them). Points seen by
+    # the images nearest the query agree best with each other when mapping poses drift (e.g. 7-Scenes' KinectFusion).
+    num_db_images: int = 3
     covisibility_clustering: bool = False
     fallback_to_top_image: bool = False  # give a failed query the pose of its best-matched image (recorded)
     refine_focal_length: bool = False
+    random_seed: int = 0  # RANSAC sampling, for reproducible poses
 
 
 class MapIndex:
@@ -70,20 +74,13 @@ class MapIndex:
 
 
 def correspondences(
-    query: str, db_names: list[str], index: MapIndex, keypoints: np.ndarray, matches: MatchReader
-) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-    """2D keypoints (COLMAP pixel convention) and 3D points matched through `db_names`, and matches per image."""
-    points2D, points3D, per_image = [], [], {}
-    for db_name in db_names:
-        pairs, _ = matches.read(query, db_name)
-        point_index = index.keypoint_points(db_name)[pairs[:, 1]] if len(pairs) else np.zeros(0, np.int64)
-        valid = point_index >= 0
-        per_image[db_name] = int(valid.sum())
-        points2D.append(keypoints[pairs[valid, 0]] + 0.5)
-        points3D.append(index.xyz[point_index[valid]])
-    if not points2D:
-        return np.zeros((0, 2)), np.zeros((0, 3)), per_image
-    return np.concatenate(points2D), np.concatenate(points3D), per_image
+    query: str, db_name: str, index: MapIndex, keypoints: np.ndarray, matches: MatchReader
+) -> tuple[np.ndarray, np.ndarray]:
+    """2D keypoints of the query (COLMAP pixel convention) and the 3D points they match through one database image."""
+    pairs, _ = matches.read(query, db_name)
+    point_index = index.keypoint_points(db_name)[pairs[:, 1]] if len(pairs) else np.zeros(0, np.int64)
+    valid = point_index >= 0
+    return keypoints[pairs[valid, 0]] + 0.5, index.xyz[point_index[valid]]
 
 
 def estimate_pose(points2D: np.ndarray, points3D: np.ndarray, camera: pycolmap.Camera, conf: LocalizeConf) -> dict | None:
@@ -94,7 +91,7 @@ def estimate_pose(points2D: np.ndarray, points3D: np.ndarray, camera: pycolmap.C
         points2D,
         points3D,
         copy.deepcopy(camera),  # pycolmap refines intrinsics in place when asked to
-        estimation_options={"ransac": {"max_error": conf.ransac_max_error}},
+        estimation_options={"ransac": {"max_error": conf.ransac_max_error, "random_seed": conf.random_seed}},
         refinement_options={"refine_focal_length": conf.refine_focal_length},
     )
     if result is None or result["num_inliers"] < conf.min_inliers:
@@ -109,19 +106,29 @@ def localize_query(
     """Pose of one query and its log entry."""
     start = time.perf_counter()
     keypoints = features.keypoints(query)
-    groups = index.clusters(db_names) if conf.covisibility_clustering else [db_names]
-    best, best_group, matches_per_image, total = None, None, {}, 0
-    for group in groups:
-        points2D, points3D, per_image = correspondences(query, group, index, keypoints, matches)
-        matches_per_image.update(per_image)
-        total += len(points2D)
-        result = estimate_pose(points2D, points3D, camera, conf)
-        if result is not None and (best is None or result["num_inliers"] > best["num_inliers"]):
-            best, best_group = result, group
+    per_image = {name: correspondences(query, name, index, keypoints, matches) for name in db_names}
+    counts = {name: len(points2D) for name, (points2D, _) in per_image.items()}
+    ranked = [name for name in sorted(db_names, key=lambda name: (-counts[name], name)) if counts[name] > 0]
+    # The k best-matched images first; every matched image only if they give no pose.
+    attempts = [ranked[: conf.num_db_images]] if 0 < conf.num_db_images < len(ranked) else []
+    best, best_group, groups, selected = None, None, [], ranked
+    for selected in attempts + [ranked]:
+        groups = index.clusters(selected) if conf.covisibility_clustering else [selected]
+        for group in groups:
+            points2D = np.concatenate([per_image[name][0] for name in group] or [np.zeros((0, 2))])
+            points3D = np.concatenate([per_image[name][1] for name in group] or [np.zeros((0, 3))])
+            result = estimate_pose(points2D, points3D, camera, conf)
+            if result is not None and (best is None or result["num_inliers"] > best["num_inliers"]):
+                best, best_group = result, group
+        if best is not None:
+            break
+    total = sum(counts[name] for name in selected)
     log = {
         "name": query,
         "db_images": db_names,
-        "matches_2d3d_per_db_image": matches_per_image,
+        "matches_2d3d_per_db_image": counts,
+        "db_images_selected": selected,
+        "widened_to_all_db_images": bool(attempts) and selected is ranked,
         "num_matches_2d3d": total,
         "ransac_max_error": conf.ransac_max_error,
         "num_clusters": len(groups),
@@ -136,9 +143,8 @@ def localize_query(
         log["failure_reason"] = (
             f"fewer than {conf.min_inliers} PnP inliers" if total >= conf.min_inliers else f"only {total} 2D-3D matches"
         )
-        if conf.fallback_to_top_image and any(matches_per_image.values()):
-            top = max(matches_per_image, key=matches_per_image.get)
-            pose, log["fallback"], log["fallback_image"] = index.images[top].cam_from_world(), True, top
+        if conf.fallback_to_top_image and ranked:
+            pose, log["fallback"], log["fallback_image"] = index.images[ranked[0]].cam_from_world(), True, ranked[0]
     if pose is not None:
         qx, qy, qz, qw = pose.rotation.quat
         log["cam_from_world"] = {"qvec_wxyz": [qw, qx, qy, qz], "tvec": pose.translation.tolist()}

@@ -46,10 +46,15 @@ def sub_app(name: str, help_text: str) -> typer.Typer:
 
 
 @app.callback()
-def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show info-level logs.")) -> None:
+def main(ctx: typer.Context, verbose: bool = typer.Option(False, "--verbose", "-v", help="Show info-level logs.")) -> None:
     """vloc: visual localization from image folders, one stage per command; stages talk through files."""
     import logging
+    import os
 
     from rich.logging import RichHandler
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[RichHandler(console=err_console)], format="%(message)s")
+    if os.environ.get("VLOC_TIMINGS"):
+        from ..benchmark import record_stage_time
+
+        ctx.call_on_close(record_stage_time(os.environ["VLOC_TIMINGS"]))

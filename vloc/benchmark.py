@@ -1,0 +1,129 @@
+"""`vloc benchmark`: stage timings of a recipe over repetitions, with its accuracy; extraction and matching profiles."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable
+
+from .errors import InputError
+from .io.text import write_text_atomic
+
+
+def record_stage_time(path: str) -> Callable[[], None]:
+    """Start a clock now; the returned function appends this command's wall time to the JSON-lines file `path`."""
+    start = time.perf_counter()
+    command = [a for a in sys.argv[1:3] if not a.startswith("-")]
+
+    def append() -> None:
+        with open(path, "a") as handle:
+            handle.write(json.dumps({"stage": " ".join(command[:2] if command[:1] == ["pairs"] else command[:1]),
+                                     "seconds": time.perf_counter() - start}) + "\n")
+
+    return append
+
+
+def _stage_seconds(timings: Path) -> dict[str, float]:
+    totals: dict[str, float] = defaultdict(float)
+    for line in timings.read_text().splitlines():
+        record = json.loads(line)
+        totals[record["stage"]] += record["seconds"]
+    return dict(totals)
+
+
+def _localize_seconds_per_query(out: Path) -> float | None:
+    times = [q["time_s"] for log in out.rglob("*_log.json") for q in json.loads(log.read_text())["queries"]]
+    return statistics.median(times) if times else None
+
+
+def run_recipe(recipe: Path, out: Path, repeat: int, extra_args: list[str]) -> dict:
+    """Run `recipe OUT/run_k ...` `repeat` times from scratch; median per-stage times, accuracy of the last run."""
+    if not recipe.is_file():
+        raise InputError(f"{recipe}: recipe not found")
+    runs = []
+    for k in range(repeat):
+        run_dir = out / f"run_{k}"
+        timings = out / f"timings_{k}.jsonl"
+        timings.unlink(missing_ok=True)
+        subprocess.run(["rm", "-rf", str(run_dir)], check=True)
+        environment = {**os.environ, "VLOC_TIMINGS": str(timings.resolve())}
+        start = time.perf_counter()
+        completed = subprocess.run(["bash", str(recipe), str(run_dir), *extra_args], env=environment, capture_output=True, text=True)
+        if completed.returncode != 0:
+            raise InputError(f"{recipe}: failed on run {k}: {completed.stderr.strip().splitlines()[-1:]}")
+        runs.append({
+            "total_s": time.perf_counter() - start,
+            "stages_s": _stage_seconds(timings),
+            "localize_s_per_query": _localize_seconds_per_query(run_dir),
+        })
+    stages = sorted({s for r in runs for s in r["stages_s"]})
+    accuracy = {str(p.relative_to(out / f"run_{repeat - 1}")): json.loads(p.read_text())["groups"]
+                for p in sorted((out / f"run_{repeat - 1}").rglob("evaluation.json"))}
+    report = {
+        "recipe": str(recipe),
+        "repeat": repeat,
+        "median_total_s": statistics.median(r["total_s"] for r in runs),
+        "median_stage_s": {s: statistics.median(r["stages_s"].get(s, 0.0) for r in runs) for s in stages},
+        "median_localize_s_per_query": statistics.median(
+            [r["localize_s_per_query"] for r in runs if r["localize_s_per_query"] is not None] or [float("nan")]
+        ),
+        "runs": runs,
+        "accuracy": accuracy,
+    }
+    write_text_atomic(out / "benchmark.json", json.dumps(report, indent=1))
+    return report
+
+
+def profile_extraction(conf, image_root: Path, names: list[str], repeat: int) -> dict:
+    """Seconds of `extract.main` on `names` against the extractor calls alone on the same preprocessed images."""
+    import tempfile
+
+    from . import extract
+    from .extractors import get_extractor
+
+    extractor = get_extractor(conf.extractor)(conf.model)
+    totals, pure = [], []
+    loaded = [extract._load(image_root, n, conf.preprocessing)[0] for n in names]
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as work:
+            list_file = Path(work) / "list.txt"
+            list_file.write_text("\n".join(names) + "\n")
+            start = time.perf_counter()
+            extract.main(conf, image_root, Path(work) / "feats.h5", list_file)
+            totals.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for image in loaded:
+            extractor(image)
+        pure.append(time.perf_counter() - start)
+    total, extractor_only = statistics.median(totals), statistics.median(pure)
+    return {
+        "images": len(names),
+        "total_s": total,
+        "extractor_s": extractor_only,
+        "images_per_s": len(names) / total,
+        "overhead_fraction": max(total - extractor_only, 0.0) / total,
+    }
+
+
+def profile_matching(conf, pairs_path: Path, features: Path, repeat: int) -> dict:
+    """Pairs per second of `match.main` over a pairs file."""
+    import tempfile
+
+    from . import match
+    from .io.text import read_pairs
+
+    num_pairs = len(read_pairs(pairs_path))
+    times = []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as work:
+            start = time.perf_counter()
+            match.main(conf, pairs_path, features, Path(work) / "matches.h5")
+            times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    return {"pairs": num_pairs, "seconds": seconds, "pairs_per_s": num_pairs / seconds}

@@ -1,0 +1,72 @@
+"""CLI: vloc benchmark recipe | foundation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from .app import console, stage, sub_app
+
+benchmark_app = sub_app("benchmark", "Time recipes and stages (median of repetitions); results as JSON.")
+
+
+@stage(
+    benchmark_app,
+    "recipe",
+    "Run a pipeline recipe REPEAT times from scratch, timing every vloc stage; writes OUT/benchmark.json with stage "
+    "times, localization time per query and the accuracy of the last run.",
+    "vloc benchmark recipe pipelines/templering.sh outputs/bench-templering --repeat 3",
+)
+def recipe(
+    recipe_path: Path = typer.Argument(..., help="A pipelines/*.sh recipe."),
+    out: Path = typer.Argument(..., help="Output folder (one sub-folder per run)."),
+    repeat: int = typer.Option(3, "--repeat", help="Number of runs."),
+    args: list[str] = typer.Option([], "--arg", help="Extra arguments passed to the recipe after OUT."),
+) -> None:
+    from ..benchmark import run_recipe
+
+    report = run_recipe(recipe_path, out, repeat, args)
+    table = Table(title=f"{recipe_path.name}: median of {repeat} runs")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for name, seconds in report["median_stage_s"].items():
+        table.add_row(name, f"{seconds:.2f}")
+    table.add_row("[bold]total", f"{report['median_total_s']:.2f}")
+    table.add_row("localize per query (median)", f"{report['median_localize_s_per_query']:.4f}")
+    console.print(table)
+    console.print(f"report written to {out / 'benchmark.json'}")
+
+
+@stage(
+    benchmark_app,
+    "foundation",
+    "Extraction speed and the fraction of time spent outside the extractor (I/O, resizing, HDF5), and matching pairs/s "
+    "over all pairs of the images.",
+    "vloc benchmark foundation ../shared/data/middlebury_templeRing/images outputs/bench-foundation.json",
+)
+def foundation(
+    images: Path = typer.Argument(..., help="Image folder."),
+    out: Path = typer.Argument(..., help="Output JSON."),
+    conf: str = typer.Option("sift", "--conf", help="Extraction preset."),
+    repeat: int = typer.Option(3, "--repeat", help="Repetitions (the median is reported)."),
+) -> None:
+    import tempfile
+
+    from .. import extract, match, pairs
+    from ..benchmark import profile_extraction, profile_matching
+    from ..io.images import list_image_names
+    from ..io.text import write_text_atomic
+
+    names = list_image_names(images)
+    extract_conf = extract.conf_by_name(conf)
+    report = {"extract": profile_extraction(extract_conf, images, names, repeat)}
+    with tempfile.TemporaryDirectory() as work:
+        features = extract.main(extract_conf, images, Path(work) / "feats.h5")
+        pairs_path = pairs.exhaustive(names, Path(work) / "pairs.txt")
+        match_conf = match.conf_by_name("hamming" if extract_conf.extractor == "orb" else "nn-ratio")
+        report["match"] = profile_matching(match_conf, pairs_path, features, repeat)
+    write_text_atomic(out, json.dumps(report, indent=1))
+    console.print_json(json.dumps(report))
