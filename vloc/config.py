@@ -25,22 +25,23 @@ def override(conf: T, assignments: list[str]) -> T:
         key, sep, value = assignment.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override '{assignment}' is not of the form key=value")
-        conf = _set(conf, key.strip().split("."), value.strip(), key.strip())
+        conf = _set(conf, key.strip().split("."), value.strip(), key.strip(), "")
     return conf
 
 
-def _set(conf: Any, path: list[str], value: str, full_key: str) -> Any:
+def _set(conf: Any, path: list[str], value: str, full_key: str, prefix: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(conf)}
     head = path[0]
     if head not in fields:
-        if len(path) == 1 and "model" in fields and dataclasses.is_dataclass(getattr(conf, "model")):
-            return _set(conf, ["model", head], value, full_key)  # `--set max_keypoints=...` reaches model fields
-        raise ConfigError(f"unknown config key '{full_key}'; known: {', '.join(_keys(conf))}")
+        model = getattr(conf, "model", None)
+        if len(path) == 1 and dataclasses.is_dataclass(model) and head in {f.name for f in dataclasses.fields(model)}:
+            return _set(conf, ["model", head], value, full_key, prefix)  # `--set max_keypoints=...` reaches model fields
+        raise ConfigError(f"unknown config key '{full_key}'; known: {', '.join(_keys(conf, prefix))}")
     current = getattr(conf, head)
     if len(path) > 1:
         if not dataclasses.is_dataclass(current):
             raise ConfigError(f"config key '{full_key}': '{head}' has no sub-keys")
-        new = _set(current, path[1:], value, full_key)
+        new = _set(current, path[1:], value, full_key, prefix + head + ".")
     else:
         hint = typing.get_type_hints(type(conf))[head]
         new = parse_value(value, hint, full_key)

@@ -1,14 +1,6 @@
-"""Command-line interface: each module registers one stage on the shared app."""
+"""Command-line interface: each module registers its stage on the shared app, in pipeline order."""
 
-from importlib import import_module
-
+from . import synth, prepare, extract, pairs, match, mapping, localize, evaluate, benchmark  # noqa: F401, I001
 from .app import app
-
-for _module in ("extract", "pairs", "match", "synth", "mapping", "localize", "evaluate", "prepare", "benchmark"):
-    try:
-        import_module(f"{__name__}.{_module}")
-    except ModuleNotFoundError as _error:
-        if _error.name != f"{__name__}.{_module}":
-            raise
 
 __all__ = ["app"]
