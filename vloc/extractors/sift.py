@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pycolmap
 
+from ..errors import ConfigError
 from ..utils import quiet_pycolmap
 from .base import Extractor
 
@@ -19,7 +20,7 @@ class SIFTConf:
     rootsift: bool = True
     backend: Literal["opencv", "pycolmap"] = "opencv"
     contrast_threshold: float = 0.02  # OpenCV's units (divided by the 3 layers per octave)
-    upright: bool = False
+    upright: bool = False  # pycolmap backend only: OpenCV always estimates orientations
 
 
 def rootsift(descriptors: np.ndarray) -> np.ndarray:
@@ -32,6 +33,8 @@ class SIFT(Extractor):
     default_conf = SIFTConf()
 
     def _init(self, conf: SIFTConf) -> None:
+        if conf.upright and conf.backend == "opencv":
+            raise ConfigError("SIFT upright=true needs backend=pycolmap (OpenCV always estimates orientations)")
         if conf.backend == "opencv":
             self.sift = cv2.SIFT_create(
                 nfeatures=conf.max_keypoints, contrastThreshold=conf.contrast_threshold, enable_precise_upscale=True
@@ -42,6 +45,7 @@ class SIFT(Extractor):
             options.sift.max_num_features = conf.max_keypoints
             options.sift.peak_threshold = conf.contrast_threshold / 3
             options.sift.upright = conf.upright
+            options.sift.normalization = pycolmap.Normalization.L1_ROOT if conf.rootsift else pycolmap.Normalization.L2
             options.num_threads = 2
             self.sift = pycolmap.FeatureExtractor.create(options, pycolmap.Device.cpu)
 
@@ -54,20 +58,16 @@ class SIFT(Extractor):
             scales = np.array([k.size for k in cv_keypoints], np.float32)
             oris = np.radians(np.array([k.angle for k in cv_keypoints], np.float32))
             scores = np.array([k.response for k in cv_keypoints], np.float32)
-            if self.conf.upright:
-                oris[:] = 0  # OpenCV has no upright mode; orientation is reported as estimated otherwise
+            descriptors = rootsift(descriptors.astype(np.float32)) if self.conf.rootsift else descriptors
         else:
             keypoints_colmap, colmap_descriptors = self.sift.extract_from_uint8_array(np.ascontiguousarray(image))
             table = np.asarray(pycolmap.keypoints_to_matrix(keypoints_colmap), np.float32).reshape(-1, 4)
             keypoints = table[:, :2] - 0.5  # COLMAP's pixel centres are at +0.5
             scales, oris = table[:, 2], table[:, 3]
-            descriptors = colmap_descriptors.data.astype(np.float32)
+            descriptors = colmap_descriptors.data  # already RootSIFT (L1_ROOT) or L2-normalised, as uint8
             scores = scales.copy()  # COLMAP reports no response; larger blobs first
         descriptors = descriptors.astype(np.float32)
-        if self.conf.rootsift:
-            descriptors = rootsift(descriptors)
-        else:
-            descriptors /= np.maximum(np.linalg.norm(descriptors, axis=1, keepdims=True), 1e-12)
+        descriptors /= np.maximum(np.linalg.norm(descriptors, axis=1, keepdims=True), 1e-12)
         return {
             "keypoints": keypoints,
             "descriptors": descriptors.T.astype(np.float16),
