@@ -12,10 +12,11 @@ from scipy.spatial.transform import Rotation
 from typer.testing import CliRunner
 
 from vloc.errors import VlocError
-from vloc.evaluate import evaluate, length_unit, main
+from vloc.evaluate import evaluate, main
 from vloc.geometry.pose import pose_errors, rigid_from_matrix
 from vloc.io.model import build_posed_model, write_model
 from vloc.io.text import write_poses
+from vloc.report import length_unit
 
 
 def rigid(rotation: np.ndarray, translation) -> pycolmap.Rigid3d:
@@ -51,18 +52,16 @@ def test_rotation_of_180_degrees_is_180():
     assert query["translation_m"] == pytest.approx(0.0, abs=1e-9)
 
 
-def test_ground_truth_rotation_is_projected_onto_so3():
+def test_non_orthonormal_rotation_is_projected_onto_so3():
     pose = random_pose(2)
     rotation = pose.rotation.matrix()
-    # non-orthogonal at the 5e-4 level, as the 7-Scenes rotation blocks: a shrink plus a symmetric perturbation
+    # non-orthonormal at the 5e-4 level, as the 7-Scenes rotation blocks: a shrink plus a symmetric perturbation
     symmetric = np.random.default_rng(3).normal(size=(3, 3))
     noisy = rotation @ (np.eye(3) * (1 - 5e-4) + 1e-4 * (symmetric + symmetric.T))
     naive = np.degrees(np.arccos(np.clip((np.trace(noisy @ rotation.T) - 1) / 2, -1, 1)))
-    assert naive > 1.0  # the trace formula without projection puts a floor of degrees under the error
-    truth = {"q": rigid_from_matrix(noisy, pose.translation)}
-    assert evaluate({"q": pose}, truth, [(0.05, 2.0)])["queries"]["q"]["rotation_deg"] < 0.05
-    dt, dr = pose_errors(pose, pycolmap.Rigid3d(np.concatenate([noisy, pose.translation[:, None]], 1)))
-    assert dr < 0.05
+    assert naive > 1.0  # the trace formula on the raw matrix puts a floor of degrees under the error
+    _, rotation_error = pose_errors(rigid_from_matrix(noisy, pose.translation), pose)
+    assert rotation_error < 0.01
 
 
 def test_recall_counts_failures_and_medians():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import cv2
@@ -13,6 +15,7 @@ from typer.testing import CliRunner
 from vloc import extract
 from vloc.cli import app
 from vloc.config import override
+from vloc.errors import ConfigError
 from vloc.io.features import FeatureReader, list_images
 
 BLOB_CENTRES = np.array([[60.3, 50.7], [160.5, 120.25], [250.8, 70.4], [90.65, 180.1], [230.2, 190.9]])
@@ -111,10 +114,30 @@ def test_orb_writes_packed_binary_descriptors(tmp_path: Path):
     out = extract.main(conf, tmp_path / "images", tmp_path / conf.output_name)
     with h5py.File(out, "r") as handle:
         descriptors, keypoints = handle["a.png/descriptors"][()], handle["a.png/keypoints"][()]
-        assert handle.attrs["extractor"] == "orb"
+        assert json.loads(handle.attrs["config"])["extractor"] == "orb"
     assert descriptors.dtype == np.uint8 and keypoints.dtype == np.float32
     assert descriptors.shape == (32, len(keypoints)) and len(keypoints) > 100
     assert len(np.unique(descriptors, axis=1).T) > 0.9 * len(keypoints)  # real descriptors, not a constant
+
+
+def test_resume_refuses_another_configuration(tmp_path: Path):
+    write_image(tmp_path / "images" / "a.png", textured_image(2, 320, 240))
+    out = extract.main(extract.conf_by_name("sift"), tmp_path / "images", tmp_path / "feats.h5")
+    other = override(extract.conf_by_name("sift"), ["max_keypoints=100"])
+    with pytest.raises(ConfigError, match="feats.h5 was written with another configuration"):
+        extract.main(other, tmp_path / "images", out)
+    extract.main(other, tmp_path / "images", out, overwrite=True)
+    with FeatureReader(out) as reader:
+        assert len(reader.keypoints("a.png")) <= 100
+
+
+def test_preset_fields_cannot_be_overridden(tmp_path: Path):
+    with pytest.raises(ConfigError, match="'extractor' is chosen by the preset"):
+        override(extract.conf_by_name("sift"), ["extractor=orb"])
+    with pytest.raises(ConfigError, match="'preprocessing' is chosen by the preset"):
+        override(extract.conf_by_name("sift"), ["preprocessing=3"])
+    with pytest.raises(ConfigError, match="upright=true needs backend=pycolmap"):
+        extract.main(override(extract.conf_by_name("sift"), ["upright=true"]), tmp_path, tmp_path / "unused.h5")
 
 
 # ---------------------------------------------------------------- CLI errors

@@ -41,10 +41,26 @@ def test_night_queries_are_localized_against_the_day_map(synthetic_map: dict[str
 
 
 def test_covisibility_clustering_keeps_accuracy(synthetic_map: dict[str, Path], tmp_path: Path):
-    results = run(synthetic_map, tmp_path / "results.txt", localize.LocalizeConf(covisibility_clustering=True))
+    conf = localize.LocalizeConf(covisibility_clustering=True, num_db_images=0)
+    results = run(synthetic_map, tmp_path / "results.txt", conf)
     report = evaluate(read_poses(results), read_poses(synthetic_map["ground_truth"]), [(0.05, 0.5)])
     assert report["groups"]["all"]["recall_percent"][0] >= 80
-    assert all(q["num_clusters"] >= 1 for q in json.loads(localize.log_path(results).read_text())["queries"])
+    for query in json.loads(localize.log_path(results).read_text())["queries"]:
+        assert set(query["db_images_used"]) <= set(query["db_images_selected"])
+
+
+class FakeIndex(localize.MapIndex):
+    """Four images: a and b share 3D point 1, c and d share point 2, e sees nothing in common."""
+
+    def __init__(self):
+        self.points = {"a": [1, 5], "b": [1], "c": [2], "d": [2, 7], "e": [9]}
+
+    def keypoint_points(self, name: str) -> np.ndarray:
+        return np.array(self.points[name] + [-1])
+
+
+def test_clusters_are_connected_components_largest_first():
+    assert FakeIndex().clusters(["e", "c", "a", "d", "b"]) == [["c", "d"], ["a", "b"], ["e"]]
 
 
 def test_a_query_without_matches_is_logged_as_failed_not_given_a_pose(synthetic_map: dict[str, Path], tmp_path: Path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import shutil
 from pathlib import Path
 
@@ -153,7 +155,7 @@ def test_synthetic_verified_matches_are_correct(synthetic):
     errors = []
     with FeatureReader(synthetic["features"]) as features, MatchReader(synthetic["matches"]) as matches:
         for name0, name1 in synthetic["pairs"]:
-            verified, _ = matches.read(name0, name1, verified_only=True)
+            verified, _ = matches.read(name0, name1)
             every, _ = matches.read(name0, name1)
             assert len(verified) <= len(every)
             with np.load(root / "geometry" / f"{Path(name0).stem}.npz") as data:
@@ -191,7 +193,7 @@ def test_templering_verified_matches_follow_epipolar_geometry(temple):
     medians, counts = [], []
     with FeatureReader(features_path) as features, MatchReader(matches_path) as matches:
         for name0, name1 in pairs:
-            verified, _ = matches.read(name0, name1, verified_only=True)
+            verified, _ = matches.read(name0, name1)
             points0 = features.keypoints(name0)[verified[:, 0]] + 0.5  # COLMAP pixel convention, as the cameras
             points1 = features.keypoints(name1)[verified[:, 1]] + 0.5
             fundamental = fundamental_from_poses(data.poses[name0], data.cameras[name0], data.poses[name1], data.cameras[name1])
@@ -249,7 +251,9 @@ def test_cli_pairs_naming_absent_image_and_truncated_features(tmp_path: Path):
         assert ("db/b.jpg", "a.jpg") in matches
     with h5py.File(out, "r") as handle:
         assert handle[names_to_pair("a.jpg", "db/b.jpg")]["matches0"].dtype == np.int32
-        assert handle.attrs["matcher"] == "nn-ratio"
+        assert json.loads(handle.attrs["config"])["name"] == "nn-ratio"
+    result = runner.invoke(app, ["match", str(pairs), str(features), str(tmp_path / "hamming.h5"), "--conf", "hamming"])
+    assert_one_line_error(result, "has float descriptors, which matcher Hamming does not match")
 
 
 def test_resume_skips_matched_pairs_unless_overwrite(synthetic, tmp_path: Path):

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .errors import InputError
 from .io.text import write_text_atomic
+
+if TYPE_CHECKING:
+    from .extract import ExtractConf
+    from .match import MatchConf
 
 
 def record_stage_time(path: str) -> Callable[[], None]:
@@ -51,12 +56,13 @@ def run_recipe(recipe: Path, out: Path, repeat: int, extra_args: list[str]) -> d
         run_dir = out / f"run_{k}"
         timings = out / f"timings_{k}.jsonl"
         timings.unlink(missing_ok=True)
-        subprocess.run(["rm", "-rf", str(run_dir)], check=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
         environment = {**os.environ, "VLOC_TIMINGS": str(timings.resolve())}
         start = time.perf_counter()
         completed = subprocess.run(["bash", str(recipe), str(run_dir), *extra_args], env=environment, capture_output=True, text=True)
         if completed.returncode != 0:
-            raise InputError(f"{recipe}: failed on run {k}: {completed.stderr.strip().splitlines()[-1:]}")
+            last_line = (completed.stderr.strip().splitlines() or [""])[-1]
+            raise InputError(f"{recipe}: failed on run {k}: {last_line}")
         runs.append({
             "total_s": time.perf_counter() - start,
             "stages_s": _stage_seconds(timings),
@@ -80,16 +86,21 @@ def run_recipe(recipe: Path, out: Path, repeat: int, extra_args: list[str]) -> d
     return report
 
 
-def profile_extraction(conf, image_root: Path, names: list[str], repeat: int) -> dict:
+def profile_extraction(conf: ExtractConf, image_root: Path, names: list[str], repeat: int) -> dict:
     """Seconds of `extract.main` on `names` against the extractor calls alone on the same preprocessed images."""
     import tempfile
 
     from . import extract
     from .extractors import get_extractor
+    from .io.images import read_image, resize_max
 
-    extractor = get_extractor(conf.extractor)(conf.model)
+    extractor_class = get_extractor(conf.extractor)
+    extractor = extractor_class(conf.model)
     totals, pure = [], []
-    loaded = [extract._load(image_root, n, conf.preprocessing)[0] for n in names]
+    loaded = [
+        resize_max(read_image(image_root / n, extractor_class.grayscale), conf.preprocessing.resize_max)[0]
+        for n in names
+    ]
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as work:
             list_file = Path(work) / "list.txt"
@@ -111,7 +122,7 @@ def profile_extraction(conf, image_root: Path, names: list[str], repeat: int) ->
     }
 
 
-def profile_matching(conf, pairs_path: Path, features: Path, repeat: int) -> dict:
+def profile_matching(conf: MatchConf, pairs_path: Path, features: Path, repeat: int) -> dict:
     """Pairs per second of `match.main` over a pairs file."""
     import tempfile
 

@@ -8,7 +8,7 @@ import numpy as np
 import pycolmap
 
 from .errors import FormatError
-from .geometry.epipolar import essential_from_poses
+from .geometry.epipolar import epipolar_distances_each, essential_from_poses
 from .io.features import FeatureReader
 from .io.matches import MatchReader
 from .utils import track
@@ -47,40 +47,54 @@ def known_pose_inliers(
     image0, image1 = model.find_image_with_name(name0), model.find_image_with_name(name1)
     camera0, camera1 = model.cameras[image0.camera_id], model.cameras[image1.camera_id]
     essential = essential_from_poses(image0.cam_from_world(), image1.cam_from_world())
-    normalized0 = np.concatenate([camera0.cam_from_img(points0 + 0.5), np.ones((len(points0), 1))], 1)
-    normalized1 = np.concatenate([camera1.cam_from_img(points1 + 0.5), np.ones((len(points1), 1))], 1)
-    lines1, lines0 = normalized0 @ essential.T, normalized1 @ essential
-    algebraic = np.abs(np.sum(normalized1 * lines1, 1))
-    error1 = algebraic / np.linalg.norm(lines1[:, :2], axis=1) * camera1.mean_focal_length()
-    error0 = algebraic / np.linalg.norm(lines0[:, :2], axis=1) * camera0.mean_focal_length()
-    return (error0 <= max_error) & (error1 <= max_error)
+    # Normalised coordinates undo any lens distortion; distances are scaled back to pixels by each focal length.
+    distance0, distance1 = epipolar_distances_each(
+        camera0.cam_from_img(points0 + 0.5), camera1.cam_from_img(points1 + 0.5), essential
+    )
+    return (distance0 * camera0.mean_focal_length() <= max_error) & (distance1 * camera1.mean_focal_length() <= max_error)
 
 
-def write_matches(
-    database: pycolmap.Database,
-    pairs: list[tuple[str, str]],
-    image_ids: dict[str, int],
-    features: FeatureReader,
-    matches: MatchReader,
-    model: pycolmap.Reconstruction | None,
-    max_error: float,
-) -> int:
-    """Raw matches of every pair; with a posed `model`, also two-view geometries verified against the poses.
+def matched_keypoints(
+    features: FeatureReader, matches: MatchReader, name0: str, name1: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Match indices of a pair and the keypoints they join; fails if the indices do not fit the features."""
+    indices, _ = matches.read(name0, name1)
+    keypoints0, keypoints1 = features.keypoints(name0), features.keypoints(name1)
+    if len(indices) and (indices[:, 0].max() >= len(keypoints0) or indices[:, 1].max() >= len(keypoints1)):
+        raise FormatError(f"{matches.path}: matches of ({name0}, {name1}) index keypoints absent from {features.path}")
+    return indices, keypoints0[indices[:, 0]], keypoints1[indices[:, 1]]
 
-    Returns the number of matches kept as verified (0 without a model: pycolmap verifies later).
-    """
-    written, verified = set(), 0
-    for name0, name1 in track(pairs, "import matches", len(pairs)):
+
+def unique_pairs(pairs: list[tuple[str, str]], image_ids: dict[str, int]) -> list[tuple[str, str]]:
+    """Pairs with each unordered pair of distinct images once."""
+    seen, kept = set(), []
+    for name0, name1 in pairs:
         key = tuple(sorted((image_ids[name0], image_ids[name1])))
-        if key in written or key[0] == key[1]:
-            continue
-        written.add(key)
-        indices, _ = matches.read(name0, name1)
+        if key[0] != key[1] and key not in seen:
+            seen.add(key)
+            kept.append((name0, name1))
+    return kept
+
+
+def write_raw_matches(
+    database: pycolmap.Database, pairs: list[tuple[str, str]], image_ids: dict[str, int],
+    features: FeatureReader, matches: MatchReader,
+) -> None:
+    """Matches of every pair, for pycolmap to verify."""
+    for name0, name1 in track(unique_pairs(pairs, image_ids), "import matches"):
+        indices, _, _ = matched_keypoints(features, matches, name0, name1)
         database.write_matches(image_ids[name0], image_ids[name1], indices.astype(np.uint32))
-        if model is None:
-            continue
-        points0 = features.keypoints(name0)[indices[:, 0]]
-        points1 = features.keypoints(name1)[indices[:, 1]]
+
+
+def write_pose_verified_matches(
+    database: pycolmap.Database, pairs: list[tuple[str, str]], image_ids: dict[str, int],
+    features: FeatureReader, matches: MatchReader, model: pycolmap.Reconstruction, max_error: float,
+) -> int:
+    """Matches of every pair and, as two-view geometries, those that agree with the model's poses; returns their number."""
+    verified = 0
+    for name0, name1 in track(unique_pairs(pairs, image_ids), "verify matches"):
+        indices, points0, points1 = matched_keypoints(features, matches, name0, name1)
+        database.write_matches(image_ids[name0], image_ids[name1], indices.astype(np.uint32))
         inliers = known_pose_inliers(model, name0, name1, points0, points1, max_error)
         geometry = pycolmap.TwoViewGeometry()
         geometry.config = pycolmap.TwoViewGeometryConfiguration.CALIBRATED  # UNDEFINED would be ignored

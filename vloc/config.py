@@ -12,11 +12,16 @@ from .errors import ConfigError
 T = TypeVar("T")
 
 
+def lookup(registry: dict[str, T], name: str, kind: str) -> T:
+    """The entry `name` of a registry, or a one-line error naming the known ones."""
+    if name not in registry:
+        raise ConfigError(f"unknown {kind} '{name}'; known: {', '.join(sorted(registry))}")
+    return registry[name]
+
+
 def choose(presets: dict[str, Callable[[], T]], name: str, kind: str) -> T:
     """Build the preset `name` of `presets`, or fail naming the known ones."""
-    if name not in presets:
-        raise ConfigError(f"unknown {kind} conf '{name}'; known: {', '.join(sorted(presets))}")
-    return presets[name]()
+    return lookup(presets, name, f"{kind} conf")()
 
 
 def override(conf: T, assignments: list[str]) -> T:
@@ -44,6 +49,8 @@ def _set(conf: Any, path: list[str], value: str, full_key: str, prefix: str) -> 
         new = _set(current, path[1:], value, full_key, prefix + head + ".")
     else:
         hint = typing.get_type_hints(type(conf))[head]
+        if fields[head].metadata.get("preset") or hint is Any or dataclasses.is_dataclass(current):
+            raise ConfigError(f"config key '{full_key}' is chosen by the preset (--conf), not set field by field")
         new = parse_value(value, hint, full_key)
     return dataclasses.replace(conf, **{head: new})
 
@@ -83,10 +90,17 @@ def parse_value(text: str, hint: Any, key: str) -> Any:
                 return False
             raise ValueError(text)
         return hint(text)
-    except ValueError:
+    except (TypeError, ValueError):
         raise ConfigError(f"config key '{key}' expects {getattr(hint, '__name__', hint)}, got '{text}'") from None
 
 
-def to_dict(conf: Any) -> dict:
-    """Plain-dict view of a configuration, for logs and HDF5 attributes."""
-    return dataclasses.asdict(conf)
+def preset_field(**kwargs: Any) -> Any:
+    """A dataclass field fixed by the preset, which `override` refuses to change (e.g. which extractor runs)."""
+    return dataclasses.field(metadata={"preset": True}, **kwargs)
+
+
+def to_json(conf: Any) -> str:
+    """Canonical JSON of a configuration, stored in output files to tell what made them."""
+    import json
+
+    return json.dumps(dataclasses.asdict(conf), sort_keys=True)

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
-from .config import choose
+from .config import choose, preset_field, to_json
 from .errors import InputError
 from .extractors import get_extractor
-from .extractors.orb import ORBConf
-from .extractors.sift import SIFTConf
+from .extractors.orb import ORB
+from .extractors.sift import SIFT
 from .io.features import Features, write_features
-from .io.h5 import atomic_writer, list_groups_with
-from .io.images import list_image_names, read_image, resize_max
+from .io.h5 import atomic_writer, list_groups_with, stamp_config
+from .io.images import list_image_names, load_for_extraction
 from .io.text import read_image_list
 from .utils import track
 
@@ -27,13 +27,12 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Preprocessing:
     resize_max: int | None = 1600
-    grayscale: bool = True
 
 
 @dataclass(frozen=True)
 class ExtractConf:
-    extractor: str
-    model: Any
+    extractor: str = preset_field()
+    model: Any = preset_field()
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
 
     @property
@@ -44,9 +43,9 @@ class ExtractConf:
 
 
 CONFS = {
-    "sift": lambda: ExtractConf("sift", SIFTConf()),
-    "sift-colmap": lambda: ExtractConf("sift", SIFTConf(backend="pycolmap")),
-    "orb": lambda: ExtractConf("orb", ORBConf()),
+    "sift": lambda: ExtractConf("sift", SIFT.default_conf),
+    "sift-colmap": lambda: ExtractConf("sift", replace(SIFT.default_conf, backend="pycolmap")),
+    "orb": lambda: ExtractConf("orb", ORB.default_conf),
 }
 
 
@@ -54,20 +53,15 @@ def conf_by_name(name: str) -> ExtractConf:
     return choose(CONFS, name, "extract")
 
 
-def _load(root: Path, name: str, preprocessing: Preprocessing) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    image = read_image(root / name, preprocessing.grayscale)
-    size = (image.shape[1], image.shape[0])
-    image, scale = resize_max(image, preprocessing.resize_max)
-    return image, scale, size
-
-
-def _prefetch(root: Path, names: list[str], preprocessing: Preprocessing, skip_unreadable: bool) -> Iterator[tuple]:
-    """Yield (name, loaded image or None) with the next images decoded in a background thread."""
+def _prefetch(
+    root: Path, names: list[str], grayscale: bool, max_side: int | None, skip_unreadable: bool
+) -> Iterator[tuple[str, tuple | None]]:
+    """Yield (name, loaded image or None if unreadable and skipped), decoding the next images in a background thread."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        futures = [pool.submit(_load, root, n, preprocessing) for n in names[:4]]
+        futures = [pool.submit(load_for_extraction, root / n, grayscale, max_side) for n in names[:4]]
         for index, name in enumerate(names):
             if index + 4 < len(names):
-                futures.append(pool.submit(_load, root, names[index + 4], preprocessing))
+                futures.append(pool.submit(load_for_extraction, root / names[index + 4], grayscale, max_side))
             try:
                 yield name, futures[index].result()
             except InputError:
@@ -87,17 +81,17 @@ def main(
     skip_unreadable: bool = False,
 ) -> Path:
     """Extract features of the images below `image_root` (or those in `image_list`) into `out`."""
-    names = read_image_list(image_list) if image_list else list_image_names(image_root)
-    if not image_root.is_dir():
-        raise InputError(f"{image_root}: image folder not found")
     extractor_class = get_extractor(conf.extractor)
     extractor = extractor_class(conf.model)
-    grayscale = extractor_class.grayscale
-    preprocessing = Preprocessing(conf.preprocessing.resize_max, grayscale)
+    if not image_root.is_dir():
+        raise InputError(f"{image_root}: image folder not found")
+    names = read_image_list(image_list) if image_list else list_image_names(image_root)
     with atomic_writer(out, resume=not overwrite) as handle:
+        stamp_config(handle, out, to_json(conf))
         done = set() if overwrite else set(list_groups_with(handle, "keypoints"))
         todo = [n for n in names if n not in done]
-        for name, loaded in track(_prefetch(image_root, todo, preprocessing, skip_unreadable), "extract", len(todo)):
+        loaded_images = _prefetch(image_root, todo, extractor_class.grayscale, conf.preprocessing.resize_max, skip_unreadable)
+        for name, loaded in track(loaded_images, "extract", len(todo)):
             if loaded is None:
                 continue
             image, scale, size = loaded
@@ -113,5 +107,4 @@ def main(
                 oris=prediction.get("oris"),
             )
             write_features(handle, name, features)
-        handle.attrs["extractor"] = conf.extractor
     return out

@@ -16,11 +16,9 @@ from .errors import FormatError
 from .io.features import FeatureReader
 from .io.matches import MatchReader
 from .io.model import read_model
+from .geometry.pose import qvec_wxyz
 from .io.text import read_pairs, read_queries, write_poses, write_text_atomic
 from .utils import quiet_pycolmap, track
-
-INVALID_POINT3D = np.uint64(2**64 - 1)
-
 
 @dataclass(frozen=True)
 class LocalizeConf:
@@ -51,7 +49,7 @@ class MapIndex:
         if name not in self._keypoint_points:
             ids = np.array([p.point3D_id for p in self.images[name].points2D], np.uint64)
             index = np.searchsorted(self.sorted_point_ids, ids).clip(max=max(len(self.sorted_point_ids) - 1, 0))
-            found = (ids != INVALID_POINT3D) & (self.sorted_point_ids[index] == ids) if len(ids) else ids.astype(bool)
+            found = (ids != pycolmap.INVALID_POINT3D_ID) & (self.sorted_point_ids[index] == ids) if len(ids) else ids.astype(bool)
             self._keypoint_points[name] = np.where(found, index, -1).astype(np.int64)
         return self._keypoint_points[name]
 
@@ -78,7 +76,10 @@ def correspondences(
 ) -> tuple[np.ndarray, np.ndarray]:
     """2D keypoints of the query (COLMAP pixel convention) and the 3D points they match through one database image."""
     pairs, _ = matches.read(query, db_name)
-    point_index = index.keypoint_points(db_name)[pairs[:, 1]] if len(pairs) else np.zeros(0, np.int64)
+    lookup = index.keypoint_points(db_name)
+    if len(pairs) and (pairs[:, 0].max() >= len(keypoints) or pairs[:, 1].max() >= len(lookup)):
+        raise FormatError(f"{matches.path}: matches of ({query}, {db_name}) index keypoints absent from the features or model")
+    point_index = lookup[pairs[:, 1]] if len(pairs) else np.zeros(0, np.int64)
     valid = point_index >= 0
     return keypoints[pairs[valid, 0]] + 0.5, index.xyz[point_index[valid]]
 
@@ -146,8 +147,7 @@ def localize_query(
         if conf.fallback_to_top_image and ranked:
             pose, log["fallback"], log["fallback_image"] = index.images[ranked[0]].cam_from_world(), True, ranked[0]
     if pose is not None:
-        qx, qy, qz, qw = pose.rotation.quat
-        log["cam_from_world"] = {"qvec_wxyz": [qw, qx, qy, qz], "tvec": pose.translation.tolist()}
+        log["cam_from_world"] = {"qvec_wxyz": qvec_wxyz(pose), "tvec": pose.translation.tolist()}
     log["time_s"] = time.perf_counter() - start
     return pose, log
 
@@ -181,6 +181,9 @@ def main(
         for query in cameras:
             if query not in feature_reader:
                 raise FormatError(f"{queries_path}: query '{query}' has no features in {features}")
+        for db_name in {name for names in db_by_query.values() for name in names}:
+            if len(index.images[db_name].points2D) != len(feature_reader.keypoints(db_name)):
+                raise FormatError(f"{model_path}: image '{db_name}' has other keypoints than in {features} (another extraction?)")
         for query in track(sorted(cameras), "localize", len(cameras)):
             pose, log = localize_query(
                 query, cameras[query], sorted(set(db_by_query[query])), index, feature_reader, match_reader, conf

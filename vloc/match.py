@@ -11,15 +11,15 @@ import cv2
 import numpy as np
 import torch
 
-from .config import choose
+from .config import choose, preset_field, to_json
 from .errors import FormatError
 from .io.features import FeatureReader
-from .io.h5 import atomic_writer
+from .io.h5 import atomic_writer, stamp_config
 from .io.matches import MatchReader, write_matches
 from .io.text import read_pairs
 from .matchers import Matcher, get_matcher
-from .matchers.hamming import HammingConf
-from .matchers.nearest_neighbor import NearestNeighborConf
+from .matchers.hamming import Hamming
+from .matchers.nearest_neighbor import NearestNeighbor, NearestNeighborConf
 from .utils import progress_bar
 
 
@@ -35,9 +35,9 @@ class Verification:
 
 @dataclass(frozen=True)
 class MatchConf:
-    name: str
-    matcher: str
-    model: Any
+    name: str = preset_field()
+    matcher: str = preset_field()
+    model: Any = preset_field()
     verification: Verification = field(default_factory=Verification)
 
     def output_name(self, pairs: Path) -> str:
@@ -46,12 +46,12 @@ class MatchConf:
 
 
 CONFS = {
-    "nn-ratio": lambda: MatchConf("nn-ratio", "nearest_neighbor", NearestNeighborConf(ratio_threshold=0.8)),
+    "nn-ratio": lambda: MatchConf("nn-ratio", "nearest_neighbor", NearestNeighbor.default_conf),
     "nn-mutual": lambda: MatchConf("nn-mutual", "nearest_neighbor", NearestNeighborConf(ratio_threshold=None)),
     "nn-ratio-verified": lambda: MatchConf(
         "nn-ratio-verified", "nearest_neighbor", NearestNeighborConf(ratio_threshold=0.8), Verification(enabled=True)
     ),
-    "hamming": lambda: MatchConf("hamming", "hamming", HammingConf()),
+    "hamming": lambda: MatchConf("hamming", "hamming", Hamming.default_conf),
 }
 
 
@@ -80,6 +80,12 @@ class _DescriptorCache:
     def get(self, name: str) -> tuple[np.ndarray, torch.Tensor]:
         if name not in self.entries:
             features = self.reader.read(name)
+            if (features.descriptors.dtype == np.uint8) != self.matcher.binary_descriptors:
+                kind = "binary (uint8)" if features.descriptors.dtype == np.uint8 else "float"
+                raise FormatError(
+                    f"{self.reader.path}: image '{name}' has {kind} descriptors, which matcher "
+                    f"{type(self.matcher).__name__} does not match (use --conf hamming for ORB, nn-ratio otherwise)"
+                )
             self.entries[name] = (features.keypoints, self.matcher.prepare(features.descriptors))
             if len(self.entries) > self.size:
                 self.entries.popitem(last=False)
@@ -119,6 +125,7 @@ def main(
         for name0, name1 in todo:
             by_first.setdefault(name0, []).append(name1)
         with atomic_writer(out, resume=not overwrite) as handle, progress_bar("match", len(todo)) as advance:
+            stamp_config(handle, out, to_json(conf))
             for name0, names1 in by_first.items():
                 keypoints0, desc0 = cache0.get(name0)
                 others = [cache1.get(n) for n in names1]
@@ -131,5 +138,4 @@ def main(
                         inliers0[valid] = verify_fundamental(keypoints0[valid], keypoints1[matches0[valid]], conf.verification)
                     write_matches(handle, name0, name1, matches0, scores0, inliers0)
                 advance(len(names1))
-            handle.attrs["matcher"] = conf.name
     return out

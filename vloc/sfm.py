@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pycolmap
 
-from .colmap_database import check_pairs_known, write_keypoints, write_matches, write_new_images
+from .colmap_database import check_pairs_known, write_keypoints, write_new_images, write_raw_matches
 from .errors import FormatError
 from .io.features import FeatureReader
 from .io.matches import MatchReader
 from .io.model import write_model
-from .io.text import read_pairs
+from .io.text import names_in_pairs, read_pairs
 from .utils import quiet_pycolmap
 
 
@@ -29,14 +29,14 @@ def main(conf: SfMConf, image_root: Path, pairs_path: Path, features: Path, matc
     """Reconstruct the images named in the pairs; keeps the largest model and writes it to `out`."""
     quiet_pycolmap()
     pairs = read_pairs(pairs_path)
-    names = sorted({n for p in pairs for n in p})
+    names = names_in_pairs(pairs)
     with tempfile.TemporaryDirectory() as work, FeatureReader(features) as feature_reader, MatchReader(matches) as match_reader:
         check_pairs_known(pairs, {n for n in names if n in feature_reader}, pairs_path, str(features))
         database_path = Path(work) / "database.db"
         with pycolmap.Database.open(database_path) as database:
             image_ids = write_new_images(database, feature_reader, names)
             write_keypoints(database, feature_reader, image_ids)
-            write_matches(database, pairs, image_ids, feature_reader, match_reader, None, 0.0)
+            write_raw_matches(database, pairs, image_ids, feature_reader, match_reader)
         verification = pycolmap.TwoViewGeometryOptions()
         verification.min_num_inliers = conf.min_num_inliers
         verification.ransac.max_error = conf.max_verification_error

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pycolmap
 
-from .colmap_database import check_pairs_known, write_keypoints, write_matches, write_reference_images
+from .colmap_database import check_pairs_known, write_keypoints, write_pose_verified_matches, write_reference_images
 from .errors import FormatError
 from .io.features import FeatureReader
 from .io.matches import MatchReader
@@ -46,7 +46,9 @@ def main(
         with pycolmap.Database.open(database_path) as database:
             image_ids = write_reference_images(database, model)
             write_keypoints(database, feature_reader, image_ids)
-            verified = write_matches(database, pairs, image_ids, feature_reader, match_reader, model, conf.max_epipolar_error)
+            verified = write_pose_verified_matches(
+                database, pairs, image_ids, feature_reader, match_reader, model, conf.max_epipolar_error
+            )
         if verified == 0:
             raise FormatError(f"{matches}: no match agrees with the known poses of {reference}")
         options = pycolmap.IncrementalPipelineOptions()

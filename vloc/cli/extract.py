@@ -18,7 +18,7 @@ from .app import app, console, stage
 )
 def extract(
     images: Path = typer.Argument(..., help="Image folder; names are paths relative to it."),
-    out: Path = typer.Argument(..., help="Output features file (.h5)."),
+    out: Path = typer.Argument(..., help="Output features file (.h5), or an existing folder for a self-describing name."),
     conf: str = typer.Option("sift", "--conf", help="Preset: sift, sift-colmap, orb."),
     set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. max_keypoints=2048 or preprocessing.resize_max=1024."),
     image_list: Path | None = typer.Option(None, "--list", help="Text file of image names to extract (default: all)."),
@@ -29,5 +29,6 @@ def extract(
     from ..config import override
 
     configuration = override(extract_stage.conf_by_name(conf), set_)
+    out = out / configuration.output_name if out.is_dir() else out
     extract_stage.main(configuration, images, out, image_list, overwrite, skip_unreadable)
     console.print(f"features written to {out}")

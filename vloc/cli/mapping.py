@@ -50,14 +50,14 @@ def sfm(
     out: Path = typer.Argument(..., help="Output model folder."),
     set_: list[str] = typer.Option([], "--set", help="Override, e.g. min_num_inliers=30."),
 ) -> None:
-    from .. import reconstruction
+    from .. import sfm as sfm_stage
     from ..config import override
-    from ..io.text import read_pairs
+    from ..io.text import names_in_pairs, read_pairs
 
-    conf = override(reconstruction.SfMConf(), set_)
-    model = reconstruction.main(conf, images, pairs, features, matches, out)
-    names = sorted({n for p in read_pairs(pairs) for n in p})
-    missing = reconstruction.unregistered(model, names)
+    conf = override(sfm_stage.SfMConf(), set_)
+    model = sfm_stage.main(conf, images, pairs, features, matches, out)
+    names = names_in_pairs(read_pairs(pairs))
+    missing = sfm_stage.unregistered(model, names)
     console.print(
         f"registered {model.num_reg_images()}/{len(names)} images, {model.num_points3D()} points, "
         f"mean reprojection error {model.compute_mean_reprojection_error():.3f} px -> {out}"

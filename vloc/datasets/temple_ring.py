@@ -38,7 +38,10 @@ def read_par(path: Path) -> tuple[dict[str, pycolmap.Camera], dict[str, pycolmap
             continue
         if len(tokens) != 22:
             raise FormatError(f"{path}:{number}: expected 'name k11..k33 r11..r33 t1 t2 t3'")
-        values = np.array(tokens[1:], np.float64)
+        try:
+            values = np.array(tokens[1:], np.float64)
+        except ValueError:
+            raise FormatError(f"{path}:{number}: camera parameters are not numbers") from None
         K, rotation, translation = values[:9].reshape(3, 3), values[9:18].reshape(3, 3), values[18:]
         # Middlebury K puts the centre of the top-left pixel at (0, 0); COLMAP puts it at (0.5, 0.5), so the
         # principal point moves by +0.5. The shift equals a 0.02 deg camera rotation, too small for epipolar

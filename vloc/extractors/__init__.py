@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import ConfigError
+from ..config import lookup
 from .base import Extractor
 from .orb import ORB
 from .sift import SIFT
@@ -11,6 +11,4 @@ EXTRACTORS: dict[str, type[Extractor]] = {"sift": SIFT, "orb": ORB}
 
 
 def get_extractor(name: str) -> type[Extractor]:
-    if name not in EXTRACTORS:
-        raise ConfigError(f"unknown extractor '{name}'; known: {', '.join(sorted(EXTRACTORS))}")
-    return EXTRACTORS[name]
+    return lookup(EXTRACTORS, name, "extractor")

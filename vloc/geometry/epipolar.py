@@ -27,27 +27,21 @@ def fundamental_from_poses(
     return np.linalg.inv(k1).T @ essential @ np.linalg.inv(k0)
 
 
+def epipolar_distances_each(points0: np.ndarray, points1: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance of each point to the epipolar line of its match, in image 0 and in image 1.
+
+    With F and pixel coordinates the distances are in pixels; with E and normalised coordinates, in those units.
+    """
+    h0 = np.concatenate([points0, np.ones((len(points0), 1))], 1)
+    h1 = np.concatenate([points1, np.ones((len(points1), 1))], 1)
+    lines1 = h0 @ matrix.T  # lines in image 1
+    lines0 = h1 @ matrix  # lines in image 0
+    algebraic = np.abs(np.sum(h1 * lines1, 1))
+    distance0 = algebraic / np.maximum(np.linalg.norm(lines0[:, :2], axis=1), 1e-12)
+    distance1 = algebraic / np.maximum(np.linalg.norm(lines1[:, :2], axis=1), 1e-12)
+    return distance0, distance1
+
+
 def epipolar_distances(points0: np.ndarray, points1: np.ndarray, fundamental: np.ndarray) -> np.ndarray:
     """Symmetric point-to-epipolar-line distance in pixels, the larger of the two images' for each match."""
-    h0 = np.concatenate([points0, np.ones((len(points0), 1))], 1)
-    h1 = np.concatenate([points1, np.ones((len(points1), 1))], 1)
-    lines1 = h0 @ fundamental.T  # lines in image 1
-    lines0 = h1 @ fundamental  # lines in image 0
-    algebraic = np.abs(np.sum(h1 * lines1, 1))
-    d1 = algebraic / np.maximum(np.linalg.norm(lines1[:, :2], axis=1), 1e-12)
-    d0 = algebraic / np.maximum(np.linalg.norm(lines0[:, :2], axis=1), 1e-12)
-    return np.maximum(d0, d1)
-
-
-def sampson_distances_normalized(
-    points0: np.ndarray, points1: np.ndarray, cam0_from_world: pycolmap.Rigid3d, cam1_from_world: pycolmap.Rigid3d
-) -> np.ndarray:
-    """Squared Sampson error of normalised image points under the essential matrix of known poses."""
-    essential = essential_from_poses(cam0_from_world, cam1_from_world)
-    h0 = np.concatenate([points0, np.ones((len(points0), 1))], 1)
-    h1 = np.concatenate([points1, np.ones((len(points1), 1))], 1)
-    ex0 = h0 @ essential.T
-    etx1 = h1 @ essential
-    numerator = np.sum(h1 * ex0, 1) ** 2
-    denominator = ex0[:, 0] ** 2 + ex0[:, 1] ** 2 + etx1[:, 0] ** 2 + etx1[:, 1] ** 2
-    return numerator / np.maximum(denominator, 1e-15)
+    return np.maximum(*epipolar_distances_each(points0, points1, fundamental))

@@ -38,8 +38,15 @@ def rotation_angle_deg(rotation: np.ndarray) -> float:
 
 
 def pose_errors(estimate: pycolmap.Rigid3d, truth: pycolmap.Rigid3d) -> tuple[float, float]:
-    """Camera-centre distance and rotation angle (deg) between two cam_from_world poses."""
-    rotation_est = estimate.rotation.matrix()
-    rotation_gt = nearest_rotation(truth.rotation.matrix())
+    """Camera-centre distance and rotation angle (deg) between two cam_from_world poses.
+
+    Rigid3d stores unit quaternions, so ground truth read through `rigid_from_matrix` is already on SO(3).
+    """
     dt = float(np.linalg.norm(camera_center(estimate) - camera_center(truth)))
-    return dt, rotation_angle_deg(rotation_est @ rotation_gt.T)
+    return dt, rotation_angle_deg(estimate.rotation.matrix() @ truth.rotation.matrix().T)
+
+
+def qvec_wxyz(pose: pycolmap.Rigid3d) -> list[float]:
+    """The rotation quaternion in the order results files and COLMAP text models use (w first)."""
+    qx, qy, qz, qw = pose.rotation.quat
+    return [float(qw), float(qx), float(qy), float(qz)]

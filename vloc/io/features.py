@@ -44,12 +44,6 @@ def list_images(path: Path) -> list[str]:
         return list_groups_with(handle, "keypoints")
 
 
-def list_global_images(path: Path) -> list[str]:
-    """Names of the images in a global-descriptor file."""
-    with open_for_reading(path) as handle:
-        return list_groups_with(handle, "global_descriptor")
-
-
 class FeatureReader:
     """Reads features of many images from one file, keeping the file open."""
 
@@ -87,13 +81,3 @@ class FeatureReader:
         size = group["image_size"][()] if "image_size" in group else np.zeros(2, np.int32)
         return Features(keypoints, descriptors, scores.astype(np.float32), size)
 
-
-def read_global_descriptors(path: Path, names: list[str]) -> np.ndarray:
-    """Stack the global descriptors of `names` into an (N, D) float32 array."""
-    with open_for_reading(path) as handle:
-        rows = []
-        for name in names:
-            if name not in handle or "global_descriptor" not in handle[name]:
-                raise FormatError(f"{path}: no global descriptor for image '{name}'")
-            rows.append(handle[name]["global_descriptor"][()].astype(np.float32))
-    return np.stack(rows) if rows else np.zeros((0, 0), np.float32)

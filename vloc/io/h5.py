@@ -10,7 +10,7 @@ from typing import Iterator
 
 import h5py
 
-from ..errors import FormatError, InputError
+from ..errors import ConfigError, FormatError, InputError
 
 FORMAT_VERSION = 1
 FORMAT_ATTR = "vloc_format"
@@ -55,8 +55,8 @@ def atomic_writer(path: Path, resume: bool) -> Iterator[h5py.File]:
     """Yield an HDF5 file that replaces `path` only when the block ends.
 
     With `resume`, the existing file's content is kept and added to. A Ctrl-C keeps the
-    entries completed so far (each entry is written whole); any other error leaves `path`
-    as it was.
+    entries completed so far (each entry is written whole) unless that would replace a
+    complete file when not resuming; any other error leaves `path` as it was.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -71,7 +71,10 @@ def atomic_writer(path: Path, resume: bool) -> Iterator[h5py.File]:
         yield handle
     except KeyboardInterrupt:
         handle.close()
-        os.replace(tmp, path)
+        if resume or not path.exists():
+            os.replace(tmp, path)  # whole entries only: a later run resumes from them
+        else:
+            tmp.unlink()  # never swap a complete file for a partial one
         raise
     except BaseException:
         handle.close()
@@ -79,6 +82,14 @@ def atomic_writer(path: Path, resume: bool) -> Iterator[h5py.File]:
         raise
     handle.close()
     os.replace(tmp, path)
+
+
+def stamp_config(handle: h5py.File, path: Path, conf_json: str) -> None:
+    """Record the configuration that writes `handle`; refuse to add to a file written with another one."""
+    previous = handle.attrs.get("config")
+    if previous is not None and previous != conf_json:
+        raise ConfigError(f"{path} was written with another configuration; use --overwrite or another output file")
+    handle.attrs["config"] = conf_json
 
 
 def write_group(handle: h5py.File, name: str, datasets: dict, attrs: dict | None = None) -> None:

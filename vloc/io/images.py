@@ -41,3 +41,11 @@ def resize_max(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, np.
     scale = max_side / max(height, width)
     size = (round(width * scale), round(height * scale))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.array([size[0] / width, size[1] / height])
+
+
+def load_for_extraction(path: Path, grayscale: bool, max_side: int | None) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Read and downscale an image; returns it, the (x, y) scale applied, and the original (width, height)."""
+    image = read_image(path, grayscale)
+    size = (image.shape[1], image.shape[0])
+    image, scale = resize_max(image, max_side)
+    return image, scale, size

@@ -51,8 +51,11 @@ class MatchReader:
     def __contains__(self, pair: tuple[str, str]) -> bool:
         return self.find(*pair) is not None
 
-    def read(self, name0: str, name1: str, verified_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Index pairs (M, 2) into the keypoints of name0 and name1, and their scores (M,)."""
+    def read(self, name0: str, name1: str, verified_only: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Index pairs (M, 2) into the keypoints of name0 and name1, and their scores (M,).
+
+        Where geometric verification recorded `inliers0`, only verified matches are returned unless `verified_only` is False.
+        """
         found = self.find(name0, name1)
         if found is None:
             raise FormatError(f"{self.path}: no matches for pair {name0} {name1}")

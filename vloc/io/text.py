@@ -9,6 +9,7 @@ import numpy as np
 import pycolmap
 
 from ..errors import FormatError, InputError
+from ..geometry.pose import qvec_wxyz
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -42,6 +43,11 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
+def names_in_pairs(pairs: list[tuple[str, str]]) -> list[str]:
+    """Every image named by a list of pairs, sorted."""
+    return sorted({name for pair in pairs for name in pair})
+
+
 def write_pairs(path: Path, pairs: list[tuple[str, str]]) -> None:
     """Write pairs deduplicated (a pair and its reverse are one pair) and sorted."""
     unique = sorted({tuple(p) if p[0] <= p[1] else (p[1], p[0]) for p in pairs if p[0] != p[1]})
@@ -73,9 +79,8 @@ def write_poses(path: Path, poses: dict[str, pycolmap.Rigid3d]) -> None:
     """Write cam_from_world poses in hloc's results format."""
     lines = []
     for name in sorted(poses):
-        qx, qy, qz, qw = poses[name].rotation.quat
-        tx, ty, tz = poses[name].translation
-        lines.append(f"{name} {qw:.10g} {qx:.10g} {qy:.10g} {qz:.10g} {tx:.10g} {ty:.10g} {tz:.10g}\n")
+        values = [*qvec_wxyz(poses[name]), *poses[name].translation]
+        lines.append(f"{name} {' '.join(f'{v:.10g}' for v in values)}\n")
     write_text_atomic(path, "".join(lines))
 
 
@@ -84,6 +89,8 @@ def read_queries(path: Path) -> dict[str, pycolmap.Camera]:
     cameras = {}
     for number, line in enumerate(_lines(path), 1):
         tokens = line.split()
+        if len(tokens) > 1 and tokens[1] not in pycolmap.CameraModelId.__members__:
+            raise FormatError(f"{path}:{number}: unknown camera model '{tokens[1]}'")
         try:
             camera = pycolmap.Camera(
                 model=tokens[1], width=int(tokens[2]), height=int(tokens[3]), params=[float(t) for t in tokens[4:]]

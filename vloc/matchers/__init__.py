@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import ConfigError
+from ..config import lookup
 from .base import Matcher
 from .hamming import Hamming
 from .nearest_neighbor import NearestNeighbor
@@ -11,6 +11,4 @@ MATCHERS: dict[str, type[Matcher]] = {"nearest_neighbor": NearestNeighbor, "hamm
 
 
 def get_matcher(name: str) -> type[Matcher]:
-    if name not in MATCHERS:
-        raise ConfigError(f"unknown matcher '{name}'; known: {', '.join(sorted(MATCHERS))}")
-    return MATCHERS[name]
+    return lookup(MATCHERS, name, "matcher")

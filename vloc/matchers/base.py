@@ -16,6 +16,7 @@ class Matcher:
     """
 
     default_conf: ClassVar[Any]
+    binary_descriptors: ClassVar[bool] = False  # packed uint8 bit strings (ORB) rather than float vectors
 
     def __init__(self, conf: Any):
         self.conf = conf

@@ -24,17 +24,15 @@ class Hamming(NearestNeighbor):
     """
 
     default_conf = HammingConf()
+    binary_descriptors = True
 
     def prepare(self, descriptors: np.ndarray) -> torch.Tensor:
-        if descriptors.dtype != np.uint8:
-            raise TypeError("Hamming matching needs packed uint8 descriptors")
         bits = torch.from_numpy(np.unpackbits(descriptors, axis=0)).float()  # (B, N) of 0/1
-        self.num_bits = bits.shape[0]
-        return (bits * 2 - 1) / self.num_bits**0.5
+        return (bits * 2 - 1) / bits.shape[0] ** 0.5
 
-    def thresholds(self) -> tuple[float | None, float | None]:
+    def thresholds(self, dimension: int) -> tuple[float | None, float | None]:
         bits = self.conf.distance_threshold
-        return self.conf.ratio_threshold, None if bits is None else (4 * bits / self.num_bits) ** 0.5
+        return self.conf.ratio_threshold, None if bits is None else (4 * bits / dimension) ** 0.5
 
     def score(self, squared: np.ndarray) -> np.ndarray:
         return 1 - squared / 4  # 1 - hamming / B

@@ -54,15 +54,15 @@ class NearestNeighbor(Matcher):
     def prepare(self, descriptors: np.ndarray) -> torch.Tensor:
         return torch.nn.functional.normalize(torch.from_numpy(descriptors).float(), dim=0)
 
-    def thresholds(self) -> tuple[float | None, float | None]:
-        """Ratio and Euclidean distance thresholds on unit descriptors."""
+    def thresholds(self, dimension: int) -> tuple[float | None, float | None]:
+        """Ratio and Euclidean distance thresholds on unit descriptors of `dimension` entries."""
         return self.conf.ratio_threshold, self.conf.distance_threshold
 
     def score(self, squared: np.ndarray) -> np.ndarray:
         return 1 - squared / 2  # cosine similarity
 
     def _forward(self, desc0: torch.Tensor, descs1: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray]]:
-        ratio, distance = self.thresholds()
+        ratio, distance = self.thresholds(desc0.shape[0])
         results = []
         for desc1 in descs1:
             similarity = (desc0.T @ desc1).numpy()

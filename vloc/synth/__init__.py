@@ -25,7 +25,8 @@ FORMAT = "vloc-synth-1"
 
 
 def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Binary counterpart of `write_text_atomic` (same `<name>.tmp` scheme): no half-written image or npz is left."""
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
 

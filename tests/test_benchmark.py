@@ -1,0 +1,73 @@
+"""vloc benchmark: extraction and matching profiles on tiny images, and a recipe timed over repetitions."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vloc import extract, match, pairs
+from vloc.benchmark import profile_extraction, profile_matching, run_recipe
+from vloc.errors import InputError
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> tuple[Path, list[str]]:
+    """Four 160x120 textured PNGs: blurred noise, so SIFT finds keypoints in every one."""
+    root = tmp_path / "images"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    names = [f"img_{k}.png" for k in range(4)]
+    for name in names:
+        noise = rng.integers(0, 256, (120, 160), dtype=np.uint8)
+        assert cv2.imwrite(str(root / name), cv2.GaussianBlur(noise, (0, 0), 1.5))
+    return root, names
+
+
+def test_profile_extraction_and_matching(images, tmp_path: Path):
+    root, names = images
+    conf = extract.conf_by_name("sift")
+    profile = profile_extraction(conf, root, names, repeat=2)
+    assert profile["images"] == 4
+    assert profile["total_s"] > 0 and profile["extractor_s"] > 0 and profile["images_per_s"] > 0
+    assert 0.0 <= profile["overhead_fraction"] <= 1.0
+
+    features = extract.main(conf, root, tmp_path / "feats.h5")
+    pairs_path = pairs.exhaustive(names, tmp_path / "pairs.txt")
+    profile = profile_matching(match.conf_by_name("nn-ratio"), pairs_path, features, repeat=2)
+    assert profile["pairs"] == len(names) * (len(names) - 1) // 2 == 6
+    assert profile["seconds"] > 0 and profile["pairs_per_s"] > 0
+
+
+def test_run_recipe_records_stages(images, tmp_path: Path, monkeypatch):
+    root, names = images
+    (tmp_path / "list.txt").write_text("\n".join(names) + "\n")
+    recipe = tmp_path / "recipe.sh"
+    recipe.write_text(
+        "set -euo pipefail\n"
+        'mkdir -p "$1"\n'
+        f'vloc pairs exhaustive "$1/p.txt" --list "{tmp_path / "list.txt"}"\n'
+        'echo \'{"groups": {"all": {}}}\' > "$1/evaluation.json"\n'
+    )
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "bench"
+    report = run_recipe(recipe, out, repeat=2, extra_args=[])
+    assert report["repeat"] == 2 and len(report["runs"]) == 2
+    assert list(report["median_stage_s"]) == ["pairs exhaustive"]
+    assert report["median_stage_s"]["pairs exhaustive"] > 0
+    assert report["median_total_s"] >= report["median_stage_s"]["pairs exhaustive"]
+    assert report["accuracy"] == {"evaluation.json": {"all": {}}}
+    assert json.loads((out / "benchmark.json").read_text())["median_stage_s"] == report["median_stage_s"]
+    assert len((out / "run_1" / "p.txt").read_text().splitlines()) == 6
+
+
+def test_failed_recipe_names_the_last_error_line(tmp_path: Path):
+    recipe = tmp_path / "fails.sh"
+    recipe.write_text("echo first >&2\necho 'the real reason' >&2\nexit 3\n")
+    with pytest.raises(InputError, match=r"failed on run 0: the real reason$"):
+        run_recipe(recipe, tmp_path / "bench", repeat=1, extra_args=[])
