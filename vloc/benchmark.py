@@ -1,4 +1,5 @@
-"""`vloc benchmark`: stage timings of a recipe over repetitions, with its accuracy; extraction and matching profiles."""
+"""`vloc benchmark`: stage timings of a recipe over repetitions, with its accuracy; extraction, matching and
+retrieval profiles."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from .errors import InputError
 from .io.text import write_text_atomic
 
 if TYPE_CHECKING:
+    import torch
+
     from .extract import ExtractConf
     from .match import MatchConf
 
@@ -138,3 +141,84 @@ def profile_matching(conf: MatchConf, pairs_path: Path, features: Path, repeat: 
             times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
     return {"pairs": num_pairs, "seconds": seconds, "pairs_per_s": num_pairs / seconds}
+
+
+def _max_rss_bytes() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+
+
+def random_unit_descriptors(num: int, dim: int, dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
+    """`num` random unit vectors, drawn in blocks so float16 storage never exists in float32 as a whole."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    out = torch.empty((num, dim), dtype=dtype)
+    rows = max(1, 2**22 // dim)
+    for start in range(0, num, rows):
+        block = torch.randn((min(rows, num - start), dim), generator=generator)
+        out[start : start + rows] = torch.nn.functional.normalize(block, dim=1).to(dtype)
+    return out
+
+
+def profile_retrieval(
+    sizes: list[int], dim: int, repeat: int, k: int = 10, float16_from: int = 1_000_000
+) -> dict:
+    """Median seconds of one query's top-k search against N random unit descriptors, for each N in `sizes`.
+
+    Databases of `float16_from` images or more are stored as float16. Memory: the index's bytes, and the growth of
+    the process's peak resident size while building it and while searching (peaks only grow: sizes ascend).
+    """
+    import torch
+
+    from .retrieval import DescriptorIndex
+
+    results = []
+    for num in sorted(sizes):
+        dtype = torch.float16 if num >= float16_from else torch.float32
+        rss_start = _max_rss_bytes()
+        index = DescriptorIndex(random_unit_descriptors(num, dim, dtype), dtype=dtype)
+        rss_built = _max_rss_bytes()
+        query = random_unit_descriptors(1, dim, torch.float32, seed=1)
+        index.search(query, k)  # warm-up
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            index.search(query, k)
+            times.append(time.perf_counter() - start)
+        results.append({
+            "num_db": num,
+            "dtype": str(dtype).removeprefix("torch."),
+            "median_query_s": statistics.median(times),
+            "min_query_s": min(times),
+            "index_bytes": index.nbytes,
+            "peak_rss_growth_build_bytes": rss_built - rss_start,
+            "peak_rss_growth_search_bytes": _max_rss_bytes() - rss_built,
+        })
+        del index
+    return {"dim": dim, "k": k, "repeat": repeat, "threads": torch.get_num_threads(), "sizes": results}
+
+
+def plot_retrieval_profile(report: dict, path: Path) -> None:
+    """Query time against database size on log-log axes, with a line proportional to N through the largest size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [r["num_db"] for r in report["sizes"]]
+    milliseconds = [1000 * r["median_query_s"] for r in report["sizes"]]
+    figure, axis = plt.subplots(figsize=(5, 4))
+    axis.loglog(sizes, milliseconds, "o-", label=f"exact search, D={report['dim']}")
+    axis.loglog(sizes, [milliseconds[-1] * n / sizes[-1] for n in sizes], "--", color="gray", label="linear in N")
+    axis.set_xlabel("database images N")
+    axis.set_ylabel("one query (ms, median)")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    figure.savefig(tmp, dpi=100, format="png")
+    plt.close(figure)
+    os.replace(tmp, path)

@@ -1,16 +1,19 @@
-"""`vloc pairs`: which images to match, exhaustively, by pose proximity, or by covisibility in a model."""
+"""`vloc pairs`: which images to match: exhaustively, by pose proximity, by covisibility, by global-descriptor
+retrieval, or sequentially along a video."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pycolmap
 
-from .errors import InputError
+from .errors import ConfigError, FormatError, InputError
 from .geometry import camera_center
-from .io.text import write_directed_pairs, write_pairs
+from .io.global_features import list_global_images, read_global_descriptors
+from .io.text import write_directed_pairs, write_pairs, write_text_atomic
 
 
 def exhaustive(names: list[str], out: Path, names_ref: list[str] | None = None) -> Path:
@@ -54,20 +57,149 @@ def from_poses(
     return out
 
 
+def covisible_counts(model: pycolmap.Reconstruction, image: pycolmap.Image) -> Counter[int]:
+    """Number of 3D points `image` shares with every other image, by image id."""
+    counts: Counter[int] = Counter()
+    for point2D in image.points2D:
+        if point2D.has_point3D():
+            for element in model.points3D[point2D.point3D_id].track.elements:
+                if element.image_id != image.image_id:
+                    counts[element.image_id] += 1
+    return counts
+
+
 def covisibility(model: pycolmap.Reconstruction, out: Path, num_neighbors: int) -> Path:
     """For each registered image, the `num_neighbors` images sharing the most 3D points with it."""
     pairs = []
     for image in model.images.values():
         if not image.has_pose:
             continue
-        counts: Counter[int] = Counter()
-        for point2D in image.points2D:
-            if point2D.has_point3D():
-                for element in model.points3D[point2D.point3D_id].track.elements:
-                    if element.image_id != image.image_id:
-                        counts[element.image_id] += 1
+        counts = covisible_counts(model, image)
         pairs += [(image.name, model.images[i].name) for i, _ in counts.most_common(num_neighbors)]
     if not pairs:
         raise InputError(f"{out}: the model has no covisible images (no 3D points?)")
+    write_pairs(out, pairs)
+    return out
+
+
+def write_ranked_pairs(path: Path, pairs: list[tuple[str, str]]) -> None:
+    """Write query-to-database pairs in their given (rank) order; a repeated pair keeps its first place."""
+    unique = dict.fromkeys((a, b) for a, b in pairs if a != b)
+    write_text_atomic(path, "".join(f"{a} {b}\n" for a, b in unique))
+
+
+def rank(
+    query_names: list[str],
+    query_descriptors: np.ndarray,
+    db_names: list[str],
+    db_descriptors: np.ndarray,
+    num: int,
+    min_score: float | None = None,
+) -> dict[str, list[tuple[str, float]]]:
+    """The `num` database images most similar (cosine) to each query, best first, never the query itself."""
+    from .retrieval import DescriptorIndex  # torch loads only for the stages that search
+
+    db_index = {name: i for i, name in enumerate(db_names)}
+    self_matches = [(q, db_index[name]) for q, name in enumerate(query_names) if name in db_index]
+    scores, indices = DescriptorIndex(db_descriptors).search(query_descriptors, num, np.array(self_matches, np.int64))
+    threshold = -np.inf if min_score is None else min_score
+    return {
+        name: [(db_names[i], float(s)) for s, i in zip(scores[q], indices[q]) if i >= 0 and s >= threshold]
+        for q, name in enumerate(query_names)
+    }
+
+
+def expand_by_covisibility(
+    ranked: dict[str, list[str]], model: pycolmap.Reconstruction, num: int
+) -> dict[str, list[str]]:
+    """Append to each query's retrieved images the `num` most covisible images of each of them in `model`.
+
+    Retrieved images keep their ranks; additions follow, in the rank order of the image that brought them.
+    """
+    images = {image.name: image for image in model.images.values() if image.has_pose}
+    neighbors: dict[str, list[str]] = {}
+    missing = set()
+    expanded = {}
+    for query, retrieved in ranked.items():
+        names = list(retrieved)
+        for name in retrieved:
+            if name not in images:
+                missing.add(name)
+                continue
+            if name not in neighbors:
+                counts = covisible_counts(model, images[name])
+                neighbors[name] = [model.images[i].name for i, _ in counts.most_common(num)]
+            names += neighbors[name]
+        expanded[query] = [n for n in dict.fromkeys(names) if n != query]
+    if missing:
+        logging.warning("%d retrieved images are not registered in the model and were not expanded", len(missing))
+    return expanded
+
+
+def retrieval(
+    descriptors: Path,
+    out: Path,
+    num: int,
+    query_names: list[str] | None = None,
+    db_names: list[str] | None = None,
+    db_descriptors: Path | None = None,
+    min_score: float | None = None,
+    expand_model: pycolmap.Reconstruction | None = None,
+    expand_num: int = 0,
+) -> Path:
+    """Pairs each query (default: every image of `descriptors`) with its `num` most similar database images.
+
+    The database defaults to every image of `db_descriptors`, else of `descriptors`. Pairs are written query
+    first, in rank order, optionally followed by covisible images of the retrieved ones in `expand_model`.
+    """
+    if num < 1:
+        raise ConfigError(f"--num must be at least 1, got {num}")
+    db_path = db_descriptors or descriptors
+    query_names = list_global_images(descriptors) if query_names is None else query_names
+    db_names = list_global_images(db_path) if db_names is None else db_names
+    if not db_names:
+        raise InputError(f"{out}: the database image list is empty")
+    if not query_names:
+        raise InputError(f"{out}: the query image list is empty")
+    if num > len(db_names):
+        logging.warning("--num %d is larger than the database (%d images): taking all of them", num, len(db_names))
+    query_descriptors = read_global_descriptors(descriptors, query_names)
+    database = read_global_descriptors(db_path, db_names)
+    if query_descriptors.shape[1] != database.shape[1]:
+        raise FormatError(
+            f"descriptor dimensions differ: {query_descriptors.shape[1]} in {descriptors} (queries), "
+            f"{database.shape[1]} in {db_path} (database)"
+        )
+    scored = rank(query_names, query_descriptors, db_names, database, num, min_score)
+    ranked = {query: [name for name, _ in retrieved] for query, retrieved in scored.items()}
+    if expand_model is not None and expand_num > 0:
+        ranked = expand_by_covisibility(ranked, expand_model, expand_num)
+    write_ranked_pairs(out, [(q, n) for q, names in ranked.items() for n in names])
+    return out
+
+
+def sequential(
+    names: list[str],
+    out: Path,
+    num: int,
+    loop_descriptors: Path | None = None,
+    loop_num: int = 5,
+    loop_min_gap: int | None = None,
+) -> Path:
+    """Each image with its `num` successors in list order (video), plus optionally its `loop_num` most similar
+    images by global descriptor among those more than `loop_min_gap` (default: `num`) positions away."""
+    if not names:
+        raise InputError(f"{out}: no images to pair")
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 : i + 1 + num]]
+    if loop_descriptors is not None and loop_num > 0:
+        gap = num if loop_min_gap is None else loop_min_gap
+        from .retrieval import DescriptorIndex
+
+        rows = np.repeat(np.arange(len(names)), 2 * gap + 1)
+        columns = rows + np.tile(np.arange(-gap, gap + 1), len(names))
+        near = np.stack([rows, columns], axis=1)[(columns >= 0) & (columns < len(names))]
+        descriptors = read_global_descriptors(loop_descriptors, names)
+        _, indices = DescriptorIndex(descriptors).search(descriptors, loop_num, near)
+        pairs += [(names[i], names[j]) for i, row in enumerate(indices) for j in row if j >= 0]
     write_pairs(out, pairs)
     return out

@@ -1,4 +1,4 @@
-"""CLI: vloc benchmark recipe | foundation."""
+"""CLI: vloc benchmark recipe | foundation | retrieval."""
 
 from __future__ import annotations
 
@@ -70,3 +70,33 @@ def foundation(
         report["match"] = profile_matching(match_conf, pairs_path, features, repeat)
     write_text_atomic(out, json.dumps(report, indent=1))
     console.print_json(json.dumps(report))
+
+
+@stage(
+    benchmark_app,
+    "retrieval",
+    "Time of one query's exact top-10 search against 1k, 10k, 100k and 1M random unit global descriptors (1M "
+    "stored as float16), median of repetitions, with memory; writes the JSON and a log-log plot beside it (.png).",
+    "vloc benchmark retrieval outputs/bench-retrieval.json --dim 512",
+)
+def retrieval(
+    out: Path = typer.Argument(..., help="Output JSON; the plot is written with the suffix .png."),
+    dim: int = typer.Option(512, "--dim", help="Descriptor dimension."),
+    sizes: list[int] = typer.Option([1_000, 10_000, 100_000, 1_000_000], "--size", help="Database sizes, repeatable."),
+    repeat: int = typer.Option(20, "--repeat", help="Repetitions per size (the median is reported)."),
+) -> None:
+    from ..benchmark import plot_retrieval_profile, profile_retrieval
+    from ..io.text import write_text_atomic
+
+    report = profile_retrieval(sizes, dim, repeat)
+    write_text_atomic(out, json.dumps(report, indent=1))
+    plot_retrieval_profile(report, out.with_suffix(".png"))
+    table = Table(title=f"one query, top-{report['k']}, D={dim}, {report['threads']} threads")
+    for column in ("database", "storage", "median ms", "index MB", "peak RSS growth MB"):
+        table.add_column(column, justify="right")
+    for r in report["sizes"]:
+        growth = r["peak_rss_growth_build_bytes"] + r["peak_rss_growth_search_bytes"]
+        table.add_row(f"{r['num_db']:,}", r["dtype"], f"{1000 * r['median_query_s']:.2f}",
+                      f"{r['index_bytes'] / 2**20:.0f}", f"{growth / 2**20:.0f}")
+    console.print(table)
+    console.print(f"report written to {out} and {out.with_suffix('.png')}")

@@ -1,4 +1,4 @@
-"""CLI: vloc evaluate."""
+"""CLI: vloc evaluate | evaluate-retrieval."""
 
 from __future__ import annotations
 
@@ -50,5 +50,33 @@ def evaluate(
         query_list = dataset_json.parent / "query_list.txt"
     queries = read_image_list(query_list) if query_list is not None else None
     evaluate_stage.main(results, ground_truth, thresholds, queries, info["conditions"] or None, out_json, plot)
+    if out_json is not None:
+        console.print(f"report written to {out_json}")
+
+
+@stage(
+    app,
+    "evaluate-retrieval",
+    "Recall@k of a retrieval pairs file (query first, rank order): the fraction of queries with at least one of "
+    "their first k images within --max-distance metres (camera centres) and --max-angle degrees (between optical "
+    "axes) of the query, by ground-truth poses.",
+    "vloc evaluate-retrieval outputs/pairs-query-netvlad20.txt --ground-truth outputs/7scenes/ground_truth.txt "
+    "--db-ground-truth outputs/7scenes/reference --queries outputs/7scenes/query_list.txt",
+)
+def evaluate_retrieval(
+    pairs_path: Path = typer.Argument(..., help="Retrieval pairs file, query first, best first."),
+    ground_truth: Path = typer.Option(..., "--ground-truth", help="Poses file or COLMAP model with the queries' poses."),
+    db_ground_truth: Path | None = typer.Option(None, "--db-ground-truth", help="Poses file or COLMAP model with the database poses (e.g. the reference model)."),
+    query_list: Path | None = typer.Option(None, "--queries", help="Query names (default: the first names of the pairs file)."),
+    ks: list[int] = typer.Option([1, 5, 10], "--k", help="Recall at k, repeatable."),
+    max_distance: float = typer.Option(0.5, "--max-distance", help="Largest camera-centre distance, metres."),
+    max_angle: float = typer.Option(30.0, "--max-angle", help="Largest angle between optical axes, degrees."),
+    out_json: Path | None = typer.Option(None, "--out-json", help="Write the report as JSON."),
+) -> None:
+    from .. import evaluate_retrieval as stage_module
+    from ..io.text import read_image_list
+
+    queries = read_image_list(query_list) if query_list is not None else None
+    stage_module.main(pairs_path, ground_truth, queries, tuple(ks), max_distance, max_angle, db_ground_truth, out_json)
     if out_json is not None:
         console.print(f"report written to {out_json}")

@@ -1,4 +1,4 @@
-"""CLI: vloc pairs exhaustive | from-poses | covisibility."""
+"""CLI: vloc pairs exhaustive | from-poses | covisibility | retrieval | sequential."""
 
 from __future__ import annotations
 
@@ -89,4 +89,72 @@ def covisibility(
     from ..io.model import read_model
 
     pairs.covisibility(read_model(model, need_points=True), out, num)
+    console.print(f"pairs written to {out}")
+
+
+def _global_names(image_list: Path | None, prefix: str | None, descriptors: Path, flags: str) -> list[str]:
+    """Names from a list file, or those of a global-descriptor file (optionally starting with `prefix`)."""
+    from ..errors import InputError
+    from ..io.global_features import list_global_images
+    from ..io.text import read_image_list
+
+    if image_list is not None and prefix is not None:
+        raise InputError(f"give either {flags}, not both")
+    if image_list is not None:
+        return read_image_list(image_list)
+    names = list_global_images(descriptors)
+    return names if prefix is None else [n for n in names if n.startswith(prefix)]
+
+
+@stage(
+    pairs_app,
+    "retrieval",
+    "The k database images most similar to each query by global descriptor (cosine similarity), best first, never "
+    "the query itself; optionally expanded by the most covisible images of each retrieved one in a COLMAP model.",
+    "vloc pairs retrieval outputs/pairs-query-netvlad20.txt --descriptors outputs/global-netvlad.h5 --num 20 "
+    "--query-prefix query/ --db-prefix db/",
+)
+def retrieval(
+    out: Path = typer.Argument(..., help="Output pairs file (query first, in rank order)."),
+    descriptors: Path = typer.Option(..., "--descriptors", help="Global descriptors of the queries (and of the database)."),
+    db_descriptors: Path | None = typer.Option(None, "--db-descriptors", help="Global descriptors of the database, if in another file."),
+    num: int = typer.Option(..., "--num", help="Database images per query."),
+    query_list: Path | None = typer.Option(None, "--queries", help="Query names, one per line (default: every image of --descriptors)."),
+    query_prefix: str | None = typer.Option(None, "--query-prefix", help="Queries: the images of --descriptors whose names start with this."),
+    db_list: Path | None = typer.Option(None, "--db", help="Database names, one per line (default: every image of the database file)."),
+    db_prefix: str | None = typer.Option(None, "--db-prefix", help="Database: the images whose names start with this."),
+    min_score: float | None = typer.Option(None, "--min-score", help="Drop retrieved images with a lower cosine similarity."),
+    expand_covisible: Path | None = typer.Option(None, "--expand-covisible", help="COLMAP model with 3D points for covisibility expansion."),
+    expand_num: int = typer.Option(5, "--expand-num", help="Covisible images added per retrieved image."),
+) -> None:
+    from .. import pairs
+    from ..io.model import read_model
+
+    queries = _global_names(query_list, query_prefix, descriptors, "--queries or --query-prefix")
+    database = _global_names(db_list, db_prefix, db_descriptors or descriptors, "--db or --db-prefix")
+    model = read_model(expand_covisible, need_points=True) if expand_covisible is not None else None
+    pairs.retrieval(descriptors, out, num, queries, database, db_descriptors, min_score, model, expand_num)
+    console.print(f"pairs written to {out}")
+
+
+@stage(
+    pairs_app,
+    "sequential",
+    "Each image with its k successors in list order (video), optionally plus loop-closure pairs: the most similar "
+    "images by global descriptor among those more than a minimum gap away in the list.",
+    "vloc pairs sequential outputs/pairs-video.txt --list frames.txt --num 10 "
+    "--loop-descriptors outputs/global-netvlad.h5 --loop-num 5 --loop-min-gap 30",
+)
+def sequential(
+    out: Path = typer.Argument(..., help="Output pairs file."),
+    image_list: Path = typer.Option(..., "--list", help="Image names in video order, one per line."),
+    num: int = typer.Option(..., "--num", help="Successors per image."),
+    loop_descriptors: Path | None = typer.Option(None, "--loop-descriptors", help="Global descriptors for loop-closure pairs."),
+    loop_num: int = typer.Option(5, "--loop-num", help="Loop-closure pairs per image."),
+    loop_min_gap: int | None = typer.Option(None, "--loop-min-gap", help="Loop pairs only between images more than this many positions apart (default: --num)."),
+) -> None:
+    from .. import pairs
+    from ..io.text import read_image_list
+
+    pairs.sequential(read_image_list(image_list), out, num, loop_descriptors, loop_num, loop_min_gap)
     console.print(f"pairs written to {out}")

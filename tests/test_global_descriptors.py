@@ -1,0 +1,195 @@
+"""Global descriptors: VLAD normalisations and retrieval numbers, vloc extract --conf vlad|netvlad|dinov2, weights loading."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from vloc import extract_global
+from vloc.cli import app
+from vloc.config import override
+from vloc.errors import ConfigError, FormatError, InputError
+from vloc.global_descriptors import get_global_descriptor
+from vloc.global_descriptors.base import to_tensor
+from vloc.global_descriptors.dinov2 import DINOv2, DINOv2Conf
+from vloc.global_descriptors.netvlad import NetVLAD, NetVLADConf, NetVLADNet
+from vloc.global_descriptors.vlad import VLAD, VLADConf, power_normalise, vlad_residuals, vlad_vector
+from vloc.io.global_features import list_global_images, read_global_descriptors
+from vloc.vocabulary import VocabularyConf, build, load_vocabulary, save_vocabulary
+
+
+def textured_image(seed: int, width: int = 320, height: int = 240) -> np.ndarray:
+    """Smooth multi-scale noise, rich in SIFT blobs (as in test_extract)."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((height, width))
+    for sigma in (2, 4, 8, 16):
+        image += sigma * cv2.GaussianBlur(rng.normal(size=(height, width)), (0, 0), sigma)
+    return np.round(255 * (image - image.min()) / (image.max() - image.min())).astype(np.uint8)
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    root = tmp_path / "images"
+    root.mkdir()
+    for seed in range(6):
+        cv2.imwrite(str(root / f"db{seed}.png"), textured_image(seed))
+    return root
+
+
+@pytest.fixture
+def hub_dir(tmp_path: Path, monkeypatch) -> Path:
+    """An empty torch hub cache: TORCH_HOME and torch.hub.set_dir point into tmp_path (restored afterwards)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", torch.hub._hub_dir)
+    torch.hub.set_dir(str(tmp_path / "torch" / "hub"))
+    return tmp_path / "torch" / "hub"
+
+
+def test_vlad_normalisations():
+    rng = np.random.default_rng(0)
+    centroids = rng.random((4, 8)).astype(np.float32)
+    descriptors = rng.random((50, 8)).astype(np.float32)
+    residuals = vlad_residuals(descriptors, centroids)
+    assignment = np.linalg.norm(descriptors[:, None] - centroids[None], axis=2).argmin(1)
+    expected = np.stack([(descriptors[assignment == k] - centroids[k]).sum(0) for k in range(4)])
+    np.testing.assert_allclose(residuals, expected, atol=1e-5)
+
+    intra = residuals / np.linalg.norm(residuals, axis=1, keepdims=True)
+    powered = power_normalise(intra.ravel(), 0.5)
+    np.testing.assert_allclose(np.abs(powered), np.sqrt(np.abs(intra.ravel())), atol=1e-7)
+    np.testing.assert_array_equal(np.sign(powered), np.sign(intra.ravel()))
+    vector = vlad_vector(descriptors, centroids)
+    assert vector.shape == (32,) and vector.dtype == np.float32
+    assert np.linalg.norm(vector) == pytest.approx(1, abs=1e-6)
+    np.testing.assert_allclose(vector, powered / np.linalg.norm(powered), atol=1e-6)
+    # each cluster has unit norm before the power step, so after it its squared entries sum to |v|_1 of the cluster
+    assert np.linalg.norm(vector.reshape(4, 8), axis=1) == pytest.approx(np.full(4, 0.5), abs=0.2)
+    assert np.all(vlad_vector(np.zeros((0, 8), np.float32), centroids) == 0)  # no keypoints: zero, not NaN
+
+
+def test_vlad_similarity_of_changed_copy_and_unrelated_images(images: Path, tmp_path: Path):
+    vocabulary = build(VocabularyConf(pca_dim=None), images, sorted(p.name for p in images.iterdir()), None)
+    vlad = VLAD(VLADConf(vocabulary=str(save_vocabulary(vocabulary, tmp_path / "v.npz"))))
+    image = textured_image(0)
+    changed = np.clip(image * 1.1, 0, 255).astype(np.uint8)[4:, 4:]  # brightness +10 %, shifted by 4 px
+    reference = vlad(image)
+    assert reference.shape == (64 * 128,)
+    similar = float(reference @ vlad(changed))
+    unrelated = [float(reference @ vlad(textured_image(seed))) for seed in (100, 101, 102)]
+    print(f"VLAD cosine: changed copy {similar:.3f}, unrelated {np.round(unrelated, 3)}")
+    # measured 0.833 and about [0.01, 0.00, -0.01]
+    assert similar > 0.8
+    assert max(unrelated) < 0.5
+
+
+def test_extract_builds_vocabulary_shares_it_with_queries_and_resumes(images: Path, tmp_path: Path, monkeypatch):
+    conf = override(extract_global.conf_by_name("vlad"), ["num_clusters=16", "pca_dim=4"])
+    assert conf.output_name == "global-vlad.h5"
+    (tmp_path / "db.txt").write_text("db0.png\ndb1.png\ndb2.png\ndb3.png\ndb4.png\n")
+    out = extract_global.main(conf, images, tmp_path / "db.h5", tmp_path / "db.txt")
+    vocabulary_file = tmp_path / "db.vocab.npz"
+    assert load_vocabulary(vocabulary_file).pca_projection.shape == (16 * 128, 4)
+    assert not (tmp_path / "db.vocab.npz.new").exists()
+    with h5py.File(out) as handle:
+        assert json.loads(handle.attrs["config"])["model"]["vocabulary"] == str(vocabulary_file)
+        assert handle["db0.png/global_descriptor"].dtype == np.float32
+    database = read_global_descriptors(out, [f"db{i}.png" for i in range(5)])
+    assert database.shape == (5, 4)
+    np.testing.assert_allclose(np.linalg.norm(database, axis=1), 1, atol=1e-5)
+
+    query_conf = override(extract_global.conf_by_name("vlad"), [f"vocabulary={vocabulary_file}"])
+    query = extract_global.main(query_conf, images, tmp_path / "q.h5")  # all six images, settings from the file
+    np.testing.assert_allclose(read_global_descriptors(query, ["db0.png"]), database[:1], atol=1e-5)
+    with h5py.File(query) as handle:
+        assert json.loads(handle.attrs["config"])["model"]["num_clusters"] == 16
+
+    loaded = []
+    original = extract_global.load_for_extraction
+    monkeypatch.setattr(extract_global, "load_for_extraction", lambda path, *a: loaded.append(path.name) or original(path, *a))
+    extract_global.main(conf, images, out)  # resume: only the image not yet in the file, same vocabulary
+    assert loaded == ["db5.png"]
+    assert list_global_images(out) == [f"db{i}.png" for i in range(6)]
+    with pytest.raises(ConfigError, match="db.vocab.npz was built with other settings"):
+        extract_global.main(override(conf, ["num_clusters=8"]), images, out)
+    with pytest.raises(InputError, match="nothing.npz: vocabulary file not found"):
+        extract_global.main(override(conf, [f"vocabulary={tmp_path / 'nothing.npz'}"]), images, tmp_path / "x.h5")
+    with pytest.raises(ConfigError, match="vlad needs a vocabulary"):
+        VLAD(VLADConf())
+
+
+def test_netvlad_random_weights_checkpoint_round_trip_and_errors(tmp_path: Path, hub_dir: Path):
+    image = np.random.default_rng(0).integers(0, 256, (96, 128, 3), np.uint8)
+    random_net = NetVLAD(NetVLADConf(random_init=True, num_clusters=4))
+    vector = random_net(image)
+    assert vector.shape == (4 * 512,) and np.linalg.norm(vector) == pytest.approx(1, abs=1e-5)
+    assert NetVLAD(NetVLADConf(random_init=True))(image).shape == (64 * 512,)
+
+    with pytest.raises(InputError) as error:
+        NetVLAD(NetVLADConf())
+    expected = hub_dir / "checkpoints" / "pittsburgh_WPCA4096.pth.tar"
+    assert str(expected) in str(error.value) and "\n" not in str(error.value)
+
+    net = NetVLADNet(2, whitening_dim=8)  # the Patch-NetVLAD layout, with a (tiny) whitening layer
+    expected.parent.mkdir(parents=True)
+    torch.save({"state_dict": {f"module.{k}": v for k, v in net.state_dict().items()}, "epoch": 3}, expected)
+    loaded = NetVLAD(NetVLADConf())(image)
+    with torch.inference_mode():
+        np.testing.assert_allclose(loaded, net.eval()(to_tensor(image))[0].numpy(), atol=1e-5)
+    assert loaded.shape == (8,)
+
+    state = net.state_dict()
+    del state["pool.centroids"]
+    torch.save(state, tmp_path / "partial.pth")
+    with pytest.raises(FormatError, match="partial.pth: not a NetVLAD checkpoint: missing pool.centroids"):
+        NetVLAD(NetVLADConf(weights=str(tmp_path / "partial.pth")))
+    (tmp_path / "junk.pth").write_bytes(b"junk")
+    with pytest.raises(FormatError, match="junk.pth: not a readable PyTorch checkpoint"):
+        NetVLAD(NetVLADConf(weights=str(tmp_path / "junk.pth")))
+
+
+def test_dinov2_random_weights_round_trip_and_errors(tmp_path: Path, hub_dir: Path):
+    image = np.random.default_rng(0).integers(0, 256, (120, 150, 3), np.uint8)  # cropped to 112 x 140
+    model = DINOv2(DINOv2Conf(random_init=True))
+    vector = model(image)
+    assert vector.shape == (2 * 384,) and np.linalg.norm(vector) == pytest.approx(1, abs=1e-5)
+    keys = set(model.net.state_dict())
+    assert {"patch_embed.proj.weight", "cls_token", "pos_embed", "mask_token", "blocks.11.attn.qkv.weight",
+            "blocks.0.ls1.gamma", "blocks.0.mlp.fc2.bias", "norm.weight"} <= keys
+    assert model.net.pos_embed.shape == (1, 1370, 384)
+
+    with pytest.raises(InputError, match="DINOv2 weights not found") as error:
+        DINOv2(DINOv2Conf())
+    assert str(hub_dir / "checkpoints" / "dinov2_vits14_pretrain.pth") in str(error.value)
+
+    checkpoint = hub_dir / "checkpoints" / "dinov2_vits14_pretrain.pth"
+    checkpoint.parent.mkdir(parents=True)
+    torch.save(model.net.state_dict(), checkpoint)
+    np.testing.assert_allclose(DINOv2(DINOv2Conf())(image), vector, atol=1e-5)  # from the hub cache
+    np.testing.assert_allclose(DINOv2(DINOv2Conf(weights=str(checkpoint)))(image), vector, atol=1e-5)
+    with pytest.raises(FormatError, match="does not fit the model"):
+        DINOv2(DINOv2Conf(arch="vitb14", weights=str(checkpoint)))
+
+
+def test_registry_and_cli(images: Path, tmp_path: Path, hub_dir: Path):
+    assert get_global_descriptor("vlad") is VLAD
+    with pytest.raises(ConfigError, match="unknown global descriptor 'foo'; known: dinov2, netvlad, vlad"):
+        get_global_descriptor("foo")
+    runner = CliRunner()
+    out = tmp_path / "out"
+    out.mkdir()
+    result = runner.invoke(app, ["extract", str(images), str(out), "--conf", "vlad", "--set", "num_clusters=8", "--set", "pca_dim=none"])
+    assert result.exit_code == 0, result.output
+    assert read_global_descriptors(out / "global-vlad.h5", ["db0.png"]).shape == (1, 8 * 128)
+    assert (out / "global-vlad.vocab.npz").is_file()
+
+    result = runner.invoke(app, ["extract", str(images), str(tmp_path / "n.h5"), "--conf", "netvlad"])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "pittsburgh_WPCA4096.pth.tar" in result.output
+    assert not (tmp_path / "n.h5").exists()

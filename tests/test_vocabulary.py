@@ -1,0 +1,97 @@
+"""vloc.vocabulary: k-means, PCA whitening, .npz round trip and one-line errors for bad files."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from vloc.cli import app
+from vloc.errors import FormatError, InputError
+from vloc.vocabulary import Vocabulary, VocabularyConf, build, kmeans, learn_pca, load_vocabulary, save_vocabulary
+
+
+
+def textured_image(seed: int, width: int = 320, height: int = 240) -> np.ndarray:
+    """Smooth multi-scale noise, rich in SIFT blobs (as in test_extract)."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((height, width))
+    for sigma in (2, 4, 8, 16):
+        image += sigma * cv2.GaussianBlur(rng.normal(size=(height, width)), (0, 0), sigma)
+    return np.round(255 * (image - image.min()) / (image.max() - image.min())).astype(np.uint8)
+
+
+def test_kmeans_finds_separated_clusters():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(8, 16)) * 10
+    points = centres[rng.integers(0, 8, 4000)] + rng.normal(size=(4000, 16)) * 0.1
+    for init in ("kmeans++", "random"):
+        found = kmeans(torch.from_numpy(points).float(), VocabularyConf(num_clusters=8, iterations=10, init=init)).numpy()
+        error = np.linalg.norm(found[:, None] - centres[None], axis=2).min(1)
+        assert found.shape == (8, 16)
+        if init == "kmeans++":  # seeding spreads over all clusters; random seeds may merge two
+            assert error.max() < 0.05
+    with pytest.raises(InputError, match="only 5 local descriptors for 8 clusters"):
+        kmeans(torch.zeros(5, 16), VocabularyConf(num_clusters=8))
+
+
+def test_pca_whitening_gives_requested_dimension_and_identity_covariance():
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(500, 64)) @ rng.normal(size=(64, 64)) * np.geomspace(10, 0.1, 64) + 3
+    mean, projection, eigenvalues = learn_pca(vectors, 16)
+    vocabulary = Vocabulary(VocabularyConf(num_clusters=1), np.zeros((1, 128), np.float32), mean, projection, eigenvalues)
+    whitened = vocabulary.whiten(vectors)
+    assert whitened.shape == (500, 16)
+    covariance = np.cov(whitened.T)
+    print(f"whitened covariance: max |C - I| = {np.abs(covariance - np.eye(16)).max():.2e}")
+    assert np.abs(covariance - np.eye(16)).max() < 1e-3
+    assert np.all(np.diff(eigenvalues) <= 0)
+    assert learn_pca(vectors[:10], 16)[1].shape == (64, 9)  # rank-limited: N - 1 components
+
+
+def test_save_load_round_trip_and_bad_files(tmp_path: Path):
+    rng = np.random.default_rng(2)
+    conf = VocabularyConf(num_clusters=4, pca_dim=3)
+    vocabulary = Vocabulary(conf, rng.random((4, 128), dtype=np.float32), *learn_pca(rng.random((20, 512)), 3))
+    loaded = load_vocabulary(save_vocabulary(vocabulary, tmp_path / "v.npz"))
+    assert loaded.conf == conf
+    np.testing.assert_array_equal(loaded.centroids, vocabulary.centroids)
+    x = rng.random((2, 512))
+    np.testing.assert_allclose(loaded.whiten(x), vocabulary.whiten(x), rtol=1e-4, atol=1e-4)
+    no_pca = load_vocabulary(save_vocabulary(Vocabulary(replace(conf, pca_dim=None), vocabulary.centroids), tmp_path / "n.npz"))
+    assert no_pca.pca_projection is None and no_pca.whiten(x) is x
+
+    with pytest.raises(InputError, match="missing.npz: vocabulary file not found"):
+        load_vocabulary(tmp_path / "missing.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip file at all")
+    with pytest.raises(FormatError, match="junk.npz: not a readable vocabulary file") as error:
+        load_vocabulary(tmp_path / "junk.npz")
+    assert "\n" not in str(error.value)
+    np.savez(tmp_path / "other.npz", centroids=np.zeros((4, 128)))
+    with pytest.raises(FormatError, match="other.npz: not a readable vocabulary file"):
+        load_vocabulary(tmp_path / "other.npz")
+
+
+def test_build_from_images_and_cli(tmp_path: Path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for seed in range(4):
+        cv2.imwrite(str(images / f"db{seed}.png"), textured_image(seed, 320, 240))
+    conf = VocabularyConf(num_clusters=16, pca_dim=2, max_descriptors=2000)
+    vocabulary = build(conf, images, ["db0.png", "db1.png", "db2.png"], None)
+    assert vocabulary.centroids.shape == (16, 128)
+    assert vocabulary.pca_projection.shape == (16 * 128, 2)
+    np.testing.assert_allclose(np.linalg.norm(vocabulary.centroids, axis=1), 1, atol=0.3)  # means of unit RootSIFTs
+
+    (tmp_path / "list.txt").write_text("db0.png\ndb3.png\n")
+    out = tmp_path / "voc.npz"
+    result = CliRunner().invoke(app, ["vocab", "build", str(images), str(out), "--list", str(tmp_path / "list.txt"),
+                                      "--set", "num_clusters=8", "--set", "pca_dim=none"])
+    assert result.exit_code == 0, result.output
+    loaded = load_vocabulary(out)
+    assert loaded.conf.num_clusters == 8 and loaded.pca_projection is None

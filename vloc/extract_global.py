@@ -1,0 +1,127 @@
+"""`vloc extract --conf vlad|netvlad|dinov2`: one global descriptor per image, for image retrieval (hloc layout)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .config import choose, preset_field, to_json
+from .errors import ConfigError, InputError
+from .extract import Preprocessing
+from .global_descriptors import get_global_descriptor
+from .global_descriptors.dinov2 import DINOv2
+from .global_descriptors.netvlad import NetVLAD
+from .global_descriptors.vlad import VLAD, VLADConf
+from .io.global_features import write_global_descriptor
+from .io.h5 import atomic_writer, list_groups_with, stamp_config
+from .io.images import list_image_names, load_for_extraction
+from .io.text import read_image_list
+from .utils import track
+from .vocabulary import build, conf_of, load_vocabulary, save_vocabulary
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GlobalConf:
+    descriptor: str = preset_field()
+    model: Any = preset_field()
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+
+    @property
+    def output_name(self) -> str:
+        """Self-describing file name, e.g. global-vlad.h5."""
+        return f"global-{self.descriptor}.h5"
+
+
+CONFS = {
+    "vlad": lambda: GlobalConf("vlad", VLAD.default_conf, Preprocessing(1024)),
+    "netvlad": lambda: GlobalConf("netvlad", NetVLAD.default_conf, Preprocessing(1024)),
+    "dinov2": lambda: GlobalConf("dinov2", DINOv2.default_conf, Preprocessing(518)),
+}
+
+
+def conf_by_name(name: str) -> GlobalConf:
+    return choose(CONFS, name, "global extract")
+
+
+def vocabulary_path(out: Path) -> Path:
+    """Where `main` keeps the vocabulary it builds for `out`: `<out stem>.vocab.npz` beside it."""
+    return out.with_name(out.stem + ".vocab.npz")
+
+
+def _plan_vocabulary(conf: GlobalConf, out: Path, overwrite: bool) -> tuple[GlobalConf, bool]:
+    """The conf naming the vocabulary file it uses (with that file's settings), and whether that file must be built."""
+    model: VLADConf = conf.model
+    if model.vocabulary:
+        vocabulary = load_vocabulary(Path(model.vocabulary))
+        return replace(conf, model=replace(model, **vars(vocabulary.conf))), False  # the file's settings describe the output
+    path = vocabulary_path(out)
+    conf = replace(conf, model=replace(model, vocabulary=str(path)))
+    if overwrite or not path.exists():
+        if out.exists() and not overwrite:
+            raise InputError(f"{path}: vocabulary of {out} is missing; use --overwrite to start again")
+        return conf, True
+    if load_vocabulary(path).conf != conf_of(model):
+        raise ConfigError(f"{path} was built with other settings; use --overwrite or set vocabulary=FILE")
+    return conf, False
+
+
+def main(
+    conf: GlobalConf,
+    image_root: Path,
+    out: Path,
+    image_list: Path | None = None,
+    overwrite: bool = False,
+    skip_unreadable: bool = False,
+) -> Path:
+    """Write the global descriptor of each image below `image_root` (or in `image_list`) into `out`.
+
+    VLAD without a `vocabulary` first learns one from these images into `<out stem>.vocab.npz`.
+    """
+    descriptor_class = get_global_descriptor(conf.descriptor)
+    if not image_root.is_dir():
+        raise InputError(f"{image_root}: image folder not found")
+    names = read_image_list(image_list) if image_list else list_image_names(image_root)
+    needs_build = False
+    if isinstance(conf.model, VLADConf):
+        conf, needs_build = _plan_vocabulary(conf, out, overwrite)
+    vocabulary = Path(conf.model.vocabulary) if needs_build else None
+    pending = vocabulary.with_name(vocabulary.name + ".new") if vocabulary else None  # committed along with `out`
+    keeps_old_output = overwrite and out.exists()  # what atomic_writer does on Ctrl-C
+    try:
+        with atomic_writer(out, resume=not overwrite) as handle:
+            stamp_config(handle, out, to_json(conf))  # before building: refuse a mismatching file first
+            if pending:
+                save_vocabulary(build(conf_of(conf.model), image_root, names, conf.preprocessing.resize_max), pending)
+            descriptor = descriptor_class(replace(conf.model, vocabulary=str(pending)) if pending else conf.model)
+            done = set() if overwrite else set(list_groups_with(handle, "global_descriptor"))
+            todo = [n for n in names if n not in done]
+            for name in track(todo, f"global {conf.descriptor}", len(todo)):
+                try:
+                    image, _, _ = load_for_extraction(image_root / name, descriptor_class.grayscale, conf.preprocessing.resize_max)
+                except InputError:
+                    if not skip_unreadable:
+                        raise
+                    logger.warning("skipping unreadable image %s", image_root / name)
+                    continue
+                write_global_descriptor(handle, name, descriptor(image))
+    except KeyboardInterrupt:
+        _settle(pending, vocabulary, keep=not keeps_old_output)
+        raise
+    except BaseException:
+        _settle(pending, vocabulary, keep=False)
+        raise
+    _settle(pending, vocabulary, keep=True)
+    return out
+
+
+def _settle(pending: Path | None, path: Path | None, keep: bool) -> None:
+    """Move a newly built vocabulary to its place when the output made with it is kept, else drop it."""
+    if pending is not None and path is not None and pending.exists():
+        if keep:
+            pending.replace(path)
+        else:
+            pending.unlink()
