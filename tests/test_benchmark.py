@@ -71,3 +71,11 @@ def test_failed_recipe_names_the_last_error_line(tmp_path: Path):
     recipe.write_text("echo first >&2\necho 'the real reason' >&2\nexit 3\n")
     with pytest.raises(InputError, match=r"failed on run 0: the real reason$"):
         run_recipe(recipe, tmp_path / "bench", repeat=1, extra_args=[])
+
+
+def test_stage_labels_tell_mapping_and_query_matching_apart():
+    from vloc.benchmark import stage_label
+
+    assert stage_label(["match", "out/pairs-query.txt", "feats.h5", "m.h5", "--conf", "nn-ratio"]) == "match pairs-query"
+    assert stage_label(["-v", "pairs", "retrieval", "out.txt", "--num", "10"]) == "pairs retrieval"
+    assert stage_label(["extract", "images", "feats.h5"]) == "extract"

@@ -24,15 +24,24 @@ if TYPE_CHECKING:
     from .match import MatchConf
 
 
+def stage_label(arguments: list[str]) -> str:
+    """How a vloc command line is named in timings: `pairs retrieval`, `match pairs-query`, `extract`."""
+    positional = [a for a in arguments if not a.startswith("-")]
+    if positional[:1] in (["pairs"], ["benchmark"]):
+        return " ".join(positional[:2])
+    if positional[:1] == ["match"] and len(positional) > 1:
+        return f"match {Path(positional[1]).stem}"  # mapping and query matching are timed apart
+    return " ".join(positional[:1])
+
+
 def record_stage_time(path: str) -> Callable[[], None]:
     """Start a clock now; the returned function appends this command's wall time to the JSON-lines file `path`."""
     start = time.perf_counter()
-    command = [a for a in sys.argv[1:3] if not a.startswith("-")]
+    label = stage_label(sys.argv[1:])
 
     def append() -> None:
         with open(path, "a") as handle:
-            handle.write(json.dumps({"stage": " ".join(command[:2] if command[:1] == ["pairs"] else command[:1]),
-                                     "seconds": time.perf_counter() - start}) + "\n")
+            handle.write(json.dumps({"stage": label, "seconds": time.perf_counter() - start}) + "\n")
 
     return append
 

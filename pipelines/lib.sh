@@ -1,0 +1,19 @@
+# Shared recipe steps; recipes `source` this file.
+
+# query_pairs DIR IMAGES: write DIR/pairs-query.txt from DIR/query_list.txt and DIR/mapping.txt.
+# QUERY_PAIRS=retrieval (top NUM_RETRIEVED mapping images by VLAD, with the vocabulary learnt on the mapping
+# images) or QUERY_PAIRS=exhaustive (every query with every mapping image).
+query_pairs() {
+    local dir=$1 images=$2
+    if [ "$QUERY_PAIRS" = exhaustive ]; then
+        vloc pairs exhaustive "$dir/pairs-query.txt" --list "$dir/query_list.txt" --ref-list "$dir/mapping.txt"
+    else
+        vloc extract "$images" "$dir/global-vlad-mapping.h5" --conf vlad --list "$dir/mapping.txt"
+        vloc extract "$images" "$dir/global-vlad-queries.h5" --conf vlad --list "$dir/query_list.txt" \
+            --set vocabulary="$dir/global-vlad-mapping.vocab.npz"
+        vloc pairs retrieval "$dir/pairs-query.txt" --descriptors "$dir/global-vlad-queries.h5" \
+            --db-descriptors "$dir/global-vlad-mapping.h5" --num "$NUM_RETRIEVED"
+        vloc evaluate-retrieval "$dir/pairs-query.txt" --ground-truth "$dir/ground_truth.txt" \
+            --db-ground-truth "$dir/reference" --queries "$dir/query_list.txt" --out-json "$dir/retrieval.json"
+    fi
+}
