@@ -1,0 +1,203 @@
+"""Pose / Camera objects, their Jacobians, and the feature-metric chain Jacobian."""
+
+import math
+
+import numpy as np
+import pycolmap
+import pytest
+import torch
+
+from vloc.errors import ConfigError
+from vloc.geometry.camera import Camera
+from vloc.geometry.rigid import Pose
+from vloc.refine.interpolation import feature_gradients
+from vloc.refine.optimizer import LevenbergMarquardt
+
+DT = torch.float64
+
+
+def random_pose(seed: int) -> Pose:
+    g = torch.Generator().manual_seed(seed)
+    return Pose.exp(torch.randn(6, generator=g, dtype=DT))
+
+
+def make_camera() -> Camera:
+    return Camera(torch.tensor([140.0, 150.0, 80.0, 60.0], dtype=DT), torch.tensor([160.0, 120.0], dtype=DT))
+
+
+def scene_points(camera: Camera, pose: Pose, n: int, seed: int) -> torch.Tensor:
+    """World points seen by camera at random pixels and depths in [4, 8]."""
+    g = torch.Generator().manual_seed(seed)
+    pixels = torch.rand(n, 2, generator=g, dtype=DT) * torch.tensor([140.0, 100.0], dtype=DT) + 10
+    depth = 4 + 4 * torch.rand(n, 1, generator=g, dtype=DT)
+    points_cam = torch.cat([(pixels - camera.c) / camera.f * depth, depth], dim=-1)
+    return pose.inverse().transform(points_cam)
+
+
+def sinusoid_map(channels: int, height: int, width: int, wavelengths: tuple, seed: int) -> torch.Tensor:
+    """Smooth (C, H, W) map: per channel, a sum of 3 plane waves of the given wavelength range."""
+    g = torch.Generator().manual_seed(seed)
+    y, x = torch.meshgrid(torch.arange(height, dtype=DT), torch.arange(width, dtype=DT), indexing="ij")
+    out = torch.zeros(channels, height, width, dtype=DT)
+    for c in range(channels):
+        for _ in range(3):
+            wl, angle, phase = torch.rand(3, generator=g, dtype=DT)
+            k = 2 * math.pi / (wavelengths[0] + (wavelengths[1] - wavelengths[0]) * wl)
+            angle, phase = 2 * math.pi * angle, 2 * math.pi * phase
+            out[c] += torch.sin(k * (x * torch.cos(angle) + y * torch.sin(angle)) + phase) / 3
+    return out
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(torch.linalg.norm(a - b) / torch.linalg.norm(b))
+
+
+# ----- pycolmap round trips
+
+def test_pose_pycolmap_round_trip():
+    pose = random_pose(0)
+    rigid = pose.to_pycolmap()
+    assert isinstance(rigid, pycolmap.Rigid3d)
+    np.testing.assert_allclose(rigid.rotation.matrix(), pose.R.numpy(), atol=1e-12)
+    back = Pose.from_pycolmap(rigid)
+    assert torch.allclose(back.R, pose.R, atol=1e-12) and torch.allclose(back.t, pose.t, atol=1e-12)
+    point = np.array([0.3, -1.2, 4.0])
+    np.testing.assert_allclose(rigid * point, pose.transform(torch.tensor(point)[None])[0].numpy(), atol=1e-12)
+
+
+def test_camera_pycolmap_round_trip_and_projection():
+    colmap_cam = pycolmap.Camera(model="PINHOLE", width=640, height=480, params=[500, 510, 320, 240])
+    camera = Camera.from_pycolmap(colmap_cam)
+    back = camera.to_pycolmap()
+    assert back.model.name == "PINHOLE" and (back.width, back.height) == (640, 480)
+    np.testing.assert_allclose(back.params, [500, 510, 320, 240])
+    points = np.array([[0.1, 0.2, 1.0], [-0.5, 0.3, 2.0]])
+    pixels, valid = camera.project(torch.tensor(points))
+    np.testing.assert_allclose(pixels.numpy(), colmap_cam.img_from_cam(points), atol=1e-10)
+    assert valid.all()
+
+    simple = pycolmap.Camera(model="SIMPLE_PINHOLE", width=64, height=48, params=[50, 32, 24])
+    assert Camera.from_pycolmap(simple).intrinsics.tolist() == [50, 50, 32, 24]
+    radial = pycolmap.Camera(model="SIMPLE_RADIAL", width=64, height=48, params=[50, 32, 24, 0.1])
+    with pytest.raises(ConfigError):
+        Camera.from_pycolmap(radial)
+
+
+def test_camera_validity_and_scale():
+    camera = make_camera()
+    points = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0], [10.0, 0.0, 1.0]], dtype=DT)
+    pixels, valid = camera.project(points)
+    assert valid.tolist() == [True, False, False]
+    assert pixels[0].tolist() == [80.0, 60.0]
+    half = camera.scale(0.5)  # COLMAP coordinates scale as p -> 0.5 p
+    assert torch.allclose(half.project(points)[0][0], pixels[0] * 0.5)
+    assert half.size.tolist() == [80.0, 60.0]
+
+
+def test_pose_group_operations():
+    a, b = random_pose(1), random_pose(2)
+    points = torch.randn(5, 3, dtype=DT)
+    assert torch.allclose((a @ b).transform(points), a.transform(b.transform(points)), atol=1e-12)
+    identity = a @ a.inverse()
+    assert torch.allclose(identity.R, torch.eye(3, dtype=DT), atol=1e-12)
+    assert float(identity.t.norm()) < 1e-12
+    batched = Pose(torch.stack([a.R, b.R]), torch.stack([a.t, b.t]))
+    assert torch.allclose(batched[1].R, b.R) and batched.shape == (2,)
+    assert torch.allclose(batched.transform(points[None].expand(2, 5, 3))[0], a.transform(points))
+
+
+# ----- exponential map
+
+def test_exp_zero_and_small_rotations():
+    identity = Pose.exp(torch.zeros(6, dtype=DT))
+    assert torch.equal(identity.R, torch.eye(3, dtype=DT)) and torch.equal(identity.t, torch.zeros(3, dtype=DT))
+    axis = torch.tensor([1.0, 2.0, -2.0], dtype=DT) / 3
+    for angle in [1e-12, 1e-8, 1e-4, 1e-3 * 0.999, 1e-3 * 1.001, 0.5, 3.0]:
+        delta = torch.cat([axis * angle, torch.tensor([0.1, 0.2, 0.3], dtype=DT)])
+        pose = Pose.exp(delta)
+        # Reference: closed-form Rodrigues written with the unit axis (no small-angle issue).
+        K = torch.tensor([[0, 2.0, 2.0], [-2.0, 0, -1.0], [-2.0, 1.0, 0]], dtype=DT) / 3
+        R_ref = torch.eye(3, dtype=DT) + math.sin(angle) * K + (1 - math.cos(angle)) * K @ K
+        assert torch.allclose(pose.R, R_ref, atol=1e-15, rtol=0), angle
+        assert torch.allclose(pose.R @ pose.R.T, torch.eye(3, dtype=DT), atol=1e-15)
+        angle_deg, _ = pose.magnitude()
+        assert abs(math.radians(float(angle_deg)) - angle) < 1e-12 * max(1, angle) + 1e-15
+    # The translation part of a pure translation is v, and of a pure rotation is zero.
+    assert torch.allclose(Pose.exp(torch.tensor([0, 0, 0, 1.0, 2, 3], dtype=DT)).t, torch.tensor([1.0, 2, 3], dtype=DT))
+    # exp is a group homomorphism along one axis: exp(a w) exp(b w) = exp((a + b) w).
+    w = torch.cat([axis, torch.tensor([0.4, -0.1, 0.2], dtype=DT)])
+    composed = Pose.exp(0.3 * w) @ Pose.exp(0.5 * w)
+    direct = Pose.exp(0.8 * w)
+    assert torch.allclose(composed.R, direct.R, atol=1e-14) and torch.allclose(composed.t, direct.t, atol=1e-14)
+
+
+def test_exp_float32_small_angles():
+    for angle in [0.0, 1e-6, 1e-3, 2.9e-2, 3.1e-2]:
+        pose = Pose.exp(torch.tensor([angle, 0, 0, 0, 0, 0], dtype=torch.float32))
+        assert abs(float(pose.R[2, 1]) - math.sin(angle)) < 1e-7
+        assert abs(float(pose.R[1, 1]) - math.cos(angle)) < 1e-7
+
+
+# ----- Jacobians against central finite differences
+
+def test_J_transform_matches_finite_differences():
+    pose = random_pose(3)
+    points = torch.randn(20, 3, dtype=DT) * 3
+    J = Pose.J_transform(pose.transform(points))
+    eps = 1e-6
+    J_fd = torch.zeros_like(J)
+    for i in range(6):
+        e = torch.zeros(6, dtype=DT)
+        e[i] = eps
+        J_fd[..., i] = (pose.left_update(e).transform(points) - pose.left_update(-e).transform(points)) / (2 * eps)
+    assert relative_error(J, J_fd) < 1e-3
+    assert relative_error(J, J_fd) < 1e-8  # measured ~1e-10
+
+
+def test_J_project_matches_finite_differences():
+    camera = make_camera()
+    points = torch.rand(20, 3, dtype=DT) * torch.tensor([2.0, 2.0, 4.0], dtype=DT) + torch.tensor([-1, -1, 1.0], dtype=DT)
+    J = camera.J_project(points)
+    eps = 1e-6
+    J_fd = torch.zeros_like(J)
+    for i in range(3):
+        e = torch.zeros(3, dtype=DT)
+        e[i] = eps
+        J_fd[..., i] = (camera.project(points + e)[0] - camera.project(points - e)[0]) / (2 * eps)
+    assert relative_error(J, J_fd) < 1e-8
+
+
+def chain_jacobian_errors(feature_map: torch.Tensor, stride: float) -> float:
+    camera, pose = make_camera(), random_pose(4)
+    points3D = scene_points(camera, pose, 100, seed=0)
+    reference = torch.zeros(100, feature_map.shape[0], dtype=DT)
+    lm = LevenbergMarquardt()
+    inputs = (points3D, reference, feature_map, camera, stride, feature_gradients(feature_map))
+    _, valid, J, _ = lm.residuals(pose, *inputs)
+    assert valid.all()
+    eps = 1e-7
+    J_fd = torch.zeros_like(J)
+    for i in range(6):
+        e = torch.zeros(6, dtype=DT)
+        e[i] = eps
+        r_plus = lm.residuals(pose.left_update(e), *inputs, with_jacobians=False)[0]
+        r_minus = lm.residuals(pose.left_update(-e), *inputs, with_jacobians=False)[0]
+        J_fd[..., i] = (r_plus - r_minus) / (2 * eps)
+    return relative_error(J, J_fd)
+
+
+def test_chain_jacobian_exact_on_bilinear_fields():
+    """On fields a + b x + c y + d x y, bilinear sampling and central differences are exact."""
+    g = torch.Generator().manual_seed(0)
+    coefficients = torch.randn(8, 4, 1, 1, generator=g, dtype=DT)
+    y, x = torch.meshgrid(torch.arange(60, dtype=DT), torch.arange(80, dtype=DT), indexing="ij")
+    x, y = x / 80, y / 60
+    fields = coefficients[:, 0] + coefficients[:, 1] * x + coefficients[:, 2] * y + coefficients[:, 3] * x * y
+    assert chain_jacobian_errors(fields, stride=2.0) < 1e-6
+
+
+def test_chain_jacobian_on_smooth_sinusoids():
+    # The bilinear interpolant's own derivative differs from the interpolated central
+    # difference by O(k) per cell (k: wavenumber in cells), so this needs long waves.
+    smooth = sinusoid_map(8, 120, 160, wavelengths=(2000, 4000), seed=0)
+    assert chain_jacobian_errors(smooth, stride=1.0) < 1e-3

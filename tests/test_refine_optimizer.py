@@ -1,0 +1,171 @@
+"""Feature-metric LM refinement, feature interpolation and robust losses."""
+
+import math
+
+import pytest
+import torch
+
+from vloc.errors import ConfigError
+from vloc.geometry.camera import Camera
+from vloc.geometry.rigid import Pose
+from vloc.refine.interpolation import sample_features
+from vloc.refine.losses import barron, cauchy, get_loss, huber
+from vloc.refine.optimizer import LevenbergMarquardt, LMConf
+
+DT = torch.float64
+
+
+def sinusoid_map(channels: int, height: int, width: int, wavelengths: tuple, seed: int) -> torch.Tensor:
+    """Smooth (C, H, W) map: per channel, a sum of 3 plane waves of the given wavelength range."""
+    g = torch.Generator().manual_seed(seed)
+    y, x = torch.meshgrid(torch.arange(height, dtype=DT), torch.arange(width, dtype=DT), indexing="ij")
+    out = torch.zeros(channels, height, width, dtype=DT)
+    for c in range(channels):
+        for _ in range(3):
+            wl, angle, phase = torch.rand(3, generator=g, dtype=DT)
+            k = 2 * math.pi / (wavelengths[0] + (wavelengths[1] - wavelengths[0]) * wl)
+            angle, phase = 2 * math.pi * angle, 2 * math.pi * phase
+            out[c] += torch.sin(k * (x * torch.cos(angle) + y * torch.sin(angle)) + phase) / 3
+    return out
+
+
+def synthetic_problem(seed: int = 0, n: int = 200):
+    """Camera, true cam_from_world, 3D points, reference features, feature map (stride 1)."""
+    g = torch.Generator().manual_seed(seed)
+    camera = Camera(torch.tensor([140.0, 140.0, 80.0, 60.0], dtype=DT), torch.tensor([160.0, 120.0], dtype=DT))
+    true_pose = Pose.exp(torch.tensor([0.1, -0.2, 0.05, 0.3, -0.1, 0.5], dtype=DT))
+    pixels = torch.rand(n, 2, generator=g, dtype=DT) * torch.tensor([140.0, 100.0], dtype=DT) + 10
+    depth = 4 + 4 * torch.rand(n, 1, generator=g, dtype=DT)
+    points3D = true_pose.inverse().transform(torch.cat([(pixels - camera.c) / camera.f * depth, depth], -1))
+    feature_map = sinusoid_map(16, 120, 160, wavelengths=(60, 200), seed=seed)
+    reference, valid, _ = sample_features(feature_map, camera.project(true_pose.transform(points3D))[0])
+    assert valid.all()
+    return camera, true_pose, points3D, reference, feature_map, float(depth.mean())
+
+
+def perturb(pose: Pose, rotation_deg: float, translation: float, seed: int) -> Pose:
+    g = torch.Generator().manual_seed(seed)
+    omega, v = torch.randn(2, 3, generator=g, dtype=DT)
+    omega = omega / omega.norm() * math.radians(rotation_deg)
+    v = v / v.norm() * translation
+    return pose.left_update(torch.cat([omega, v]))
+
+
+def pose_errors(pose: Pose, true_pose: Pose) -> tuple[float, float]:
+    """(rotation error in rad, translation error)."""
+    angle_deg, _ = (pose @ true_pose.inverse()).magnitude()
+    return math.radians(float(angle_deg)), float((pose.t - true_pose.t).norm())
+
+
+# ----- interpolation convention
+
+def test_sample_features_convention_and_gradients():
+    H, W, stride = 6, 8, 4.0
+    rows, cols = torch.meshgrid(torch.arange(H, dtype=DT), torch.arange(W, dtype=DT), indexing="ij")
+    feature_map = torch.stack([cols, rows, cols * rows])  # (3, H, W)
+    # Cell (i, j) is centred at COLMAP pixel ((j + 0.5) * s, (i + 0.5) * s).
+    pixels = torch.tensor([[(2 + 0.5) * stride, (3 + 0.5) * stride], [0.5 * stride, 0.5 * stride],
+                           [(W - 0.5) * stride, (H - 0.5) * stride], [11.0, 9.0],
+                           [0.5 * stride - 0.01, 8.0], [10.0, (H - 0.5) * stride + 0.01]], dtype=DT)
+    features, valid, gradients = sample_features(feature_map, pixels, stride)
+    assert valid.tolist() == [True, True, True, True, False, False]
+    assert features[0].tolist() == [2.0, 3.0, 6.0]
+    assert features[2].tolist() == [W - 1, H - 1, (W - 1) * (H - 1)]
+    x, y = 11.0 / stride - 0.5, 9.0 / stride - 0.5
+    assert torch.allclose(features[3], torch.tensor([x, y, x * y], dtype=DT), atol=1e-12)
+    # d f / d pixel, per full-resolution pixel (1 / stride per cell).
+    expected = torch.tensor([[1, 0], [0, 1], [y, x]], dtype=DT) / stride
+    assert torch.allclose(gradients[3], expected, atol=1e-12)
+
+
+def test_interpolated_gradient_approximates_smooth_field():
+    """Central differences + bilinear interpolation: second-order accurate in the wavenumber."""
+    k = 2 * math.pi / 50
+    y, x = torch.meshgrid(torch.arange(40, dtype=DT), torch.arange(60, dtype=DT), indexing="ij")
+    feature_map = torch.sin(k * (x + 0.5) + 0.3)[None]  # cell j centred at pixel j + 0.5
+    pixels = torch.tensor([[10.3, 5.0], [20.77, 15.2], [33.5, 30.9]], dtype=DT)
+    _, _, gradients = sample_features(feature_map, pixels, stride=1.0)
+    expected = k * torch.cos(k * pixels[:, 0] + 0.3)
+    assert torch.allclose(gradients[:, 0, 0], expected, atol=0.5 * k**3)  # relative O(k^2)
+    assert gradients[:, 0, 1].abs().max() < 1e-12
+
+
+# ----- robust losses
+
+@pytest.mark.parametrize("loss", [
+    lambda s: huber(s, 0.4), lambda s: cauchy(s, 0.4), lambda s: barron(s, 1.0, 0.4),
+    lambda s: barron(s, 0.0, 0.4), lambda s: barron(s, -2.0, 0.4), lambda s: barron(s, 2.0, 0.4)])
+def test_loss_weight_is_derivative(loss):
+    s = torch.tensor([1e-4, 0.05, 0.1599, 0.1601, 0.5, 2.0, 10.0], dtype=DT)
+    cost, weight = loss(s)
+    eps = 1e-7
+    numerical = (loss(s + eps)[0] - loss(s - eps)[0]) / (2 * eps)
+    assert torch.allclose(weight, numerical, rtol=1e-6, atol=0)
+    # Normalised so that rho(s) ~ s and rho'(s) ~ 1 near 0.
+    assert abs(float(cost[0]) - 1e-4) < 1e-6 and abs(float(weight[0]) - 1) < 1e-2
+
+
+def test_huber_values():
+    cost, weight = huber(torch.tensor([0.04, 0.16, 1.0], dtype=DT), 0.4)
+    assert torch.allclose(cost, torch.tensor([0.04, 0.16, 2 * 0.4 * 1.0 - 0.16], dtype=DT))
+    assert torch.allclose(weight, torch.tensor([1.0, 1.0, 0.4], dtype=DT))
+    with pytest.raises(ConfigError):
+        get_loss("tukey", 0.4)
+
+
+# ----- Levenberg-Marquardt
+
+@pytest.mark.parametrize("loss", ["huber", "cauchy", "squared"])
+def test_lm_recovers_true_pose(loss):
+    camera, true_pose, points3D, reference, feature_map, depth = synthetic_problem()
+    start = perturb(true_pose, 5.0, 0.1 * depth, seed=1)
+    rotation_error, translation_error = pose_errors(start, true_pose)
+    assert rotation_error > math.radians(4.9)
+    costs = []
+    lm = LevenbergMarquardt(LMConf(loss=loss))
+    pose, info = lm.run(start, points3D, reference, feature_map, camera, 1.0,
+                        callback=lambda i, p, c: costs.append(c))
+    rotation_error, translation_error = pose_errors(pose, true_pose)
+    assert rotation_error < 1e-3 and translation_error / depth < 1e-3
+    assert rotation_error < 1e-8 and translation_error / depth < 1e-8  # measured ~2e-10
+    assert info["converged"] and info["num_valid"] == 200
+    assert info["final_cost"] < 1e-12 < info["initial_cost"]
+    assert len(costs) == info["iterations"] <= 20
+    assert all(b <= a for a, b in zip(costs, costs[1:]))
+
+
+class OvershootingLM(LevenbergMarquardt):
+    """A variant overriding one step: its first solve overshoots 30 times."""
+
+    calls = 0
+
+    def damped_solve(self, H, g, lambda_):
+        self.calls += 1
+        return super().damped_solve(H, g, lambda_) * (30.0 if self.calls == 1 else 1.0)
+
+
+def test_lm_rejects_steps_that_raise_the_cost():
+    camera, true_pose, points3D, reference, feature_map, depth = synthetic_problem()
+    start = perturb(true_pose, 5.0, 0.1 * depth, seed=1)
+    records = []
+    lm = OvershootingLM()
+    pose, info = lm.run(start, points3D, reference, feature_map, camera, 1.0,
+                        callback=lambda i, p, c: records.append((p, c)))
+    costs = [c for _, c in records]
+    assert info["num_rejected"] >= 1
+    assert records[0][0] is start and costs[0] == info["initial_cost"]  # rejected: pose kept
+    assert all(b <= a for a, b in zip(costs, costs[1:]))
+    rotation_error, translation_error = pose_errors(pose, true_pose)
+    assert info["converged"] and rotation_error < 1e-3 and translation_error / depth < 1e-3
+
+
+def test_lm_masks_points_outside_and_behind():
+    camera, true_pose, points3D, reference, feature_map, depth = synthetic_problem(n=50)
+    behind = true_pose.inverse().transform(torch.tensor([[0.0, 0.0, -5.0], [100.0, 0.0, 5.0]], dtype=DT))
+    points3D = torch.cat([points3D, behind])
+    reference = torch.cat([reference, torch.randn(2, reference.shape[1], dtype=DT)])
+    start = perturb(true_pose, 2.0, 0.02 * depth, seed=3)
+    pose, info = LevenbergMarquardt().run(start, points3D, reference, feature_map, camera, 1.0)
+    rotation_error, translation_error = pose_errors(pose, true_pose)
+    assert info["num_valid"] == 50 and info["converged"]
+    assert rotation_error < 1e-6 and translation_error / depth < 1e-6

@@ -1,0 +1,1 @@
+"""Feature-metric pose refinement (PixLoc / GN-Net style)."""

@@ -1,0 +1,56 @@
+"""Bilinear sampling of dense feature maps, with spatial gradients.
+
+Convention: cell (i, j) of a feature map of stride s is centred at the COLMAP pixel
+((j + 0.5) * s, (i + 0.5) * s), i.e. pixel p maps to the continuous cell index p / s - 0.5.
+A pixel is valid when it lies within the cell centres, [0, W - 1] x [0, H - 1] in index units.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+
+def feature_gradients(feature_map: torch.Tensor) -> torch.Tensor:
+    """d F / d (col, row) (C, H, W, 2) by central differences (one-sided at the borders)."""
+    d_row, d_col = torch.gradient(feature_map, dim=(1, 2))
+    return torch.stack([d_col, d_row], dim=-1)
+
+
+def interpolate_bilinear(grid: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
+    """Sample grid (D, H, W) at continuous indices xy (N, 2) = (col, row) -> (N, D).
+
+    Indices are clamped to the grid; the caller masks points outside.
+    """
+    _, H, W = grid.shape
+    x = xy[:, 0].clamp(0, W - 1)
+    y = xy[:, 1].clamp(0, H - 1)
+    x0 = x.floor().clamp(max=max(W - 2, 0))
+    y0 = y.floor().clamp(max=max(H - 2, 0))
+    ax = (x - x0)[:, None]
+    ay = (y - y0)[:, None]
+    x0, y0 = x0.long(), y0.long()
+    x1, y1 = (x0 + 1).clamp(max=W - 1), (y0 + 1).clamp(max=H - 1)
+    f00, f01 = grid[:, y0, x0].T, grid[:, y0, x1].T
+    f10, f11 = grid[:, y1, x0].T, grid[:, y1, x1].T
+    return (1 - ay) * ((1 - ax) * f00 + ax * f01) + ay * ((1 - ax) * f10 + ax * f11)
+
+
+def sample_features(
+    feature_map: torch.Tensor, pixels: torch.Tensor, stride: float = 1.0,
+    gradient_map: Optional[torch.Tensor] = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Features (N, C), valid (N,) and gradients d f / d pixels (N, C, 2) at COLMAP pixels (N, 2).
+
+    Gradients are central differences of the map (gradient_map, computed by
+    feature_gradients if not given), bilinearly interpolated, per image pixel.
+    """
+    C, H, W = feature_map.shape
+    if gradient_map is None:
+        gradient_map = feature_gradients(feature_map)
+    xy = pixels / stride - 0.5
+    valid = (xy[:, 0] >= 0) & (xy[:, 0] <= W - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= H - 1)
+    features = interpolate_bilinear(feature_map, xy)
+    gradients = interpolate_bilinear(gradient_map.permute(0, 3, 1, 2).reshape(2 * C, H, W), xy)
+    return features, valid, gradients.reshape(-1, C, 2) / stride
