@@ -69,7 +69,12 @@ def run_recipe(recipe: Path, out: Path, repeat: int, extra_args: list[str]) -> d
         timings = out / f"timings_{k}.jsonl"
         timings.unlink(missing_ok=True)
         shutil.rmtree(run_dir, ignore_errors=True)
-        environment = {**os.environ, "VLOC_TIMINGS": str(timings.resolve())}
+        environment = {
+            **os.environ,
+            "VLOC_TIMINGS": str(timings.resolve()),
+            # the recipe's `vloc` is this installation's, also when it is not on PATH
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
         start = time.perf_counter()
         completed = subprocess.run(["bash", str(recipe), str(run_dir), *extra_args], env=environment, capture_output=True, text=True)
         if completed.returncode != 0:
