@@ -6,12 +6,12 @@ import json
 
 from pathlib import Path
 
-import cv2
 import h5py
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from helpers import assert_one_line_error, textured_image, write_image
 from vloc import extract
 from vloc.cli import app
 from vloc.config import override
@@ -19,21 +19,6 @@ from vloc.errors import ConfigError
 from vloc.io.features import FeatureReader, list_images
 
 BLOB_CENTRES = np.array([[60.3, 50.7], [160.5, 120.25], [250.8, 70.4], [90.65, 180.1], [230.2, 190.9]])
-
-
-def textured_image(seed: int, width: int = 640, height: int = 480) -> np.ndarray:
-    """Smooth multi-scale noise, rich in blob-like SIFT and corner-like ORB features."""
-    rng = np.random.default_rng(seed)
-    image = np.zeros((height, width))
-    for sigma in (2, 4, 8, 16):
-        image += sigma * cv2.GaussianBlur(rng.normal(size=(height, width)), (0, 0), sigma)
-    return np.round(255 * (image - image.min()) / (image.max() - image.min())).astype(np.uint8)
-
-
-def write_image(path: Path, image: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), image)
-    return path
 
 
 @pytest.mark.parametrize("conf_name", ["sift", "sift-colmap"])
@@ -141,15 +126,6 @@ def test_preset_fields_cannot_be_overridden(tmp_path: Path):
 
 
 # ---------------------------------------------------------------- CLI errors
-def assert_one_line_error(result, *fragments: str) -> None:
-    assert result.exit_code == 1, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0], result.output
-
-
 @pytest.fixture()
 def good_and_bad_images(tmp_path: Path) -> Path:
     images = tmp_path / "images"

@@ -7,6 +7,7 @@ import pycolmap
 import pytest
 import torch
 
+from helpers import sinusoid_map
 from vloc.errors import ConfigError
 from vloc.geometry.camera import Camera
 from vloc.geometry.rigid import Pose
@@ -32,20 +33,6 @@ def scene_points(camera: Camera, pose: Pose, n: int, seed: int) -> torch.Tensor:
     depth = 4 + 4 * torch.rand(n, 1, generator=g, dtype=DT)
     points_cam = torch.cat([(pixels - camera.c) / camera.f * depth, depth], dim=-1)
     return pose.inverse().transform(points_cam)
-
-
-def sinusoid_map(channels: int, height: int, width: int, wavelengths: tuple, seed: int) -> torch.Tensor:
-    """Smooth (C, H, W) map: per channel, a sum of 3 plane waves of the given wavelength range."""
-    g = torch.Generator().manual_seed(seed)
-    y, x = torch.meshgrid(torch.arange(height, dtype=DT), torch.arange(width, dtype=DT), indexing="ij")
-    out = torch.zeros(channels, height, width, dtype=DT)
-    for c in range(channels):
-        for _ in range(3):
-            wl, angle, phase = torch.rand(3, generator=g, dtype=DT)
-            k = 2 * math.pi / (wavelengths[0] + (wavelengths[1] - wavelengths[0]) * wl)
-            angle, phase = 2 * math.pi * angle, 2 * math.pi * phase
-            out[c] += torch.sin(k * (x * torch.cos(angle) + y * torch.sin(angle)) + phase) / 3
-    return out
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -12,6 +12,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from helpers import textured_image
 from vloc import extract_global
 from vloc.cli import app
 from vloc.config import override
@@ -25,21 +26,12 @@ from vloc.io.global_features import list_global_images, read_global_descriptors
 from vloc.vocabulary import VocabularyConf, build, load_vocabulary, save_vocabulary
 
 
-def textured_image(seed: int, width: int = 320, height: int = 240) -> np.ndarray:
-    """Smooth multi-scale noise, rich in SIFT blobs (as in test_extract)."""
-    rng = np.random.default_rng(seed)
-    image = np.zeros((height, width))
-    for sigma in (2, 4, 8, 16):
-        image += sigma * cv2.GaussianBlur(rng.normal(size=(height, width)), (0, 0), sigma)
-    return np.round(255 * (image - image.min()) / (image.max() - image.min())).astype(np.uint8)
-
-
 @pytest.fixture
 def images(tmp_path: Path) -> Path:
     root = tmp_path / "images"
     root.mkdir()
     for seed in range(6):
-        cv2.imwrite(str(root / f"db{seed}.png"), textured_image(seed))
+        cv2.imwrite(str(root / f"db{seed}.png"), textured_image(seed, 320, 240))
     return root
 
 
@@ -77,12 +69,12 @@ def test_vlad_normalisations():
 def test_vlad_similarity_of_changed_copy_and_unrelated_images(images: Path, tmp_path: Path):
     vocabulary = build(VocabularyConf(pca_dim=None), images, sorted(p.name for p in images.iterdir()), None)
     vlad = VLAD(VLADConf(vocabulary=str(save_vocabulary(vocabulary, tmp_path / "v.npz"))))
-    image = textured_image(0)
+    image = textured_image(0, 320, 240)
     changed = np.clip(image * 1.1, 0, 255).astype(np.uint8)[4:, 4:]  # brightness +10 %, shifted by 4 px
     reference = vlad(image)
     assert reference.shape == (64 * 128,)
     similar = float(reference @ vlad(changed))
-    unrelated = [float(reference @ vlad(textured_image(seed))) for seed in (100, 101, 102)]
+    unrelated = [float(reference @ vlad(textured_image(seed, 320, 240))) for seed in (100, 101, 102)]
     print(f"VLAD cosine: changed copy {similar:.3f}, unrelated {np.round(unrelated, 3)}")
     # measured 0.833 and about [0.01, 0.00, -0.01]
     assert similar > 0.8

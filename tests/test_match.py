@@ -14,6 +14,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from helpers import assert_one_line_error
 from vloc import extract, match
 from vloc.cli import app
 from vloc.datasets import TempleRing
@@ -217,15 +218,6 @@ def write_random_features(path: Path, names: list[str]) -> Path:
                 rng.random(n).astype(np.float32), np.array([320, 240]),
             ))
     return path
-
-
-def assert_one_line_error(result, *fragments: str) -> None:
-    assert result.exit_code == 1, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0], result.output
 
 
 def test_cli_pairs_naming_absent_image_and_truncated_features(tmp_path: Path):

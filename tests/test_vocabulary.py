@@ -11,19 +11,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from helpers import textured_image
 from vloc.cli import app
 from vloc.errors import FormatError, InputError
 from vloc.vocabulary import Vocabulary, VocabularyConf, build, kmeans, learn_pca, load_vocabulary, save_vocabulary
 
-
-
-def textured_image(seed: int, width: int = 320, height: int = 240) -> np.ndarray:
-    """Smooth multi-scale noise, rich in SIFT blobs (as in test_extract)."""
-    rng = np.random.default_rng(seed)
-    image = np.zeros((height, width))
-    for sigma in (2, 4, 8, 16):
-        image += sigma * cv2.GaussianBlur(rng.normal(size=(height, width)), (0, 0), sigma)
-    return np.round(255 * (image - image.min()) / (image.max() - image.min())).astype(np.uint8)
 
 
 def test_kmeans_finds_separated_clusters():

@@ -1,0 +1,50 @@
+"""Test helpers shared by several test modules: textured images, smooth feature maps, CLI error checks."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+
+def textured_image(seed: int, width: int = 640, height: int = 480) -> np.ndarray:
+    """Smooth multi-scale noise, rich in blob-like SIFT and corner-like ORB features."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((height, width))
+    for sigma in (2, 4, 8, 16):
+        image += sigma * cv2.GaussianBlur(rng.normal(size=(height, width)), (0, 0), sigma)
+    return np.round(255 * (image - image.min()) / (image.max() - image.min())).astype(np.uint8)
+
+
+def write_image(path: Path, image: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+def sinusoid_map(channels: int, height: int, width: int, wavelengths: tuple, seed: int) -> torch.Tensor:
+    """Smooth float64 (C, H, W) map: per channel, a sum of 3 plane waves of the given wavelength range."""
+    g = torch.Generator().manual_seed(seed)
+    dtype = torch.float64
+    y, x = torch.meshgrid(torch.arange(height, dtype=dtype), torch.arange(width, dtype=dtype), indexing="ij")
+    out = torch.zeros(channels, height, width, dtype=dtype)
+    for c in range(channels):
+        for _ in range(3):
+            wl, angle, phase = torch.rand(3, generator=g, dtype=dtype)
+            k = 2 * math.pi / (wavelengths[0] + (wavelengths[1] - wavelengths[0]) * wl)
+            angle, phase = 2 * math.pi * angle, 2 * math.pi * phase
+            out[c] += torch.sin(k * (x * torch.cos(angle) + y * torch.sin(angle)) + phase) / 3
+    return out
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    """A CLI result that failed with exit code 1 and a single `error: ...` line containing every fragment."""
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], result.output
