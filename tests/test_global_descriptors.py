@@ -21,6 +21,7 @@ from vloc.global_descriptors import get_global_descriptor
 from vloc.global_descriptors.base import to_tensor
 from vloc.global_descriptors.dinov2 import DINOv2, DINOv2Conf
 from vloc.global_descriptors.netvlad import NetVLAD, NetVLADConf, NetVLADNet
+from vloc.io import images as image_io
 from vloc.global_descriptors.vlad import VLAD, VLADConf, power_normalise, vlad_residuals, vlad_vector
 from vloc.io.global_features import list_global_images, read_global_descriptors
 from vloc.vocabulary import VocabularyConf, build, load_vocabulary, save_vocabulary
@@ -103,8 +104,8 @@ def test_extract_builds_vocabulary_shares_it_with_queries_and_resumes(images: Pa
         assert json.loads(handle.attrs["config"])["model"]["num_clusters"] == 16
 
     loaded = []
-    original = extract_global.load_for_extraction
-    monkeypatch.setattr(extract_global, "load_for_extraction", lambda path, *a: loaded.append(path.name) or original(path, *a))
+    original = image_io.load_for_extraction
+    monkeypatch.setattr(image_io, "load_for_extraction", lambda path, *a: loaded.append(path.name) or original(path, *a))
     extract_global.main(conf, images, out)  # resume: only the image not yet in the file, same vocabulary
     assert loaded == ["db5.png"]
     assert list_global_images(out) == [f"db{i}.png" for i in range(6)]

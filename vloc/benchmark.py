@@ -109,13 +109,13 @@ def profile_extraction(conf: ExtractConf, image_root: Path, names: list[str], re
 
     from . import extract
     from .extractors import get_extractor
-    from .io.images import read_image, resize_max
+    from .io.images import load_for_extraction
 
     extractor_class = get_extractor(conf.extractor)
     extractor = extractor_class(conf.model)
     totals, pure = [], []
     loaded = [
-        resize_max(read_image(image_root / n, extractor_class.grayscale), conf.preprocessing.resize_max)[0]
+        load_for_extraction(image_root / n, extractor_class.grayscale, conf.preprocessing.resize_max)[0]
         for n in names
     ]
     for _ in range(repeat):

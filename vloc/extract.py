@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -17,12 +15,9 @@ from .extractors.orb import ORB
 from .extractors.sift import SIFT
 from .io.features import Features, write_features
 from .io.h5 import atomic_writer, list_groups_with, stamp_config
-from .io.images import list_image_names, load_for_extraction
+from .io.images import list_image_names, prefetch_images
 from .io.text import read_image_list
 from .utils import track
-
-logger = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class Preprocessing:
@@ -53,25 +48,6 @@ def conf_by_name(name: str) -> ExtractConf:
     return choose(CONFS, name, "extract")
 
 
-def _prefetch(
-    root: Path, names: list[str], grayscale: bool, max_side: int | None, skip_unreadable: bool
-) -> Iterator[tuple[str, tuple | None]]:
-    """Yield (name, loaded image or None if unreadable and skipped), decoding the next images in a background thread."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        futures = [pool.submit(load_for_extraction, root / n, grayscale, max_side) for n in names[:4]]
-        for index, name in enumerate(names):
-            if index + 4 < len(names):
-                futures.append(pool.submit(load_for_extraction, root / names[index + 4], grayscale, max_side))
-            try:
-                yield name, futures[index].result()
-            except InputError:
-                if not skip_unreadable:
-                    raise
-                logger.warning("skipping unreadable image %s", root / name)
-                yield name, None
-            futures[index] = None  # free the decoded image
-
-
 def main(
     conf: ExtractConf,
     image_root: Path,
@@ -90,7 +66,9 @@ def main(
         stamp_config(handle, out, to_json(conf))
         done = set() if overwrite else set(list_groups_with(handle, "keypoints"))
         todo = [n for n in names if n not in done]
-        loaded_images = _prefetch(image_root, todo, extractor_class.grayscale, conf.preprocessing.resize_max, skip_unreadable)
+        loaded_images = prefetch_images(
+            image_root, todo, extractor_class.grayscale, conf.preprocessing.resize_max, skip_unreadable
+        )
         for name, loaded in track(loaded_images, "extract", len(todo)):
             if loaded is None:
                 continue

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,10 @@ from .global_descriptors.netvlad import NetVLAD
 from .global_descriptors.vlad import VLAD, VLADConf
 from .io.global_features import write_global_descriptor
 from .io.h5 import atomic_writer, list_groups_with, stamp_config
-from .io.images import list_image_names, load_for_extraction
+from .io.images import list_image_names, prefetch_images
 from .io.text import read_image_list
 from .utils import track
 from .vocabulary import build, conf_of, load_vocabulary, save_vocabulary
-
-logger = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class GlobalConf:
@@ -99,15 +95,12 @@ def main(
             descriptor = descriptor_class(replace(conf.model, vocabulary=str(pending)) if pending else conf.model)
             done = set() if overwrite else set(list_groups_with(handle, "global_descriptor"))
             todo = [n for n in names if n not in done]
-            for name in track(todo, f"global {conf.descriptor}", len(todo)):
-                try:
-                    image, _, _ = load_for_extraction(image_root / name, descriptor_class.grayscale, conf.preprocessing.resize_max)
-                except InputError:
-                    if not skip_unreadable:
-                        raise
-                    logger.warning("skipping unreadable image %s", image_root / name)
-                    continue
-                write_global_descriptor(handle, name, descriptor(image))
+            loaded_images = prefetch_images(
+                image_root, todo, descriptor_class.grayscale, conf.preprocessing.resize_max, skip_unreadable
+            )
+            for name, loaded in track(loaded_images, f"global {conf.descriptor}", len(todo)):
+                if loaded is not None:
+                    write_global_descriptor(handle, name, descriptor(loaded[0]))
     except KeyboardInterrupt:
         _settle(pending, vocabulary, keep=not keeps_old_output)
         raise

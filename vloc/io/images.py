@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
 
 from ..errors import InputError
+
+logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
 
@@ -49,3 +54,22 @@ def load_for_extraction(path: Path, grayscale: bool, max_side: int | None) -> tu
     size = (image.shape[1], image.shape[0])
     image, scale = resize_max(image, max_side)
     return image, scale, size
+
+
+def prefetch_images(
+    root: Path, names: list[str], grayscale: bool, max_side: int | None, skip_unreadable: bool
+) -> Iterator[tuple[str, tuple | None]]:
+    """Yield (name, `load_for_extraction` result, or None if unreadable and skipped), decoding ahead in a thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        futures = [pool.submit(load_for_extraction, root / n, grayscale, max_side) for n in names[:4]]
+        for index, name in enumerate(names):
+            if index + 4 < len(names):
+                futures.append(pool.submit(load_for_extraction, root / names[index + 4], grayscale, max_side))
+            try:
+                yield name, futures[index].result()
+            except InputError:
+                if not skip_unreadable:
+                    raise
+                logger.warning("skipping unreadable image %s", root / name)
+                yield name, None
+            futures[index] = None  # free the decoded image
