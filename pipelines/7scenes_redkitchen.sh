@@ -27,11 +27,6 @@ for SPLIT in $SPLITS; do
     vloc extract "$IMAGES" "$OUT/feats-sift.h5" --conf sift --list <(cat "$S/mapping.txt" "$S/query_list.txt")
     vloc pairs from-poses "$S/pairs-mapping.txt" --model "$S/reference" --num 20
     query_pairs "$S" "$IMAGES"
-    vloc match "$S/pairs-mapping.txt" "$OUT/feats-sift.h5" "$S/matches-mapping.h5" --conf nn-ratio
-    vloc match "$S/pairs-query.txt" "$OUT/feats-sift.h5" "$S/matches-query.h5" --conf nn-ratio
-    vloc triangulate "$S/reference" "$IMAGES" "$S/pairs-mapping.txt" "$OUT/feats-sift.h5" "$S/matches-mapping.h5" "$S/model"
-    vloc localize "$S/model" "$S/queries.txt" "$S/pairs-query.txt" "$OUT/feats-sift.h5" "$S/matches-query.h5" "$S/results.txt"
     echo "7-Scenes redkitchen, $SPLIT split"
-    vloc evaluate "$S/results.txt" "$S/ground_truth.txt" --dataset-json "$S/dataset.json" \
-        --out-json "$S/evaluation.json" --plot "$S/errors.png"
+    map_localize_evaluate "$S" "$IMAGES" "$OUT/feats-sift.h5"
 done

@@ -17,3 +17,15 @@ query_pairs() {
             --db-ground-truth "$dir/reference" --queries "$dir/query_list.txt" --out-json "$dir/retrieval.json"
     fi
 }
+
+# map_localize_evaluate DIR IMAGES FEATURES: match DIR/pairs-mapping.txt and DIR/pairs-query.txt, triangulate
+# DIR/reference into DIR/model, localize the queries of DIR/queries.txt, print and save the evaluation.
+map_localize_evaluate() {
+    local dir=$1 images=$2 features=$3
+    vloc match "$dir/pairs-mapping.txt" "$features" "$dir/matches-mapping.h5" --conf nn-ratio
+    vloc match "$dir/pairs-query.txt" "$features" "$dir/matches-query.h5" --conf nn-ratio
+    vloc triangulate "$dir/reference" "$images" "$dir/pairs-mapping.txt" "$features" "$dir/matches-mapping.h5" "$dir/model"
+    vloc localize "$dir/model" "$dir/queries.txt" "$dir/pairs-query.txt" "$features" "$dir/matches-query.h5" "$dir/results.txt"
+    vloc evaluate "$dir/results.txt" "$dir/ground_truth.txt" --dataset-json "$dir/dataset.json" \
+        --out-json "$dir/evaluation.json" --plot "$dir/errors.png"
+}

@@ -17,9 +17,4 @@ vloc prepare templering "$OUT" --root "$ROOT"
 vloc extract "$IMAGES" "$OUT/feats-sift.h5" --conf sift
 vloc pairs exhaustive "$OUT/pairs-mapping.txt" --list "$OUT/mapping.txt"
 query_pairs "$OUT" "$IMAGES"
-vloc match "$OUT/pairs-mapping.txt" "$OUT/feats-sift.h5" "$OUT/matches-mapping.h5" --conf nn-ratio
-vloc match "$OUT/pairs-query.txt" "$OUT/feats-sift.h5" "$OUT/matches-query.h5" --conf nn-ratio
-vloc triangulate "$OUT/reference" "$IMAGES" "$OUT/pairs-mapping.txt" "$OUT/feats-sift.h5" "$OUT/matches-mapping.h5" "$OUT/model"
-vloc localize "$OUT/model" "$OUT/queries.txt" "$OUT/pairs-query.txt" "$OUT/feats-sift.h5" "$OUT/matches-query.h5" "$OUT/results.txt"
-vloc evaluate "$OUT/results.txt" "$OUT/ground_truth.txt" --dataset-json "$OUT/dataset.json" \
-    --out-json "$OUT/evaluation.json" --plot "$OUT/errors.png"
+map_localize_evaluate "$OUT" "$IMAGES" "$OUT/feats-sift.h5"
