@@ -20,6 +20,7 @@ from .geometry.pose import qvec_wxyz
 from .io.text import read_pairs, read_queries, write_poses, write_text_atomic
 from .utils import quiet_pycolmap, track
 
+
 @dataclass(frozen=True)
 class LocalizeConf:
     ransac_max_error: float = 12.0  # pixels
@@ -37,11 +38,9 @@ class MapIndex:
     """Fast lookups in a triangulated model: the 3D point of each keypoint of each image, and point positions."""
 
     def __init__(self, model: pycolmap.Reconstruction):
-        self.model = model
         self.images = {image.name: image for image in model.images.values()}
-        point_ids = np.array(sorted(model.point3D_ids()), np.uint64)
-        self.sorted_point_ids = point_ids
-        self.xyz = np.array([model.points3D[int(i)].xyz for i in point_ids]).reshape(-1, 3)
+        self.sorted_point_ids = np.array(sorted(model.point3D_ids()), np.uint64)
+        self.xyz = np.array([model.points3D[int(i)].xyz for i in self.sorted_point_ids]).reshape(-1, 3)
         self._keypoint_points: dict[str, np.ndarray] = {}
 
     def keypoint_points(self, name: str) -> np.ndarray:
@@ -49,7 +48,7 @@ class MapIndex:
         if name not in self._keypoint_points:
             ids = np.array([p.point3D_id for p in self.images[name].points2D], np.uint64)
             index = np.searchsorted(self.sorted_point_ids, ids).clip(max=max(len(self.sorted_point_ids) - 1, 0))
-            found = (ids != pycolmap.INVALID_POINT3D_ID) & (self.sorted_point_ids[index] == ids) if len(ids) else ids.astype(bool)
+            found = (ids != pycolmap.INVALID_POINT3D_ID) & (self.sorted_point_ids[index] == ids)
             self._keypoint_points[name] = np.where(found, index, -1).astype(np.int64)
         return self._keypoint_points[name]
 
@@ -79,7 +78,7 @@ def correspondences(
     lookup = index.keypoint_points(db_name)
     if len(pairs) and (pairs[:, 0].max() >= len(keypoints) or pairs[:, 1].max() >= len(lookup)):
         raise FormatError(f"{matches.path}: matches of ({query}, {db_name}) index keypoints absent from the features or model")
-    point_index = lookup[pairs[:, 1]] if len(pairs) else np.zeros(0, np.int64)
+    point_index = lookup[pairs[:, 1]]
     valid = point_index >= 0
     return keypoints[pairs[valid, 0]] + 0.5, index.xyz[point_index[valid]]
 
@@ -112,7 +111,7 @@ def localize_query(
     ranked = [name for name in sorted(db_names, key=lambda name: (-counts[name], name)) if counts[name] > 0]
     # The k best-matched images first; every matched image only if they give no pose.
     attempts = [ranked[: conf.num_db_images]] if 0 < conf.num_db_images < len(ranked) else []
-    best, best_group, groups, selected = None, None, [], ranked
+    best, best_group = None, None
     for selected in attempts + [ranked]:
         groups = index.clusters(selected) if conf.covisibility_clustering else [selected]
         for group in groups:
