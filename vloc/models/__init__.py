@@ -1,0 +1,1 @@
+"""Learned networks of vloc and their checkpoints (architectures, saving, loading)."""
