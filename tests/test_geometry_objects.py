@@ -11,7 +11,6 @@ from helpers import sinusoid_map
 from vloc.errors import ConfigError
 from vloc.geometry.camera import Camera
 from vloc.geometry.rigid import Pose
-from vloc.refine.interpolation import feature_gradients
 from vloc.refine.optimizer import LevenbergMarquardt
 
 DT = torch.float64
@@ -159,7 +158,7 @@ def chain_jacobian_errors(feature_map: torch.Tensor, stride: float) -> float:
     points3D = scene_points(camera, pose, 100, seed=0)
     reference = torch.zeros(100, feature_map.shape[0], dtype=DT)
     lm = LevenbergMarquardt()
-    inputs = (points3D, reference, feature_map, camera, stride, feature_gradients(feature_map))
+    inputs = (points3D, reference, feature_map, camera, stride)
     _, valid, J, _ = lm.residuals(pose, *inputs)
     assert valid.all()
     eps = 1e-7

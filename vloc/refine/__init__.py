@@ -1,1 +1,1 @@
-"""Feature-metric pose refinement (PixLoc / GN-Net style)."""
+"""Feature-metric pose refinement (PixLoc / GN-Net style): `vloc refine` and `vloc localize --refine featuremetric`."""

@@ -7,15 +7,7 @@ A pixel is valid when it lies within the cell centres, [0, W - 1] x [0, H - 1] i
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
-
-
-def feature_gradients(feature_map: torch.Tensor) -> torch.Tensor:
-    """d F / d (col, row) (C, H, W, 2) by central differences (one-sided at the borders)."""
-    d_row, d_col = torch.gradient(feature_map, dim=(1, 2))
-    return torch.stack([d_col, d_row], dim=-1)
 
 
 def interpolate_bilinear(grid: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
@@ -38,19 +30,20 @@ def interpolate_bilinear(grid: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
 
 
 def sample_features(
-    feature_map: torch.Tensor, pixels: torch.Tensor, stride: float = 1.0,
-    gradient_map: Optional[torch.Tensor] = None,
+    feature_map: torch.Tensor, pixels: torch.Tensor, stride: float | torch.Tensor = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Features (N, C), valid (N,) and gradients d f / d pixels (N, C, 2) at COLMAP pixels (N, 2).
 
-    Gradients are central differences of the map (gradient_map, computed by
-    feature_gradients if not given), bilinearly interpolated, per image pixel.
+    Gradients are central differences of the map, bilinearly interpolated: in the interior this equals
+    (f(x + 1 cell) - f(x - 1 cell)) / 2, so only 5 samples per point are read, never a whole gradient map.
+    stride is a number or (sx, sy).
     """
     C, H, W = feature_map.shape
-    if gradient_map is None:
-        gradient_map = feature_gradients(feature_map)
-    xy = pixels / stride - 0.5
+    stride = torch.as_tensor(stride, dtype=pixels.dtype)
+    xy = (pixels / stride - 0.5).to(feature_map.dtype)
     valid = (xy[:, 0] >= 0) & (xy[:, 0] <= W - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= H - 1)
-    features = interpolate_bilinear(feature_map, xy)
-    gradients = interpolate_bilinear(gradient_map.permute(0, 3, 1, 2).reshape(2 * C, H, W), xy)
-    return features, valid, gradients.reshape(-1, C, 2) / stride
+    step = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=xy.dtype)
+    samples = interpolate_bilinear(feature_map, torch.cat([xy, xy + step[0], xy - step[0], xy + step[1], xy - step[1]]))
+    features, x_plus, x_minus, y_plus, y_minus = samples.reshape(5, len(xy), C)
+    gradients = torch.stack([x_plus - x_minus, y_plus - y_minus], dim=-1) / 2
+    return features, valid, gradients / stride.to(gradients.dtype)

@@ -15,7 +15,7 @@ import torch
 
 from vloc.geometry.camera import Camera
 from vloc.geometry.rigid import Pose
-from vloc.refine.interpolation import feature_gradients, sample_features
+from vloc.refine.interpolation import sample_features
 from vloc.refine.losses import get_loss
 
 Callback = Callable[[int, Pose, float], None]
@@ -49,8 +49,7 @@ class LevenbergMarquardt:
 
     def residuals(
         self, pose: Pose, points3D: torch.Tensor, reference_features: torch.Tensor,
-        feature_map: torch.Tensor, camera: Camera, stride: float, gradient_map: torch.Tensor,
-        with_jacobians: bool = True,
+        feature_map: torch.Tensor, camera: Camera, stride: float | torch.Tensor, with_jacobians: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
         """Residuals (N, C), valid (N,), Jacobians d r / d delta (N, C, 6) or None, depths (N,).
 
@@ -58,8 +57,9 @@ class LevenbergMarquardt:
         """
         points_cam = pose.transform(points3D)
         pixels, valid_projection = camera.project(points_cam)
-        features, valid_map, feature_grads = sample_features(feature_map, pixels, stride, gradient_map)
-        residuals = features - reference_features
+        features, valid_map, feature_grads = sample_features(feature_map, pixels, stride)
+        residuals = features.to(points3D.dtype) - reference_features
+        feature_grads = feature_grads.to(points3D.dtype)
         valid = valid_projection & valid_map
         jacobians = None
         if with_jacobians:
@@ -101,12 +101,12 @@ class LevenbergMarquardt:
 
     def run(
         self, pose: Pose, points3D: torch.Tensor, reference_features: torch.Tensor,
-        feature_map: torch.Tensor, camera: Camera, stride: float = 1.0,
+        feature_map: torch.Tensor, camera: Camera, stride: float | torch.Tensor = 1.0,
         callback: Optional[Callback] = None,
     ) -> tuple[Pose, dict]:
         """Refine pose (cam_from_world) of a query; returns the pose and a summary dict."""
         conf = self.conf
-        inputs = (points3D, reference_features, feature_map, camera, stride, feature_gradients(feature_map))
+        inputs = (points3D, reference_features.to(points3D.dtype), feature_map, camera, stride)
         lambda_ = conf.lambda_init
         residuals, valid, jacobians, depths = self.residuals(pose, *inputs)
         cost, weights = self.robust_cost(residuals, valid)

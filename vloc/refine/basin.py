@@ -1,0 +1,57 @@
+"""Convergence basin of feature-metric refinement (../shared/docs/benchmarks.md): refine from perturbed true poses."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pycolmap
+import torch
+
+from ..geometry.pose import camera_center, pose_errors
+from ..geometry.rigid import Pose
+from ..utils import track
+from .run import QueryRefiner
+
+
+def perturbed(pose: pycolmap.Rigid3d, angle_deg: float, distance: float, rng: np.random.Generator) -> pycolmap.Rigid3d:
+    """Rotate by angle_deg about a random axis and move the camera centre by distance in a random direction."""
+    axis, direction = rng.normal(size=(2, 3))
+    true = Pose.from_pycolmap(pose)
+    rotated = Pose.exp(torch.tensor(np.r_[axis / np.linalg.norm(axis) * math.radians(angle_deg), 0, 0, 0])) @ true
+    center = torch.from_numpy(camera_center(pose) + direction / np.linalg.norm(direction) * distance)
+    return Pose(rotated.R, -(rotated.R @ center)).to_pycolmap()
+
+
+def nearest_database_images(pose: pycolmap.Rigid3d, model: pycolmap.Reconstruction, k: int) -> list[str]:
+    """The k database images whose camera centres are nearest the query's true centre (retrieval is not measured here)."""
+    images = list(model.images.values())
+    distances = [np.linalg.norm(camera_center(image.cam_from_world()) - camera_center(pose)) for image in images]
+    return [images[i].name for i in np.argsort(distances)[:k]]
+
+
+def convergence_basin(
+    refiner: QueryRefiner, model: pycolmap.Reconstruction, cameras: dict[str, pycolmap.Camera],
+    truth: dict[str, pycolmap.Rigid3d], grid: list[tuple[float, float]], threshold: tuple[float, float],
+    starts_per_query: int = 1, seed: int = 0,
+) -> list[dict]:
+    """For each (angle, distance) of the grid: the fraction of starts ending within threshold, and seconds per start."""
+    rng = np.random.default_rng(seed)
+    queries = sorted(q for q in cameras if q in truth)
+    rows = []
+    for angle, distance in track(grid, "basin", len(grid)):
+        ends, start_time = [], time.perf_counter()
+        for query in queries:
+            db_names = nearest_database_images(truth[query], model, max(refiner.conf.num_db_images, 1))
+            for _ in range(starts_per_query):
+                pose, _ = refiner.refine(query, cameras[query], perturbed(truth[query], angle, distance, rng), db_names)
+                ends.append(pose_errors(pose, truth[query]))
+        ends = np.array(ends)
+        within = (ends[:, 0] <= threshold[0]) & (ends[:, 1] <= threshold[1])
+        rows.append({
+            "angle_deg": angle, "distance": distance, "num_starts": len(ends), "within_percent": 100 * float(within.mean()),
+            "median_translation": float(np.median(ends[:, 0])), "median_rotation_deg": float(np.median(ends[:, 1])),
+            "seconds_per_start": (time.perf_counter() - start_time) / len(ends),
+        })
+    return rows

@@ -1,0 +1,69 @@
+"""Reference features of 3D points, sampled once per database image from its dense pyramid and cached."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pycolmap
+import torch
+
+from ..dense.base import DenseLevel
+from ..errors import FormatError
+from .interpolation import sample_features
+
+PyramidSource = Callable[[str], list[DenseLevel]]
+
+
+class ReferenceCache:
+    """Per database image: the model points it observes and their features at every pyramid level."""
+
+    def __init__(self, model: pycolmap.Reconstruction, pyramid_of: PyramidSource):
+        self.images = {image.name: image for image in model.images.values()}
+        point_ids = np.array(sorted(model.point3D_ids()), np.int64)
+        self.point_index = {int(i): k for k, i in enumerate(point_ids)}
+        self.xyz = torch.from_numpy(np.array([model.points3D[int(i)].xyz for i in point_ids]).reshape(-1, 3))
+        self.pyramid_of = pyramid_of
+        self._cache: dict[str, tuple[torch.Tensor, list[torch.Tensor]]] = {}
+
+    def observations(self, name: str) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Point indices (M,) observed by a database image and their features (M, C) per level."""
+        if name not in self._cache:
+            observed = [(self.point_index[p.point3D_id], p.xy) for p in self.images[name].points2D if p.has_point3D()]
+            indices = torch.tensor([i for i, _ in observed], dtype=torch.int64)
+            pixels = torch.tensor(np.array([xy for _, xy in observed]).reshape(-1, 2), dtype=torch.float64)
+            features = []
+            for level in self.pyramid_of(name):
+                sampled, valid, _ = sample_features(level.features, pixels, level.stride)
+                features.append(torch.where(valid[:, None], sampled.double(), torch.nan))  # NaN: outside this level's map
+            self._cache[name] = (indices, features)
+        return self._cache[name]
+
+    def gather(
+        self, db_names: list[str], average: bool, only: np.ndarray | None = None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """3D points (N, 3) seen by db_names (restricted to the point indices `only`) and their reference features per level.
+
+        Averaged over the observations (and re-normalised) or one entry per observation.
+        """
+        if not db_names:
+            raise FormatError("no database images to take reference features from")
+        entries = [self.observations(name) for name in db_names]
+        indices = torch.cat([i for i, _ in entries])
+        num_levels = len(entries[0][1])
+        if any(len(f) != num_levels for _, f in entries):
+            raise FormatError(f"dense pyramids of {', '.join(db_names)} have different numbers of levels")
+        per_level = [torch.cat([f[k] for _, f in entries]) for k in range(num_levels)]
+        if only is not None:
+            wanted = torch.from_numpy(np.isin(indices.numpy(), only))
+            indices, per_level = indices[wanted], [f[wanted] for f in per_level]
+        if not average:
+            keep = torch.stack([f.isfinite().all(1) for f in per_level]).all(0)
+            return self.xyz[indices[keep]], [f[keep] for f in per_level]
+        unique, inverse = torch.unique(indices, return_inverse=True)
+        averaged = []
+        for features in per_level:
+            sums = torch.zeros(len(unique), features.shape[1], dtype=features.dtype).index_add_(0, inverse, features)
+            averaged.append(sums / sums.norm(dim=1, keepdim=True).clamp(min=1e-12))
+        keep = torch.stack([f.isfinite().all(1) for f in averaged]).all(0)
+        return self.xyz[unique[keep]], [f[keep] for f in averaged]

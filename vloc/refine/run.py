@@ -1,0 +1,157 @@
+"""`vloc refine`: feature-metric PnP refinement of query poses against a triangulated model."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pycolmap
+
+from ..dense.base import DenseLevel
+from ..errors import ConfigError, FormatError, InputError
+from ..extract_dense import ExtractDenseConf, build_backbone, compute_pyramid, conf_by_name
+from ..geometry.camera import Camera
+from ..geometry.pose import qvec_wxyz
+from ..geometry.rigid import Pose
+from ..io.dense import DenseReader
+from ..io.model import read_model
+from ..io.text import read_pairs, read_poses, read_queries, write_poses, write_text_atomic
+from ..utils import track
+from .featuremetric import FeatureMetricConf, FeatureMetricRefiner
+from .references import ReferenceCache
+
+
+@dataclass(frozen=True)
+class RefineConf:
+    dense: ExtractDenseConf = field(default_factory=lambda: conf_by_name("dsift"))  # used to compute pyramids on the fly
+    featuremetric: FeatureMetricConf = field(default_factory=FeatureMetricConf)
+    num_db_images: int = 3  # reference images: the first k database images of the query (best matched / retrieved)
+    average_references: bool = False  # one reference feature per 3D point (mean of its observations), else one per observation
+    # Within `vloc localize`: optimise on the 3D points of the PnP inliers only, not every point the reference images see.
+    pnp_inliers_only: bool = True
+
+
+class QueryRefiner:
+    """Refines poses one query at a time; database reference features are computed once and cached."""
+
+    def __init__(self, conf: RefineConf, model: pycolmap.Reconstruction, image_root: Path | None, dense_path: Path | None):
+        if image_root is None and dense_path is None:
+            raise ConfigError("refinement needs dense features: pass --dense FILE (vloc extract --dense) or --images DIR")
+        self.conf = conf
+        self.image_root = image_root
+        self.reader = DenseReader(dense_path) if dense_path is not None else None
+        self.backbone = build_backbone(conf.dense) if self.reader is None else None
+        self.references = ReferenceCache(model, self.pyramid)
+        self.refiner = FeatureMetricRefiner(conf.featuremetric)
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.handle.close()
+
+    def pyramid(self, name: str) -> list[DenseLevel]:
+        """Dense pyramid of an image: read from the dense file, or computed from the image."""
+        if self.reader is not None:
+            return self.reader.read(name)
+        path = self.image_root / name
+        if not path.exists():
+            raise InputError(f"{path}: image not found (needed for its dense features)")
+        return compute_pyramid(self.backbone, self.conf.dense, path)
+
+    def refine(
+        self, name: str, camera: pycolmap.Camera, cam_from_world: pycolmap.Rigid3d, db_names: list[str],
+        inlier_points: np.ndarray | None = None,
+    ) -> tuple[pycolmap.Rigid3d, dict]:
+        """Refined pose of one query and its log (timings split into features, references and optimisation).
+
+        inlier_points: indices of the 3D points of its PnP inliers (sorted point3D ids order), used if pnp_inliers_only.
+        """
+        start = time.perf_counter()
+        query_pyramid = self.pyramid(name)
+        features_done = time.perf_counter()
+        reference_images = db_names[: self.conf.num_db_images] if self.conf.num_db_images > 0 else db_names
+        only = inlier_points if self.conf.pnp_inliers_only else None
+        points3D, references = self.references.gather(reference_images, self.conf.average_references, only)
+        references_done = time.perf_counter()
+        pose, log = self.refiner.refine(
+            Pose.from_pycolmap(cam_from_world), Camera.from_pycolmap(camera), points3D, references, query_pyramid
+        )
+        log.update(
+            reference_images=reference_images,
+            time_features_s=features_done - start,
+            time_references_s=references_done - features_done,
+            time_optimization_s=time.perf_counter() - references_done,
+        )
+        return pose.to_pycolmap(), log
+
+
+def initial_poses(
+    init: Literal["poses", "retrieval"], poses_path: Path | None, db_by_query: dict[str, list[str]], model: pycolmap.Reconstruction
+) -> dict[str, pycolmap.Rigid3d]:
+    """Initial poses: from a poses file (PnP results or a prior), or those of each query's top retrieved image."""
+    if init == "poses":
+        if poses_path is None:
+            raise ConfigError("--init poses needs a poses file (PnP results or a prior)")
+        return read_poses(poses_path)
+    by_name = {image.name: image for image in model.images.values()}
+    return {query: by_name[names[0]].cam_from_world() for query, names in db_by_query.items() if names}
+
+
+def main(
+    conf: RefineConf,
+    model_path: Path,
+    queries_path: Path,
+    pairs_path: Path,
+    results: Path,
+    poses_path: Path | None = None,
+    init: Literal["poses", "retrieval"] = "poses",
+    dense_path: Path | None = None,
+    image_root: Path | None = None,
+) -> Path:
+    """Refine the initial pose of every query; writes `results` and `<results>_log.json`.
+
+    Reference images of a query are its pairs in file order (retrieval rank), or, when the initial poses come
+    with a localization log, the database images PnP used, best matched first.
+    """
+    cameras = read_queries(queries_path)
+    model = read_model(model_path, need_points=True)
+    names = {image.name for image in model.images.values()}
+    db_by_query: dict[str, list[str]] = defaultdict(list)
+    for query, db_name in read_pairs(pairs_path):
+        if db_name not in names:
+            raise FormatError(f"{pairs_path}: database image '{db_name}' is not in the model {model_path}")
+        if db_name not in db_by_query[query]:
+            db_by_query[query].append(db_name)
+    if init == "poses" and poses_path is not None:
+        db_by_query.update(_db_images_used(poses_path))
+    poses = initial_poses(init, poses_path, db_by_query, model)
+    refiner = QueryRefiner(conf, model, image_root, dense_path)
+    refined, logs = {}, []
+    try:
+        for query in track(sorted(q for q in cameras if q in poses), "refine", len(poses)):
+            pose, log = refiner.refine(query, cameras[query], poses[query], db_by_query.get(query, []))
+            refined[query] = pose
+            log.update(name=query, cam_from_world={"qvec_wxyz": qvec_wxyz(pose), "tvec": pose.translation.tolist()})
+            logs.append(log)
+    finally:
+        refiner.close()
+    write_poses(results, refined)
+    summary = {"conf": asdict(conf), "init": init, "num_queries": len(cameras), "num_refined": sum(l["accepted"] for l in logs)}
+    write_text_atomic(results.with_name(results.stem + "_log.json"), json.dumps({"summary": summary, "queries": logs}, indent=1))
+    return results
+
+
+def _db_images_used(poses_path: Path) -> dict[str, list[str]]:
+    """Database images each query was localized with, from the localization log beside a results file."""
+    log_file = poses_path.with_name(poses_path.stem + "_log.json")
+    if not log_file.exists():
+        return {}
+    try:
+        entries = json.loads(log_file.read_text())["queries"]
+    except (ValueError, KeyError, TypeError):
+        raise FormatError(f"{log_file}: not a vloc localization log") from None
+    return {e["name"]: e["db_images_used"] for e in entries if e.get("db_images_used")}
