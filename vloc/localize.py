@@ -11,13 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pycolmap
+import torch
 
 from .errors import FormatError
 from .io.features import FeatureReader
 from .io.matches import MatchReader
 from .io.model import read_model
+from .geometry.camera import Camera
 from .geometry.pose import qvec_wxyz
+from .geometry.rigid import Pose
 from .io.text import read_pairs, read_queries, write_poses, write_text_atomic
+from .refine.run import QueryRefiner, RefineConf
 from .utils import quiet_pycolmap, track
 
 
@@ -73,14 +77,14 @@ class MapIndex:
 def correspondences(
     query: str, db_name: str, index: MapIndex, keypoints: np.ndarray, matches: MatchReader
 ) -> tuple[np.ndarray, np.ndarray]:
-    """2D keypoints of the query (COLMAP pixel convention) and the 3D points they match through one database image."""
+    """2D keypoints of the query (COLMAP pixel convention) and the indices (into index.xyz) of the 3D points they match."""
     pairs, _ = matches.read(query, db_name)
     lookup = index.keypoint_points(db_name)
     if len(pairs) and (pairs[:, 0].max() >= len(keypoints) or pairs[:, 1].max() >= len(lookup)):
         raise FormatError(f"{matches.path}: matches of ({query}, {db_name}) index keypoints absent from the features or model")
     point_index = lookup[pairs[:, 1]]
     valid = point_index >= 0
-    return keypoints[pairs[valid, 0]] + 0.5, index.xyz[point_index[valid]]
+    return keypoints[pairs[valid, 0]] + 0.5, point_index[valid]
 
 
 def estimate_pose(points2D: np.ndarray, points3D: np.ndarray, camera: pycolmap.Camera, conf: LocalizeConf) -> dict | None:
@@ -99,9 +103,16 @@ def estimate_pose(points2D: np.ndarray, points3D: np.ndarray, camera: pycolmap.C
     return result
 
 
+def count_inliers(cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera, points2D: np.ndarray, points3D: np.ndarray, max_error: float) -> int:
+    """2D-3D matches whose reprojection error is below max_error pixels."""
+    pixels, valid = Camera.from_pycolmap(camera).project(Pose.from_pycolmap(cam_from_world).transform(torch.from_numpy(points3D)))
+    errors = np.linalg.norm(pixels.numpy() - points2D, axis=1)
+    return int(((errors < max_error) & valid.numpy()).sum())
+
+
 def localize_query(
     query: str, camera: pycolmap.Camera, db_names: list[str], index: MapIndex, features: FeatureReader,
-    matches: MatchReader, conf: LocalizeConf,
+    matches: MatchReader, conf: LocalizeConf, refiner: QueryRefiner | None = None,
 ) -> tuple[pycolmap.Rigid3d | None, dict]:
     """Pose of one query and its log entry."""
     start = time.perf_counter()
@@ -116,10 +127,10 @@ def localize_query(
         groups = index.clusters(selected) if conf.covisibility_clustering else [selected]
         for group in groups:
             points2D = np.concatenate([per_image[name][0] for name in group] or [np.zeros((0, 2))])
-            points3D = np.concatenate([per_image[name][1] for name in group] or [np.zeros((0, 3))])
-            result = estimate_pose(points2D, points3D, camera, conf)
+            point_indices = np.concatenate([per_image[name][1] for name in group] or [np.zeros(0, np.int64)])
+            result = estimate_pose(points2D, index.xyz[point_indices], camera, conf)
             if result is not None and (best is None or result["num_inliers"] > best["num_inliers"]):
-                best, best_group = result, group
+                best, best_group, best_matches = result, group, (points2D, point_indices)
         if best is not None:
             break
     total = sum(counts[name] for name in selected)
@@ -139,6 +150,13 @@ def localize_query(
     if best is not None:
         pose = best["cam_from_world"]
         log.update(num_inliers=int(best["num_inliers"]), db_images_used=best_group)
+        if refiner is not None:
+            points2D, point_indices = best_matches
+            inlier_points = np.unique(point_indices[np.asarray(best["inlier_mask"], bool)])
+            pose, log["refinement"] = refiner.refine(query, camera, pose, best_group, inlier_points)
+            log["refinement"]["num_inliers_after"] = count_inliers(
+                pose, camera, points2D, index.xyz[point_indices], conf.ransac_max_error
+            )
     else:
         log["failure_reason"] = (
             f"fewer than {conf.min_inliers} PnP inliers" if total >= conf.min_inliers else f"only {total} 2D-3D matches"
@@ -164,8 +182,15 @@ def main(
     features: Path,
     matches: Path,
     results: Path,
+    refine: RefineConf | None = None,
+    dense_path: Path | None = None,
+    image_root: Path | None = None,
 ) -> Path:
-    """Localize every query of `queries_path` against its pairs; writes `results` and `<results>_log.json`."""
+    """Localize every query of `queries_path` against its pairs; writes `results` and `<results>_log.json`.
+
+    With `refine`, each PnP pose is refined feature-metrically (dense features from `dense_path` or computed
+    from the images below `image_root`), inliers are recounted, and both costs are logged.
+    """
     quiet_pycolmap()
     cameras = read_queries(queries_path)
     model = read_model(model_path, need_points=True)
@@ -176,6 +201,7 @@ def main(
             raise FormatError(f"{pairs_path}: database image '{db_name}' is not in the model {model_path}")
         db_by_query[query].append(db_name)
     poses, logs = {}, []
+    refiner = QueryRefiner(refine, model, image_root, dense_path) if refine is not None else None
     with FeatureReader(features) as feature_reader, MatchReader(matches) as match_reader:
         for query in cameras:
             if query not in feature_reader:
@@ -185,12 +211,16 @@ def main(
                 raise FormatError(f"{model_path}: image '{db_name}' has other keypoints than in {features} (another extraction?)")
         for query in track(sorted(cameras), "localize", len(cameras)):
             pose, log = localize_query(
-                query, cameras[query], sorted(set(db_by_query[query])), index, feature_reader, match_reader, conf
+                query, cameras[query], sorted(set(db_by_query[query])), index, feature_reader, match_reader, conf, refiner
             )
             logs.append(log)
             if pose is not None:
                 poses[query] = pose
     write_poses(results, poses)
+    if refiner is not None:
+        refiner.close()
     summary = {"conf": asdict(conf), "num_queries": len(cameras), "num_localized": sum(l["success"] for l in logs)}
+    if refine is not None:
+        summary["refine_conf"] = asdict(refine)
     write_text_atomic(log_path(results), json.dumps({"summary": summary, "queries": logs}, indent=1))
     return results

@@ -100,3 +100,55 @@ def retrieval(
                       f"{r['index_bytes'] / 2**20:.0f}", f"{growth / 2**20:.0f}")
     console.print(table)
     console.print(f"report written to {out} and {out.with_suffix('.png')}")
+
+
+@stage(
+    benchmark_app,
+    "basin",
+    "Convergence basin of feature-metric refinement: refine every query from its true pose perturbed by each "
+    "(angle, distance) of the grid (fixed seed) and report the fraction ending within THRESHOLD. Reference images: "
+    "the database images nearest the true pose.",
+    "vloc benchmark basin outputs/templering/model outputs/templering/queries.txt outputs/templering/ground_truth.txt "
+    "outputs/basin.json --images ../shared/data/middlebury_templeRing/images --grid 2,0.01 --grid 5,0.01 --threshold 0.001,0.5",
+)
+def basin(
+    model: Path = typer.Argument(..., help="Triangulated COLMAP model."),
+    queries: Path = typer.Argument(..., help="Queries file with intrinsics."),
+    ground_truth: Path = typer.Argument(..., help="True poses of the queries (results format)."),
+    out: Path = typer.Argument(..., help="Output JSON."),
+    images: Path | None = typer.Option(None, help="Image folder (dense features computed on the fly)."),
+    dense: Path | None = typer.Option(None, help="Dense features file instead of --images."),
+    dense_conf: str = typer.Option("dsift", help="Dense backbone preset."),
+    grid: list[str] = typer.Option(["2,0.01"], "--grid", help="'angle_deg,distance' of a perturbation (repeatable)."),
+    threshold: str = typer.Option("0.001,0.5", help="'distance,angle_deg' a refined pose must be within."),
+    starts: int = typer.Option(1, help="Random starts per query and grid cell."),
+    set_: list[str] = typer.Option([], "--set", help="Refinement override, e.g. featuremetric.levels=(2,3,4)."),
+) -> None:
+    from ..config import override
+    from ..errors import ConfigError
+    from ..extract_dense import conf_by_name
+    from ..io.model import read_model
+    from ..io.text import read_poses, read_queries, write_text_atomic
+    from ..refine.basin import convergence_basin
+    from ..refine.run import QueryRefiner, RefineConf
+
+    try:
+        cells = [tuple(float(v) for v in cell.split(",")) for cell in grid]
+        limit = tuple(float(v) for v in threshold.split(","))
+    except ValueError:
+        raise ConfigError("--grid and --threshold take two comma-separated numbers, e.g. --grid 2,0.01") from None
+    if any(len(c) != 2 for c in cells) or len(limit) != 2:
+        raise ConfigError("--grid and --threshold take two comma-separated numbers, e.g. --grid 2,0.01")
+    conf = override(RefineConf(dense=conf_by_name(dense_conf)), set_)
+    model_ = read_model(model, need_points=True)
+    refiner = QueryRefiner(conf, model_, images, dense)
+    rows = convergence_basin(refiner, model_, read_queries(queries), read_poses(ground_truth), cells, limit, starts)
+    refiner.close()
+    write_text_atomic(out, json.dumps({"threshold": limit, "backbone": conf.dense.backbone, "grid": rows}, indent=1))
+    table = Table(title=f"convergence basin, within {limit[0]:g}, {limit[1]:g} deg")
+    for column in ("angle (deg)", "distance", "starts", "within", "median t", "median R (deg)", "s/start"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(f"{r['angle_deg']:g}", f"{r['distance']:g}", str(r["num_starts"]), f"{r['within_percent']:.1f}%",
+                      f"{r['median_translation']:.4g}", f"{r['median_rotation_deg']:.3f}", f"{r['seconds_per_start']:.2f}")
+    console.print(table)

@@ -1,0 +1,108 @@
+"""Feature-metric refinement end to end: night queries against a day map, the basin from perturbed poses, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from helpers import assert_one_line_error
+from vloc import extract_dense, localize
+from vloc.cli import app
+from vloc.errors import ConfigError
+from vloc.evaluate import evaluate
+from vloc.geometry.pose import pose_errors
+from vloc.io.dense import DenseReader
+from vloc.io.model import read_model
+from vloc.io.text import read_poses, read_queries
+from vloc.refine import run
+from vloc.refine.basin import convergence_basin
+from vloc.refine.featuremetric import FeatureMetricConf
+
+def localize_queries(paths: dict[str, Path], results: Path, refine: run.RefineConf | None) -> Path:
+    return localize.main(
+        localize.LocalizeConf(), paths["model"], paths["queries"], paths["pairs_query"], paths["features"],
+        paths["matches_query"], results, refine, image_root=paths["images"] if refine else None,
+    )
+
+
+def test_refinement_of_night_queries_keeps_or_raises_recall(synthetic_map: dict[str, Path], tmp_path: Path):
+    truth = read_poses(synthetic_map["ground_truth"])
+    thresholds = json.loads((synthetic_map["root"] / "dataset.json").read_text())["thresholds"]
+    plain = localize_queries(synthetic_map, tmp_path / "plain.txt", None)
+    refined = localize_queries(synthetic_map, tmp_path / "refined.txt", run.RefineConf())
+    before = evaluate(read_poses(plain), truth, thresholds)["groups"]["all"]
+    after = evaluate(read_poses(refined), truth, thresholds)["groups"]["all"]
+    # Measured on this scene: 91.7 / 91.7 / 91.7 % before, 83.3 / 91.7 / 91.7 % after (one query leaves the finest
+    # threshold; on the 40-camera demo scene recall stays at 100 % and the median error drops). Bound: one query.
+    one_query = 100 / before["num_queries"] + 1e-9
+    assert all(a >= b - one_query for a, b in zip(after["recall_percent"], before["recall_percent"])), (before, after)
+    assert after["num_failed"] == before["num_failed"] == 0
+    entries = json.loads(localize.log_path(refined).read_text())["queries"]
+    for entry in entries:
+        refinement = entry["refinement"]
+        if refinement["num_points"] < 20:  # too few PnP-inlier points in the reference images: logged, pose kept
+            assert not refinement["accepted"] and "model points" in refinement["failure_reason"]
+            continue
+        assert refinement["num_inliers_after"] >= 12
+        assert refinement["cost_after"] <= refinement["cost_before"] or not refinement["accepted"]
+        assert set(refinement) >= {"time_features_s", "time_references_s", "time_optimization_s", "iterations"}
+
+
+def test_refinement_converges_from_perturbed_ground_truth(synthetic_map: dict[str, Path], tmp_path: Path):
+    model = read_model(synthetic_map["model"], need_points=True)
+    refiner = run.QueryRefiner(run.RefineConf(), model, synthetic_map["images"], None)
+    truth = read_poses(synthetic_map["ground_truth"])
+    rows = convergence_basin(refiner, model, read_queries(synthetic_map["queries"]), truth, [(0.0, 0.0), (2.0, 0.05)], (0.0365, 0.5))
+    assert rows[0]["within_percent"] >= 90 and rows[0]["median_translation"] < 0.01
+    assert rows[1]["within_percent"] >= 40 and rows[1]["median_translation"] < 0.0365  # measured 50 %
+
+
+def test_dense_extraction_round_trip(synthetic_map: dict[str, Path], tmp_path: Path):
+    names = (synthetic_map["root"] / "query_list.txt").read_text().split()[:2]
+    (tmp_path / "list.txt").write_text("\n".join(names) + "\n")
+    conf = extract_dense.conf_by_name("dsift")
+    out = extract_dense.main(conf, synthetic_map["images"], tmp_path / "dense.h5", tmp_path / "list.txt")
+    direct = extract_dense.compute_pyramid(extract_dense.build_backbone(conf), conf, synthetic_map["images"] / names[0])
+    with DenseReader(out) as reader:
+        stored = reader.read(names[0])
+        assert reader.handle[names[0]]["level_0"].dtype == np.float16
+    assert [tuple(level.features.shape) for level in stored] == [tuple(level.features.shape) for level in direct]
+    for level, expected in zip(stored, direct):
+        assert torch.equal(level.stride, expected.stride)
+        assert float((level.features - expected.features).abs().max()) < 2e-3  # float16 rounding
+
+
+def test_bad_refinement_inputs(synthetic_map: dict[str, Path], tmp_path: Path):
+    query = sorted(read_queries(synthetic_map["queries"]))[0]
+    (tmp_path / "list.txt").write_text(query + "\n")
+    dense = extract_dense.main(extract_dense.conf_by_name("dsift"), synthetic_map["images"], tmp_path / "dense.h5", tmp_path / "list.txt")
+    arguments = [str(synthetic_map[k]) for k in ("model", "queries", "pairs_query", "features", "matches_query")]
+    # dense features missing for the database images
+    result = CliRunner().invoke(app, ["localize", *arguments, str(tmp_path / "r.txt"), "--refine", "featuremetric", "--dense", str(dense)])
+    assert_one_line_error(result, str(dense), "no dense features for image")
+    assert not (tmp_path / "r.txt").exists()
+    # a refinement configuration with no levels
+    result = CliRunner().invoke(
+        app, ["localize", *arguments, str(tmp_path / "r.txt"), "--refine", "featuremetric", "--refine-set", "featuremetric.levels=()"]
+    )
+    assert_one_line_error(result, "at least one pyramid level")
+    model = read_model(synthetic_map["model"])
+    refiner = run.QueryRefiner(run.RefineConf(featuremetric=FeatureMetricConf(levels=(7,))), model, synthetic_map["images"], None)
+    db_name = next(iter(model.images.values())).name
+    with pytest.raises(ConfigError, match="do not fit a pyramid"):
+        refiner.refine(query, read_queries(synthetic_map["queries"])[query], read_poses(synthetic_map["ground_truth"])[query], [db_name])
+
+def test_reference_images_without_observed_points_give_a_logged_failure(synthetic_map: dict[str, Path], tmp_path: Path):
+    posed_only = read_model(synthetic_map["reference"])  # the mapping poses before triangulation: no 3D points
+    refiner = run.QueryRefiner(run.RefineConf(), posed_only, synthetic_map["images"], None)
+    query = sorted(read_queries(synthetic_map["queries"]))[0]
+    initial = read_poses(synthetic_map["ground_truth"])[query]
+    db_name = next(iter(posed_only.images.values())).name
+    pose, log = refiner.refine(query, read_queries(synthetic_map["queries"])[query], initial, [db_name])
+    assert not log["accepted"] and "0 model points" in log["failure_reason"]
+    assert max(pose_errors(pose, initial)) < 1e-9

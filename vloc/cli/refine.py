@@ -1,0 +1,44 @@
+"""CLI: vloc refine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import app, console, stage
+
+
+@stage(
+    app,
+    "refine",
+    "Refine query poses by feature-metric PnP: Levenberg-Marquardt on dense features, coarse to fine, from PnP "
+    "results, a prior poses file, or the pose of each query's top retrieved image. Writes RESULTS and RESULTS_log.json "
+    "(costs and feature inliers before and after, timings; a refinement that raises the cost keeps the initial pose).",
+    "vloc refine outputs/model queries.txt pairs-query.txt outputs/results-refined.txt --poses outputs/results.txt "
+    "--dense outputs/dense-dsift-r640.h5",
+)
+def refine(
+    model: Path = typer.Argument(..., help="Triangulated COLMAP model."),
+    queries: Path = typer.Argument(..., help="Queries file: 'name MODEL width height params...' per line."),
+    pairs: Path = typer.Argument(..., help="Query-to-database pairs (reference images, in retrieval order)."),
+    results: Path = typer.Argument(..., help="Output results file."),
+    poses: Path | None = typer.Option(None, help="Initial poses: PnP results (its _log.json names the images used) or a prior."),
+    init: str = typer.Option("poses", help="poses (from --poses) or retrieval (pose of the top database image in PAIRS)."),
+    dense: Path | None = typer.Option(None, help="Dense features of queries and database images (vloc extract --dense)."),
+    images: Path | None = typer.Option(None, help="Image folder, to compute dense features on the fly instead."),
+    dense_conf: str = typer.Option("dsift", help="Dense backbone preset for on-the-fly features: dsift, gnnet, s2dhm-vgg16."),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override, e.g. featuremetric.levels=(2,3,4), featuremetric.optimizer.loss=cauchy, num_db_images=5."
+    ),
+) -> None:
+    from ..config import override
+    from ..errors import ConfigError
+    from ..extract_dense import conf_by_name
+    from ..refine import run
+
+    if init not in ("poses", "retrieval"):
+        raise ConfigError(f"--init must be poses or retrieval, got '{init}'")
+    conf = override(run.RefineConf(dense=conf_by_name(dense_conf)), set_)
+    run.main(conf, model, queries, pairs, results, poses, init, dense, images)
+    console.print(f"refined poses written to {results}")
