@@ -19,6 +19,7 @@ from vloc.geometry.pose import pose_errors
 from vloc.io.dense import DenseReader
 from vloc.io.model import read_model
 from vloc.io.text import read_poses, read_queries
+from vloc.map_index import MapIndex
 from vloc.refine import run
 from vloc.refine.basin import convergence_basin
 from vloc.refine.featuremetric import FeatureMetricConf
@@ -54,10 +55,10 @@ def test_refinement_of_night_queries_keeps_or_raises_recall(synthetic_map: dict[
 
 
 def test_refinement_converges_from_perturbed_ground_truth(synthetic_map: dict[str, Path], tmp_path: Path):
-    model = read_model(synthetic_map["model"], need_points=True)
-    refiner = run.QueryRefiner(run.RefineConf(), model, synthetic_map["images"], None)
+    index = MapIndex(read_model(synthetic_map["model"], need_points=True))
+    refiner = run.QueryRefiner(run.RefineConf(), index, synthetic_map["images"], None)
     truth = read_poses(synthetic_map["ground_truth"])
-    rows = convergence_basin(refiner, model, read_queries(synthetic_map["queries"]), truth, [(0.0, 0.0), (2.0, 0.05)], (0.0365, 0.5))
+    rows = convergence_basin(refiner, index, read_queries(synthetic_map["queries"]), truth, [(0.0, 0.0), (2.0, 0.05)], (0.0365, 0.5))
     assert rows[0]["within_percent"] >= 90 and rows[0]["median_translation"] < 0.01
     assert rows[1]["within_percent"] >= 40 and rows[1]["median_translation"] < 0.0365  # measured 50 %
 
@@ -92,14 +93,16 @@ def test_bad_refinement_inputs(synthetic_map: dict[str, Path], tmp_path: Path):
     )
     assert_one_line_error(result, "at least one pyramid level")
     model = read_model(synthetic_map["model"])
-    refiner = run.QueryRefiner(run.RefineConf(featuremetric=FeatureMetricConf(levels=(7,))), model, synthetic_map["images"], None)
+    refiner = run.QueryRefiner(
+        run.RefineConf(featuremetric=FeatureMetricConf(levels=(7,))), MapIndex(model), synthetic_map["images"], None
+    )
     db_name = next(iter(model.images.values())).name
     with pytest.raises(ConfigError, match="do not fit a pyramid"):
         refiner.refine(query, read_queries(synthetic_map["queries"])[query], read_poses(synthetic_map["ground_truth"])[query], [db_name])
 
 def test_reference_images_without_observed_points_give_a_logged_failure(synthetic_map: dict[str, Path], tmp_path: Path):
     posed_only = read_model(synthetic_map["reference"])  # the mapping poses before triangulation: no 3D points
-    refiner = run.QueryRefiner(run.RefineConf(), posed_only, synthetic_map["images"], None)
+    refiner = run.QueryRefiner(run.RefineConf(), MapIndex(posed_only), synthetic_map["images"], None)
     query = sorted(read_queries(synthetic_map["queries"]))[0]
     initial = read_poses(synthetic_map["ground_truth"])[query]
     db_name = next(iter(posed_only.images.values())).name

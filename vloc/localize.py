@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
-from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,7 +20,8 @@ from .io.model import read_model
 from .geometry.camera import Camera
 from .geometry.pose import qvec_wxyz
 from .geometry.rigid import Pose
-from .io.text import read_pairs, read_queries, write_poses, write_text_atomic
+from .io.text import log_path, read_queries, write_poses, write_text_atomic
+from .map_index import MapIndex, database_images_by_query
 from .refine.run import QueryRefiner, RefineConf
 from .utils import quiet_pycolmap, track
 
@@ -36,42 +37,6 @@ class LocalizeConf:
     fallback_to_top_image: bool = False  # give a failed query the pose of its best-matched image (recorded)
     refine_focal_length: bool = False
     random_seed: int = 0  # RANSAC sampling, for reproducible poses
-
-
-class MapIndex:
-    """Fast lookups in a triangulated model: the 3D point of each keypoint of each image, and point positions."""
-
-    def __init__(self, model: pycolmap.Reconstruction):
-        self.images = {image.name: image for image in model.images.values()}
-        self.sorted_point_ids = np.array(sorted(model.point3D_ids()), np.uint64)
-        self.xyz = np.array([model.points3D[int(i)].xyz for i in self.sorted_point_ids]).reshape(-1, 3)
-        self._keypoint_points: dict[str, np.ndarray] = {}
-
-    def keypoint_points(self, name: str) -> np.ndarray:
-        """Index into `xyz` of each keypoint's 3D point, -1 where it has none."""
-        if name not in self._keypoint_points:
-            ids = np.array([p.point3D_id for p in self.images[name].points2D], np.uint64)
-            index = np.searchsorted(self.sorted_point_ids, ids).clip(max=max(len(self.sorted_point_ids) - 1, 0))
-            found = (ids != pycolmap.INVALID_POINT3D_ID) & (self.sorted_point_ids[index] == ids)
-            self._keypoint_points[name] = np.where(found, index, -1).astype(np.int64)
-        return self._keypoint_points[name]
-
-    def clusters(self, names: list[str]) -> list[list[str]]:
-        """Group database images that share 3D points (connected components), largest group first."""
-        points = {n: set(self.keypoint_points(n)[self.keypoint_points(n) >= 0].tolist()) for n in names}
-        remaining, groups = list(names), []
-        while remaining:
-            group = [remaining.pop(0)]
-            frontier = [group[0]]
-            while frontier:
-                current = frontier.pop()
-                linked = [n for n in remaining if points[current] & points[n]]
-                for n in linked:
-                    remaining.remove(n)
-                group += linked
-                frontier += linked
-            groups.append(group)
-        return sorted(groups, key=len, reverse=True)
 
 
 def correspondences(
@@ -169,11 +134,6 @@ def localize_query(
     return pose, log
 
 
-def log_path(results: Path) -> Path:
-    """Where the per-query log of a results file goes."""
-    return results.with_name(results.stem + "_log.json")
-
-
 def main(
     conf: LocalizeConf,
     model_path: Path,
@@ -195,14 +155,10 @@ def main(
     cameras = read_queries(queries_path)
     model = read_model(model_path, need_points=True)
     index = MapIndex(model)
-    db_by_query: dict[str, list[str]] = defaultdict(list)
-    for query, db_name in read_pairs(pairs_path):
-        if db_name not in index.images:
-            raise FormatError(f"{pairs_path}: database image '{db_name}' is not in the model {model_path}")
-        db_by_query[query].append(db_name)
+    db_by_query = database_images_by_query(pairs_path, index, model_path)
     poses, logs = {}, []
-    refiner = QueryRefiner(refine, model, image_root, dense_path) if refine is not None else None
-    with FeatureReader(features) as feature_reader, MatchReader(matches) as match_reader:
+    refining = QueryRefiner(refine, index, image_root, dense_path) if refine is not None else contextlib.nullcontext()
+    with FeatureReader(features) as feature_reader, MatchReader(matches) as match_reader, refining as refiner:
         for query in cameras:
             if query not in feature_reader:
                 raise FormatError(f"{queries_path}: query '{query}' has no features in {features}")
@@ -211,14 +167,12 @@ def main(
                 raise FormatError(f"{model_path}: image '{db_name}' has other keypoints than in {features} (another extraction?)")
         for query in track(sorted(cameras), "localize", len(cameras)):
             pose, log = localize_query(
-                query, cameras[query], sorted(set(db_by_query[query])), index, feature_reader, match_reader, conf, refiner
+                query, cameras[query], sorted(db_by_query.get(query, [])), index, feature_reader, match_reader, conf, refiner
             )
             logs.append(log)
             if pose is not None:
                 poses[query] = pose
     write_poses(results, poses)
-    if refiner is not None:
-        refiner.close()
     summary = {"conf": asdict(conf), "num_queries": len(cameras), "num_localized": sum(l["success"] for l in logs)}
     if refine is not None:
         summary["refine_conf"] = asdict(refine)

@@ -129,6 +129,7 @@ def basin(
     from ..extract_dense import conf_by_name
     from ..io.model import read_model
     from ..io.text import read_poses, read_queries, write_text_atomic
+    from ..map_index import MapIndex
     from ..refine.basin import convergence_basin
     from ..refine.run import QueryRefiner, RefineConf
 
@@ -140,10 +141,9 @@ def basin(
     if any(len(c) != 2 for c in cells) or len(limit) != 2:
         raise ConfigError("--grid and --threshold take two comma-separated numbers, e.g. --grid 2,0.01")
     conf = override(RefineConf(dense=conf_by_name(dense_conf)), set_)
-    model_ = read_model(model, need_points=True)
-    refiner = QueryRefiner(conf, model_, images, dense)
-    rows = convergence_basin(refiner, model_, read_queries(queries), read_poses(ground_truth), cells, limit, starts)
-    refiner.close()
+    index = MapIndex(read_model(model, need_points=True))
+    with QueryRefiner(conf, index, images, dense) as refiner:
+        rows = convergence_basin(refiner, index, read_queries(queries), read_poses(ground_truth), cells, limit, starts)
     write_text_atomic(out, json.dumps({"threshold": limit, "backbone": conf.dense.backbone, "grid": rows}, indent=1))
     table = Table(title=f"convergence basin, within {limit[0]:g}, {limit[1]:g} deg")
     for column in ("angle (deg)", "distance", "starts", "within", "median t", "median R (deg)", "s/start"):

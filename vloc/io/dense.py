@@ -37,6 +37,9 @@ class DenseReader:
         return self
 
     def __exit__(self, *args) -> None:
+        self.close()
+
+    def close(self) -> None:
         self.handle.close()
 
     def __contains__(self, name: str) -> bool:

@@ -75,6 +75,11 @@ def read_poses(path: Path) -> dict[str, pycolmap.Rigid3d]:
     return poses
 
 
+def log_path(results: Path) -> Path:
+    """Where the per-query log of a results file goes."""
+    return results.with_name(results.stem + "_log.json")
+
+
 def write_poses(path: Path, poses: dict[str, pycolmap.Rigid3d]) -> None:
     """Write cam_from_world poses in hloc's results format."""
     lines = []

@@ -11,6 +11,7 @@ import torch
 
 from ..geometry.pose import camera_center, pose_errors
 from ..geometry.rigid import Pose
+from ..map_index import MapIndex
 from ..utils import track
 from .run import QueryRefiner
 
@@ -24,15 +25,15 @@ def perturbed(pose: pycolmap.Rigid3d, angle_deg: float, distance: float, rng: np
     return Pose(rotated.R, -(rotated.R @ center)).to_pycolmap()
 
 
-def nearest_database_images(pose: pycolmap.Rigid3d, model: pycolmap.Reconstruction, k: int) -> list[str]:
+def nearest_database_images(pose: pycolmap.Rigid3d, index: MapIndex, k: int) -> list[str]:
     """The k database images whose camera centres are nearest the query's true centre (retrieval is not measured here)."""
-    images = list(model.images.values())
+    images = list(index.images.values())
     distances = [np.linalg.norm(camera_center(image.cam_from_world()) - camera_center(pose)) for image in images]
     return [images[i].name for i in np.argsort(distances)[:k]]
 
 
 def convergence_basin(
-    refiner: QueryRefiner, model: pycolmap.Reconstruction, cameras: dict[str, pycolmap.Camera],
+    refiner: QueryRefiner, index: MapIndex, cameras: dict[str, pycolmap.Camera],
     truth: dict[str, pycolmap.Rigid3d], grid: list[tuple[float, float]], threshold: tuple[float, float],
     starts_per_query: int = 1, seed: int = 0,
 ) -> list[dict]:
@@ -43,7 +44,7 @@ def convergence_basin(
     for angle, distance in track(grid, "basin", len(grid)):
         ends, start_time = [], time.perf_counter()
         for query in queries:
-            db_names = nearest_database_images(truth[query], model, max(refiner.conf.num_db_images, 1))
+            db_names = nearest_database_images(truth[query], index, max(refiner.conf.num_db_images, 1))
             for _ in range(starts_per_query):
                 pose, _ = refiner.refine(query, cameras[query], perturbed(truth[query], angle, distance, rng), db_names)
                 ends.append(pose_errors(pose, truth[query]))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-import pycolmap
 import torch
 
 from ..dense.base import DenseLevel
 from ..errors import FormatError
+from ..map_index import MapIndex
 from .interpolation import sample_features
 
 PyramidSource = Callable[[str], list[DenseLevel]]
@@ -18,20 +18,20 @@ PyramidSource = Callable[[str], list[DenseLevel]]
 class ReferenceCache:
     """Per database image: the model points it observes and their features at every pyramid level."""
 
-    def __init__(self, model: pycolmap.Reconstruction, pyramid_of: PyramidSource):
-        self.images = {image.name: image for image in model.images.values()}
-        point_ids = np.array(sorted(model.point3D_ids()), np.int64)
-        self.point_index = {int(i): k for k, i in enumerate(point_ids)}
-        self.xyz = torch.from_numpy(np.array([model.points3D[int(i)].xyz for i in point_ids]).reshape(-1, 3))
+    def __init__(self, index: MapIndex, pyramid_of: PyramidSource):
+        self.index = index
+        self.xyz = torch.from_numpy(index.xyz)
         self.pyramid_of = pyramid_of
         self._cache: dict[str, tuple[torch.Tensor, list[torch.Tensor]]] = {}
 
     def observations(self, name: str) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Point indices (M,) observed by a database image and their features (M, C) per level."""
+        """Point indices (M,) into index.xyz observed by a database image and their features (M, C) per level."""
         if name not in self._cache:
-            observed = [(self.point_index[p.point3D_id], p.xy) for p in self.images[name].points2D if p.has_point3D()]
-            indices = torch.tensor([i for i, _ in observed], dtype=torch.int64)
-            pixels = torch.tensor(np.array([xy for _, xy in observed]).reshape(-1, 2), dtype=torch.float64)
+            point_index = self.index.keypoint_points(name)
+            observed = point_index >= 0
+            indices = torch.from_numpy(point_index[observed])
+            xy = np.array([p.xy for p in self.index.images[name].points2D]).reshape(-1, 2)
+            pixels = torch.from_numpy(xy[observed].astype(np.float64))
             features = []
             for level in self.pyramid_of(name):
                 sampled, valid, _ = sample_features(level.features, pixels, level.stride)

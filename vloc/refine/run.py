@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -20,7 +19,8 @@ from ..geometry.pose import qvec_wxyz
 from ..geometry.rigid import Pose
 from ..io.dense import DenseReader
 from ..io.model import read_model
-from ..io.text import read_pairs, read_poses, read_queries, write_poses, write_text_atomic
+from ..io.text import log_path, read_poses, read_queries, write_poses, write_text_atomic
+from ..map_index import MapIndex, database_images_by_query
 from ..utils import track
 from .featuremetric import FeatureMetricConf, FeatureMetricRefiner
 from .references import ReferenceCache
@@ -39,19 +39,25 @@ class RefineConf:
 class QueryRefiner:
     """Refines poses one query at a time; database reference features are computed once and cached."""
 
-    def __init__(self, conf: RefineConf, model: pycolmap.Reconstruction, image_root: Path | None, dense_path: Path | None):
+    def __init__(self, conf: RefineConf, index: MapIndex, image_root: Path | None, dense_path: Path | None):
         if image_root is None and dense_path is None:
             raise ConfigError("refinement needs dense features: pass --dense FILE (vloc extract --dense) or --images DIR")
         self.conf = conf
         self.image_root = image_root
         self.reader = DenseReader(dense_path) if dense_path is not None else None
         self.backbone = build_backbone(conf.dense) if self.reader is None else None
-        self.references = ReferenceCache(model, self.pyramid)
+        self.references = ReferenceCache(index, self.pyramid)
         self.refiner = FeatureMetricRefiner(conf.featuremetric)
+
+    def __enter__(self) -> "QueryRefiner":
+        return self
+
+    def __exit__(self, *args) -> None:
+        self.close()
 
     def close(self) -> None:
         if self.reader is not None:
-            self.reader.handle.close()
+            self.reader.close()
 
     def pyramid(self, name: str) -> list[DenseLevel]:
         """Dense pyramid of an image: read from the dense file, or computed from the image."""
@@ -90,15 +96,14 @@ class QueryRefiner:
 
 
 def initial_poses(
-    init: Literal["poses", "retrieval"], poses_path: Path | None, db_by_query: dict[str, list[str]], model: pycolmap.Reconstruction
+    init: Literal["poses", "retrieval"], poses_path: Path | None, db_by_query: dict[str, list[str]], index: MapIndex
 ) -> dict[str, pycolmap.Rigid3d]:
     """Initial poses: from a poses file (PnP results or a prior), or those of each query's top retrieved image."""
     if init == "poses":
         if poses_path is None:
             raise ConfigError("--init poses needs a poses file (PnP results or a prior)")
         return read_poses(poses_path)
-    by_name = {image.name: image for image in model.images.values()}
-    return {query: by_name[names[0]].cam_from_world() for query, names in db_by_query.items() if names}
+    return {query: index.images[names[0]].cam_from_world() for query, names in db_by_query.items() if names}
 
 
 def main(
@@ -118,36 +123,27 @@ def main(
     with a localization log, the database images PnP used, best matched first.
     """
     cameras = read_queries(queries_path)
-    model = read_model(model_path, need_points=True)
-    names = {image.name for image in model.images.values()}
-    db_by_query: dict[str, list[str]] = defaultdict(list)
-    for query, db_name in read_pairs(pairs_path):
-        if db_name not in names:
-            raise FormatError(f"{pairs_path}: database image '{db_name}' is not in the model {model_path}")
-        if db_name not in db_by_query[query]:
-            db_by_query[query].append(db_name)
+    index = MapIndex(read_model(model_path, need_points=True))
+    db_by_query = database_images_by_query(pairs_path, index, model_path)
     if init == "poses" and poses_path is not None:
         db_by_query.update(_db_images_used(poses_path))
-    poses = initial_poses(init, poses_path, db_by_query, model)
-    refiner = QueryRefiner(conf, model, image_root, dense_path)
+    poses = initial_poses(init, poses_path, db_by_query, index)
     refined, logs = {}, []
-    try:
+    with QueryRefiner(conf, index, image_root, dense_path) as refiner:
         for query in track(sorted(q for q in cameras if q in poses), "refine", len(poses)):
             pose, log = refiner.refine(query, cameras[query], poses[query], db_by_query.get(query, []))
             refined[query] = pose
             log.update(name=query, cam_from_world={"qvec_wxyz": qvec_wxyz(pose), "tvec": pose.translation.tolist()})
             logs.append(log)
-    finally:
-        refiner.close()
     write_poses(results, refined)
     summary = {"conf": asdict(conf), "init": init, "num_queries": len(cameras), "num_refined": sum(l["accepted"] for l in logs)}
-    write_text_atomic(results.with_name(results.stem + "_log.json"), json.dumps({"summary": summary, "queries": logs}, indent=1))
+    write_text_atomic(log_path(results), json.dumps({"summary": summary, "queries": logs}, indent=1))
     return results
 
 
 def _db_images_used(poses_path: Path) -> dict[str, list[str]]:
     """Database images each query was localized with, from the localization log beside a results file."""
-    log_file = poses_path.with_name(poses_path.stem + "_log.json")
+    log_file = log_path(poses_path)
     if not log_file.exists():
         return {}
     try:
