@@ -10,7 +10,6 @@ from ..dense.base import DenseLevel
 from ..errors import ConfigError
 from ..geometry.camera import Camera
 from ..geometry.rigid import Pose
-from .interpolation import sample_features
 from .optimizer import LevenbergMarquardt, LMConf
 
 
@@ -48,11 +47,11 @@ class FeatureMetricRefiner:
 
     def cost(self, pose: Pose, camera: Camera, points3D: torch.Tensor, reference: torch.Tensor, level: DenseLevel) -> tuple[float, int]:
         """Robust cost and number of feature inliers (residual norm below the loss scale) on one level."""
-        pixels, valid_projection = camera.project(pose.transform(points3D))
-        features, valid_map, _ = sample_features(level.features, pixels, level.stride)
-        residuals = features.to(reference.dtype) - reference
-        cost, _ = self.optimizer.robust_cost(residuals, valid_projection & valid_map)
-        inliers = (residuals.norm(dim=1) < self.conf.optimizer.loss_scale) & valid_projection & valid_map
+        residuals, valid, _, _ = self.optimizer.residuals(
+            pose, points3D, reference.to(points3D.dtype), level.features, camera, level.stride, with_jacobians=False
+        )
+        cost, _ = self.optimizer.robust_cost(residuals, valid)
+        inliers = (residuals.norm(dim=1) < self.conf.optimizer.loss_scale) & valid
         return float(cost), int(inliers.sum())
 
     def refine(
