@@ -9,14 +9,12 @@ from typing import Any
 import numpy as np
 
 from .config import choose, preset_field, to_json
-from .errors import InputError
 from .extractors import get_extractor
 from .extractors.orb import ORB
 from .extractors.sift import SIFT
 from .io.features import Features, write_features
 from .io.h5 import atomic_writer, list_groups_with, stamp_config
-from .io.images import list_image_names, prefetch_images
-from .io.text import read_image_list
+from .io.images import prefetch_images, select_images
 from .utils import track
 
 @dataclass(frozen=True)
@@ -59,9 +57,7 @@ def main(
     """Extract features of the images below `image_root` (or those in `image_list`) into `out`."""
     extractor_class = get_extractor(conf.extractor)
     extractor = extractor_class(conf.model)
-    if not image_root.is_dir():
-        raise InputError(f"{image_root}: image folder not found")
-    names = read_image_list(image_list) if image_list else list_image_names(image_root)
+    names = select_images(image_root, image_list)
     with atomic_writer(out, resume=not overwrite) as handle:
         stamp_config(handle, out, to_json(conf))
         done = set() if overwrite else set(list_groups_with(handle, "keypoints"))

@@ -12,24 +12,18 @@ import torch
 from .config import choose, preset_field, to_json
 from .dense import DenseBackbone, DenseLevel, get_dense_backbone
 from .dense.orientation_histograms import OrientationHistograms
-from .errors import InputError
+from .extract import Preprocessing
 from .io.dense import write_pyramid
 from .io.h5 import atomic_writer, list_groups_with, stamp_config
-from .io.images import list_image_names, load_for_extraction, prefetch_images
-from .io.text import read_image_list
+from .io.images import load_for_extraction, prefetch_images, select_images
 from .utils import track
-
-
-@dataclass(frozen=True)
-class DensePreprocessing:
-    resize_max: int | None = 640
 
 
 @dataclass(frozen=True)
 class ExtractDenseConf:
     backbone: str = preset_field()
     model: Any = preset_field()
-    preprocessing: DensePreprocessing = field(default_factory=DensePreprocessing)
+    preprocessing: Preprocessing = field(default_factory=lambda: Preprocessing(640))
 
     @property
     def output_name(self) -> str:
@@ -88,9 +82,7 @@ def main(
 ) -> Path:
     """Extract dense pyramids of the images below `image_root` (or those in `image_list`) into `out`."""
     backbone = build_backbone(conf)
-    if not image_root.is_dir():
-        raise InputError(f"{image_root}: image folder not found")
-    names = read_image_list(image_list) if image_list else list_image_names(image_root)
+    names = select_images(image_root, image_list)
     with atomic_writer(out, resume=not overwrite) as handle:
         stamp_config(handle, out, to_json(conf))
         done = set() if overwrite else set(list_groups_with(handle, "strides"))

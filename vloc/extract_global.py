@@ -15,8 +15,7 @@ from .global_descriptors.netvlad import NetVLAD
 from .global_descriptors.vlad import VLAD, VLADConf
 from .io.global_features import write_global_descriptor
 from .io.h5 import atomic_writer, list_groups_with, stamp_config
-from .io.images import list_image_names, prefetch_images
-from .io.text import read_image_list
+from .io.images import prefetch_images, select_images
 from .utils import track
 from .vocabulary import build, conf_of, load_vocabulary, save_vocabulary
 
@@ -78,9 +77,7 @@ def main(
     VLAD without a `vocabulary` first learns one from these images into `<out stem>.vocab.npz`.
     """
     descriptor_class = get_global_descriptor(conf.descriptor)
-    if not image_root.is_dir():
-        raise InputError(f"{image_root}: image folder not found")
-    names = read_image_list(image_list) if image_list else list_image_names(image_root)
+    names = select_images(image_root, image_list)
     needs_build = False
     if isinstance(conf.model, VLADConf):
         conf, needs_build = _plan_vocabulary(conf, out, overwrite)

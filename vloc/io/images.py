@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from .text import read_image_list
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,13 @@ def list_image_names(root: Path) -> list[str]:
     if not names:
         raise InputError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
     return names
+
+
+def select_images(root: Path, image_list: Path | None) -> list[str]:
+    """Names of the images to process: those of `image_list`, or all below `root`; fails if `root` is not a folder."""
+    if not root.is_dir():
+        raise InputError(f"{root}: image folder not found")
+    return read_image_list(image_list) if image_list else list_image_names(root)
 
 
 def read_image(path: Path, grayscale: bool) -> np.ndarray:
