@@ -13,7 +13,8 @@ from .config import choose, preset_field, to_json
 from .dense import DenseBackbone, DenseLevel, get_dense_backbone
 from .dense.orientation_histograms import OrientationHistograms
 from .extract import Preprocessing
-from .io.dense import write_pyramid
+from .errors import ConfigError, InputError
+from .io.dense import DenseReader, write_pyramid
 from .io.h5 import atomic_writer, list_groups_with, stamp_config
 from .io.images import load_for_extraction, prefetch_images, select_images
 from .utils import track
@@ -70,6 +71,35 @@ def compute_pyramid(backbone: DenseBackbone, conf: ExtractDenseConf, path: Path)
     """Read one image and compute its pyramid on the fly."""
     image, scale, _ = load_for_extraction(path, backbone.grayscale, conf.preprocessing.resize_max)
     return pyramid_of(backbone, image, scale)
+
+
+class PyramidSource:
+    """Dense pyramids by image name: read from a dense file (`vloc extract --dense`), or computed from the images."""
+
+    def __init__(self, conf: ExtractDenseConf, dense_path: Path | None, image_root: Path | None):
+        if image_root is None and dense_path is None:
+            raise ConfigError("dense features are needed: pass --dense FILE (vloc extract --dense) or --images DIR")
+        self.conf, self.image_root = conf, image_root
+        self.reader = DenseReader(dense_path) if dense_path is not None else None
+        self.backbone = build_backbone(conf) if self.reader is None else None
+
+    def __enter__(self) -> "PyramidSource":
+        return self
+
+    def __exit__(self, *args) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+    def __call__(self, name: str) -> list[DenseLevel]:
+        if self.reader is not None:
+            return self.reader.read(name)
+        path = self.image_root / name
+        if not path.exists():
+            raise InputError(f"{path}: image not found (needed for its dense features)")
+        return compute_pyramid(self.backbone, self.conf, path)
 
 
 def main(

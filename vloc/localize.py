@@ -162,8 +162,10 @@ def main(
         for query in cameras:
             if query not in feature_reader:
                 raise FormatError(f"{queries_path}: query '{query}' has no features in {features}")
+        # Database keypoints come from the model; where the features file has them too (not for sparse-to-dense
+        # query keypoints), they must be the same extraction.
         for db_name in {name for names in db_by_query.values() for name in names}:
-            if len(index.images[db_name].points2D) != len(feature_reader.keypoints(db_name)):
+            if db_name in feature_reader and len(index.images[db_name].points2D) != len(feature_reader.keypoints(db_name)):
                 raise FormatError(f"{model_path}: image '{db_name}' has other keypoints than in {features} (another extraction?)")
         for query in track(sorted(cameras), "localize", len(cameras)):
             pose, log = localize_query(

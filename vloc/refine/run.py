@@ -11,13 +11,11 @@ from typing import Literal
 import numpy as np
 import pycolmap
 
-from ..dense.base import DenseLevel
-from ..errors import ConfigError, FormatError, InputError
-from ..extract_dense import ExtractDenseConf, build_backbone, compute_pyramid, conf_by_name
+from ..errors import ConfigError, FormatError
+from ..extract_dense import ExtractDenseConf, PyramidSource, conf_by_name
 from ..geometry.camera import Camera
 from ..geometry.pose import qvec_wxyz
 from ..geometry.rigid import Pose
-from ..io.dense import DenseReader
 from ..io.model import read_model
 from ..io.text import log_path, read_poses, read_queries, write_poses, write_text_atomic
 from ..map_index import MapIndex, database_images_by_query
@@ -40,12 +38,8 @@ class QueryRefiner:
     """Refines poses one query at a time; database reference features are computed once and cached."""
 
     def __init__(self, conf: RefineConf, index: MapIndex, image_root: Path | None, dense_path: Path | None):
-        if image_root is None and dense_path is None:
-            raise ConfigError("refinement needs dense features: pass --dense FILE (vloc extract --dense) or --images DIR")
         self.conf = conf
-        self.image_root = image_root
-        self.reader = DenseReader(dense_path) if dense_path is not None else None
-        self.backbone = build_backbone(conf.dense) if self.reader is None else None
+        self.pyramid = PyramidSource(conf.dense, dense_path, image_root)
         self.references = ReferenceCache(index, self.pyramid)
         self.refiner = FeatureMetricRefiner(conf.featuremetric)
 
@@ -53,20 +47,7 @@ class QueryRefiner:
         return self
 
     def __exit__(self, *args) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self.reader is not None:
-            self.reader.close()
-
-    def pyramid(self, name: str) -> list[DenseLevel]:
-        """Dense pyramid of an image: read from the dense file, or computed from the image."""
-        if self.reader is not None:
-            return self.reader.read(name)
-        path = self.image_root / name
-        if not path.exists():
-            raise InputError(f"{path}: image not found (needed for its dense features)")
-        return compute_pyramid(self.backbone, self.conf.dense, path)
+        self.pyramid.close()
 
     def refine(
         self, name: str, camera: pycolmap.Camera, cam_from_world: pycolmap.Rigid3d, db_names: list[str],
