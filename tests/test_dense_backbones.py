@@ -98,7 +98,7 @@ def test_gnnet_missing_checkpoints(tmp_path, monkeypatch):
     with pytest.raises(InputError, match=r"GN-Net checkpoint not found: .*nowhere\.pt$"):
         backbone("gnnet", checkpoint=str(tmp_path / "nowhere.pt"))
     monkeypatch.setattr(gnnet_module, "SHIPPED_CHECKPOINT", tmp_path / "gnnet.pt")
-    message = r"^no GN-Net checkpoint is shipped yet \(vloc/models/weights/gnnet\.pt\); pass --set model\.checkpoint=PATH"
+    message = r"^the shipped GN-Net checkpoint is missing \(.*gnnet\.pt; pipelines/train_gnnet\.sh makes it\); pass --set"
     with pytest.raises(ConfigError, match=message):
         backbone("gnnet", checkpoint="shipped")
 

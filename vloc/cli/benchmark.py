@@ -152,3 +152,50 @@ def basin(
         table.add_row(f"{r['angle_deg']:g}", f"{r['distance']:g}", str(r["num_starts"]), f"{r['within_percent']:.1f}%",
                       f"{r['median_translation']:.4g}", f"{r['median_rotation_deg']:.3f}", f"{r['seconds_per_start']:.2f}")
     console.print(table)
+
+
+@stage(
+    benchmark_app,
+    "dense-matching",
+    "Dense features compared on ground-truth correspondences of a COLMAP model (the observations of shared 3D "
+    "points): nearest-neighbour matching accuracy at 1/3/5 px over the whole finest map, and the rate at which a 2D "
+    "Gauss-Newton alignment started within 6 px converges to 1 px. BACKBONE is a dense preset, or gnnet:CHECKPOINT "
+    "(a file, shipped or random).",
+    "vloc benchmark dense-matching outputs/templering/model ../shared/data/middlebury_templeRing/images "
+    "outputs/dense-matching.json --backbone dsift --backbone gnnet --backbone gnnet:random",
+)
+def dense_matching(
+    model: Path = typer.Argument(..., help="Triangulated COLMAP model (correspondences from its 3D points)."),
+    images: Path = typer.Argument(..., help="Image folder of the model."),
+    out: Path = typer.Argument(..., help="Output JSON."),
+    backbone: list[str] = typer.Option(["dsift"], "--backbone", help="Dense preset, or gnnet:CHECKPOINT (repeatable)."),
+    max_pairs: int = typer.Option(40, help="Image pairs evaluated, evenly spread over those sharing enough points."),
+    max_side: int = typer.Option(640, help="Images resized to this longer side."),
+) -> None:
+    from dataclasses import replace
+
+    from torch.utils.data import Subset
+
+    from ..extract_dense import build_backbone, conf_by_name
+    from ..io.text import write_text_atomic
+    from ..train.data import ColmapPairs, PairsConf
+    from ..train.gnnet import backbone_pyramids, validate
+
+    dataset = ColmapPairs(model, images, PairsConf(max_side=max_side))
+    step = max(len(dataset) / max_pairs, 1)
+    pairs = Subset(dataset, sorted({int(k * step) for k in range(min(max_pairs, len(dataset)))}))
+    report = {"model": str(model), "num_pairs": len(pairs), "backbones": {}}
+    for name in backbone:
+        preset, _, checkpoint = name.partition(":")
+        conf = conf_by_name(preset)
+        if checkpoint:
+            conf = replace(conf, model=replace(conf.model, checkpoint=checkpoint))
+        report["backbones"][name] = validate(backbone_pyramids(build_backbone(conf)), pairs)
+    write_text_atomic(out, json.dumps(report, indent=1))
+    table = Table(title=f"dense matching on {len(pairs)} pairs of {model}")
+    metrics = list(next(iter(report["backbones"].values())))
+    for column in ["backbone", *metrics]:
+        table.add_column(column, justify="right")
+    for name, values in report["backbones"].items():
+        table.add_row(name, *(f"{100 * values[m]:.1f}%" for m in metrics))
+    console.print(table)

@@ -22,7 +22,7 @@ def localize(
     model: Path = typer.Argument(..., help="Triangulated COLMAP model."),
     queries: Path = typer.Argument(..., help="Queries file: 'name MODEL width height params...' per line."),
     pairs: Path = typer.Argument(..., help="Query-to-database pairs file."),
-    features: Path = typer.Argument(..., help="Features file with query and database images."),
+    features: Path = typer.Argument(..., help="Features file of the queries (database keypoints come from the model; where present here they must agree)."),
     matches: Path = typer.Argument(..., help="Matches file of the query pairs."),
     results: Path = typer.Argument(..., help="Output results file."),
     set_: list[str] = typer.Option(

@@ -1,6 +1,7 @@
 """`gnnet`: GN-Net dense features (vloc.models.gnnet), at strides 8, 4, 2 for the default widths, from a checkpoint.
 
-`checkpoint="shipped"` is the file shipped in the package (vloc/models/weights/gnnet.pt), "random" a network
+`checkpoint="shipped"` is the file shipped in the package (vloc/models/weights/gnnet.pt, trained by
+pipelines/train_gnnet.sh on vloc's synthetic scenes only), "random" a network
 initialised with the torch seed `seed` (plumbing tests only), anything else a checkpoint file.
 """
 
@@ -35,7 +36,7 @@ class GNNetBackbone(DenseBackbone):
         elif conf.checkpoint == "shipped":
             if not SHIPPED_CHECKPOINT.is_file():
                 raise ConfigError(
-                    "no GN-Net checkpoint is shipped yet (vloc/models/weights/gnnet.pt); "
+                    f"the shipped GN-Net checkpoint is missing ({SHIPPED_CHECKPOINT}; pipelines/train_gnnet.sh makes it); "
                     "pass --set model.checkpoint=PATH or model.checkpoint=random"
                 )
             self.net = load_checkpoint(SHIPPED_CHECKPOINT)

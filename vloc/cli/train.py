@@ -1,0 +1,51 @@
+"""CLI: vloc train gnnet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import console, stage, sub_app
+
+train_app = sub_app("train", "Train vloc's own models.")
+
+
+@stage(
+    train_app,
+    "gnnet",
+    "Train GN-Net dense features on pixel correspondences (double-margin contrastive + Gauss-Newton loss), from a "
+    "vloc synth scene (day/night/season and viewpoint pairs from rendered depth) or a COLMAP model with its images. "
+    "Validates each epoch (matching accuracy at 1/3/5 px, 2D refinement convergence rate); writes OUT/last.pt after "
+    "every epoch (--resume it), OUT/gnnet.pt and OUT/history.json. The shipped checkpoint comes from "
+    "pipelines/train_gnnet.sh.",
+    "vloc train gnnet outputs/gnnet --synthetic outputs/gnnet-train/scene --validation-synthetic "
+    "outputs/gnnet-train/validation --set epochs=6",
+)
+def gnnet(
+    out: Path = typer.Argument(..., help="Output folder for checkpoints and the training history."),
+    synthetic: Path | None = typer.Option(None, help="A vloc synth folder to train on."),
+    colmap_model: Path | None = typer.Option(None, help="A COLMAP model to train on (with --images)."),
+    images: Path | None = typer.Option(None, help="Image folder of --colmap-model."),
+    validation_synthetic: Path | None = typer.Option(None, help="A vloc synth folder to validate on (else held-out pairs)."),
+    init: Path | None = typer.Option(None, help="Start from this checkpoint's weights (fine-tuning), e.g. the shipped one."),
+    resume: Path | None = typer.Option(None, help="Resume an interrupted run from its OUT/last.pt."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. epochs=4 or pairs.max_side=480."),
+) -> None:
+    from ..config import override
+    from ..errors import ConfigError
+    from ..train import data
+    from ..train import gnnet as trainer
+
+    conf = override(trainer.TrainGNNetConf(), set_)
+    if (synthetic is None) == (colmap_model is None):
+        raise ConfigError("name one training source: --synthetic DIR or --colmap-model MODEL --images DIR")
+    if colmap_model is not None:
+        if images is None:
+            raise ConfigError("--colmap-model needs --images (the folder its image names are relative to)")
+        dataset = data.ColmapPairs(colmap_model, images, conf.pairs)
+    else:
+        dataset = data.SyntheticPairs(synthetic, conf.pairs)
+    validation = data.SyntheticPairs(validation_synthetic, conf.pairs) if validation_synthetic else None
+    checkpoint = trainer.main(conf, dataset, out, validation, resume, init)
+    console.print(f"GN-Net checkpoint written to {checkpoint}")

@@ -1,0 +1,1 @@
+"""Training of dense feature networks (GN-Net losses)."""

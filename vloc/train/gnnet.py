@@ -1,0 +1,220 @@
+"""`vloc train gnnet`: train GN-Net dense features on pixel correspondences (contrastive + Gauss-Newton losses)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from ..config import to_json
+from ..dense.base import DenseBackbone, DenseLevel, l2_normalize
+from ..errors import InputError
+from ..io.text import write_text_atomic
+from ..models.gnnet import GNNet, GNNetConf, load_checkpoint, save_checkpoint
+from ..refine.interpolation import sample_features
+from ..utils import progress_bar
+from .data import AugmentConf, PairDataset, PairsConf, collate_pairs
+from .losses import GNNetLossConf, gnnet_loss, hard_negative_count
+
+
+@dataclass(frozen=True)
+class TrainGNNetConf:
+    model: GNNetConf = field(default_factory=GNNetConf)
+    loss: GNNetLossConf = field(default_factory=GNNetLossConf)
+    pairs: PairsConf = field(default_factory=lambda: PairsConf(max_points=384, max_side=320, augment=AugmentConf(enabled=True)))
+    epochs: int = 8
+    learning_rate: float = 1e-3  # AdamW, cosine-annealed to 1 % over the run
+    weight_decay: float = 1e-4
+    negatives_start: int = 256  # hard negatives drawn among the M hardest, M shrinking geometrically ...
+    negatives_end: int = 4  # ... to this by the end of training
+    validation_pairs: int = 24  # held out (every k-th pair), never trained on
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ValidationConf:
+    thresholds: tuple[float, ...] = (1.0, 3.0, 5.0)  # matching accuracy, pixels of the image as trained
+    start_offset: float = 6.0  # refinement starts uniformly within this many pixels (per axis) of the true match
+    converged: float = 1.0  # pixels
+    iterations: int = 10  # Gauss-Newton iterations per level
+
+
+def pyramid(net: GNNet, image: torch.Tensor) -> list[list[DenseLevel]]:
+    """Per image of a batch (B, C, H, W), its normalised feature maps with strides, coarse to fine."""
+    height, width = image.shape[-2:]
+    maps = net(image)
+    return [
+        [DenseLevel(l2_normalize(m[b]), torch.tensor([width / m.shape[-1], height / m.shape[-2]], dtype=torch.float64)) for m in maps]
+        for b in range(len(image))
+    ]
+
+
+def matching_errors(source: DenseLevel, target: DenseLevel, points0: torch.Tensor, points1: torch.Tensor) -> torch.Tensor:
+    """Pixel error of the nearest-neighbour cell in the whole target map, per source point (inf where outside)."""
+    features, valid, _ = sample_features(source.features, points0, source.stride)
+    similarity = torch.nn.functional.normalize(features, dim=1) @ target.features.flatten(1)
+    best = similarity.argmax(1)
+    width = target.features.shape[-1]
+    cells = torch.stack([best % width, best // width], 1).to(points1.dtype)
+    errors = ((cells + 0.5) * target.stride.to(points1.dtype) - points1).norm(dim=1)
+    return torch.where(valid, errors, torch.full_like(errors, math.inf))
+
+
+def align_points(
+    source: list[DenseLevel], target: list[DenseLevel], points0: torch.Tensor, starts: torch.Tensor, conf: ValidationConf
+) -> torch.Tensor:
+    """Coarse-to-fine 2D Gauss-Newton alignment of target locations to the source features: final points (N, 2)."""
+    current = starts.clone()
+    for level0, level1 in zip(source, target):
+        anchors, _, _ = sample_features(level0.features, points0, level0.stride)
+        for _ in range(conf.iterations):
+            features, valid, gradients = sample_features(level1.features, current, level1.stride)
+            residuals = features - anchors
+            hessian = gradients.transpose(1, 2) @ gradients + 1e-6 * torch.eye(2)
+            step = torch.linalg.solve(hessian, -(gradients.transpose(1, 2) @ residuals[..., None]))[..., 0]
+            current = torch.where(valid[:, None], current + step, current)
+    return current
+
+
+@torch.no_grad()
+def validate(
+    pyramids: Callable[[torch.Tensor], list[list[DenseLevel]]], dataset: PairDataset | Subset, conf: ValidationConf = ValidationConf()
+) -> dict[str, float]:
+    """Matching accuracy (finest level, nearest neighbour over the whole map) and the 2D refinement convergence rate
+    of the dense features that `pyramids` gives for a pair of images (2, C, H, W)."""
+    errors, final, generator = [], [], torch.Generator().manual_seed(0)
+    for index in range(len(dataset)):
+        sample = dataset[index]
+        source, target = pyramids(torch.stack([sample["image0"], sample["image1"]]))
+        points0, points1 = sample["points0"].double(), sample["points1"].double()
+        errors.append(matching_errors(source[-1], target[-1], points0, points1))
+        offsets = (torch.rand(points1.shape, generator=generator, dtype=points1.dtype) * 2 - 1) * conf.start_offset
+        final.append((align_points(source, target, points0, points1 + offsets, conf) - points1).norm(dim=1))
+    errors, final = torch.cat(errors), torch.cat(final)
+    metrics = {f"accuracy@{t:g}px": float((errors <= t).float().mean()) for t in conf.thresholds}
+    metrics["convergence_rate"] = float((final <= conf.converged).float().mean())
+    return metrics
+
+
+def network_pyramids(net: GNNet) -> Callable[[torch.Tensor], list[list[DenseLevel]]]:
+    """`validate`'s view of a network under training (evaluation mode)."""
+    def pyramids(images: torch.Tensor) -> list[list[DenseLevel]]:
+        net.eval()
+        return pyramid(net, images)
+
+    return pyramids
+
+
+def backbone_pyramids(backbone: DenseBackbone) -> Callable[[torch.Tensor], list[list[DenseLevel]]]:
+    """`validate`'s view of a dense backbone (dsift, a shipped gnnet, ...)."""
+    def pyramids(images: torch.Tensor) -> list[list[DenseLevel]]:
+        arrays = (images * 255).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+        return [backbone(a[..., 0] if a.shape[-1] == 1 else a) for a in arrays]
+
+    return pyramids
+
+
+def split(dataset: PairDataset, count: int) -> tuple[list[int], list[int]]:
+    """Indices of training and held-out pairs: every k-th pair is held out (count of them)."""
+    if len(dataset) <= count:
+        raise InputError(f"{len(dataset)} training pairs: not more than the {count} held out for validation")
+    held_out = sorted({int(k * len(dataset) / count) for k in range(count)})
+    return sorted(set(range(len(dataset))) - set(held_out)), held_out
+
+
+def without_augmentation(dataset: PairDataset) -> PairDataset:
+    """A shallow copy of `dataset` that reads plain images, with the points of epoch 0."""
+    plain = copy.copy(dataset)
+    plain.conf = replace(dataset.conf, augment=replace(dataset.conf.augment, enabled=False))
+    plain.epoch = 0
+    return plain
+
+
+def main(
+    conf: TrainGNNetConf, dataset: PairDataset, out: Path, validation_set: PairDataset | None = None,
+    resume: Path | None = None, init: Path | None = None,
+) -> Path:
+    """Train on `dataset`, validating each epoch on `validation_set` (else on pairs held out of `dataset`);
+    from the weights of checkpoint `init` (fine-tuning) or from scratch, or resuming a run from its last.pt.
+
+    Writes `out`/last.pt (the training state) after every epoch, and `out`/gnnet.pt (the model) and
+    `out`/history.json at the end.
+    """
+    torch.manual_seed(conf.seed)
+    if validation_set is None:
+        train_indices, held_out = split(dataset, conf.validation_pairs)
+        train_set, validation_set = Subset(dataset, train_indices), Subset(without_augmentation(dataset), held_out)
+    else:
+        train_set, validation_set = dataset, without_augmentation(validation_set)
+    net = GNNet(conf.model)
+    if init is not None:
+        trained = load_checkpoint(init)
+        if trained.conf != conf.model:
+            raise InputError(f"{init} holds a GN-Net of another architecture ({trained.conf}) than model ({conf.model})")
+        net.load_state_dict(trained.state_dict())
+    optimizer = torch.optim.AdamW(net.parameters(), lr=conf.learning_rate, weight_decay=conf.weight_decay)
+    total_steps = conf.epochs * len(train_set)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps, eta_min=conf.learning_rate / 100)
+    start_epoch, history = 0, []
+    if resume is not None:
+        start_epoch, history = restore(resume, net, optimizer, schedule)
+    generator = torch.Generator().manual_seed(conf.seed)
+    for epoch in range(start_epoch, conf.epochs):
+        dataset.set_epoch(epoch)
+        loader = DataLoader(train_set, batch_size=1, shuffle=True, collate_fn=collate_pairs, generator=generator)
+        net.train()
+        sums: dict[str, float] = {}
+        started = time.perf_counter()
+        with progress_bar(f"train gnnet, epoch {epoch + 1}/{conf.epochs}", len(train_set)) as advance:
+            for k, batch in enumerate(loader):
+                step = epoch * len(train_set) + k
+                mask = batch["mask"][0]
+                source, target = pyramid(net, torch.cat([batch["image0"], batch["image1"]]))
+                negatives = hard_negative_count(step, total_steps, conf.negatives_start, conf.negatives_end)
+                loss, terms = gnnet_loss(
+                    source, target, batch["points0"][0][mask], batch["points1"][0][mask], conf.loss, negatives, generator
+                )
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                for name in ("total", "contrastive", "gauss_newton"):
+                    sums[name] = sums.get(name, 0.0) + terms[name]
+                advance(1)
+        record = {
+            "epoch": epoch + 1, "time_s": time.perf_counter() - started,
+            **{f"train_{name}": value / len(train_set) for name, value in sums.items()},
+            **validate(network_pyramids(net), validation_set),
+        }
+        history.append(record)
+        print(json.dumps(record))
+        save_checkpoint(out / "last.pt", net, conf.model, {
+            "epoch": epoch + 1, "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+            "history": json.dumps(history), "train_conf": to_json(conf),
+        })
+    save_checkpoint(out / "gnnet.pt", net, conf.model, {"history": json.dumps(history), "train_conf": to_json(conf)})
+    write_text_atomic(out / "history.json", json.dumps({"conf": asdict(conf), "epochs": history}, indent=1))
+    return out / "gnnet.pt"
+
+
+def restore(path: Path, net: GNNet, optimizer: torch.optim.Optimizer, schedule) -> tuple[int, list[dict]]:
+    """Load the state written after an epoch; returns the epoch to start from and the history so far."""
+    if not path.is_file():
+        raise InputError(f"cannot resume: {path} not found")
+    trained = load_checkpoint(path)
+    if trained.conf != net.conf:
+        raise InputError(f"cannot resume from {path}: it holds a GN-Net of another architecture ({trained.conf})")
+    net.load_state_dict(trained.state_dict())
+    extra = torch.load(path, map_location="cpu", weights_only=True)["extra"]
+    if "optimizer" not in extra:
+        raise InputError(f"cannot resume from {path}: it holds a model only, not a training state (use last.pt)")
+    optimizer.load_state_dict(extra["optimizer"])
+    schedule.load_state_dict(extra["schedule"])
+    return int(extra["epoch"]), json.loads(extra["history"])
