@@ -109,3 +109,20 @@ def test_reference_images_without_observed_points_give_a_logged_failure(syntheti
     pose, log = refiner.refine(query, read_queries(synthetic_map["queries"])[query], initial, [db_name])
     assert not log["accepted"] and "0 model points" in log["failure_reason"]
     assert max(pose_errors(pose, initial)) < 1e-9
+
+
+def test_query_without_pairs_is_a_logged_failure(synthetic_map: dict[str, Path], tmp_path: Path):
+    lines = synthetic_map["queries"].read_text().splitlines()[:2]
+    (tmp_path / "queries.txt").write_text("\n".join(lines) + "\n")
+    paired, unpaired = (line.split()[0] for line in lines)
+    pairs = [p for p in synthetic_map["pairs_query"].read_text().splitlines() if p.split()[0] == paired]
+    (tmp_path / "pairs.txt").write_text("\n".join(pairs) + "\n")
+    results = run.main(
+        run.RefineConf(), synthetic_map["model"], tmp_path / "queries.txt", tmp_path / "pairs.txt", tmp_path / "refined.txt",
+        poses_path=synthetic_map["ground_truth"], image_root=synthetic_map["images"],
+    )
+    entries = {e["name"]: e for e in json.loads(localize.log_path(results).read_text())["queries"]}
+    assert entries[unpaired]["failure_reason"] == "no database images paired with the query" and not entries[unpaired]["accepted"]
+    assert entries[paired]["num_points"] >= 20
+    truth = read_poses(synthetic_map["ground_truth"])
+    assert max(pose_errors(read_poses(results)[unpaired], truth[unpaired])) < 1e-9  # kept as given

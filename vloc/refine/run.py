@@ -56,7 +56,10 @@ class QueryRefiner:
         """Refined pose of one query and its log (timings split into features, references and optimisation).
 
         inlier_points: indices of the 3D points of its PnP inliers (sorted point3D ids order), used if pnp_inliers_only.
+        A query without database images keeps its pose, logged as a failure.
         """
+        if not db_names:
+            return cam_from_world, {"num_points": 0, "accepted": False, "failure_reason": "no database images paired with the query"}
         start = time.perf_counter()
         query_pyramid = self.pyramid(name)
         features_done = time.perf_counter()
