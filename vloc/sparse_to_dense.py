@@ -27,8 +27,7 @@ from .io.features import FeatureReader, Features, write_features
 from .io.h5 import atomic_writer, list_groups_with, stamp_config
 from .io.matches import write_matches
 from .io.model import read_model
-from .io.text import read_pairs
-from .map_index import MapIndex
+from .map_index import MapIndex, database_images_by_query
 from .refine.interpolation import interpolate_bilinear
 from .utils import progress_bar
 
@@ -204,14 +203,8 @@ def main(
     written whole (a query's keypoints depend on all its pairs), atomically.
     """
     refuse_extracted_features(keypoints_out)
-    pairs = read_pairs(pairs_path)
     index = MapIndex(read_model(model_path, need_points=True))
-    by_query: dict[str, list[str]] = {}
-    for query, db_name in pairs:
-        if db_name not in index.images:
-            raise FormatError(f"{pairs_path}: database image '{db_name}' is not in the model {model_path}")
-        if db_name not in by_query.setdefault(query, []):
-            by_query[query].append(db_name)
+    by_query = database_images_by_query(pairs_path, index, model_path)
     source = dense_path or image_root
     with PyramidSource(conf.dense, dense_path, image_root) as pyramids, \
             atomic_writer(keypoints_out, resume=False) as keypoints_file, \

@@ -25,6 +25,12 @@ def l2_normalize(features: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return features / torch.sqrt((features ** 2).sum(0, keepdim=True) + eps ** 2)
 
 
+def normalized_level(features: torch.Tensor, width: int, height: int) -> DenseLevel:
+    """The level of a raw (C, h, w) map computed from a width x height image: L2-normalised, with its exact strides."""
+    stride = torch.tensor([width / features.shape[-1], height / features.shape[-2]], dtype=torch.float64)
+    return DenseLevel(l2_normalize(features), stride)
+
+
 class DenseBackbone:
     """A dense backbone: `default_conf` (a dataclass), `_init` and `_forward` on one image.
 
@@ -50,8 +56,4 @@ class DenseBackbone:
         tensor = torch.from_numpy(np.ascontiguousarray(image)).float() / 255.0
         tensor = tensor[None, None] if tensor.dim() == 2 else tensor.permute(2, 0, 1)[None]
         height, width = tensor.shape[-2:]
-        levels = []
-        for features in self._forward(tensor):
-            stride = torch.tensor([width / features.shape[-1], height / features.shape[-2]], dtype=torch.float64)
-            levels.append(DenseLevel(l2_normalize(features.float()), stride))
-        return levels
+        return [normalized_level(features.float(), width, height) for features in self._forward(tensor)]

@@ -12,13 +12,13 @@ from ..errors import FormatError
 from ..map_index import MapIndex
 from .interpolation import sample_features
 
-PyramidSource = Callable[[str], list[DenseLevel]]
+PyramidOf = Callable[[str], list[DenseLevel]]  # image name -> its dense pyramid
 
 
 class ReferenceCache:
     """Per database image: the model points it observes and their features at every pyramid level."""
 
-    def __init__(self, index: MapIndex, pyramid_of: PyramidSource):
+    def __init__(self, index: MapIndex, pyramid_of: PyramidOf):
         self.index = index
         self.xyz = torch.from_numpy(index.xyz)
         self.pyramid_of = pyramid_of

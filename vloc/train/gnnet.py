@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from ..config import to_json
-from ..dense.base import DenseBackbone, DenseLevel, l2_normalize
+from ..dense.base import DenseBackbone, DenseLevel, normalized_level
 from ..errors import InputError
 from ..io.text import write_text_atomic
 from ..models.gnnet import GNNet, GNNetConf, load_checkpoint, save_checkpoint
@@ -50,10 +50,7 @@ def pyramid(net: GNNet, image: torch.Tensor) -> list[list[DenseLevel]]:
     """Per image of a batch (B, C, H, W), its normalised feature maps with strides, coarse to fine."""
     height, width = image.shape[-2:]
     maps = net(image)
-    return [
-        [DenseLevel(l2_normalize(m[b]), torch.tensor([width / m.shape[-1], height / m.shape[-2]], dtype=torch.float64)) for m in maps]
-        for b in range(len(image))
-    ]
+    return [[normalized_level(m[b], width, height) for m in maps] for b in range(len(image))]
 
 
 def matching_errors(source: DenseLevel, target: DenseLevel, points0: torch.Tensor, points1: torch.Tensor) -> torch.Tensor:
