@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -48,3 +49,29 @@ def assert_one_line_error(result, *fragments: str) -> None:
     assert "Traceback" not in result.output
     for fragment in fragments:
         assert fragment in lines[0], result.output
+
+
+def renderer_instances(model_path: Path, scene: Path, out: Path) -> Path:
+    """An instances file whose labels are the synthetic renderer's building ids (ground truth) at each model keypoint."""
+    import pycolmap
+
+    from vloc.io.h5 import atomic_writer
+    from vloc.io.instances import write_instance_image
+
+    model = pycolmap.Reconstruction(model_path)
+    with atomic_writer(out, resume=False) as handle:
+        handle.attrs["num_instances"] = len(json.loads((scene / "scene.json").read_text())["instances"])
+        for image in model.images.values():
+            mask = np.load(scene / "geometry" / f"{Path(image.name).stem}.npz")["instances"]
+            pixels = np.floor([p.xy for p in image.points2D]).astype(np.int64)
+            triangulated = np.array([p.has_point3D() for p in image.points2D])
+            labels = np.where(triangulated, mask[pixels[:, 1], pixels[:, 0]], 0)
+            write_instance_image(handle, image.name, labels, mask, np.unique(labels[labels > 0]))
+    return out
+
+
+def visible_instances(scene: Path, name: str, min_fraction: float = 0.01) -> set[int]:
+    """Building ids covering at least `min_fraction` of a synthetic frame (the renderer's ground truth)."""
+    mask = np.load(scene / "geometry" / f"{Path(name).stem}.npz")["instances"]
+    ids, counts = np.unique(mask, return_counts=True)
+    return {int(i) for i, c in zip(ids, counts) if i > 0 and c >= min_fraction * mask.size}

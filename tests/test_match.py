@@ -272,3 +272,44 @@ def test_resume_skips_matched_pairs_unless_overwrite(synthetic, tmp_path: Path):
     with h5py.File(out, "r") as handle:
         np.testing.assert_array_equal(handle[key]["matches0"][()], original)
         assert names_to_pair(*new) not in handle  # overwrite starts a new file
+
+
+def test_instancewise_matching_never_pairs_two_different_instances():
+    from vloc.matchers.instance_nn import InstanceNearestNeighbor, InstanceNNConf, instancewise_keep
+
+    rng = np.random.default_rng(0)
+    facade = rng.standard_normal((32, 4)).astype(np.float32)  # a texture repeated on buildings 1 and 2
+    other = rng.standard_normal((32, 2)).astype(np.float32)
+    # the query sees building 1 at night: its keypoints are noisy copies of the texture
+    query = facade + 0.3 * rng.standard_normal(facade.shape).astype(np.float32)
+    query_labels = np.array([1, 1, 1, 1])
+    # the database image shows building 2 exactly as the query's texture, building 1 a little worse, and unlabelled keypoints
+    database = np.concatenate([facade + 0.05 * rng.standard_normal(facade.shape).astype(np.float32),
+                               facade + 0.4 * rng.standard_normal(facade.shape).astype(np.float32), other], 1)
+    database[:, :4] = query  # building 2 repeats the query's appearance exactly
+    db_labels = np.array([2, 2, 2, 2, 1, 1, 1, 1, 0, 0])
+    plain = NearestNeighbor(NearestNeighborConf(ratio_threshold=None))
+    (plain_matches, _), = plain(plain.prepare(query), [plain.prepare(database)])
+    assert plain_matches.tolist() == [0, 1, 2, 3]  # the repeated texture of the other building wins
+    matcher = InstanceNearestNeighbor(InstanceNNConf(ratio_threshold=None))
+    (matches, scores), = matcher(matcher.prepare(query, query_labels), [matcher.prepare(database, db_labels)])
+    assert matches.tolist() == [4, 5, 6, 7] and np.all(scores > 0)
+    # instance-wise detection: labelled keypoints first, then unlabelled ones in file order
+    assert instancewise_keep(np.array([0, 3, 0, 2, 0]), 3).tolist() == [True, True, False, True, False]
+    limited = InstanceNearestNeighbor(InstanceNNConf(ratio_threshold=None, max_keypoints=4))  # drops the unlabelled copies
+    (matches, _), = limited(limited.prepare(query, query_labels), [limited.prepare(database, np.array([0, 0, 0, 0, 1, 1, 1, 1, 0, 0]))])
+    assert matches.tolist() == [4, 5, 6, 7]
+
+
+def test_nnml_without_labels_is_a_one_line_error(tmp_path: Path):
+    features = tmp_path / "feats.h5"
+    rng = np.random.default_rng(0)
+    with atomic_writer(features, resume=False) as handle:
+        for name in ("a.png", "b.png"):
+            keypoints = rng.uniform(0, 100, (20, 2)).astype(np.float32)
+            write_features(handle, name, Features(keypoints, rng.random((128, 20), np.float32), np.ones(20, np.float32), np.array([100, 100])))
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("a.png b.png\n")
+    result = CliRunner().invoke(app, ["match", str(pairs), str(features), str(tmp_path / "m.h5"), "--conf", "nnml"])
+    assert_one_line_error(result, "needs instance labels", "--labels")
+    assert not (tmp_path / "m.h5").exists()

@@ -10,6 +10,7 @@ import pytest
 
 from vloc import pairs
 from vloc.errors import InputError
+from vloc.io.h5 import atomic_writer
 from vloc.io.model import build_posed_model
 from vloc.io.text import read_pairs
 
@@ -104,3 +105,39 @@ def test_covisibility_ranks_images_by_shared_points(tmp_path: Path):
 
     with pytest.raises(InputError, match="no covisible images"):
         pairs.covisibility(covisible_model({}), tmp_path / "none.txt", num_neighbors=2)
+
+
+def _write_instances(path, by_image: dict[str, list[int]], scores: dict[str, list[float]] | None = None) -> None:
+    from vloc.io.instances import write_instance_image
+
+    with atomic_writer(path, resume=False) as handle:
+        handle.attrs["num_instances"] = 3
+        for name, instances in by_image.items():
+            write_instance_image(handle, name, np.zeros(0), np.zeros((2, 2)), instances, None if scores is None else scores[name])
+
+
+def test_instance_groups_follow_recognition_then_similarity(tmp_path: Path, caplog):
+    from vloc.io.global_features import write_global_descriptor
+    from vloc.io.groups import groups_path, read_groups
+
+    db = {f"db{i}.png": instances for i, instances in enumerate([[1], [1, 2], [2], [1], [3], []])}
+    _write_instances(tmp_path / "instances.h5", db)
+    _write_instances(tmp_path / "recognitions.h5", {"q.png": [2, 1], "lost.png": []}, {"q.png": [0.7, 0.2], "lost.png": []})
+    angles = {"q.png": 0.0, "lost.png": 0.0, **{f"db{i}.png": a for i, a in enumerate([0.5, 0.9, 0.1, 0.3, 0.2, 0.05])}}
+    for path, names in (("queries.h5", ["q.png", "lost.png"]), ("db.h5", list(db))):
+        with atomic_writer(tmp_path / path, resume=False) as handle:
+            for name in names:
+                write_global_descriptor(handle, name, np.array([np.cos(angles[name]), np.sin(angles[name])], np.float32))
+    out = pairs.instance_groups(
+        tmp_path / "recognitions.h5", tmp_path / "instances.h5", tmp_path / "queries.h5", tmp_path / "db.h5",
+        tmp_path / "pairs.txt", num_candidates=2, num_groups=3, num_retrieval=3, max_pairs=5,
+    )
+    groups = read_groups(groups_path(out))
+    # instance 2 first (db2 more similar than db1), then instance 1 (its 2 most similar: db3, db0), then the retrieved
+    # images not grouped yet as singletons (db5; db4 is past the 5-image budget)
+    assert [(g.instance, g.db_images) for g in groups["q.png"]] == [
+        (2, ["db2.png", "db1.png"]), (1, ["db3.png", "db0.png"]), (None, ["db5.png"]),
+    ]
+    assert [(g.instance, g.db_images) for g in groups["lost.png"]] == [(None, ["db5.png"]), (None, ["db2.png"]), (None, ["db4.png"])]
+    assert "1 queries have no recognised instance" in caplog.text
+    assert [p for p in read_pairs(out) if p[0] == "q.png"] == [("q.png", n) for n in ["db2.png", "db1.png", "db3.png", "db0.png", "db5.png"]]

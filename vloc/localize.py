@@ -75,6 +75,14 @@ def count_inliers(cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera, poi
     return int(((errors < max_error) & valid.numpy()).sum())
 
 
+def check_database_keypoints(index: MapIndex, features: FeatureReader, db_names: set[str], model_path: Path) -> None:
+    """Database keypoints come from the model; where the features file has them too (not for sparse-to-dense query
+    keypoints), they must be the same extraction."""
+    for name in sorted(db_names):
+        if name in features and len(index.images[name].points2D) != len(features.keypoints(name)):
+            raise FormatError(f"{model_path}: image '{name}' has other keypoints than in {features.path} (another extraction?)")
+
+
 def localize_query(
     query: str, camera: pycolmap.Camera, db_names: list[str], index: MapIndex, features: FeatureReader,
     matches: MatchReader, conf: LocalizeConf, refiner: QueryRefiner | None = None,
@@ -162,11 +170,7 @@ def main(
         for query in cameras:
             if query not in feature_reader:
                 raise FormatError(f"{queries_path}: query '{query}' has no features in {features}")
-        # Database keypoints come from the model; where the features file has them too (not for sparse-to-dense
-        # query keypoints), they must be the same extraction.
-        for db_name in {name for names in db_by_query.values() for name in names}:
-            if db_name in feature_reader and len(index.images[db_name].points2D) != len(feature_reader.keypoints(db_name)):
-                raise FormatError(f"{model_path}: image '{db_name}' has other keypoints than in {features} (another extraction?)")
+        check_database_keypoints(index, feature_reader, {n for names in db_by_query.values() for n in names}, model_path)
         for query in track(sorted(cameras), "localize", len(cameras)):
             pose, log = localize_query(
                 query, cameras[query], sorted(db_by_query.get(query, [])), index, feature_reader, match_reader, conf, refiner

@@ -203,3 +203,76 @@ def sequential(
         pairs += [(names[i], names[j]) for i, row in enumerate(indices) for j in row if j >= 0]
     write_pairs(out, pairs)
     return out
+
+
+def instance_groups(
+    recognitions: Path,
+    instances: Path,
+    descriptors: Path,
+    db_descriptors: Path,
+    out: Path,
+    num_candidates: int = 3,
+    num_groups: int = 3,
+    min_similarity: float | None = None,
+    num_retrieval: int = 10,
+    max_pairs: int | None = None,
+) -> Path:
+    """Instance-guided retrieval (LBR): per recognised instance, best first, the `num_candidates` database images
+    showing it that are most similar to the query form a group (at most `num_groups`); the `num_retrieval`
+    retrieved images not yet grouped follow as single-image groups. At most `max_pairs` images per query.
+
+    Writes the pairs (hloc layout, group order) to `out` and the groups to `groups_path(out)`.
+    """
+    from .io.groups import CandidateGroup, groups_path, write_groups
+    from .io.instances import InstanceReader
+
+    if min(num_candidates, num_groups + 1, num_retrieval + 1, max_pairs or 1) < 1:
+        raise ConfigError("--num-candidates and --max-pairs must be at least 1, --num-groups and --num-retrieval at least 0")
+    with InstanceReader(recognitions) as recognized, InstanceReader(instances) as database:
+        query_names = recognized.names
+        db_names = database.names
+        images_by_instance = database.images_by_instance()
+        recognised = {q: recognized.instances(q)[:num_groups].tolist() for q in query_names}
+        scores = {q: recognized.scores(q)[:num_groups].tolist() for q in query_names}
+    query_descriptors = read_global_descriptors(descriptors, query_names)
+    database_descriptors = read_global_descriptors(db_descriptors, db_names)
+    if query_descriptors.shape[1] != database_descriptors.shape[1]:
+        raise FormatError(
+            f"descriptor dimensions differ: {query_descriptors.shape[1]} in {descriptors} (queries), "
+            f"{database_descriptors.shape[1]} in {db_descriptors} (database)"
+        )
+    ranking = rank(query_names, query_descriptors, db_names, database_descriptors, len(db_names), min_score=None)
+    groups: dict[str, list[CandidateGroup]] = {}
+    for query in query_names:
+        similar = ranking[query]
+        query_groups = []
+        for instance, score in zip(recognised[query], scores[query]):
+            showing = set(images_by_instance.get(instance, []))
+            candidates = [n for n, s in similar if n in showing and (min_similarity is None or s >= min_similarity)]
+            if candidates[:num_candidates]:
+                query_groups.append(CandidateGroup(candidates[:num_candidates], int(instance), float(score)))
+        grouped = {n for g in query_groups for n in g.db_images}
+        query_groups += [CandidateGroup([n]) for n, _ in similar[:num_retrieval] if n not in grouped]
+        groups[query] = _within_budget(query_groups, max_pairs)
+    unrecognised = [q for q in query_names if not recognised[q]]
+    if unrecognised:
+        logging.warning("%d queries have no recognised instance: ordinary retrieval only", len(unrecognised))
+    write_ranked_pairs(out, [(q, n) for q, gs in groups.items() for g in gs for n in g.db_images])
+    write_groups(groups_path(out), groups)
+    return out
+
+
+def _within_budget(groups: list, max_pairs: int | None) -> list:
+    """The groups, in order, cut so that they name at most `max_pairs` distinct images."""
+    if max_pairs is None:
+        return groups
+    kept, seen = [], set()
+    for group in groups:
+        room = max_pairs - len(seen)
+        if room <= 0:
+            break
+        new = [n for n in group.db_images if n not in seen]
+        group.db_images = [n for n in group.db_images if n in seen or n in new[:room]]
+        seen.update(new[:room])
+        kept.append(group)
+    return kept

@@ -14,16 +14,20 @@ from .app import app, console, stage
     "localize",
     "Localize each query (hloc queries file with intrinsics) against a triangulated model by PnP + RANSAC. "
     "Writes RESULTS ('name qw qx qy qz tx ty tz', cam_from_world) and RESULTS_log.json (per-query log). "
-    "--refine featuremetric then refines each pose on dense features (see vloc refine).",
+    "--refine featuremetric then refines each pose on dense features (see vloc refine). "
+    "--method lbr localizes over the candidate groups of PAIRS (vloc pairs instances) with early exit: pairs are "
+    "matched when first reached (--match-conf, default nnml with --labels) and kept in MATCHES.",
     "vloc localize outputs/sfm queries.txt pairs-query.txt feats.h5 matches-query.h5 outputs/results.txt --set ransac_max_error=8 "
-    "--refine featuremetric --images images/",
+    "--refine featuremetric --images images/\n\n    "
+    "vloc localize outputs/sfm queries.txt pairs-instances.txt feats.h5 matches-lbr.h5 outputs/results-lbr.txt --method lbr "
+    "--labels instances.h5 --labels recognitions.h5",
 )
 def localize(
     model: Path = typer.Argument(..., help="Triangulated COLMAP model."),
     queries: Path = typer.Argument(..., help="Queries file: 'name MODEL width height params...' per line."),
     pairs: Path = typer.Argument(..., help="Query-to-database pairs file."),
     features: Path = typer.Argument(..., help="Features file of the queries (database keypoints come from the model; where present here they must agree)."),
-    matches: Path = typer.Argument(..., help="Matches file of the query pairs."),
+    matches: Path = typer.Argument(..., help="Matches file of the query pairs (--method lbr: read and added to)."),
     results: Path = typer.Argument(..., help="Output results file."),
     set_: list[str] = typer.Option(
         [], "--set", help="Override, e.g. ransac_max_error=8, min_inliers=20, covisibility_clustering=true, fallback_to_top_image=true."
@@ -33,6 +37,10 @@ def localize(
     images: Path | None = typer.Option(None, help="With --refine: image folder, to compute dense features on the fly."),
     dense_conf: str = typer.Option("dsift", help="With --refine: dense backbone preset for on-the-fly features."),
     refine_set: list[str] = typer.Option([], "--refine-set", help="Refinement override, e.g. featuremetric.levels=(3,4)."),
+    method: str = typer.Option("hloc", help="hloc (PnP over the paired images) or lbr (candidate groups, early exit)."),
+    match_conf: str = typer.Option("nnml", help="With --method lbr: the matcher preset for pairs not yet in MATCHES."),
+    match_set: list[str] = typer.Option([], "--match-set", help="With --method lbr: matcher override, e.g. ratio_threshold=none."),
+    labels: list[Path] = typer.Option([], "--labels", help="With --method lbr and nnml: instances.h5 of the database and the queries' recognitions."),
 ) -> None:
     from .. import localize as localize_stage
     from ..config import override
@@ -40,6 +48,18 @@ def localize(
     from ..extract_dense import conf_by_name
     from ..refine.run import RefineConf
 
+    if method == "lbr":
+        from .. import localize_lbr, match
+
+        if refine != "none":
+            raise ConfigError("--refine is not available with --method lbr")
+        conf = override(localize_lbr.LbrConf(), set_)
+        configuration = override(match.conf_by_name(match_conf), match_set)
+        localize_lbr.main(conf, configuration, model, queries, pairs, features, matches, results, labels or None)
+        console.print(f"poses written to {results}, log to {localize_stage.log_path(results)}")
+        return
+    if method != "hloc":
+        raise ConfigError(f"--method must be hloc or lbr, got '{method}'")
     if refine not in ("none", "featuremetric"):
         raise ConfigError(f"--refine must be none or featuremetric, got '{refine}'")
     conf = override(localize_stage.LocalizeConf(), set_)

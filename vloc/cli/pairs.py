@@ -158,3 +158,35 @@ def sequential(
 
     pairs.sequential(read_image_list(image_list), out, num, loop_descriptors, loop_num, loop_min_gap)
     console.print(f"pairs written to {out}")
+
+
+@stage(
+    pairs_app,
+    "instances",
+    "Instance-guided retrieval (LBR): for each instance recognised in a query (vloc recognize), best first, the "
+    "database images showing it that are most similar to the query by global descriptor form one candidate group; "
+    "the ordinary retrieval list follows as single-image groups. Writes the pairs and OUT's .groups.json for "
+    "vloc localize --method lbr.",
+    "vloc pairs instances outputs/pairs-instances.txt --recognitions outputs/recognitions.h5 --instances "
+    "outputs/instances.h5 --descriptors outputs/global-queries.h5 --db-descriptors outputs/global-mapping.h5 --max-pairs 10",
+)
+def instances(
+    out: Path = typer.Argument(..., help="Output pairs file (query first, in group order)."),
+    recognitions: Path = typer.Option(..., "--recognitions", help="Recognised instances of the queries (vloc recognize)."),
+    instances_file: Path = typer.Option(..., "--instances", help="Instance labels of the database images (vloc instances build)."),
+    descriptors: Path = typer.Option(..., "--descriptors", help="Global descriptors of the queries."),
+    db_descriptors: Path = typer.Option(..., "--db-descriptors", help="Global descriptors of the database images."),
+    num_candidates: int = typer.Option(3, "--num-candidates", help="k_can: database images per instance group."),
+    num_groups: int = typer.Option(3, "--num-groups", help="k_rec: recognised instances turned into groups."),
+    min_similarity: float | None = typer.Option(None, "--min-similarity", help="Leave out of groups images less similar than this."),
+    num_retrieval: int = typer.Option(10, "--num-retrieval", help="Retrieved images appended as single-image groups."),
+    max_pairs: int | None = typer.Option(None, "--max-pairs", help="At most this many database images per query, in group order."),
+) -> None:
+    from .. import pairs
+    from ..io.groups import groups_path
+
+    pairs.instance_groups(
+        recognitions, instances_file, descriptors, db_descriptors, out, num_candidates, num_groups, min_similarity,
+        num_retrieval, max_pairs,
+    )
+    console.print(f"pairs written to {out}, candidate groups to {groups_path(out)}")

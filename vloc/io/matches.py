@@ -29,9 +29,10 @@ def write_matches(
 class MatchReader:
     """Reads pairs from one file, finding a pair stored in either order (also hloc's old '_' keys)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, handle: h5py.File | None = None):
+        """Open `path`, or read through `handle`, an already open file of that path (e.g. one being written)."""
         self.path = path
-        self.handle = open_for_reading(path)
+        self.handle = open_for_reading(path) if handle is None else handle
 
     def __enter__(self) -> "MatchReader":
         return self

@@ -17,6 +17,7 @@ class Matcher:
 
     default_conf: ClassVar[Any]
     binary_descriptors: ClassVar[bool] = False  # packed uint8 bit strings (ORB) rather than float vectors
+    needs_labels: ClassVar[bool] = False  # `prepare(descriptors, labels)` with the keypoints' instance labels
 
     def __init__(self, conf: Any):
         self.conf = conf

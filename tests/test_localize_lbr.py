@@ -1,0 +1,87 @@
+"""vloc localize --method lbr: instance-guided candidate groups, matched on demand, early exit, co-visibility refinement."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from helpers import assert_one_line_error, renderer_instances
+from vloc import extract_global, localize, localize_lbr, match, pairs, recognize
+from vloc.cli import app
+from vloc.evaluate import evaluate
+from vloc.io.groups import groups_path
+from vloc.io.text import log_path, read_image_list, read_poses
+
+
+@pytest.fixture(scope="module")
+def lbr_inputs(synthetic_map: dict[str, Path], tmp_path_factory) -> dict[str, Path]:
+    """Renderer instance labels of the day map, vote recognitions of the night queries, VLAD groups of at most 6 images."""
+    out = tmp_path_factory.mktemp("lbr")
+    root, images = synthetic_map["root"], synthetic_map["images"]
+    instances = renderer_instances(synthetic_map["model"], synthetic_map["scene"], out / "instances.h5")
+    queries = read_image_list(root / "query_list.txt")
+    recognitions = recognize.main(
+        recognize.conf_by_name("vote"), instances, queries, images, synthetic_map["features"], out / "recognitions.h5"
+    )
+    vlad = extract_global.conf_by_name("vlad")
+    db_global = extract_global.main(vlad, images, out / "global-db.h5", root / "mapping.txt")
+    vlad = extract_global.conf_by_name("vlad")
+    query_global = extract_global.main(
+        extract_global.GlobalConf("vlad", type(vlad.model)(**{**vars(vlad.model), "vocabulary": str(out / "global-db.vocab.npz")}),
+                                  vlad.preprocessing),
+        images, out / "global-queries.h5", root / "query_list.txt",
+    )
+    pairs_path = pairs.instance_groups(recognitions, instances, query_global, db_global, out / "pairs-instances.txt", max_pairs=6)
+    return {**synthetic_map, "out": out, "instances": instances, "recognitions": recognitions, "pairs_instances": pairs_path}
+
+
+def run_lbr(inputs: dict[str, Path], results: Path, matches: Path) -> dict:
+    localize_lbr.main(
+        localize_lbr.LbrConf(), match.conf_by_name("nnml"), inputs["model"], inputs["queries"], inputs["pairs_instances"],
+        inputs["features"], matches, results, [inputs["instances"], inputs["recognitions"]],
+    )
+    return json.loads(log_path(results).read_text())
+
+
+def test_lbr_localizes_night_queries_with_early_exit(lbr_inputs: dict[str, Path], tmp_path: Path):
+    log = run_lbr(lbr_inputs, tmp_path / "results.txt", tmp_path / "matches.h5")
+    thresholds = json.loads((lbr_inputs["root"] / "dataset.json").read_text())["thresholds"]
+    truth = read_poses(lbr_inputs["ground_truth"])
+    lbr = evaluate(read_poses(tmp_path / "results.txt"), truth, thresholds)["groups"]["all"]
+    # hierarchical localization against every mapping image (exhaustive pairs) is the reference
+    localize.main(
+        localize.LocalizeConf(), lbr_inputs["model"], lbr_inputs["queries"], lbr_inputs["pairs_query"],
+        lbr_inputs["features"], lbr_inputs["matches_query"], tmp_path / "results-hloc.txt",
+    )
+    hloc = evaluate(read_poses(tmp_path / "results-hloc.txt"), truth, thresholds)["groups"]["all"]
+    assert lbr["recall_percent"][0] >= 80 and lbr["recall_percent"][-1] >= hloc["recall_percent"][-1] - 10
+    summary = log["summary"]
+    assert summary["mean_pairs_matched"] <= 3.5  # of a budget of 6 per query (12 with exhaustive pairs)
+    assert summary["num_early_exits"] >= 0.8 * summary["num_queries"]
+    first = log["queries"][0]
+    assert first["groups_tried"][0]["instance"] is not None and "covisibility_refinement" in first
+    # a second run finds every pair it needs in the matches file and gives the same poses
+    again = run_lbr(lbr_inputs, tmp_path / "again.txt", tmp_path / "matches.h5")
+    assert all(q["num_pairs_matched_now"] == 0 for q in again["queries"])
+    assert (tmp_path / "again.txt").read_text() == (tmp_path / "results.txt").read_text()
+
+
+def test_lbr_bad_inputs_are_one_line_errors(lbr_inputs: dict[str, Path], tmp_path: Path):
+    inputs = lbr_inputs
+    arguments = [str(inputs["model"]), str(inputs["queries"]), str(inputs["pairs_query"]), str(inputs["features"]),
+                 str(tmp_path / "m.h5"), str(tmp_path / "r.txt"), "--method", "lbr"]
+    result = CliRunner().invoke(app, ["localize", *arguments])
+    assert_one_line_error(result, "pairs-query.groups.json", "not found")
+    broken = tmp_path / "pairs.txt"
+    broken.write_text("")
+    groups_path(broken).write_text(groups_path(inputs["pairs_instances"]).read_text().replace("day/frame_000", "day/nowhere"))
+    arguments[2] = str(broken)
+    result = CliRunner().invoke(app, ["localize", *arguments, "--labels", str(inputs["instances"]), "--labels", str(inputs["recognitions"])])
+    assert_one_line_error(result, "day/nowhere.png", "not in the model")
+    arguments[2] = str(inputs["pairs_instances"])
+    result = CliRunner().invoke(app, ["localize", *arguments])
+    assert_one_line_error(result, "needs instance labels")
+    assert not (tmp_path / "r.txt").exists()

@@ -1,0 +1,62 @@
+"""vloc recognize: the weight-free vote recognizer finds the buildings that night queries see in a day map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from helpers import assert_one_line_error, renderer_instances, visible_instances
+from vloc import recognize
+from vloc.cli import app
+from vloc.io.features import FeatureReader
+from vloc.io.instances import InstanceReader
+from vloc.io.text import read_image_list
+from vloc.recognizers.base import label_map_from_keypoints
+
+
+@pytest.fixture(scope="module")
+def labelled_map(synthetic_map: dict[str, Path], tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("recognize")
+    return {**synthetic_map, "instances": renderer_instances(synthetic_map["model"], synthetic_map["scene"], out / "instances.h5")}
+
+
+def test_vote_recognises_visible_buildings_at_night(labelled_map: dict[str, Path], tmp_path: Path):
+    queries = read_image_list(labelled_map["root"] / "query_list.txt")
+    out = recognize.main(
+        recognize.conf_by_name("vote"), labelled_map["instances"], queries, labelled_map["images"],
+        labelled_map["features"], tmp_path / "recognitions.h5",
+    )
+    correct = 0
+    with InstanceReader(out) as recognitions, FeatureReader(labelled_map["features"]) as features:
+        for query in queries:
+            instances, scores = recognitions.instances(query), recognitions.scores(query)
+            assert np.all(np.diff(scores) <= 0)
+            correct += len(instances) > 0 and int(instances[0]) in visible_instances(labelled_map["scene"], query)
+            labels = recognitions.keypoint_labels(query)
+            assert len(labels) == len(features.keypoints(query))
+            assert set(np.unique(labels[labels > 0])) <= set(instances.tolist())
+    assert correct / len(queries) >= 0.9
+
+
+def test_label_map_spreads_keypoint_labels_within_the_radius():
+    keypoints = np.array([[10.0, 10.0], [40.0, 10.0], [25.0, 30.0]])
+    label_map = label_map_from_keypoints(keypoints, np.array([3, 5, 0]), 50, 40, radius=8)
+    assert label_map[10, 10] == 3 and label_map[10, 40] == 5
+    assert label_map[10, 17] == 3 and label_map[10, 33] == 5  # nearest labelled keypoint, 7 px away
+    assert label_map[30, 25] == 0 and label_map[39, 0] == 0  # unlabelled keypoint, and too far from any
+
+
+def test_recognize_bad_inputs_are_one_line_errors(labelled_map: dict[str, Path], tmp_path: Path):
+    queries = tmp_path / "queries.txt"
+    queries.write_text("night/unknown.png\n")
+    arguments = [str(labelled_map["instances"]), str(labelled_map["images"]), str(labelled_map["features"]), str(tmp_path / "r.h5")]
+    result = CliRunner().invoke(app, ["recognize", *arguments, "--queries", str(queries)])
+    assert_one_line_error(result, "night/unknown.png", "no features")
+    result = CliRunner().invoke(app, ["recognize", *arguments, "--queries", str(queries), "--conf", "magic"])
+    assert_one_line_error(result, "unknown recognize conf 'magic'")
+    result = CliRunner().invoke(app, ["recognize", str(labelled_map["features"]), *arguments[1:], "--queries", str(queries)])
+    assert_one_line_error(result, "no image has instance labels")
+    assert not (tmp_path / "r.h5").exists()

@@ -1,0 +1,38 @@
+"""CLI: vloc recognize."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import app, console, stage
+
+
+@stage(
+    app,
+    "recognize",
+    "Recognise the global instances of the map (vloc instances build) in each query: instances best first with "
+    "scores, a label map, and the instance label of each query keypoint, written to a recognitions file. "
+    "Recognizers: vote (weight-free: query descriptors vote through labelled database keypoints) and seg "
+    "(a segmentation network trained by vloc train recognizer; --set checkpoint=PATH).",
+    "vloc recognize outputs/instances.h5 images/ feats-sift.h5 outputs/recognitions.h5 --queries query_list.txt --conf vote",
+)
+def recognize(
+    instances: Path = typer.Argument(..., help="Instance labels of the database images (vloc instances build)."),
+    images: Path = typer.Argument(..., help="Image folder."),
+    features: Path = typer.Argument(..., help="Local features of the queries (and the database, without --db-features)."),
+    out: Path = typer.Argument(..., help="Output recognitions file (.h5)."),
+    query_list: Path = typer.Option(..., "--queries", help="Query image names, one per line."),
+    conf: str = typer.Option("vote", "--conf", help="Recognizer: vote or seg."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. checkpoint=outputs/rec/recognizer.pt."),
+    db_features: Path | None = typer.Option(None, "--db-features", help="Local features of the database images, if in another file."),
+    overwrite: bool = typer.Option(False, help="Recognise queries already in the output again."),
+) -> None:
+    from .. import recognize as recognize_stage
+    from ..config import override
+    from ..io.text import read_image_list
+
+    configuration = override(recognize_stage.conf_by_name(conf), set_)
+    recognize_stage.main(configuration, instances, read_image_list(query_list), images, features, out, db_features, overwrite)
+    console.print(f"recognitions written to {out}")

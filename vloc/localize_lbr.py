@@ -1,0 +1,267 @@
+"""`vloc localize --method lbr`: localization by global instance recognition (LBR) with early exit.
+
+Candidate groups (vloc pairs instances) are tried in order: their pairs are matched only when reached, PnP runs
+on each group's 2D-3D matches, and the first group whose pose has `accept_inliers` inliers ends the search.
+The pose is then refined on co-visible database images: their 3D points, projected with the current pose, are
+matched to query keypoints within a radius, and PnP runs again with a tighter threshold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections import Counter, OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pycolmap
+import torch
+from scipy.spatial import cKDTree
+
+from .config import to_json
+from .errors import FormatError
+from .geometry.camera import Camera
+from .geometry.pose import qvec_wxyz
+from .geometry.rigid import Pose
+from .io.features import FeatureReader
+from .io.groups import CandidateGroup, groups_path, read_groups
+from .io.h5 import atomic_writer, stamp_config
+from .io.instances import KeypointLabels
+from .io.matches import MatchReader, write_matches
+from .io.model import read_model
+from .io.text import log_path, read_queries, write_poses, write_text_atomic
+from .localize import LocalizeConf, check_database_keypoints, correspondences, estimate_pose
+from .map_index import MapIndex
+from .match import MatchConf, PairMatcher
+from .utils import quiet_pycolmap, track
+
+
+@dataclass(frozen=True)
+class LbrConf:
+    ransac_max_error: float = 12.0  # pixels
+    min_inliers: int = 12
+    accept_inliers: int = 100  # a group whose pose has this many inliers ends the search
+    num_pooled: int = 3  # when no group is accepted: the images with the most 2D-3D matches, localized together
+    covisibility_refinement: bool = True
+    num_covisible: int = 10  # database images sharing the most 3D points with the accepted group
+    search_radius: float = 8.0  # pixels around each projected 3D point
+    min_similarity: float = 0.8  # cosine of the descriptors of a query keypoint and a 3D point's observation
+    refine_ransac_max_error: float = 6.0
+    refine_iterations: int = 2
+    random_seed: int = 0
+
+    @property
+    def pnp(self) -> LocalizeConf:
+        return LocalizeConf(ransac_max_error=self.ransac_max_error, min_inliers=self.min_inliers, random_seed=self.random_seed)
+
+
+class MatchStore:
+    """Matches of (query, database) pairs: read from the open matches file, or matched on demand and added to it."""
+
+    def __init__(self, matcher: PairMatcher, handle, path: Path):
+        self.matcher, self.handle = matcher, handle
+        self.reader = MatchReader(path, handle)
+
+    def get(self, query: str, db_names: list[str]) -> int:
+        """Make sure every pair is in the file; returns how many had to be matched now."""
+        todo = [n for n in db_names if (query, n) not in self.reader]
+        if todo:
+            for name, (matches0, scores0, inliers0) in zip(todo, self.matcher(query, todo)):
+                write_matches(self.handle, query, name, matches0, scores0, inliers0)
+        return len(todo)
+
+
+class CovisibilityRefiner:
+    """Guided matching of query keypoints to the 3D points of database images co-visible with the accepted ones."""
+
+    def __init__(self, conf: LbrConf, model: pycolmap.Reconstruction, index: MapIndex, features: FeatureReader):
+        self.conf, self.model, self.index, self.features = conf, model, index, features
+        self.image_ids = {image.name: image.image_id for image in model.images.values()}
+        self.descriptors: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+    def unit_descriptors(self, name: str) -> torch.Tensor:
+        if name not in self.descriptors:
+            self.descriptors[name] = torch.nn.functional.normalize(torch.from_numpy(self.features.read(name).descriptors).float(), dim=0)
+            if len(self.descriptors) > 256:
+                self.descriptors.popitem(last=False)
+        self.descriptors.move_to_end(name)
+        return self.descriptors[name]
+
+    def covisible(self, names: list[str]) -> list[str]:
+        """The database images sharing the most 3D points with `names`, most first."""
+        counts: Counter[str] = Counter()
+        for name in names:
+            for point_index in np.unique(self.index.keypoint_points(name)):
+                if point_index < 0:
+                    continue
+                point_id = int(self.index.sorted_point_ids[point_index])
+                for element in self.model.points3D[point_id].track.elements:
+                    counts[self.model.images[element.image_id].name] += 1
+        return [n for n, _ in counts.most_common() if n not in names][: self.conf.num_covisible]
+
+    def map_points(self, names: list[str]) -> tuple[np.ndarray, torch.Tensor]:
+        """Indices into index.xyz of the 3D points seen by `names`, each with the descriptor of its first observation."""
+        point_indices, descriptors = [], []
+        seen: set[int] = set()
+        for name in names:
+            lookup = self.index.keypoint_points(name)
+            keypoints = np.flatnonzero(lookup >= 0)
+            first = [k for k in keypoints if lookup[k] not in seen]
+            seen.update(lookup[first].tolist())
+            point_indices.append(lookup[first])
+            descriptors.append(self.unit_descriptors(name)[:, first])
+        return np.concatenate(point_indices), torch.cat(descriptors, 1)
+
+    def guided_matches(
+        self, pose: pycolmap.Rigid3d, camera: pycolmap.Camera, query_keypoints: np.ndarray, query_descriptors: torch.Tensor,
+        names: list[str],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """2D-3D matches (query keypoints, COLMAP convention; point indices) found around the projected map points."""
+        point_indices, point_descriptors = self.map_points(names)
+        pixels, valid = Camera.from_pycolmap(camera).project(Pose.from_pycolmap(pose).transform(torch.from_numpy(self.index.xyz[point_indices])))
+        pixels, valid = pixels.numpy(), valid.numpy()
+        tree = cKDTree(query_keypoints)
+        best_point, best_similarity = {}, {}
+        for row in np.flatnonzero(valid):
+            near = tree.query_ball_point(pixels[row], self.conf.search_radius)
+            if not near:
+                continue
+            similarity = (query_descriptors[:, near].T @ point_descriptors[:, row]).numpy()
+            keypoint, value = near[int(similarity.argmax())], float(similarity.max())
+            if value >= self.conf.min_similarity and value > best_similarity.get(keypoint, -1.0):
+                best_point[keypoint], best_similarity[keypoint] = point_indices[row], value
+        keypoints = np.array(sorted(best_point), np.int64)
+        return query_keypoints[keypoints], np.array([best_point[k] for k in keypoints], np.int64)
+
+    def refine(
+        self, pose: pycolmap.Rigid3d, num_inliers: int, camera: pycolmap.Camera, query: str, used: list[str]
+    ) -> tuple[pycolmap.Rigid3d, dict]:
+        """The pose after co-visibility refinement (kept when a round loses inliers), and its log."""
+        features = self.features.read(query)
+        query_keypoints = features.keypoints + 0.5
+        query_descriptors = torch.nn.functional.normalize(torch.from_numpy(features.descriptors).float(), dim=0)
+        names = used + self.covisible(used)
+        conf = LocalizeConf(ransac_max_error=self.conf.refine_ransac_max_error, min_inliers=self.conf.min_inliers, random_seed=self.conf.random_seed)
+        rounds = []
+        for _ in range(self.conf.refine_iterations):
+            points2D, point_indices = self.guided_matches(pose, camera, query_keypoints, query_descriptors, names)
+            result = estimate_pose(points2D, self.index.xyz[point_indices], camera, conf)
+            rounds.append({"num_matches_2d3d": len(points2D), "num_inliers": int(result["num_inliers"]) if result else 0})
+            if result is None or result["num_inliers"] < num_inliers:
+                break
+            pose, num_inliers = result["cam_from_world"], int(result["num_inliers"])
+        return pose, {"db_images": names, "rounds": rounds, "num_inliers": num_inliers}
+
+
+def localize_query(
+    query: str, camera: pycolmap.Camera, groups: list[CandidateGroup], index: MapIndex, features: FeatureReader,
+    store: MatchStore, conf: LbrConf, refiner: CovisibilityRefiner | None,
+) -> tuple[pycolmap.Rigid3d | None, dict]:
+    """Pose of one query from its candidate groups, trying them in order until one is accepted, and its log entry."""
+    start = time.perf_counter()
+    keypoints = features.keypoints(query)
+    per_image: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    best, tried, newly_matched = None, [], 0
+    for number, group in enumerate(groups):
+        newly_matched += store.get(query, group.db_images)
+        for name in group.db_images:
+            if name not in per_image:
+                per_image[name] = correspondences(query, name, index, keypoints, store.reader)
+        points2D = np.concatenate([per_image[n][0] for n in group.db_images])
+        point_indices = np.concatenate([per_image[n][1] for n in group.db_images])
+        result = estimate_pose(points2D, index.xyz[point_indices], camera, conf.pnp)
+        inliers = int(result["num_inliers"]) if result else 0
+        tried.append({"instance": group.instance, "db_images": group.db_images, "num_matches_2d3d": len(points2D), "num_inliers": inliers})
+        if result is not None and (best is None or inliers > best[0]):
+            best = (inliers, result["cam_from_world"], number, group)
+        if inliers >= conf.accept_inliers:
+            break
+    else:
+        # No group was convincing: pool the best-matched of every image matched so far, as hierarchical localization does.
+        pooled = sorted(per_image, key=lambda n: (-len(per_image[n][0]), n))[: conf.num_pooled]
+        if len(groups) > 1 and pooled:
+            group = CandidateGroup(pooled)
+            points2D = np.concatenate([per_image[n][0] for n in pooled])
+            point_indices = np.concatenate([per_image[n][1] for n in pooled])
+            result = estimate_pose(points2D, index.xyz[point_indices], camera, conf.pnp)
+            inliers = int(result["num_inliers"]) if result else 0
+            tried.append({"instance": None, "pooled": True, "db_images": pooled, "num_matches_2d3d": len(points2D), "num_inliers": inliers})
+            if result is not None and (best is None or inliers > best[0]):
+                best = (inliers, result["cam_from_world"], len(tried) - 1, group)
+    log = {
+        "name": query,
+        "method": "lbr",
+        "groups_tried": tried,
+        "num_groups": len(groups),
+        "num_pairs_matched": len(per_image),
+        "num_pairs_matched_now": newly_matched,
+        "ransac_max_error": conf.ransac_max_error,
+        "success": best is not None,
+        "fallback": False,
+    }
+    pose = None
+    if best is None:
+        log["failure_reason"] = "no candidate group" if not groups else f"no group gave {conf.min_inliers} PnP inliers"
+    else:
+        num_inliers, pose, number, group = best
+        log.update(
+            accepted_group=number, accepted_instance=group.instance, early_exit=num_inliers >= conf.accept_inliers,
+            num_inliers=num_inliers, db_images_used=group.db_images,
+        )
+        if refiner is not None:
+            pose, log["covisibility_refinement"] = refiner.refine(pose, num_inliers, camera, query, group.db_images)
+        log["cam_from_world"] = {"qvec_wxyz": qvec_wxyz(pose), "tvec": pose.translation.tolist()}
+    log["time_s"] = time.perf_counter() - start
+    return pose, log
+
+
+def main(
+    conf: LbrConf,
+    match_conf: MatchConf,
+    model_path: Path,
+    queries_path: Path,
+    pairs_path: Path,
+    features: Path,
+    matches: Path,
+    results: Path,
+    labels: list[Path] | None = None,
+) -> Path:
+    """Localize the queries over the candidate groups of `pairs_path` (vloc pairs instances); pairs are matched with
+    `match_conf` when first reached and kept in `matches` (pairs already there are reused). Writes `results` and its log."""
+    quiet_pycolmap()
+    cameras = read_queries(queries_path)
+    groups = read_groups(groups_path(pairs_path))
+    model = read_model(model_path, need_points=True)
+    index = MapIndex(model)
+    db_names = {n for query_groups in groups.values() for g in query_groups for n in g.db_images}
+    for name in sorted(db_names - set(index.images)):
+        raise FormatError(f"{groups_path(pairs_path)}: database image '{name}' is not in the model {model_path}")
+    poses, logs = {}, []
+    with contextlib.ExitStack() as stack:
+        feature_reader = stack.enter_context(FeatureReader(features))
+        label_source = stack.enter_context(KeypointLabels(labels)) if labels else None
+        matcher = PairMatcher(match_conf, feature_reader, feature_reader, label_source)
+        handle = stack.enter_context(atomic_writer(matches, resume=True))
+        stamp_config(handle, matches, to_json(match_conf))
+        store = MatchStore(matcher, handle, matches)
+        refiner = CovisibilityRefiner(conf, model, index, feature_reader) if conf.covisibility_refinement else None
+        for query in cameras:
+            if query not in feature_reader:
+                raise FormatError(f"{queries_path}: query '{query}' has no features in {features}")
+        check_database_keypoints(index, feature_reader, db_names, model_path)
+        for query in track(sorted(cameras), "localize (lbr)", len(cameras)):
+            pose, log = localize_query(query, cameras[query], groups.get(query, []), index, feature_reader, store, conf, refiner)
+            logs.append(log)
+            if pose is not None:
+                poses[query] = pose
+    write_poses(results, poses)
+    matched = [log["num_pairs_matched"] for log in logs]
+    summary = {
+        "conf": asdict(conf), "match_conf": json.loads(to_json(match_conf)), "num_queries": len(cameras),
+        "num_localized": sum(log["success"] for log in logs), "mean_pairs_matched": float(np.mean(matched)) if matched else 0.0,
+        "num_early_exits": sum(bool(log.get("early_exit")) for log in logs),
+    }
+    write_text_atomic(log_path(results), json.dumps({"summary": summary, "queries": logs}, indent=1))
+    return results
