@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,13 @@ from helpers import assert_one_line_error, renderer_instances
 from vloc import extract_global, localize, localize_lbr, match, pairs, recognize
 from vloc.cli import app
 from vloc.evaluate import evaluate
+from vloc.io.features import FeatureReader
 from vloc.io.groups import groups_path
-from vloc.io.text import log_path, read_image_list, read_poses
+from vloc.io.matches import MatchReader
+from vloc.io.model import read_model
+from vloc.io.text import log_path, read_image_list, read_pairs, read_poses, read_queries
+from vloc.map_index import MapIndex
+from vloc.matchers.instance_nn import InstanceNNConf
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +46,7 @@ def lbr_inputs(synthetic_map: dict[str, Path], tmp_path_factory) -> dict[str, Pa
 
 def run_lbr(inputs: dict[str, Path], results: Path, matches: Path) -> dict:
     localize_lbr.main(
-        localize_lbr.LbrConf(), match.conf_by_name("nnml"), inputs["model"], inputs["queries"], inputs["pairs_instances"],
+        localize_lbr.LbrConf(covisibility_refinement=True), match.conf_by_name("nnml"), inputs["model"], inputs["queries"], inputs["pairs_instances"],
         inputs["features"], matches, results, [inputs["instances"], inputs["recognitions"]],
     )
     return json.loads(log_path(results).read_text())
@@ -62,7 +68,7 @@ def test_lbr_localizes_night_queries_with_early_exit(lbr_inputs: dict[str, Path]
     assert summary["mean_pairs_matched"] <= 3.5  # of a budget of 6 per query (12 with exhaustive pairs)
     assert summary["num_early_exits"] >= 0.8 * summary["num_queries"]
     first = log["queries"][0]
-    assert first["groups_tried"][0]["instance"] is not None and "covisibility_refinement" in first
+    assert first["groups_tried"][0]["instance"] is not None and first["covisibility_refinement"]["rounds"]
     # a second run finds every pair it needs in the matches file and gives the same poses
     again = run_lbr(lbr_inputs, tmp_path / "again.txt", tmp_path / "matches.h5")
     assert all(q["num_pairs_matched_now"] == 0 for q in again["queries"])
@@ -85,3 +91,25 @@ def test_lbr_bad_inputs_are_one_line_errors(lbr_inputs: dict[str, Path], tmp_pat
     result = CliRunner().invoke(app, ["localize", *arguments])
     assert_one_line_error(result, "needs instance labels")
     assert not (tmp_path / "r.txt").exists()
+
+
+def ground_truth_inlier_ratio(inputs: dict[str, Path], matches: Path) -> float:
+    """Fraction of the 2D-3D matches of the query pairs that reproject within 4 px under the true query poses."""
+    cameras, truth = read_queries(inputs["queries"]), read_poses(inputs["ground_truth"])
+    index = MapIndex(read_model(inputs["model"], need_points=True))
+    total = correct = 0
+    with FeatureReader(inputs["features"]) as features, MatchReader(matches) as reader:
+        for query, db_name in read_pairs(inputs["pairs_query"]):
+            points2D, point_indices = localize.correspondences(query, db_name, index, features.keypoints(query), reader)
+            total += len(points2D)
+            correct += localize.count_inliers(truth[query], cameras[query], points2D, index.xyz[point_indices], 4.0)
+    return correct / total
+
+
+def test_instancewise_matching_has_a_higher_inlier_ratio_than_mutual_nn(lbr_inputs: dict[str, Path], tmp_path: Path):
+    labels = [lbr_inputs["instances"], lbr_inputs["recognitions"]]
+    nnml = replace(match.conf_by_name("nnml"), model=InstanceNNConf(ratio_threshold=None))
+    match.main(nnml, lbr_inputs["pairs_query"], lbr_inputs["features"], tmp_path / "nnml.h5", labels=labels)
+    match.main(match.conf_by_name("nn-mutual"), lbr_inputs["pairs_query"], lbr_inputs["features"], tmp_path / "mnn.h5")
+    instancewise, plain = (ground_truth_inlier_ratio(lbr_inputs, tmp_path / f"{m}.h5") for m in ("nnml", "mnn"))
+    assert instancewise >= plain + 0.1, (instancewise, plain)

@@ -112,3 +112,16 @@ def test_sacre_coeur_sfm_then_leave_one_out(shared_data: Path, tmp_path: Path):
     assert result["median_rotation_deg"] < 0.5
     assert result["recall_percent"][-1] == 100.0  # at the coarsest threshold (1 unit, 5 deg)
     assert "localization errors" in stdout
+
+
+def test_synthetic_street_lbr_matches_hierarchical_localization_with_fewer_pairs(tmp_path: Path):
+    stdout = run_recipe(
+        "synthetic_street.sh", tmp_path, NUM_CAMERAS="40", NUM_BUILDINGS="10", WIDTH="320", HEIGHT="240", FOCAL="240", BUDGET="6",
+    )
+    assert "LBR:" in stdout
+    hloc, lbr = (overall(tmp_path / f"evaluation-{m}.json") for m in ("hloc", "lbr"))
+    for with_lbr, with_hloc in zip(lbr["recall_percent"], hloc["recall_percent"]):
+        assert with_lbr >= with_hloc - 5  # one query of 20
+    assert lbr["recall_percent"][-1] >= 90
+    summary = json.loads((tmp_path / "results-lbr_log.json").read_text())["summary"]
+    assert summary["mean_pairs_matched"] < 6 and summary["num_early_exits"] >= 3
