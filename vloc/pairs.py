@@ -136,6 +136,20 @@ def expand_by_covisibility(
     return expanded
 
 
+def read_query_and_database(
+    descriptors: Path, query_names: list[str], db_descriptors: Path, db_names: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Global descriptors of the queries and of the database; fail in one line when their dimensions differ."""
+    queries = read_global_descriptors(descriptors, query_names)
+    database = read_global_descriptors(db_descriptors, db_names)
+    if queries.shape[1] != database.shape[1]:
+        raise FormatError(
+            f"descriptor dimensions differ: {queries.shape[1]} in {descriptors} (queries), "
+            f"{database.shape[1]} in {db_descriptors} (database)"
+        )
+    return queries, database
+
+
 def retrieval(
     descriptors: Path,
     out: Path,
@@ -163,13 +177,7 @@ def retrieval(
         raise InputError(f"{out}: the query image list is empty")
     if num > len(db_names):
         logging.warning("--num %d is larger than the database (%d images): taking all of them", num, len(db_names))
-    query_descriptors = read_global_descriptors(descriptors, query_names)
-    database = read_global_descriptors(db_path, db_names)
-    if query_descriptors.shape[1] != database.shape[1]:
-        raise FormatError(
-            f"descriptor dimensions differ: {query_descriptors.shape[1]} in {descriptors} (queries), "
-            f"{database.shape[1]} in {db_path} (database)"
-        )
+    query_descriptors, database = read_query_and_database(descriptors, query_names, db_path, db_names)
     scored = rank(query_names, query_descriptors, db_names, database, num, min_score)
     ranked = {query: [name for name, _ in retrieved] for query, retrieved in scored.items()}
     if expand_model is not None and expand_num > 0:
@@ -234,13 +242,7 @@ def instance_groups(
         images_by_instance = database.images_by_instance()
         recognised = {q: recognized.instances(q)[:num_groups].tolist() for q in query_names}
         scores = {q: recognized.scores(q)[:num_groups].tolist() for q in query_names}
-    query_descriptors = read_global_descriptors(descriptors, query_names)
-    database_descriptors = read_global_descriptors(db_descriptors, db_names)
-    if query_descriptors.shape[1] != database_descriptors.shape[1]:
-        raise FormatError(
-            f"descriptor dimensions differ: {query_descriptors.shape[1]} in {descriptors} (queries), "
-            f"{database_descriptors.shape[1]} in {db_descriptors} (database)"
-        )
+    query_descriptors, database_descriptors = read_query_and_database(descriptors, query_names, db_descriptors, db_names)
     ranking = rank(query_names, query_descriptors, db_names, database_descriptors, len(db_names), min_score=None)
     groups: dict[str, list[CandidateGroup]] = {}
     for query in query_names:
