@@ -18,6 +18,7 @@ from .io.images import read_image
 from .instances import pixel_indices
 from .io.instances import InstanceReader, write_instance_image
 from .recognizers import get_recognizer
+from .recognizers.seg import Segmentation
 from .recognizers.vote import Vote
 from .utils import track
 
@@ -28,7 +29,10 @@ class RecognizeConf:
     model: Any = preset_field()
 
 
-CONFS = {"vote": lambda: RecognizeConf("vote", Vote.default_conf)}
+CONFS = {
+    "vote": lambda: RecognizeConf("vote", Vote.default_conf),
+    "seg": lambda: RecognizeConf("seg", Segmentation.default_conf),
+}
 
 
 def conf_by_name(name: str) -> RecognizeConf:

@@ -1,4 +1,4 @@
-"""CLI: vloc train gnnet."""
+"""CLI: vloc train gnnet, vloc train recognizer."""
 
 from __future__ import annotations
 
@@ -49,3 +49,35 @@ def gnnet(
     validation = data.SyntheticPairs(validation_synthetic, conf.pairs) if validation_synthetic else None
     checkpoint = trainer.main(conf, dataset, out, validation, resume, init)
     console.print(f"GN-Net checkpoint written to {checkpoint}")
+
+
+@stage(
+    train_app,
+    "recognizer",
+    "Train LBR's segmentation recognizer (the `seg` recognizer) from scratch on the map's database images and their "
+    "instance masks (instances.h5), with day-to-night stylisation. Validates each epoch (top-1: the highest presence "
+    "score is an instance present in the image's mask), on --validation-instances/--validation-images if given, else "
+    "on the training images; writes OUT/last.pt after every epoch (--resume it), OUT/recognizer.pt and "
+    "OUT/history.json.",
+    "vloc train recognizer outputs/street/recognizer --instances outputs/street/instances.h5 "
+    "--images outputs/street/scene/images --set epochs=60",
+)
+def recognizer(
+    out: Path = typer.Argument(..., help="Output folder for checkpoints and the training history."),
+    instances: Path = typer.Option(..., help="instances.h5 with a label mask per database image."),
+    images: Path = typer.Option(..., help="Image folder the names of --instances are relative to."),
+    validation_instances: Path | None = typer.Option(None, help="instances.h5 of validation images (with --validation-images)."),
+    validation_images: Path | None = typer.Option(None, help="Image folder of --validation-instances."),
+    resume: Path | None = typer.Option(None, help="Resume an interrupted run from its OUT/last.pt."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. epochs=60 or max_side=240."),
+) -> None:
+    from ..config import override
+    from ..errors import ConfigError
+    from ..train import recognizer as trainer
+
+    conf = override(trainer.TrainRecognizerConf(), set_)
+    if (validation_instances is None) != (validation_images is None):
+        raise ConfigError("--validation-instances and --validation-images go together")
+    validation = (validation_instances, validation_images) if validation_instances else None
+    checkpoint = trainer.main(conf, instances, images, out, resume, validation)
+    console.print(f"recognizer checkpoint written to {checkpoint}")

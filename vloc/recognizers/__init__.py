@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from ..config import lookup
 from .base import Recognition, Recognizer
+from .seg import Segmentation
 from .vote import Vote
 
-RECOGNIZERS: dict[str, type[Recognizer]] = {"vote": Vote}
+RECOGNIZERS: dict[str, type[Recognizer]] = {"vote": Vote, "seg": Segmentation}
 
 
 def get_recognizer(name: str) -> type[Recognizer]:
