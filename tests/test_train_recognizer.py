@@ -104,6 +104,19 @@ def test_presence_targets_grow_with_the_visible_share():
     assert targets[0].tolist() == pytest.approx([1, 1 / 97 / 0.02, 0, 0])
 
 
+def test_night_stylisation_darkens_the_sky_and_is_deterministic():
+    image = torch.full((3, 60, 80), 0.6)
+    sky = torch.zeros(60, 80, dtype=torch.bool)
+    sky[:20] = True
+    conf = trainer.NightConf(spot_probability=0.0)
+    night = trainer.stylise_night(image, sky, conf, trainer.generator_for(0, 1))
+    assert torch.equal(night, trainer.stylise_night(image, sky, conf, trainer.generator_for(0, 1)))
+    lit = trainer.stylise_night(image, torch.zeros_like(sky), conf, trainer.generator_for(0, 1))  # the same draws
+    assert torch.equal(night[:, 20:], lit[:, 20:])
+    assert float(night[:, :10].mean()) < 0.5 * float(lit[:, :10].mean())
+    assert float(lit.mean()) < 0.6
+
+
 def test_training_learns_resumes_exactly_and_loads(scene: dict[str, Path], trained: Path, tmp_path: Path):
     history = json.loads((trained / "history.json").read_text())
     epochs = history["epochs"]
@@ -138,7 +151,8 @@ def test_bad_checkpoints(scene: dict[str, Path], tmp_path: Path):
     other = tmp_path / "six.pt"
     save_checkpoint(other, RecognizerNet(replace(SMALL, num_instances=6)))
     with InstanceReader(scene["day"]) as instances:
-        with pytest.raises(FormatError, match=f"checkpoint {other} was trained for 6 instances, the map has {BUILDINGS}"):
+        expected = f"checkpoint {other} was trained for 6 instances, the map has {BUILDINGS}"
+        with pytest.raises(FormatError, match=expected):
             Segmentation(SegConf(checkpoint=str(other)), instances, None)
         with pytest.raises(InputError, match="nowhere.pt"):
             Segmentation(SegConf(checkpoint=str(tmp_path / "nowhere.pt")), instances, None)

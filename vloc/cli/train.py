@@ -66,7 +66,8 @@ def recognizer(
     out: Path = typer.Argument(..., help="Output folder for checkpoints and the training history."),
     instances: Path = typer.Option(..., help="instances.h5 with a label mask per database image."),
     images: Path = typer.Option(..., help="Image folder the names of --instances are relative to."),
-    validation_instances: Path | None = typer.Option(None, help="instances.h5 of validation images (with --validation-images)."),
+    validation_instances: Path | None = typer.Option(
+        None, help="instances.h5 of validation images (with --validation-images)."),
     validation_images: Path | None = typer.Option(None, help="Image folder of --validation-instances."),
     resume: Path | None = typer.Option(None, help="Resume an interrupted run from its OUT/last.pt."),
     set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. epochs=60 or max_side=240."),

@@ -38,7 +38,8 @@ class RecognizerNetConf:
             raise ConfigError("recognizer widths and bins must not be empty, output_stride must be at least 1")
 
 
-def conv_norm(in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1, kernel: int = 3) -> nn.Sequential:
+def conv_norm(in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1,
+              kernel: int = 3) -> nn.Sequential:
     """Convolution, BatchNorm, ReLU."""
     padding = dilation * (kernel // 2)
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel, stride, padding, dilation, bias=False),
@@ -114,5 +115,6 @@ def load_checkpoint(path: Path) -> tuple[RecognizerNet, dict[str, Any]]:
                                                  for k, v in checkpoint["conf"].items()}))
         net.load_state_dict(checkpoint["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError, ConfigError) as error:
-        raise FormatError(f"{path}: recognizer checkpoint does not fit its conf ({str(error).splitlines()[0]})") from None
+        reason = str(error).splitlines()[0]
+        raise FormatError(f"{path}: recognizer checkpoint does not fit its conf ({reason})") from None
     return net.eval(), checkpoint.get("extra", {})

@@ -30,11 +30,13 @@ class Segmentation(Recognizer):
 
     def _init(self, conf: SegConf) -> None:
         if not conf.checkpoint:
-            raise ConfigError("the seg recognizer needs its checkpoint: --set checkpoint=OUT/recognizer.pt (vloc train recognizer)")
+            raise ConfigError("the seg recognizer needs its checkpoint: --set checkpoint=OUT/recognizer.pt "
+                              "(vloc train recognizer)")
         self.net, _ = load_checkpoint(Path(conf.checkpoint))
         trained, expected = self.net.conf.num_instances, self.instances.num_instances
         if trained != expected:
-            raise FormatError(f"checkpoint {conf.checkpoint} was trained for {trained} instances, the map has {expected}")
+            raise FormatError(
+                f"checkpoint {conf.checkpoint} was trained for {trained} instances, the map has {expected}")
 
     def _input(self, image: np.ndarray) -> torch.Tensor:
         small, _ = resize_max(image, self.conf.max_side)
@@ -47,7 +49,8 @@ class Segmentation(Recognizer):
         scores = torch.sigmoid(presence[0]).numpy()
         order = np.argsort(-scores, kind="stable")[: self.conf.max_instances]
         order = order[scores[order] >= self.conf.min_score]
-        return Recognition(order.astype(np.int64) + 1, scores[order].astype(np.float32), label_map.numpy().astype(np.int64))
+        return Recognition(order.astype(np.int64) + 1, scores[order].astype(np.float32),
+                           label_map.numpy().astype(np.int64))
 
     def describe(self, image: np.ndarray) -> np.ndarray:
         """The query's global descriptor (D,): the L2-normalised max pool of the encoder's features."""

@@ -1,4 +1,4 @@
-"""`vloc train recognizer`: train LBR's segmentation recognizer from scratch on database images and their instance masks.
+"""`vloc train recognizer`: train LBR's segmentation recognizer from scratch on database images and their masks.
 
 Each sample is a random rotation, scale and crop of a database image (labels warped alike, pixels from outside the
 image ignored), with colour jitter, gamma, noise and blur, and often a photometric night stylisation, so that night
@@ -93,7 +93,8 @@ def load_labelled(instances: Path, images: Path, max_side: int) -> tuple[list[np
 def stylise_night(image: torch.Tensor, background: torch.Tensor, conf: NightConf,
                   generator: torch.Generator) -> torch.Tensor:
     """A (3, H, W) day image in [0, 1] made night-like: gamma darkening, blue tint, ambient light and a lamp near the
-    camera, a dark sky (`background` (H, W) pixels darker towards the top), sensor noise and occasional bright spots."""
+    camera, a dark sky (`background` (H, W) pixels darker towards the top), sensor noise and occasional bright
+    spots."""
     height, width = image.shape[-2:]
     rows, cols = torch.meshgrid(torch.arange(height, dtype=image.dtype), torch.arange(width, dtype=image.dtype),
                                 indexing="ij")
@@ -108,7 +109,8 @@ def stylise_night(image: torch.Tensor, background: torch.Tensor, conf: NightConf
     image = image * darker * _uniform(generator, *conf.gain) * (_uniform(generator, *conf.ambient) * tint + lamp)
     if _uniform(generator, 0, 1) < conf.spot_probability:
         for _ in range(int(torch.randint(1, 5, (), generator=generator))):
-            x, y, radius = _uniform(generator, 0, width), _uniform(generator, 0, height), _uniform(generator, 1, 0.04 * height)
+            x, y = _uniform(generator, 0, width), _uniform(generator, 0, height)
+            radius = _uniform(generator, 1, 0.04 * height)
             spot = torch.exp(-((cols - x) ** 2 + (rows - y) ** 2) / (2 * radius**2))
             image = image + _uniform(generator, 0.5, 1.0) * spot * torch.tensor([1.0, 0.9, 0.7])[:, None, None]
     noise = torch.randn(image.shape, generator=generator, dtype=image.dtype) * _uniform(generator, *conf.noise_std)
@@ -123,7 +125,8 @@ def sample(rgb: np.ndarray, mask: np.ndarray, size: tuple[int, int], conf: Train
     zoom = max(size[0] / width, size[1] / height) * math.exp(_uniform(generator, *np.log(conf.scale)))
     slack = np.abs(np.array([width, height]) * zoom - np.array(size)) / 2
     centre = np.array(size) / 2 + [_uniform(generator, -s, s) for s in slack]
-    warp = cv2.getRotationMatrix2D((width / 2, height / 2), _uniform(generator, -conf.max_rotation, conf.max_rotation), zoom)
+    angle = _uniform(generator, -conf.max_rotation, conf.max_rotation)
+    warp = cv2.getRotationMatrix2D((width / 2, height / 2), angle, zoom)
     warp[:, 2] += centre - np.array([width, height]) / 2
     image = cv2.warpAffine(rgb, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     labels = cv2.warpAffine(mask.astype(np.float32), warp, size, flags=cv2.INTER_NEAREST,
@@ -166,8 +169,8 @@ def to_tensor(rgb: np.ndarray) -> torch.Tensor:
 def top1_accuracy(net: RecognizerNet, rgbs: list[np.ndarray], masks: list[np.ndarray], visible_share: float) -> float:
     """Share of images whose highest presence score is an instance on at least `visible_share` of their mask."""
     net.eval()
-    hits = [np.mean(mask == int(net(to_tensor(rgb))[1][0].argmax()) + 1) >= visible_share for rgb, mask in zip(rgbs, masks)]
-    return float(np.mean(hits))
+    tops = [int(net(to_tensor(rgb))[1][0].argmax()) + 1 for rgb in rgbs]
+    return float(np.mean([np.mean(mask == top) >= visible_share for top, mask in zip(tops, masks)]))
 
 
 def cosine(progress: float) -> float:
