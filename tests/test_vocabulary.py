@@ -36,14 +36,26 @@ def test_pca_whitening_gives_requested_dimension_and_identity_covariance():
     rng = np.random.default_rng(1)
     vectors = rng.normal(size=(500, 64)) @ rng.normal(size=(64, 64)) * np.geomspace(10, 0.1, 64) + 3
     mean, projection, eigenvalues = learn_pca(vectors, 16)
-    vocabulary = Vocabulary(VocabularyConf(num_clusters=1), np.zeros((1, 128), np.float32), mean, projection, eigenvalues)
-    whitened = vocabulary.whiten(vectors)
+    conf = VocabularyConf(num_clusters=1)
+    vocabulary = Vocabulary(conf, np.zeros((1, 128), np.float32), mean, projection, eigenvalues)
+    whitened = vocabulary.project(vectors)
     assert whitened.shape == (500, 16)
     covariance = np.cov(whitened.T)
     print(f"whitened covariance: max |C - I| = {np.abs(covariance - np.eye(16)).max():.2e}")
     assert np.abs(covariance - np.eye(16)).max() < 1e-3
     assert np.all(np.diff(eigenvalues) <= 0)
     assert learn_pca(vectors[:10], 16)[1].shape == (64, 9)  # rank-limited: N - 1 components
+
+
+def test_pca_without_whitening_keeps_the_centred_dot_products_with_database_vectors():
+    rng = np.random.default_rng(3)
+    database, queries = rng.normal(size=(30, 256)), rng.normal(size=(5, 256))  # fewer vectors than dimensions
+    mean, projection, eigenvalues = learn_pca(database, 512)
+    conf = VocabularyConf(num_clusters=2, whiten=False)
+    vocabulary = Vocabulary(conf, np.zeros((2, 128), np.float32), mean, projection, eigenvalues)
+    projected = vocabulary.project(queries) @ vocabulary.project(database).T
+    assert projection.shape == (256, 29)
+    np.testing.assert_allclose(projected, (queries - mean) @ (database - mean).T, rtol=1e-4, atol=1e-4)
 
 
 def test_save_load_round_trip_and_bad_files(tmp_path: Path):
@@ -54,9 +66,9 @@ def test_save_load_round_trip_and_bad_files(tmp_path: Path):
     assert loaded.conf == conf
     np.testing.assert_array_equal(loaded.centroids, vocabulary.centroids)
     x = rng.random((2, 512))
-    np.testing.assert_allclose(loaded.whiten(x), vocabulary.whiten(x), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(loaded.project(x), vocabulary.project(x), rtol=1e-4, atol=1e-4)
     no_pca = load_vocabulary(save_vocabulary(Vocabulary(replace(conf, pca_dim=None), vocabulary.centroids), tmp_path / "n.npz"))
-    assert no_pca.pca_projection is None and no_pca.whiten(x) is x
+    assert no_pca.pca_projection is None and no_pca.project(x) is x
 
     with pytest.raises(InputError, match="missing.npz: vocabulary file not found"):
         load_vocabulary(tmp_path / "missing.npz")

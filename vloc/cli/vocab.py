@@ -14,15 +14,15 @@ vocab_app = sub_app("vocab", "Visual vocabularies for VLAD retrieval (k-means of
 @stage(
     vocab_app,
     "build",
-    "Learn a vocabulary from the database images: k-means centroids of their RootSIFT, then the PCA whitening "
-    "of their VLADs. Use it with `vloc extract --conf vlad --set vocabulary=OUT.npz`.",
+    "Learn a vocabulary from the database images: k-means centroids of their RootSIFT, then the PCA of their "
+    "VLADs (whitened unless --set whiten=false). Use it with `vloc extract --conf vlad --set vocabulary=OUT.npz`.",
     "vloc vocab build images/ outputs/vlad.vocab.npz --list mapping.txt --set num_clusters=64",
 )
 def build(
     images: Path = typer.Argument(..., help="Image folder; names are paths relative to it."),
     out: Path = typer.Argument(..., help="Output vocabulary file (.npz)."),
     image_list: Path | None = typer.Option(None, "--list", help="Text file of database image names (default: all)."),
-    set_: list[str] = typer.Option([], "--set", help="Override a field, e.g. num_clusters=128 or pca_dim=none."),
+    set_: list[str] = typer.Option([], "--set", help="Override a field, e.g. num_clusters=128, pca_dim=none or whiten=false."),
     resize_max: int = typer.Option(1024, help="Downscale images to this longer side, as `vloc extract --conf vlad` does."),
 ) -> None:
     from .. import vocabulary

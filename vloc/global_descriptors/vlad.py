@@ -1,4 +1,5 @@
-"""VLAD of RootSIFT (Jegou et al., Arandjelovic & Zisserman): intra-, power- and L2-normalised, optionally PCA-whitened."""
+"""VLAD of RootSIFT (Jegou et al., Arandjelovic & Zisserman): intra-, power- and L2-normalised, optionally PCA-reduced
+and whitened."""
 
 from __future__ import annotations
 
@@ -56,4 +57,4 @@ class VLAD(GlobalDescriptor):
     def _forward(self, image: np.ndarray) -> np.ndarray:
         descriptors = self.sift(image)["descriptors"].T.astype(np.float32)
         vector = vlad_vector(descriptors, self.vocabulary.centroids, self.vocabulary.conf.alpha)
-        return l2_normalise(self.vocabulary.whiten(vector[None])[0])
+        return l2_normalise(self.vocabulary.project(vector[None])[0])
