@@ -132,5 +132,5 @@ def test_cli_prints_a_one_line_summary(synthetic_map: dict[str, Path], tmp_path:
         summary = f"{handle.attrs['num_instances']} instances (generated); {handle.attrs['labelled_fraction']:.1%} of keypoints"
         assert handle.attrs["labelled_fraction"] > 0.9 and '"fill_radius": 5.0' in handle.attrs["config"]
     assert result.output.strip() == f"{summary} with 3D points labelled -> {out}"
-    result = CliRunner().invoke(app, ["instances", "build", str(synthetic_map["model"]), str(out), "--set", "radius=big"])
-    assert_one_line_error(result, "config key 'radius' expects float, got 'big'")
+    result = CliRunner().invoke(app, ["instances", "build", str(synthetic_map["model"]), str(out), "--set", "clusters.radius=big"])
+    assert_one_line_error(result, "config key 'clusters.radius' expects float, got 'big'")

@@ -12,10 +12,10 @@ import numpy as np
 
 from .config import choose, preset_field, to_json
 from .errors import FormatError
+from .geometry.label_maps import pixel_indices
 from .io.features import FeatureReader
 from .io.h5 import atomic_writer, stamp_config
 from .io.images import read_image
-from .instances import pixel_indices
 from .io.instances import InstanceReader, write_instance_image
 from .recognizers import get_recognizer
 from .recognizers.seg import Segmentation

@@ -24,7 +24,7 @@ def build(
     out: Path = typer.Argument(..., help="Output instances file (.h5)."),
     masks: Path | None = typer.Option(None, help="Folder of instance masks: the image's relative name with .png."),
     remap: Path | None = typer.Option(None, help="Text file of 'mask_id instance_id' lines mapping mask ids (needs --masks)."),
-    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. radius_factor=2 or min_images=5."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. clusters.radius_factor=2 or fill_radius=30."),
 ) -> None:
     from .. import instances
     from ..config import override

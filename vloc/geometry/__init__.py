@@ -1,4 +1,5 @@
-"""Geometry shared by all stages: rigid poses, cameras, epipolar relations, pose errors."""
+"""Geometry shared by all stages: rigid poses, cameras, epipolar relations, pose errors, landmark clusters of 3D
+points and per-pixel label maps."""
 
 from .pose import (
     camera_center,

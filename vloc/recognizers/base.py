@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..geometry.label_maps import fill_mask
 from ..io.features import FeatureReader, Features
 from ..io.instances import InstanceReader
 
@@ -49,6 +50,4 @@ def label_map_from_keypoints(
     """Dense (H, W) label map: each pixel takes the label of its nearest labelled keypoint within `radius` px.
 
     Keypoints follow the features-file convention (pixel centres at integer coordinates)."""
-    from ..instances import fill_mask
-
     return fill_mask(np.asarray(keypoints) + 0.5, np.asarray(labels), (height, width), radius).astype(np.int64)
