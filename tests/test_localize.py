@@ -15,7 +15,7 @@ from vloc.cli import app
 from vloc.errors import FormatError
 from vloc.evaluate import evaluate
 from vloc.io.model import write_model
-from vloc.io.text import read_poses, write_queries
+from vloc.io.text import log_path, read_poses, write_queries
 
 
 def run(paths: dict[str, Path], results: Path, conf: localize.LocalizeConf = localize.LocalizeConf(), **changes) -> Path:
@@ -33,7 +33,7 @@ def test_night_queries_are_localized_against_the_day_map(synthetic_map: dict[str
     assert report["groups"]["all"]["median_translation_m"] < 0.02
     assert report["groups"]["all"]["median_rotation_deg"] < 0.1
     assert report["groups"]["all"]["recall_percent"][0] >= 80
-    log = json.loads(localize.log_path(results).read_text())
+    log = json.loads(log_path(results).read_text())
     entry = log["queries"][0]
     assert entry["success"] and entry["num_inliers"] >= 12 and entry["num_matches_2d3d"] >= entry["num_inliers"]
     assert set(entry["db_images"]) == set(entry["matches_2d3d_per_db_image"])
@@ -45,7 +45,7 @@ def test_covisibility_clustering_keeps_accuracy(synthetic_map: dict[str, Path], 
     results = run(synthetic_map, tmp_path / "results.txt", conf)
     report = evaluate(read_poses(results), read_poses(synthetic_map["ground_truth"]), [(0.05, 0.5)])
     assert report["groups"]["all"]["recall_percent"][0] >= 80
-    for query in json.loads(localize.log_path(results).read_text())["queries"]:
+    for query in json.loads(log_path(results).read_text())["queries"]:
         assert set(query["db_images_used"]) <= set(query["db_images_selected"])
 
 
@@ -69,7 +69,7 @@ def test_a_query_without_matches_is_logged_as_failed_not_given_a_pose(synthetic_
     pairs.write_text("\n".join(kept) + "\n")
     results = run(synthetic_map, tmp_path / "results.txt", pairs_path=pairs)
     assert "night/frame_001.png" not in read_poses(results)
-    entry = {q["name"]: q for q in json.loads(localize.log_path(results).read_text())["queries"]}["night/frame_001.png"]
+    entry = {q["name"]: q for q in json.loads(log_path(results).read_text())["queries"]}["night/frame_001.png"]
     assert not entry["success"] and entry["failure_reason"] == "only 0 2D-3D matches"
     # A fallback is explicit and recorded: here none is possible since the query matched no database image.
     results = run(synthetic_map, tmp_path / "fallback.txt", localize.LocalizeConf(fallback_to_top_image=True), pairs_path=pairs)
@@ -79,7 +79,7 @@ def test_a_query_without_matches_is_logged_as_failed_not_given_a_pose(synthetic_
 def test_fallback_pose_is_recorded_in_the_log(synthetic_map: dict[str, Path], tmp_path: Path):
     conf = localize.LocalizeConf(min_inliers=100000, fallback_to_top_image=True)  # every PnP "fails"
     results = run(synthetic_map, tmp_path / "results.txt", conf)
-    log = json.loads(localize.log_path(results).read_text())["queries"]
+    log = json.loads(log_path(results).read_text())["queries"]
     assert all(not q["success"] and q["fallback"] for q in log)
     assert read_poses(results).keys() == {q["name"] for q in log}
     assert all(q["failure_reason"] == f"only {q['num_matches_2d3d']} 2D-3D matches" for q in log)

@@ -18,7 +18,7 @@ from vloc.evaluate import evaluate
 from vloc.geometry.pose import pose_errors
 from vloc.io.dense import DenseReader
 from vloc.io.model import read_model
-from vloc.io.text import read_poses, read_queries
+from vloc.io.text import log_path, read_poses, read_queries
 from vloc.map_index import MapIndex
 from vloc.refine import run
 from vloc.refine.basin import convergence_basin
@@ -43,7 +43,7 @@ def test_refinement_of_night_queries_keeps_or_raises_recall(synthetic_map: dict[
     one_query = 100 / before["num_queries"] + 1e-9
     assert all(a >= b - one_query for a, b in zip(after["recall_percent"], before["recall_percent"])), (before, after)
     assert after["num_failed"] == before["num_failed"] == 0
-    entries = json.loads(localize.log_path(refined).read_text())["queries"]
+    entries = json.loads(log_path(refined).read_text())["queries"]
     for entry in entries:
         refinement = entry["refinement"]
         if refinement["num_points"] < 20:  # too few PnP-inlier points in the reference images: logged, pose kept
@@ -121,7 +121,7 @@ def test_query_without_pairs_is_a_logged_failure(synthetic_map: dict[str, Path],
         run.RefineConf(), synthetic_map["model"], tmp_path / "queries.txt", tmp_path / "pairs.txt", tmp_path / "refined.txt",
         poses_path=synthetic_map["ground_truth"], image_root=synthetic_map["images"],
     )
-    entries = {e["name"]: e for e in json.loads(localize.log_path(results).read_text())["queries"]}
+    entries = {e["name"]: e for e in json.loads(log_path(results).read_text())["queries"]}
     assert entries[unpaired]["failure_reason"] == "no database images paired with the query" and not entries[unpaired]["accepted"]
     assert entries[paired]["num_points"] >= 20
     truth = read_poses(synthetic_map["ground_truth"])

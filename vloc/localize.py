@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from .io.model import read_model
 from .geometry.camera import Camera
 from .geometry.pose import qvec_wxyz
 from .geometry.rigid import Pose
-from .io.text import log_path, read_queries, write_poses, write_text_atomic
+from .io.text import read_queries, write_results
 from .map_index import MapIndex, database_images_by_query
 from .refine.run import QueryRefiner, RefineConf
 from .utils import quiet_pycolmap, track
@@ -81,6 +81,26 @@ def check_database_keypoints(index: MapIndex, features: FeatureReader, db_names:
     for name in sorted(db_names):
         if name in features and len(index.images[name].points2D) != len(features.keypoints(name)):
             raise FormatError(f"{model_path}: image '{name}' has other keypoints than in {features.path} (another extraction?)")
+
+
+def check_query_features(queries: Iterable[str], features: FeatureReader, queries_path: Path) -> None:
+    """One line naming the first query of `queries_path` that has no features."""
+    for query in queries:
+        if query not in features:
+            raise FormatError(f"{queries_path}: query '{query}' has no features in {features.path}")
+
+
+def localize_all(
+    queries: list[str], description: str, localize_one: Callable[[str], tuple[pycolmap.Rigid3d | None, dict]]
+) -> tuple[dict[str, pycolmap.Rigid3d], list[dict]]:
+    """Localize the queries one by one under a progress bar: the poses found, and every query's log entry."""
+    poses, logs = {}, []
+    for query in track(queries, description, len(queries)):
+        pose, log = localize_one(query)
+        logs.append(log)
+        if pose is not None:
+            poses[query] = pose
+    return poses, logs
 
 
 def localize_query(
@@ -164,23 +184,14 @@ def main(
     model = read_model(model_path, need_points=True)
     index = MapIndex(model)
     db_by_query = database_images_by_query(pairs_path, index, model_path)
-    poses, logs = {}, []
     refining = QueryRefiner(refine, index, image_root, dense_path) if refine is not None else contextlib.nullcontext()
     with FeatureReader(features) as feature_reader, MatchReader(matches) as match_reader, refining as refiner:
-        for query in cameras:
-            if query not in feature_reader:
-                raise FormatError(f"{queries_path}: query '{query}' has no features in {features}")
+        check_query_features(cameras, feature_reader, queries_path)
         check_database_keypoints(index, feature_reader, {n for names in db_by_query.values() for n in names}, model_path)
-        for query in track(sorted(cameras), "localize", len(cameras)):
-            pose, log = localize_query(
-                query, cameras[query], sorted(db_by_query.get(query, [])), index, feature_reader, match_reader, conf, refiner
-            )
-            logs.append(log)
-            if pose is not None:
-                poses[query] = pose
-    write_poses(results, poses)
+        poses, logs = localize_all(sorted(cameras), "localize", lambda query: localize_query(
+            query, cameras[query], sorted(db_by_query.get(query, [])), index, feature_reader, match_reader, conf, refiner
+        ))
     summary = {"conf": asdict(conf), "num_queries": len(cameras), "num_localized": sum(l["success"] for l in logs)}
     if refine is not None:
         summary["refine_conf"] = asdict(refine)
-    write_text_atomic(log_path(results), json.dumps({"summary": summary, "queries": logs}, indent=1))
-    return results
+    return write_results(results, poses, summary, logs)

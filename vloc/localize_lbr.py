@@ -31,11 +31,14 @@ from .io.h5 import atomic_writer, stamp_config
 from .io.instances import KeypointLabels
 from .io.matches import MatchReader, write_matches
 from .io.model import read_model
-from .io.text import log_path, read_queries, write_poses, write_text_atomic
-from .localize import LocalizeConf, check_database_keypoints, correspondences, count_inliers, estimate_pose
+from .io.text import read_queries, write_results
+from .localize import (
+    LocalizeConf, check_database_keypoints, check_query_features, correspondences, count_inliers, estimate_pose,
+    localize_all,
+)
 from .map_index import MapIndex
 from .match import MatchConf, PairMatcher
-from .utils import quiet_pycolmap, track
+from .utils import quiet_pycolmap
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,6 @@ def main(
     db_names = {n for query_groups in groups.values() for g in query_groups for n in g.db_images}
     for name in sorted(db_names - set(index.images)):
         raise FormatError(f"{groups_path(pairs_path)}: database image '{name}' is not in the model {model_path}")
-    poses, logs = {}, []
     with contextlib.ExitStack() as stack:
         feature_reader = stack.enter_context(FeatureReader(features))
         label_source = stack.enter_context(KeypointLabels(labels)) if labels else None
@@ -256,21 +258,15 @@ def main(
         stamp_config(handle, matches, to_json(match_conf))
         store = MatchStore(matcher, handle, matches)
         refiner = CovisibilityRefiner(conf, model, index, feature_reader) if conf.covisibility_refinement else None
-        for query in cameras:
-            if query not in feature_reader:
-                raise FormatError(f"{queries_path}: query '{query}' has no features in {features}")
+        check_query_features(cameras, feature_reader, queries_path)
         check_database_keypoints(index, feature_reader, db_names, model_path)
-        for query in track(sorted(cameras), "localize (lbr)", len(cameras)):
-            pose, log = localize_query(query, cameras[query], groups.get(query, []), index, feature_reader, store, conf, refiner)
-            logs.append(log)
-            if pose is not None:
-                poses[query] = pose
-    write_poses(results, poses)
+        poses, logs = localize_all(sorted(cameras), "localize (lbr)", lambda query: localize_query(
+            query, cameras[query], groups.get(query, []), index, feature_reader, store, conf, refiner
+        ))
     matched = [log["num_pairs_matched"] for log in logs]
     summary = {
         "conf": asdict(conf), "match_conf": json.loads(to_json(match_conf)), "num_queries": len(cameras),
         "num_localized": sum(log["success"] for log in logs), "mean_pairs_matched": float(np.mean(matched)) if matched else 0.0,
         "num_early_exits": sum(bool(log.get("early_exit")) for log in logs),
     }
-    write_text_atomic(log_path(results), json.dumps({"summary": summary, "queries": logs}, indent=1))
-    return results
+    return write_results(results, poses, summary, logs)

@@ -46,6 +46,7 @@ def localize(
     from ..config import override
     from ..errors import ConfigError
     from ..extract_dense import conf_by_name
+    from ..io.text import log_path
     from ..refine.run import RefineConf
 
     if method == "lbr":
@@ -56,7 +57,7 @@ def localize(
         conf = override(localize_lbr.LbrConf(), set_)
         configuration = override(match.conf_by_name(match_conf), match_set)
         localize_lbr.main(conf, configuration, model, queries, pairs, features, matches, results, labels or None)
-        console.print(f"poses written to {results}, log to {localize_stage.log_path(results)}")
+        console.print(f"poses written to {results}, log to {log_path(results)}")
         return
     if method != "hloc":
         raise ConfigError(f"--method must be hloc or lbr, got '{method}'")
@@ -65,4 +66,4 @@ def localize(
     conf = override(localize_stage.LocalizeConf(), set_)
     refine_conf = override(RefineConf(dense=conf_by_name(dense_conf)), refine_set) if refine == "featuremetric" else None
     localize_stage.main(conf, model, queries, pairs, features, matches, results, refine_conf, dense, images)
-    console.print(f"poses written to {results}, log to {localize_stage.log_path(results)}")
+    console.print(f"poses written to {results}, log to {log_path(results)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -87,6 +88,14 @@ def write_poses(path: Path, poses: dict[str, pycolmap.Rigid3d]) -> None:
         values = [*qvec_wxyz(poses[name]), *poses[name].translation]
         lines.append(f"{name} {' '.join(f'{v:.10g}' for v in values)}\n")
     write_text_atomic(path, "".join(lines))
+
+
+def write_results(path: Path, poses: dict[str, pycolmap.Rigid3d], summary: dict, logs: list[dict]) -> Path:
+    """Write the poses in hloc's results format and, beside them, the JSON log: the run's summary and one entry per
+    query."""
+    write_poses(path, poses)
+    write_text_atomic(log_path(path), json.dumps({"summary": summary, "queries": logs}, indent=1))
+    return path
 
 
 def read_queries(path: Path) -> dict[str, pycolmap.Camera]:

@@ -17,7 +17,7 @@ from ..geometry.camera import Camera
 from ..geometry.pose import qvec_wxyz
 from ..geometry.rigid import Pose
 from ..io.model import read_model
-from ..io.text import log_path, read_poses, read_queries, write_poses, write_text_atomic
+from ..io.text import log_path, read_poses, read_queries, write_results
 from ..map_index import MapIndex, database_images_by_query
 from ..utils import track
 from .featuremetric import FeatureMetricConf, FeatureMetricRefiner
@@ -119,10 +119,8 @@ def main(
             refined[query] = pose
             log.update(name=query, cam_from_world={"qvec_wxyz": qvec_wxyz(pose), "tvec": pose.translation.tolist()})
             logs.append(log)
-    write_poses(results, refined)
     summary = {"conf": asdict(conf), "init": init, "num_queries": len(cameras), "num_refined": sum(l["accepted"] for l in logs)}
-    write_text_atomic(log_path(results), json.dumps({"summary": summary, "queries": logs}, indent=1))
-    return results
+    return write_results(results, refined, summary, logs)
 
 
 def _db_images_used(poses_path: Path) -> dict[str, list[str]]:
