@@ -18,7 +18,7 @@ from .io.features import FeatureReader
 from .io.matches import MatchReader
 from .io.model import read_model
 from .geometry.camera import Camera
-from .geometry.pose import qvec_wxyz
+from .geometry.pose import pose_record
 from .geometry.rigid import Pose
 from .io.text import read_queries, write_results
 from .map_index import MapIndex, database_images_by_query
@@ -157,7 +157,7 @@ def localize_query(
         if conf.fallback_to_top_image and ranked:
             pose, log["fallback"], log["fallback_image"] = index.images[ranked[0]].cam_from_world(), True, ranked[0]
     if pose is not None:
-        log["cam_from_world"] = {"qvec_wxyz": qvec_wxyz(pose), "tvec": pose.translation.tolist()}
+        log["cam_from_world"] = pose_record(pose)
     log["time_s"] = time.perf_counter() - start
     return pose, log
 

@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 from .config import to_json
 from .errors import FormatError
 from .geometry.camera import Camera
-from .geometry.pose import qvec_wxyz
+from .geometry.pose import pose_record
 from .geometry.rigid import Pose
 from .io.features import FeatureReader
 from .io.groups import CandidateGroup, groups_path, read_groups
@@ -176,32 +176,32 @@ def localize_query(
     keypoints = features.keypoints(query)
     per_image: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     best, tried, newly_matched = None, [], 0
-    for number, group in enumerate(groups):
-        newly_matched += store.get(query, group.db_images)
-        for name in group.db_images:
-            if name not in per_image:
-                per_image[name] = correspondences(query, name, index, keypoints, store.reader)
+
+    def attempt(group: CandidateGroup, **entry) -> int:
+        """PnP on the 2D-3D matches of the group's images, logged in `tried`; keeps the best pose. Its inliers."""
+        nonlocal best
         points2D = np.concatenate([per_image[n][0] for n in group.db_images])
         point_indices = np.concatenate([per_image[n][1] for n in group.db_images])
         result = estimate_pose(points2D, index.xyz[point_indices], camera, conf.pnp)
         inliers = int(result["num_inliers"]) if result else 0
-        tried.append({"instance": group.instance, "db_images": group.db_images, "num_matches_2d3d": len(points2D), "num_inliers": inliers})
+        tried.append({"instance": group.instance, **entry, "db_images": group.db_images,
+                      "num_matches_2d3d": len(points2D), "num_inliers": inliers})
         if result is not None and (best is None or inliers > best[0]):
-            best = (inliers, result["cam_from_world"], number, group)
-        if inliers >= conf.accept_inliers:
+            best = (inliers, result["cam_from_world"], len(tried) - 1, group)
+        return inliers
+
+    for group in groups:
+        newly_matched += store.get(query, group.db_images)
+        for name in group.db_images:
+            if name not in per_image:
+                per_image[name] = correspondences(query, name, index, keypoints, store.reader)
+        if attempt(group) >= conf.accept_inliers:
             break
     else:
         # No group was convincing: pool the best-matched of every image matched so far, as hierarchical localization does.
         pooled = sorted(per_image, key=lambda n: (-len(per_image[n][0]), n))[: conf.num_pooled]
         if len(groups) > 1 and pooled:
-            group = CandidateGroup(pooled)
-            points2D = np.concatenate([per_image[n][0] for n in pooled])
-            point_indices = np.concatenate([per_image[n][1] for n in pooled])
-            result = estimate_pose(points2D, index.xyz[point_indices], camera, conf.pnp)
-            inliers = int(result["num_inliers"]) if result else 0
-            tried.append({"instance": None, "pooled": True, "db_images": pooled, "num_matches_2d3d": len(points2D), "num_inliers": inliers})
-            if result is not None and (best is None or inliers > best[0]):
-                best = (inliers, result["cam_from_world"], len(tried) - 1, group)
+            attempt(CandidateGroup(pooled), pooled=True)
     log = {
         "name": query,
         "method": "lbr",
@@ -224,7 +224,7 @@ def localize_query(
         )
         if refiner is not None:
             pose, log["covisibility_refinement"] = refiner.refine(pose, num_inliers, camera, query, group.db_images)
-        log["cam_from_world"] = {"qvec_wxyz": qvec_wxyz(pose), "tvec": pose.translation.tolist()}
+        log["cam_from_world"] = pose_record(pose)
     log["time_s"] = time.perf_counter() - start
     return pose, log
 

@@ -50,3 +50,8 @@ def qvec_wxyz(pose: pycolmap.Rigid3d) -> list[float]:
     """The rotation quaternion in the order results files and COLMAP text models use (w first)."""
     qx, qy, qz, qw = pose.rotation.quat
     return [float(qw), float(qx), float(qy), float(qz)]
+
+
+def pose_record(cam_from_world: pycolmap.Rigid3d) -> dict[str, list[float]]:
+    """A pose for a JSON log: {"qvec_wxyz": [w, x, y, z], "tvec": [x, y, z]}."""
+    return {"qvec_wxyz": qvec_wxyz(cam_from_world), "tvec": cam_from_world.translation.tolist()}

@@ -14,7 +14,7 @@ import pycolmap
 from ..errors import ConfigError, FormatError
 from ..extract_dense import ExtractDenseConf, PyramidSource, conf_by_name
 from ..geometry.camera import Camera
-from ..geometry.pose import qvec_wxyz
+from ..geometry.pose import pose_record
 from ..geometry.rigid import Pose
 from ..io.model import read_model
 from ..io.text import log_path, read_poses, read_queries, write_results
@@ -117,7 +117,7 @@ def main(
         for query in track(sorted(q for q in cameras if q in poses), "refine", len(poses)):
             pose, log = refiner.refine(query, cameras[query], poses[query], db_by_query.get(query, []))
             refined[query] = pose
-            log.update(name=query, cam_from_world={"qvec_wxyz": qvec_wxyz(pose), "tvec": pose.translation.tolist()})
+            log.update(name=query, cam_from_world=pose_record(pose))
             logs.append(log)
     summary = {"conf": asdict(conf), "init": init, "num_queries": len(cameras), "num_refined": sum(l["accepted"] for l in logs)}
     return write_results(results, refined, summary, logs)
