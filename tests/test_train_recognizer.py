@@ -75,7 +75,8 @@ def trained(scene: dict[str, Path], tmp_path_factory) -> Path:
 def test_network_shapes():
     torch.manual_seed(0)
     net = RecognizerNet(RecognizerNetConf(num_instances=5, widths=(8, 16, 32, 32), output_stride=8)).eval()
-    pixels, presence, descriptors = net(torch.rand(2, 3, 96, 128))
+    image = torch.rand(2, 3, 96, 128)
+    (pixels, presence), descriptors = net(image), net.describe(image)
     assert net.stride == 8
     assert pixels.shape == (2, 6, 12, 16) and presence.shape == (2, 5) and descriptors.shape == (2, 32)
     assert torch.allclose(descriptors.norm(dim=1), torch.ones(2))

@@ -73,16 +73,15 @@ class RecognizerNet(nn.Module):
         mean, std = image.mean((1, 2, 3), keepdim=True), image.std((1, 2, 3), keepdim=True)
         return self.encoder((image - mean) / (std + 1e-2))
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Pixel logits (B, K + 1, H / s, W / s), presence logits (B, K) and global descriptors (B, C)."""
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pixel logits (B, K + 1, H / s, W / s) and presence logits (B, K)."""
         features = self.encode(image)
         size = features.shape[-2:]
         pooled = [F.interpolate(pool(F.adaptive_avg_pool2d(features, bins)), size, mode="bilinear", align_corners=False)
                   for pool, bins in zip(self.pools, self.conf.bins)]
         pixels = self.pixel_head(self.fuse(torch.cat([features, *pooled], 1)))
-        maximum = features.amax((2, 3))
-        presence = self.presence_head(torch.cat([maximum, features.mean((2, 3))], 1))
-        return pixels, presence, F.normalize(maximum, dim=1)
+        presence = self.presence_head(torch.cat([features.amax((2, 3)), features.mean((2, 3))], 1))
+        return pixels, presence
 
     def describe(self, image: torch.Tensor) -> torch.Tensor:
         """Global descriptors (B, C): the L2-normalised max pool of the encoder features."""

@@ -44,7 +44,7 @@ class Segmentation(Recognizer):
 
     @torch.inference_mode()
     def recognize(self, image: np.ndarray, features: Features) -> Recognition:
-        pixels, presence, _ = self.net(self._input(image))
+        pixels, presence = self.net(self._input(image))
         label_map = F.interpolate(pixels, image.shape[:2], mode="bilinear", align_corners=False)[0].argmax(0)
         scores = torch.sigmoid(presence[0]).numpy()
         order = np.argsort(-scores, kind="stable")[: self.conf.max_instances]
