@@ -1,1 +1,1 @@
-"""Training of dense feature networks (GN-Net losses)."""
+"""Training of vloc's own networks: GN-Net dense features and the LBR segmentation recognizer."""

@@ -79,7 +79,7 @@ class PairsConf:
             raise ConfigError(f"pairs max_side must be at least 16, got {self.max_side}")
 
 
-def _uniform(generator: torch.Generator, low: float, high: float) -> float:
+def uniform(generator: torch.Generator, low: float, high: float) -> float:
     return low + (high - low) * torch.rand((), generator=generator, dtype=torch.float64).item()
 
 
@@ -98,19 +98,19 @@ def augment(image: torch.Tensor, conf: AugmentConf, generator: torch.Generator) 
     """A (C, H, W) image in [0, 1] with random appearance changes; the same generator state gives the same result."""
     if image.shape[0] == 3:
         grey = (image * torch.tensor([0.299, 0.587, 0.114])[:, None, None]).sum(0, keepdim=True)
-        image = grey + (image - grey) * _uniform(generator, 1 - conf.saturation, 1 + conf.saturation)
+        image = grey + (image - grey) * uniform(generator, 1 - conf.saturation, 1 + conf.saturation)
         gains = 1 + conf.colour * (2 * torch.rand(3, generator=generator) - 1)
         image = image * gains[:, None, None]
     mean = image.mean()
-    image = mean + (image - mean) * _uniform(generator, 1 - conf.contrast, 1 + conf.contrast)
-    image = image + _uniform(generator, -conf.brightness, conf.brightness)
+    image = mean + (image - mean) * uniform(generator, 1 - conf.contrast, 1 + conf.contrast)
+    image = image + uniform(generator, -conf.brightness, conf.brightness)
     log_gamma = math.log1p(conf.gamma)
-    image = image.clamp(0, 1) ** math.exp(_uniform(generator, -log_gamma, log_gamma))
-    blur, sigma = _uniform(generator, 0, 1), _uniform(generator, 0.3, max(conf.blur_sigma, 0.3))
+    image = image.clamp(0, 1) ** math.exp(uniform(generator, -log_gamma, log_gamma))
+    blur, sigma = uniform(generator, 0, 1), uniform(generator, 0.3, max(conf.blur_sigma, 0.3))
     if blur < conf.blur_probability and conf.blur_sigma > 0:
         image = gaussian_blur(image, sigma)
     noise = torch.randn(image.shape, generator=generator, dtype=image.dtype)
-    return (image + noise * _uniform(generator, 0, conf.noise_std)).clamp(0, 1)
+    return (image + noise * uniform(generator, 0, conf.noise_std)).clamp(0, 1)
 
 
 class PairDataset(Dataset):

@@ -22,6 +22,7 @@ from ..refine.interpolation import sample_features
 from ..utils import progress_bar
 from .data import AugmentConf, PairDataset, PairsConf, collate_pairs
 from .losses import GNNetLossConf, gnnet_loss, hard_negative_count
+from .resume import restore
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def main(
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps, eta_min=conf.learning_rate / 100)
     start_epoch, history = 0, []
     if resume is not None:
-        start_epoch, history = restore(resume, net, optimizer, schedule)
+        start_epoch, history = restore(resume, net, optimizer, schedule, _load_with_extra, "GN-Net")
     generator = torch.Generator().manual_seed(conf.seed)
     for epoch in range(start_epoch, conf.epochs):
         dataset.set_epoch(epoch)
@@ -201,17 +202,6 @@ def main(
     return out / "gnnet.pt"
 
 
-def restore(path: Path, net: GNNet, optimizer: torch.optim.Optimizer, schedule) -> tuple[int, list[dict]]:
-    """Load the state written after an epoch; returns the epoch to start from and the history so far."""
-    if not path.is_file():
-        raise InputError(f"cannot resume: {path} not found")
-    trained = load_checkpoint(path)
-    if trained.conf != net.conf:
-        raise InputError(f"cannot resume from {path}: it holds a GN-Net of another architecture ({trained.conf})")
-    net.load_state_dict(trained.state_dict())
-    extra = torch.load(path, map_location="cpu", weights_only=True)["extra"]
-    if "optimizer" not in extra:
-        raise InputError(f"cannot resume from {path}: it holds a model only, not a training state (use last.pt)")
-    optimizer.load_state_dict(extra["optimizer"])
-    schedule.load_state_dict(extra["schedule"])
-    return int(extra["epoch"]), json.loads(extra["history"])
+def _load_with_extra(path: Path) -> tuple[GNNet, dict]:
+    """The GN-Net of a checkpoint and the checkpoint's extra (the training state, for last.pt)."""
+    return load_checkpoint(path), torch.load(path, map_location="cpu", weights_only=True)["extra"]

@@ -26,7 +26,8 @@ from ..io.instances import InstanceReader
 from ..io.text import write_text_atomic
 from ..models.recognizer import RecognizerNet, RecognizerNetConf, load_checkpoint, save_checkpoint
 from ..utils import progress_bar
-from .data import AugmentConf, _uniform, augment
+from .data import AugmentConf, augment, uniform
+from .resume import restore
 
 IGNORE = -1  # label of pixels warped in from outside the image
 
@@ -98,22 +99,22 @@ def stylise_night(image: torch.Tensor, background: torch.Tensor, conf: NightConf
     height, width = image.shape[-2:]
     rows, cols = torch.meshgrid(torch.arange(height, dtype=image.dtype), torch.arange(width, dtype=image.dtype),
                                 indexing="ij")
-    image = image ** _uniform(generator, *conf.gamma)
-    tint = torch.tensor([_uniform(generator, *conf.red), _uniform(generator, *conf.green), 1.0])[:, None, None]
-    centre = (_uniform(generator, 0, width), _uniform(generator, 1.0 * height, 1.6 * height))
-    reach = _uniform(generator, 0.3, 3.0) * height  # far: light on the near ground; near: on the whole image
+    image = image ** uniform(generator, *conf.gamma)
+    tint = torch.tensor([uniform(generator, *conf.red), uniform(generator, *conf.green), 1.0])[:, None, None]
+    centre = (uniform(generator, 0, width), uniform(generator, 1.0 * height, 1.6 * height))
+    reach = uniform(generator, 0.3, 3.0) * height  # far: light on the near ground; near: on the whole image
     falloff = 1 / (1 + ((cols - centre[0]) ** 2 + (rows - centre[1]) ** 2) / reach**2)
-    lamp = _uniform(generator, *conf.lamp) * falloff * torch.tensor([1.0, 0.75, 0.45])[:, None, None]
-    sky = _uniform(generator, *conf.sky)
-    darker = torch.where(background, sky + (1 - sky) * (rows / height) ** _uniform(generator, 1, 4), 1.0)
-    image = image * darker * _uniform(generator, *conf.gain) * (_uniform(generator, *conf.ambient) * tint + lamp)
-    if _uniform(generator, 0, 1) < conf.spot_probability:
+    lamp = uniform(generator, *conf.lamp) * falloff * torch.tensor([1.0, 0.75, 0.45])[:, None, None]
+    sky = uniform(generator, *conf.sky)
+    darker = torch.where(background, sky + (1 - sky) * (rows / height) ** uniform(generator, 1, 4), 1.0)
+    image = image * darker * uniform(generator, *conf.gain) * (uniform(generator, *conf.ambient) * tint + lamp)
+    if uniform(generator, 0, 1) < conf.spot_probability:
         for _ in range(int(torch.randint(1, 5, (), generator=generator))):
-            x, y = _uniform(generator, 0, width), _uniform(generator, 0, height)
-            radius = _uniform(generator, 1, 0.04 * height)
+            x, y = uniform(generator, 0, width), uniform(generator, 0, height)
+            radius = uniform(generator, 1, 0.04 * height)
             spot = torch.exp(-((cols - x) ** 2 + (rows - y) ** 2) / (2 * radius**2))
-            image = image + _uniform(generator, 0.5, 1.0) * spot * torch.tensor([1.0, 0.9, 0.7])[:, None, None]
-    noise = torch.randn(image.shape, generator=generator, dtype=image.dtype) * _uniform(generator, *conf.noise_std)
+            image = image + uniform(generator, 0.5, 1.0) * spot * torch.tensor([1.0, 0.9, 0.7])[:, None, None]
+    noise = torch.randn(image.shape, generator=generator, dtype=image.dtype) * uniform(generator, *conf.noise_std)
     return (image + noise).clamp(0, 1)
 
 
@@ -122,10 +123,10 @@ def sample(rgb: np.ndarray, mask: np.ndarray, size: tuple[int, int], conf: Train
     """A randomly rotated, zoomed and cropped (3, h, w) image of (w, h) `size` with appearance changes, and its
     labels (h, w) (IGNORE outside the source image)."""
     height, width = mask.shape
-    zoom = max(size[0] / width, size[1] / height) * math.exp(_uniform(generator, *np.log(conf.scale)))
+    zoom = max(size[0] / width, size[1] / height) * math.exp(uniform(generator, *np.log(conf.scale)))
     slack = np.abs(np.array([width, height]) * zoom - np.array(size)) / 2
-    centre = np.array(size) / 2 + [_uniform(generator, -s, s) for s in slack]
-    angle = _uniform(generator, -conf.max_rotation, conf.max_rotation)
+    centre = np.array(size) / 2 + [uniform(generator, -s, s) for s in slack]
+    angle = uniform(generator, -conf.max_rotation, conf.max_rotation)
     warp = cv2.getRotationMatrix2D((width / 2, height / 2), angle, zoom)
     warp[:, 2] += centre - np.array([width, height]) / 2
     image = cv2.warpAffine(rgb, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
@@ -133,7 +134,7 @@ def sample(rgb: np.ndarray, mask: np.ndarray, size: tuple[int, int], conf: Train
                             borderMode=cv2.BORDER_CONSTANT, borderValue=IGNORE)
     image = augment(torch.from_numpy(image).permute(2, 0, 1).float() / 255, conf.augment, generator)
     labels = torch.from_numpy(labels).long()
-    if _uniform(generator, 0, 1) < conf.night.probability:
+    if uniform(generator, 0, 1) < conf.night.probability:
         image = stylise_night(image, labels == 0, conf.night, generator)
     return image, labels
 
@@ -195,7 +196,7 @@ def main(conf: TrainRecognizerConf, instances: Path, images: Path, out: Path, re
     optimizer = torch.optim.AdamW(net.parameters(), lr=conf.learning_rate, weight_decay=conf.weight_decay)
     steps = math.ceil(len(rgbs) / conf.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine(step / (conf.epochs * steps)))
-    start, history = restore(resume, net, optimizer, schedule) if resume else (0, [])
+    start, history = restore(resume, net, optimizer, schedule, load_checkpoint, "recognizer") if resume else (0, [])
     size = rgbs[0].shape[1::-1]
     balance = positive_weights(masks, num_instances, conf.visible_share) if conf.balance_presence else None
     for epoch in range(start, conf.epochs):
@@ -207,7 +208,7 @@ def main(conf: TrainRecognizerConf, instances: Path, images: Path, out: Path, re
                 batch = [sample(rgbs[i], masks[i], size, conf, generator_for(conf.seed, epoch, i))
                          for i in order[first : first + conf.batch_size]]
                 image, labels = torch.stack([b[0] for b in batch]), torch.stack([b[1] for b in batch])
-                pixels, presence, _ = net(image)
+                pixels, presence = net(image)
                 cross_entropy = ohem_cross_entropy(pixels, labels, conf.ohem_fraction)
                 targets = presence_targets(labels, num_instances, conf.visible_share)
                 presence_loss = F.binary_cross_entropy_with_logits(presence, targets, pos_weight=balance)
@@ -232,18 +233,3 @@ def main(conf: TrainRecognizerConf, instances: Path, images: Path, out: Path, re
     write_text_atomic(out / "history.json", json.dumps(
         {"conf": asdict(conf), "top1_accuracy_on": validated_on, "epochs": history}, indent=1))
     return out / "recognizer.pt"
-
-
-def restore(path: Path, net: RecognizerNet, optimizer: torch.optim.Optimizer, schedule) -> tuple[int, list[dict]]:
-    """Load the state written after an epoch; returns the epoch to start from and the history so far."""
-    if not path.is_file():
-        raise InputError(f"cannot resume: {path} not found")
-    trained, extra = load_checkpoint(path)
-    if trained.conf != net.conf:
-        raise InputError(f"cannot resume from {path}: it holds a recognizer of another architecture ({trained.conf})")
-    if "optimizer" not in extra:
-        raise InputError(f"cannot resume from {path}: it holds a model only, not a training state (use last.pt)")
-    net.load_state_dict(trained.state_dict())
-    optimizer.load_state_dict(extra["optimizer"])
-    schedule.load_state_dict(extra["schedule"])
-    return int(extra["epoch"]), json.loads(extra["history"])
