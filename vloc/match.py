@@ -16,10 +16,10 @@ from .config import choose, preset_field, to_json
 from .errors import ConfigError, FormatError
 from .io.features import FeatureReader
 from .io.h5 import atomic_writer, stamp_config
+from .io.instances import KeypointLabels
 from .io.matches import MatchReader, write_matches
 from .io.text import read_pairs
 from .matchers import Matcher, get_matcher
-from .io.instances import KeypointLabels
 from .matchers.hamming import Hamming
 from .matchers.instance_nn import InstanceNearestNeighbor
 from .matchers.nearest_neighbor import NearestNeighbor, NearestNeighborConf

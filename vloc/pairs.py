@@ -13,6 +13,8 @@ import pycolmap
 from .errors import ConfigError, FormatError, InputError
 from .geometry import camera_center
 from .io.global_features import list_global_images, read_global_descriptors
+from .io.groups import CandidateGroup, groups_path, write_groups
+from .io.instances import InstanceReader
 from .io.text import write_directed_pairs, write_pairs, write_text_atomic
 
 
@@ -231,9 +233,6 @@ def instance_groups(
 
     Writes the pairs (hloc layout, group order) to `out` and the groups to `groups_path(out)`.
     """
-    from .io.groups import CandidateGroup, groups_path, write_groups
-    from .io.instances import InstanceReader
-
     if min(num_candidates, num_groups + 1, num_retrieval + 1, max_pairs or 1) < 1:
         raise ConfigError("--num-candidates and --max-pairs must be at least 1, --num-groups and --num-retrieval at least 0")
     with InstanceReader(recognitions) as recognized, InstanceReader(instances) as database:
@@ -264,7 +263,7 @@ def instance_groups(
     return out
 
 
-def _within_budget(groups: list, max_pairs: int | None) -> list:
+def _within_budget(groups: list[CandidateGroup], max_pairs: int | None) -> list[CandidateGroup]:
     """The groups, in order, cut so that they name at most `max_pairs` distinct images."""
     if max_pairs is None:
         return groups
