@@ -17,7 +17,7 @@ from vloc.models.gnnet import GNNet, GNNetConf, save_checkpoint
 
 HEIGHT, WIDTH = 96, 128
 RANDOM = {"dsift": {}, "gnnet": {"checkpoint": "random"}, "s2dhm-vgg16": {"weights": "random"}}
-STRIDES = {"dsift": (16, 8, 4, 2, 1), "gnnet": (8, 4, 2), "s2dhm-vgg16": (8, 4)}
+STRIDES = {"dsift": (16, 8, 4, 2, 1), "gnnet": (32, 16, 8, 4, 2), "s2dhm-vgg16": (8, 4)}
 DIMS = {"dsift": 40, "gnnet": 32, "s2dhm-vgg16": 2048}
 
 
@@ -61,6 +61,18 @@ def test_random_init_is_seeded(name):
     assert float((first[-1] - other[-1]).abs().max()) > 0.1
 
 
+def test_gnnet_pooled_levels_extend_the_network_pyramid():
+    full, plain = backbone("gnnet")(image()), backbone("gnnet", pooled_levels=0)(image())
+    assert [float(level.stride[0]) for level in plain] == [8, 4, 2]
+    assert_same(features(full)[2:], features(plain))
+    # Gaussian pooling: each pooled cell is close to the mean of the 2 x 2 cells below it, smoother than they are.
+    below, pooled = features(full)[1], features(full)[0]
+    mean = torch.nn.functional.normalize(torch.nn.functional.avg_pool2d(below[None], 2)[0], dim=0)
+    assert float((pooled * mean).sum(0).mean()) > 0.9
+    roughness = lambda f: float((f[:, :, 1:] - f[:, :, :-1]).norm(dim=0).mean())
+    assert roughness(pooled) < roughness(below)
+
+
 def test_gnnet_checkpoint_round_trip(tmp_path):
     random = backbone("gnnet")
     path = tmp_path / "ckpt" / "gnnet.pt"
@@ -77,7 +89,7 @@ def test_gnnet_checkpoint_round_trip(tmp_path):
 def test_gnnet_checkpoint_conf_is_used(tmp_path):
     conf = GNNetConf(in_channels=3, output_dim=8, channels=(8, 16, 24))
     save_checkpoint(tmp_path / "small.pt", GNNet(conf), conf)
-    levels = backbone("gnnet", checkpoint=str(tmp_path / "small.pt"))(image(rgb=True))
+    levels = backbone("gnnet", checkpoint=str(tmp_path / "small.pt"), pooled_levels=0)(image(rgb=True))
     assert [level.features.shape for level in levels] == [(8, HEIGHT // 4, WIDTH // 4), (8, HEIGHT // 2, WIDTH // 2)]
 
 

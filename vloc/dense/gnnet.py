@@ -1,4 +1,5 @@
-"""`gnnet`: GN-Net dense features (vloc.models.gnnet), at strides 8, 4, 2 for the default widths, from a checkpoint.
+"""`gnnet`: GN-Net dense features (vloc.models.gnnet), at strides 8, 4, 2 for the default widths, from a checkpoint,
+below coarser levels pooled from the coarsest one (strides 32 and 16 by default).
 
 `checkpoint="shipped"` is the file shipped in the package (vloc/models/weights/gnnet.pt, trained by
 pipelines/train_gnnet.sh on vloc's synthetic scenes only), "random" a network
@@ -11,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ..errors import ConfigError
+from ..filters import gaussian_blur
 from ..models.gnnet import GNNet, GNNetConf, load_checkpoint
-from .base import DenseBackbone
+from .base import DenseBackbone, l2_normalize
 
 SHIPPED_CHECKPOINT = Path(__file__).parents[1] / "models" / "weights" / "gnnet.pt"
 
@@ -23,12 +26,18 @@ SHIPPED_CHECKPOINT = Path(__file__).parents[1] / "models" / "weights" / "gnnet.p
 class GNNetBackboneConf:
     checkpoint: str = "shipped"  # "shipped", "random" or a checkpoint file
     seed: int = 0  # checkpoint=random only
+    # Levels added above the network's coarsest map, each a Gaussian pooling (sigma 1 cell) of the one below at half
+    # its resolution: their smooth features widen the convergence basin of refinement (the network's own levels
+    # are trained to be discriminative within a few cells).
+    pooled_levels: int = 2
 
 
 class GNNetBackbone(DenseBackbone):
     default_conf = GNNetBackboneConf()
 
     def _init(self, conf: GNNetBackboneConf) -> None:
+        if conf.pooled_levels < 0:
+            raise ConfigError(f"gnnet pooled_levels must be at least 0, got {conf.pooled_levels}")
         if conf.checkpoint == "random":
             with torch.random.fork_rng(devices=[]):  # leave the caller's random stream untouched
                 torch.manual_seed(conf.seed)
@@ -48,4 +57,11 @@ class GNNetBackbone(DenseBackbone):
         wanted = self.net.conf.in_channels
         if image.shape[1] != wanted:
             image = image.mean(1, keepdim=True) if wanted == 1 else image.expand(-1, wanted, -1, -1)
-        return [features[0] for features in self.net(image)]
+        maps = [features[0] for features in self.net(image)]
+        coarse, pooled = l2_normalize(maps[0]), []
+        for _ in range(self.conf.pooled_levels):
+            height, width = coarse.shape[-2:]
+            size = (max(1, round(height / 2)), max(1, round(width / 2)))
+            coarse = F.interpolate(gaussian_blur(coarse[None], 1.0), size=size, mode="area")[0]
+            pooled.insert(0, coarse)
+        return pooled + maps

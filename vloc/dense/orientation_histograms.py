@@ -7,12 +7,12 @@ and concatenated (B x 5 channels). Invariant to brightness offsets, and after no
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from ..filters import gaussian_blur, orientation_directions, rectified_derivatives
 from .base import DenseBackbone
 
 
@@ -22,21 +22,6 @@ class OrientationHistogramsConf:
     num_orientations: int = 8
     pool_sigma: float = 1.0  # Gaussian pooling of the histograms, in cells
     ring_radius: float = 3.0  # distance of the four neighbour samples, in cells (0: the cell alone)
-
-
-def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (1, C, H, W) with replicate padding."""
-    if sigma <= 0:
-        return image
-    radius = max(1, int(math.ceil(3 * sigma)))
-    x = torch.arange(-radius, radius + 1, dtype=image.dtype)
-    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    channels = image.shape[1]
-    horizontal = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
-    vertical = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
-    image = F.conv2d(F.pad(image, (radius, radius, 0, 0), mode="replicate"), horizontal, groups=channels)
-    return F.conv2d(F.pad(image, (0, 0, radius, radius), mode="replicate"), vertical, groups=channels)
 
 
 def shift(maps: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
@@ -51,8 +36,7 @@ class OrientationHistograms(DenseBackbone):
     default_conf = OrientationHistogramsConf()
 
     def _init(self, conf: OrientationHistogramsConf) -> None:
-        angles = torch.arange(conf.num_orientations) * (2 * math.pi / conf.num_orientations)
-        self.directions = torch.stack([torch.cos(angles), torch.sin(angles)], -1)  # (B, 2)
+        self.directions = orientation_directions(conf.num_orientations)  # (B, 2)
 
     def level(self, image: torch.Tensor, stride: int) -> torch.Tensor:
         """Features (B x 5, H / stride, W / stride) of a grey image (1, 1, H, W)."""
@@ -60,9 +44,7 @@ class OrientationHistograms(DenseBackbone):
         H, W = image.shape[-2:]
         small = gaussian_blur(image, 0.5 * stride) if stride > 1 else image
         small = F.interpolate(small, size=(max(1, round(H / stride)), max(1, round(W / stride))), mode="area")
-        d_row, d_col = torch.gradient(small[0, 0])
-        derivatives = torch.einsum("bk,khw->bhw", self.directions, torch.stack([d_col, d_row]))
-        histograms = gaussian_blur(derivatives.clamp(min=0)[None], conf.pool_sigma)
+        histograms = gaussian_blur(rectified_derivatives(small, self.directions), conf.pool_sigma)
         r = int(round(conf.ring_radius))
         offsets = [(0, 0)] + ([(r, 0), (-r, 0), (0, r), (0, -r)] if r > 0 else [])
         return torch.cat([shift(histograms, dx, dy) for dx, dy in offsets], 1)[0]
