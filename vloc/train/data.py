@@ -19,11 +19,11 @@ import cv2
 import numpy as np
 import pycolmap
 import torch
-import torch.nn.functional as F
 from scipy import sparse
 from torch.utils.data import Dataset
 
 from ..errors import ConfigError, FormatError, InputError
+from ..filters import gaussian_blur
 from ..geometry.camera import Camera
 from ..geometry.pose import relative_pose
 from ..geometry.rigid import Pose
@@ -83,17 +83,6 @@ def uniform(generator: torch.Generator, low: float, high: float) -> float:
     return low + (high - low) * torch.rand((), generator=generator, dtype=torch.float64).item()
 
 
-def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of a (C, H, W) image, borders replicated."""
-    radius = max(math.ceil(3 * sigma), 1)
-    x = torch.arange(-radius, radius + 1, dtype=image.dtype)
-    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
-    kernel = (kernel / kernel.sum()).repeat(image.shape[0], 1, 1, 1)
-    padded = F.pad(image[None], (radius,) * 4, mode="replicate")
-    blurred = F.conv2d(padded, kernel.view(-1, 1, 1, 2 * radius + 1), groups=image.shape[0])
-    return F.conv2d(blurred, kernel.view(-1, 1, 2 * radius + 1, 1), groups=image.shape[0])[0]
-
-
 def augment(image: torch.Tensor, conf: AugmentConf, generator: torch.Generator) -> torch.Tensor:
     """A (C, H, W) image in [0, 1] with random appearance changes; the same generator state gives the same result."""
     if image.shape[0] == 3:
@@ -108,7 +97,7 @@ def augment(image: torch.Tensor, conf: AugmentConf, generator: torch.Generator) 
     image = image.clamp(0, 1) ** math.exp(uniform(generator, -log_gamma, log_gamma))
     blur, sigma = uniform(generator, 0, 1), uniform(generator, 0.3, max(conf.blur_sigma, 0.3))
     if blur < conf.blur_probability and conf.blur_sigma > 0:
-        image = gaussian_blur(image, sigma)
+        image = gaussian_blur(image[None], sigma)[0]
     noise = torch.randn(image.shape, generator=generator, dtype=image.dtype)
     return (image + noise * uniform(generator, 0, conf.noise_std)).clamp(0, 1)
 
