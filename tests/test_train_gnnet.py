@@ -41,7 +41,7 @@ def test_training_resumes_and_writes_a_loadable_checkpoint(tiny_pairs: Synthetic
     assert set(history[-1]) >= {"train_total", "train_contrastive", "train_gauss_newton", "accuracy@3px", "convergence_rate"}
     backbone = GNNetBackbone(GNNetBackboneConf(checkpoint=str(checkpoint)))
     levels = backbone(torch.zeros(96, 128, dtype=torch.uint8).numpy())
-    assert [level.stride.tolist() for level in levels] == [[4.0, 4.0], [2.0, 2.0]]
+    assert [level.stride.tolist() for level in levels] == [[16.0, 16.0], [8.0, 8.0], [4.0, 4.0], [2.0, 2.0]]  # 2 pooled
     assert all(level.features.shape[0] == 16 for level in levels)
 
 
