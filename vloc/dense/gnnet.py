@@ -1,5 +1,5 @@
 """`gnnet`: GN-Net dense features (vloc.models.gnnet), at strides 8, 4, 2 for the default widths, from a checkpoint,
-below coarser levels pooled from the coarsest one (strides 32 and 16 by default).
+plus coarser levels Gaussian-pooled from the network's coarsest (strides 32 and 16 by default).
 
 `checkpoint="shipped"` is the file shipped in the package (vloc/models/weights/gnnet.pt, trained by
 pipelines/train_gnnet.sh on vloc's synthetic scenes only), "random" a network
