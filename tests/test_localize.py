@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pycolmap
@@ -16,6 +17,7 @@ from vloc.errors import FormatError
 from vloc.evaluate import evaluate
 from vloc.io.model import write_model
 from vloc.io.text import log_path, read_poses, write_queries
+from vloc.refine.run import RefineConf
 
 
 def run(paths: dict[str, Path], results: Path, conf: localize.LocalizeConf = localize.LocalizeConf(), **changes) -> Path:
@@ -121,3 +123,28 @@ def test_map_index_finds_the_3d_point_of_each_keypoint(synthetic_map: dict[str, 
             np.testing.assert_allclose(index.xyz[point_index], model.points3D[point2D.point3D_id].xyz)
         else:
             assert point_index == -1
+
+
+@pytest.mark.parametrize("keep_pnp_inliers", [True, False])
+def test_a_refinement_that_loses_2d3d_inliers_keeps_the_pnp_pose(keep_pnp_inliers: bool):
+    camera = pycolmap.Camera(model="SIMPLE_PINHOLE", width=640, height=480, params=[500.0, 320.0, 240.0])
+    xyz = np.random.default_rng(0).uniform([-1, -1, 4], [1, 1, 6], (60, 3))
+    pixels = 500 * xyz[:, :2] / xyz[:, 2:] + [320, 240]  # seen from the identity pose
+    pnp = {"cam_from_world": pycolmap.Rigid3d(), "inlier_mask": np.ones(60, bool)}
+    nudged = pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([0.0, 0.001, 0.0])), np.zeros(3))  # 0.5 px: all inliers
+    turned = pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([0.0, 0.05, 0.0])), np.zeros(3))  # 25 px: none
+    index = SimpleNamespace(xyz=xyz)
+    conf = localize.LocalizeConf()
+
+    def refine_to(pose: pycolmap.Rigid3d):
+        return SimpleNamespace(conf=RefineConf(keep_pnp_inliers=keep_pnp_inliers), refine=lambda *args: (pose, {"accepted": True}))
+
+    matches = (pixels, np.arange(60))
+    pose, log = localize.refine_pnp_pose(refine_to(nudged), "q", camera, pnp, ["db"], matches, index, conf)
+    assert pose is nudged and log["accepted"] and log["num_inliers_before"] == log["num_inliers_after"] == 60
+    pose, log = localize.refine_pnp_pose(refine_to(turned), "q", camera, pnp, ["db"], matches, index, conf)
+    assert log["num_inliers_before"] == 60 and log["num_inliers_after"] == 0
+    if keep_pnp_inliers:
+        assert pose is pnp["cam_from_world"] and not log["accepted"] and "lost 2D-3D inliers" in log["failure_reason"]
+    else:
+        assert pose is turned and log["accepted"]

@@ -50,6 +50,7 @@ def test_refinement_of_night_queries_keeps_or_raises_recall(synthetic_map: dict[
             assert not refinement["accepted"] and "model points" in refinement["failure_reason"]
             continue
         assert refinement["num_inliers_after"] >= 12
+        assert refinement["num_inliers_after"] >= refinement["num_inliers_before"] or not refinement["accepted"]
         assert refinement["cost_after"] <= refinement["cost_before"] or not refinement["accepted"]
         assert set(refinement) >= {"time_features_s", "time_references_s", "time_optimization_s", "iterations"}
 

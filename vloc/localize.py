@@ -103,6 +103,24 @@ def localize_all(
     return poses, logs
 
 
+def refine_pnp_pose(
+    refiner: QueryRefiner, query: str, camera: pycolmap.Camera, pnp: dict, db_names: list[str],
+    matches: tuple[np.ndarray, np.ndarray], index: MapIndex, conf: LocalizeConf,
+) -> tuple[pycolmap.Rigid3d, dict]:
+    """Feature-metric refinement of a PnP result and its log, with the 2D-3D inliers counted before and after;
+    the PnP pose is kept if the refined one has fewer (refiner.conf.keep_pnp_inliers)."""
+    points2D, point_indices = matches
+    points3D = index.xyz[point_indices]
+    inlier_points = np.unique(point_indices[np.asarray(pnp["inlier_mask"], bool)])
+    refined, log = refiner.refine(query, camera, pnp["cam_from_world"], db_names, inlier_points)
+    log["num_inliers_before"] = count_inliers(pnp["cam_from_world"], camera, points2D, points3D, conf.ransac_max_error)
+    log["num_inliers_after"] = count_inliers(refined, camera, points2D, points3D, conf.ransac_max_error)
+    if log["accepted"] and refiner.conf.keep_pnp_inliers and log["num_inliers_after"] < log["num_inliers_before"]:
+        log.update(accepted=False, failure_reason="refinement lost 2D-3D inliers; PnP pose kept")
+        return pnp["cam_from_world"], log
+    return refined, log
+
+
 def localize_query(
     query: str, camera: pycolmap.Camera, db_names: list[str], index: MapIndex, features: FeatureReader,
     matches: MatchReader, conf: LocalizeConf, refiner: QueryRefiner | None = None,
@@ -144,12 +162,7 @@ def localize_query(
         pose = best["cam_from_world"]
         log.update(num_inliers=int(best["num_inliers"]), db_images_used=best_group)
         if refiner is not None:
-            points2D, point_indices = best_matches
-            inlier_points = np.unique(point_indices[np.asarray(best["inlier_mask"], bool)])
-            pose, log["refinement"] = refiner.refine(query, camera, pose, best_group, inlier_points)
-            log["refinement"]["num_inliers_after"] = count_inliers(
-                pose, camera, points2D, index.xyz[point_indices], conf.ransac_max_error
-            )
+            pose, log["refinement"] = refine_pnp_pose(refiner, query, camera, best, best_group, best_matches, index, conf)
     else:
         log["failure_reason"] = (
             f"fewer than {conf.min_inliers} PnP inliers" if total >= conf.min_inliers else f"only {total} 2D-3D matches"

@@ -32,6 +32,9 @@ class RefineConf:
     average_references: bool = False  # one reference feature per 3D point (mean of its observations), else one per observation
     # Within `vloc localize`: optimise on the 3D points of the PnP inliers only, not every point the reference images see.
     pnp_inliers_only: bool = True
+    # Within `vloc localize`: keep the PnP pose when the refined one reprojects fewer of the query's 2D-3D matches
+    # within the RANSAC threshold, i.e. when the dense features disagree with the sparse consensus (logged).
+    keep_pnp_inliers: bool = True
 
 
 class QueryRefiner:
