@@ -14,7 +14,8 @@ from .app import app, console, stage
     "localize",
     "Localize each query (hloc queries file with intrinsics) against a triangulated model by PnP + RANSAC. "
     "Writes RESULTS ('name qw qx qy qz tx ty tz', cam_from_world) and RESULTS_log.json (per-query log). "
-    "--refine featuremetric then refines each pose on dense features (see vloc refine). "
+    "--refine featuremetric then refines each pose on dense features (see vloc refine), keeping the PnP pose where "
+    "the refined one reprojects fewer 2D-3D matches (--refine-set keep_pnp_inliers=false skips that check). "
     "--method lbr localizes over the candidate groups of PAIRS (vloc pairs instances) with early exit: pairs are "
     "matched when first reached (--match-conf, default nnml with --labels) and kept in MATCHES.",
     "vloc localize outputs/sfm queries.txt pairs-query.txt feats.h5 matches-query.h5 outputs/results.txt --set ransac_max_error=8 "
