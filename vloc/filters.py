@@ -1,4 +1,5 @@
-"""Fixed image filters shared by the weight-free dense backbone (dsift) and GN-Net's gradient stem."""
+"""Fixed image filters shared by the dense backbones (dsift's levels, gnnet's pooled levels) and training
+augmentation."""
 
 from __future__ import annotations
 
@@ -23,15 +24,8 @@ def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(F.pad(image, (0, 0, radius, radius), mode="replicate"), vertical, groups=channels)
 
 
-def orientation_directions(num_orientations: int) -> torch.Tensor:
-    """Unit vectors (K, 2) = (cos, sin) of K directions evenly spread over the circle."""
-    angles = torch.arange(num_orientations) * (2 * math.pi / num_orientations)
-    return torch.stack([torch.cos(angles), torch.sin(angles)], -1)
-
-
-def rectified_derivatives(grey: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
-    """Derivatives (B, K, H, W) of grey images (B, 1, H, W) along each of the K directions (central differences),
-    negative parts set to zero."""
-    d_row, d_col = torch.gradient(grey[:, 0], dim=(1, 2))
-    derivatives = torch.einsum("kc,cbhw->bkhw", directions.to(grey.dtype), torch.stack([d_col, d_row]))
-    return derivatives.clamp(min=0)
+def blur_downsample(image: torch.Tensor, factor: float, sigma: float) -> torch.Tensor:
+    """(B, C, H, W) blurred by `sigma` pixels (none if 0), then area-resampled to round(H / factor) x round(W / factor)."""
+    height, width = image.shape[-2:]
+    size = (max(1, round(height / factor)), max(1, round(width / factor)))
+    return F.interpolate(gaussian_blur(image, sigma), size=size, mode="area")

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ..errors import ConfigError
-from ..filters import gaussian_blur
+from ..filters import blur_downsample
 from ..models.gnnet import GNNet, GNNetConf, load_checkpoint
 from .base import DenseBackbone, l2_normalize
 
@@ -60,8 +59,6 @@ class GNNetBackbone(DenseBackbone):
         maps = [features[0] for features in self.net(image)]
         coarse, pooled = l2_normalize(maps[0]), []
         for _ in range(self.conf.pooled_levels):
-            height, width = coarse.shape[-2:]
-            size = (max(1, round(height / 2)), max(1, round(width / 2)))
-            coarse = F.interpolate(gaussian_blur(coarse[None], 1.0), size=size, mode="area")[0]
+            coarse = blur_downsample(coarse[None], 2, 1.0)[0]
             pooled.insert(0, coarse)
         return pooled + maps

@@ -7,12 +7,13 @@ and concatenated (B x 5 channels). Invariant to brightness offsets, and after no
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from ..filters import gaussian_blur, orientation_directions, rectified_derivatives
+from ..filters import blur_downsample, gaussian_blur
 from .base import DenseBackbone
 
 
@@ -36,15 +37,16 @@ class OrientationHistograms(DenseBackbone):
     default_conf = OrientationHistogramsConf()
 
     def _init(self, conf: OrientationHistogramsConf) -> None:
-        self.directions = orientation_directions(conf.num_orientations)  # (B, 2)
+        angles = torch.arange(conf.num_orientations) * (2 * math.pi / conf.num_orientations)
+        self.directions = torch.stack([torch.cos(angles), torch.sin(angles)], -1)  # (B, 2)
 
     def level(self, image: torch.Tensor, stride: int) -> torch.Tensor:
         """Features (B x 5, H / stride, W / stride) of a grey image (1, 1, H, W)."""
         conf = self.conf
-        H, W = image.shape[-2:]
-        small = gaussian_blur(image, 0.5 * stride) if stride > 1 else image
-        small = F.interpolate(small, size=(max(1, round(H / stride)), max(1, round(W / stride))), mode="area")
-        histograms = gaussian_blur(rectified_derivatives(small, self.directions), conf.pool_sigma)
+        small = blur_downsample(image, stride, 0.5 * stride if stride > 1 else 0.0)
+        d_row, d_col = torch.gradient(small[0, 0])
+        derivatives = torch.einsum("bk,khw->bhw", self.directions, torch.stack([d_col, d_row]))
+        histograms = gaussian_blur(derivatives.clamp(min=0)[None], conf.pool_sigma)
         r = int(round(conf.ring_radius))
         offsets = [(0, 0)] + ([(r, 0), (-r, 0), (0, r), (0, -r)] if r > 0 else [])
         return torch.cat([shift(histograms, dx, dy) for dx, dy in offsets], 1)[0]
