@@ -62,6 +62,10 @@ def test_refinement_converges_from_perturbed_ground_truth(synthetic_map: dict[st
     rows = convergence_basin(refiner, index, read_queries(synthetic_map["queries"]), truth, [(0.0, 0.0), (2.0, 0.05)], (0.0365, 0.5))
     assert rows[0]["within_percent"] >= 90 and rows[0]["median_translation"] < 0.01
     assert rows[1]["within_percent"] >= 40 and rows[1]["median_translation"] < 0.0365  # measured 50 %
+    for row in rows:  # one record per start, which the summary counts
+        assert sorted(start["query"] for start in row["starts"]) == sorted(q for q in read_queries(synthetic_map["queries"]) if q in truth)
+        assert 100 * np.mean([start["within"] for start in row["starts"]]) == row["within_percent"]
+        assert np.median([start["translation"] for start in row["starts"]]) == row["median_translation"]
 
 
 def test_dense_extraction_round_trip(synthetic_map: dict[str, Path], tmp_path: Path):

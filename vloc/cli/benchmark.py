@@ -106,8 +106,8 @@ def retrieval(
     benchmark_app,
     "basin",
     "Convergence basin of feature-metric refinement: refine every query from its true pose perturbed by each "
-    "(angle, distance) of the grid (fixed seed) and report the fraction ending within THRESHOLD. Reference images: "
-    "the database images nearest the true pose.",
+    "(angle, distance) of the grid (fixed seed) and report the fraction ending within THRESHOLD; the JSON also holds "
+    "each start's query and final errors. Reference images: the database images nearest the true pose.",
     "vloc benchmark basin outputs/templering/model outputs/templering/queries.txt outputs/templering/ground_truth.txt "
     "outputs/basin.json --images ../shared/data/middlebury_templeRing/images --grid 2,0.01 --grid 5,0.01 --threshold 0.001,0.5",
 )

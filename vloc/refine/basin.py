@@ -37,22 +37,26 @@ def convergence_basin(
     truth: dict[str, pycolmap.Rigid3d], grid: list[tuple[float, float]], threshold: tuple[float, float],
     starts_per_query: int = 1, seed: int = 0,
 ) -> list[dict]:
-    """For each (angle, distance) of the grid: the fraction of starts ending within threshold, and seconds per start."""
+    """For each (angle, distance) of the grid: the fraction of starts ending within threshold, seconds per start, and
+    each start's query with its final errors (translation, rotation in degrees)."""
     rng = np.random.default_rng(seed)
     queries = sorted(q for q in cameras if q in truth)
     rows = []
     for angle, distance in track(grid, "basin", len(grid)):
-        ends, start_time = [], time.perf_counter()
+        ends, names, start_time = [], [], time.perf_counter()
         for query in queries:
             db_names = nearest_database_images(truth[query], index, max(refiner.conf.num_db_images, 1))
             for _ in range(starts_per_query):
                 pose, _ = refiner.refine(query, cameras[query], perturbed(truth[query], angle, distance, rng), db_names)
                 ends.append(pose_errors(pose, truth[query]))
+                names.append(query)
         ends = np.array(ends)
         within = (ends[:, 0] <= threshold[0]) & (ends[:, 1] <= threshold[1])
         rows.append({
             "angle_deg": angle, "distance": distance, "num_starts": len(ends), "within_percent": 100 * float(within.mean()),
             "median_translation": float(np.median(ends[:, 0])), "median_rotation_deg": float(np.median(ends[:, 1])),
             "seconds_per_start": (time.perf_counter() - start_time) / len(ends),
+            "starts": [{"query": name, "translation": float(t), "rotation_deg": float(r), "within": bool(w)}
+                       for name, (t, r), w in zip(names, ends, within)],
         })
     return rows
