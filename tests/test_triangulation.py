@@ -1,15 +1,16 @@
-"""Triangulation from known poses: points land on the true surfaces; bad input fails with one line."""
+"""Triangulation from known poses: points land on the true surfaces; a wrong known pose is named; bad input fails with one line."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pycolmap
 import pytest
 
 from vloc import triangulation
 from vloc.errors import FormatError
-from vloc.io.model import read_model
+from vloc.io.model import read_model, write_model
 
 
 def test_points_lie_on_the_rendered_surfaces(synthetic_map: dict[str, Path]):
@@ -39,3 +40,23 @@ def test_pairs_naming_an_image_absent_from_the_model_fail(synthetic_map: dict[st
             synthetic_map["features"], synthetic_map["matches_mapping"], tmp_path / "model",
         )
     assert not (tmp_path / "model").exists()
+
+
+def test_pose_support_names_an_image_whose_known_pose_is_wrong(synthetic_map: dict[str, Path], tmp_path: Path):
+    reference = read_model(synthetic_map["reference"])
+    wrong = next(image for image in reference.images.values() if image.name == "day/frame_006.png")
+    upside_down = pycolmap.Rotation3d(np.array([0.0, 0.0, 1.0, 0.0]))  # 180 deg about the optical axis, as templeR0041
+    pose = wrong.cam_from_world()
+    reference.frames[wrong.frame_id].rig_from_world = pycolmap.Rigid3d(upside_down * pose.rotation, upside_down * pose.translation)
+    write_model(reference, tmp_path / "reference")
+    model = triangulation.main(
+        triangulation.TriangulationConf(), tmp_path / "reference", synthetic_map["images"], synthetic_map["pairs_mapping"],
+        synthetic_map["features"], synthetic_map["matches_mapping"], tmp_path / "model",
+    )
+    supports = {s.name: s for s in triangulation.pose_support(model)}
+    assert supports["day/frame_006.png"].num_observations == 0
+    others = [s for name, s in supports.items() if name != "day/frame_006.png"]
+    assert min(s.num_observations for s in others) > 100 and max(s.median_error for s in others) < 0.3  # measured 0.21
+    warnings = triangulation.pose_support_warnings(list(supports.values()))
+    assert warnings[0].startswith("1 images have no 3D point") and warnings[0].endswith("day/frame_006.png")
+    assert "median over images" in warnings[1]

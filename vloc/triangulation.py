@@ -6,10 +6,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pycolmap
+import torch
 
 from .colmap_database import check_pairs_known, write_keypoints, write_pose_verified_matches, write_reference_images
 from .errors import FormatError
+from .geometry.camera import Camera
+from .geometry.rigid import Pose
 from .io.features import FeatureReader
 from .io.matches import MatchReader
 from .io.model import read_model, write_model
@@ -66,3 +70,43 @@ def main(
         raise FormatError(f"{out}: triangulation produced no 3D points")
     write_model(triangulated, out)
     return triangulated
+
+
+@dataclass(frozen=True)
+class PoseSupport:
+    """How well an image's known pose fits the points triangulated from it."""
+
+    name: str
+    num_observations: int  # of 3D points; 0: no match agreed with this pose
+    median_error: float  # reprojection error in pixels (nan without observations)
+
+
+def pose_support(model: pycolmap.Reconstruction) -> list[PoseSupport]:
+    """Per image of a triangulated model, its observations of 3D points and their median reprojection error."""
+    supports = []
+    for image in sorted(model.images.values(), key=lambda image: image.name):
+        observed = [p for p in image.points2D if p.has_point3D()]
+        if not observed:
+            supports.append(PoseSupport(image.name, 0, float("nan")))
+            continue
+        xyz = torch.tensor(np.array([model.points3D[p.point3D_id].xyz for p in observed]))
+        pixels, _ = Camera.from_pycolmap(model.cameras[image.camera_id]).project(Pose.from_pycolmap(image.cam_from_world()).transform(xyz))
+        errors = np.linalg.norm(pixels.numpy() - np.array([p.xy for p in observed]), axis=1)
+        supports.append(PoseSupport(image.name, len(observed), float(np.median(errors))))
+    return supports
+
+
+def pose_support_warnings(supports: list[PoseSupport], num_worst: int = 3) -> list[str]:
+    """Lines for the user: images no match supports, and the images whose known poses fit their points worst."""
+    lines = []
+    unsupported = [s.name for s in supports if s.num_observations == 0]
+    if unsupported:
+        lines.append(f"{len(unsupported)} images have no 3D point: no match agreed with their known pose "
+                     f"(a wrong pose, or no overlap in the pairs): {', '.join(unsupported)}")
+    supported = [s for s in supports if s.num_observations]
+    if supported:
+        worst = sorted(supported, key=lambda s: -s.median_error)[:num_worst]
+        lines.append("largest median reprojection errors (the known poses that fit their points worst): "
+                     + ", ".join(f"{s.name} {s.median_error:.2f} px" for s in worst)
+                     + f"; median over images {np.median([s.median_error for s in supported]):.2f} px")
+    return lines

@@ -34,6 +34,8 @@ def triangulate(
         f"mean track length {model.compute_mean_track_length():.2f}, "
         f"mean reprojection error {model.compute_mean_reprojection_error():.3f} px -> {out}"
     )
+    for line in triangulation.pose_support_warnings(triangulation.pose_support(model)):
+        console.print(line)
 
 
 @stage(
