@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from vloc.datasets import ColmapImages, PosesFile, Prepared, SevenScenes, Synthetic, TempleRing, prepare
-from vloc.errors import ConfigError, InputError
+from vloc.datasets.temple_ring import read_latitudes
+from vloc.errors import ConfigError, FormatError, InputError
 from vloc.geometry.epipolar import epipolar_distances, fundamental_from_poses
 from vloc.geometry.pose import camera_center, pose_errors
 from vloc.io.model import build_posed_model, model_poses, read_model, write_model
@@ -97,6 +98,17 @@ def test_temple_ring_cameras_and_centres(temple):
         assert 0 < u < 640 and 0 < v < 480
     dt, dr = pose_errors(temple.poses["templeR0001.png"], temple.poses["templeR0030.png"])
     assert dt < 1e-6 and dr < 1e-3  # the ring closes
+    # queries are evaluated per ring of the gantry too (templeR_ang.txt): views 1-31 at -82 deg, 32-47 at +82 deg
+    assert temple.conditions == {name: "lat -82" if int(name[7:11]) <= 31 else "lat +82" for name in temple.queries}
+
+
+def test_temple_ring_latitudes_file_with_a_bad_line_fails(tmp_path):
+    path = tmp_path / "templeR_ang.txt"
+    path.write_text("-82.17 -180.0 templeR0001.png\nhigh -172.3 templeR0002.png\n")
+    with pytest.raises(FormatError, match=r"templeR_ang.txt:2: expected 'latitude longitude name'"):
+        read_latitudes(path)
+    path.write_text("-82.17 -180.0 templeR0001.png\n\n82.17 0.0 templeR0040.png\n")
+    assert read_latitudes(path) == {"templeR0001.png": -82.17, "templeR0040.png": 82.17}
 
 
 def test_temple_ring_epipolar_check(temple):

@@ -21,12 +21,29 @@ class TempleRing:
 
     def load(self) -> Prepared:
         cameras, poses = read_par(require(self.root / "templeR_par.txt", "templeRing parameter file"))
+        queries = read_image_list(self.root / "splits" / "query.txt")
+        latitudes = read_latitudes(self.root / "templeR_ang.txt") if (self.root / "templeR_ang.txt").is_file() else {}
         return Prepared(
             name="templering", image_root=require(self.root / "images", "templeRing images folder"),
-            mapping=read_image_list(self.root / "splits" / "mapping.txt"),
-            queries=read_image_list(self.root / "splits" / "query.txt"),
+            mapping=read_image_list(self.root / "splits" / "mapping.txt"), queries=queries,
             cameras=cameras, poses=poses, thresholds=list(self.thresholds),
+            # evaluated per ring of the gantry as well: the two rings' poses fit their images differently well
+            conditions={name: f"lat {latitudes[name]:+.0f}" for name in queries if name in latitudes},
         )
+
+
+def read_latitudes(path: Path) -> dict[str, float]:
+    """`latitude longitude name` per line (degrees on the gantry's sphere): latitude by image name."""
+    latitudes = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        try:
+            latitudes[tokens[2]] = float(tokens[0])
+        except (IndexError, ValueError):
+            raise FormatError(f"{path}:{number}: expected 'latitude longitude name'") from None
+    return latitudes
 
 
 def read_par(path: Path) -> tuple[dict[str, pycolmap.Camera], dict[str, pycolmap.Rigid3d]]:
