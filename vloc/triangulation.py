@@ -8,12 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pycolmap
-import torch
 
 from .colmap_database import check_pairs_known, write_keypoints, write_pose_verified_matches, write_reference_images
 from .errors import FormatError
-from .geometry.camera import Camera
-from .geometry.rigid import Pose
 from .io.features import FeatureReader
 from .io.matches import MatchReader
 from .io.model import read_model, write_model
@@ -89,9 +86,9 @@ def pose_support(model: pycolmap.Reconstruction) -> list[PoseSupport]:
         if not observed:
             supports.append(PoseSupport(image.name, 0, float("nan")))
             continue
-        xyz = torch.tensor(np.array([model.points3D[p.point3D_id].xyz for p in observed]))
-        pixels, _ = Camera.from_pycolmap(model.cameras[image.camera_id]).project(Pose.from_pycolmap(image.cam_from_world()).transform(xyz))
-        errors = np.linalg.norm(pixels.numpy() - np.array([p.xy for p in observed]), axis=1)
+        xyz = np.array([model.points3D[p.point3D_id].xyz for p in observed])
+        pixels = model.cameras[image.camera_id].img_from_cam(image.cam_from_world() * xyz)  # any camera model
+        errors = np.linalg.norm(pixels - np.array([p.xy for p in observed]), axis=1)
         supports.append(PoseSupport(image.name, len(observed), float(np.median(errors))))
     return supports
 
