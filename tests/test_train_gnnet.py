@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -16,7 +17,7 @@ from vloc.dense.base import DenseLevel
 from vloc.dense.gnnet import GNNetBackbone, GNNetBackboneConf
 from vloc.models.gnnet import GNNet, GNNetConf, save_checkpoint
 from vloc.train import gnnet
-from vloc.train.data import ColmapPairs, PairsConf, SyntheticPairs
+from vloc.train.data import ColmapPairs, PairDataset, PairsConf, SyntheticPairs
 
 SMALL = GNNetConf(output_dim=16, channels=(8, 16, 32))
 
@@ -43,6 +44,38 @@ def test_training_resumes_and_writes_a_loadable_checkpoint(tiny_pairs: Synthetic
     levels = backbone(torch.zeros(96, 128, dtype=torch.uint8).numpy())
     assert [level.stride.tolist() for level in levels] == [[16.0, 16.0], [8.0, 8.0], [4.0, 4.0], [2.0, 2.0]]  # 2 pooled
     assert all(level.features.shape[0] == 16 for level in levels)
+
+
+class TransposedPairs(PairDataset):
+    """A landscape image and its transpose (portrait), as a COLMAP model can mix: pixel (x, y) is (y, x) there."""
+
+    def __init__(self, root: Path):
+        super().__init__(root, PairsConf(max_points=128))
+        image = (sinusoid_map(1, 48, 64, (6, 16), seed=4)[0] * 100 + 128).clamp(0, 255).byte().numpy()
+        cv2.imwrite(str(root / "landscape.png"), image)
+        cv2.imwrite(str(root / "portrait.png"), image.T.copy())
+        self.pairs = [("landscape.png", "portrait.png")] * 4
+        self.points = torch.rand(300, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * torch.tensor([60.0, 44.0]) + 2
+
+    def correspondences(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.points, self.points.flip(1)
+
+
+def test_pairs_of_images_of_different_sizes_train(tmp_path: Path):
+    pairs = TransposedPairs(tmp_path)
+    sample = pairs[0]
+    assert sample["image0"].shape == (1, 48, 64) and sample["image1"].shape == (1, 64, 48)
+    conf = replace(gnnet.TrainGNNetConf(), model=SMALL, epochs=1)
+    gnnet.main(conf, pairs, tmp_path / "run", validation_set=pairs)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]
+    assert history[0]["train_total"] > 0 and 0 <= history[0]["accuracy@3px"] <= 1
+    net = GNNet(SMALL).eval()
+    with torch.no_grad():  # a mixed pair: one pass per image, each the same as alone
+        landscape, portrait = gnnet.pyramid(net, [sample["image0"], sample["image1"]])
+        alone = gnnet.pyramid(net, [sample["image1"]])[0]
+    assert [tuple(level.features.shape[1:]) for level in portrait] == [(16, 12), (32, 24)]
+    assert [tuple(level.features.shape[1:]) for level in landscape] == [(12, 16), (24, 32)]
+    assert all(torch.equal(a.features, b.features) for a, b in zip(portrait, alone))
 
 
 def test_validation_metrics_on_known_features():

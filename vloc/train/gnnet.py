@@ -47,11 +47,14 @@ class ValidationConf:
     iterations: int = 10  # Gauss-Newton iterations per level
 
 
-def pyramid(net: GNNet, image: torch.Tensor) -> list[list[DenseLevel]]:
-    """Per image of a batch (B, C, H, W), its normalised feature maps with strides, coarse to fine."""
-    height, width = image.shape[-2:]
-    maps = net(image)
-    return [[normalized_level(m[b], width, height) for m in maps] for b in range(len(image))]
+def pyramid(net: GNNet, images: list[torch.Tensor]) -> list[list[DenseLevel]]:
+    """Per image (C, H, W), its normalised feature maps with strides, coarse to fine; one batch when the images
+    have one size (a pair of a COLMAP model may mix portrait and landscape), else one pass each."""
+    if any(image.shape != images[0].shape for image in images):
+        return [pyramid(net, [image])[0] for image in images]
+    height, width = images[0].shape[-2:]
+    maps = net(torch.stack(images))
+    return [[normalized_level(m[b], width, height) for m in maps] for b in range(len(images))]
 
 
 def matching_errors(source: DenseLevel, target: DenseLevel, points0: torch.Tensor, points1: torch.Tensor) -> torch.Tensor:
@@ -83,14 +86,14 @@ def align_points(
 
 @torch.no_grad()
 def validate(
-    pyramids: Callable[[torch.Tensor], list[list[DenseLevel]]], dataset: PairDataset | Subset, conf: ValidationConf = ValidationConf()
+    pyramids: Callable[[list[torch.Tensor]], list[list[DenseLevel]]], dataset: PairDataset | Subset, conf: ValidationConf = ValidationConf()
 ) -> dict[str, float]:
     """Matching accuracy (finest level, nearest neighbour over the whole map) and the 2D refinement convergence rate
-    of the dense features that `pyramids` gives for a pair of images (2, C, H, W)."""
+    of the dense features that `pyramids` gives for the two (C, H, W) images of a pair."""
     errors, final, generator = [], [], torch.Generator().manual_seed(0)
     for index in range(len(dataset)):
         sample = dataset[index]
-        source, target = pyramids(torch.stack([sample["image0"], sample["image1"]]))
+        source, target = pyramids([sample["image0"], sample["image1"]])
         points0, points1 = sample["points0"].double(), sample["points1"].double()
         errors.append(matching_errors(source[-1], target[-1], points0, points1))
         offsets = (torch.rand(points1.shape, generator=generator, dtype=points1.dtype) * 2 - 1) * conf.start_offset
@@ -101,19 +104,19 @@ def validate(
     return metrics
 
 
-def network_pyramids(net: GNNet) -> Callable[[torch.Tensor], list[list[DenseLevel]]]:
+def network_pyramids(net: GNNet) -> Callable[[list[torch.Tensor]], list[list[DenseLevel]]]:
     """`validate`'s view of a network under training (evaluation mode)."""
-    def pyramids(images: torch.Tensor) -> list[list[DenseLevel]]:
+    def pyramids(images: list[torch.Tensor]) -> list[list[DenseLevel]]:
         net.eval()
         return pyramid(net, images)
 
     return pyramids
 
 
-def backbone_pyramids(backbone: DenseBackbone) -> Callable[[torch.Tensor], list[list[DenseLevel]]]:
+def backbone_pyramids(backbone: DenseBackbone) -> Callable[[list[torch.Tensor]], list[list[DenseLevel]]]:
     """`validate`'s view of a dense backbone (dsift, a shipped gnnet, ...)."""
-    def pyramids(images: torch.Tensor) -> list[list[DenseLevel]]:
-        arrays = (images * 255).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    def pyramids(images: list[torch.Tensor]) -> list[list[DenseLevel]]:
+        arrays = [(image * 255).round().clamp(0, 255).byte().permute(1, 2, 0).numpy() for image in images]
         return [backbone(a[..., 0] if a.shape[-1] == 1 else a) for a in arrays]
 
     return pyramids
@@ -174,7 +177,7 @@ def main(
             for k, batch in enumerate(loader):
                 step = epoch * len(train_set) + k
                 mask = batch["mask"][0]
-                source, target = pyramid(net, torch.cat([batch["image0"], batch["image1"]]))
+                source, target = pyramid(net, [batch["image0"][0], batch["image1"][0]])
                 negatives = hard_negative_count(step, total_steps, conf.negatives_start, conf.negatives_end)
                 loss, terms = gnnet_loss(
                     source, target, batch["points0"][0][mask], batch["points1"][0][mask], conf.loss, negatives, generator
