@@ -64,9 +64,32 @@ def test_camera_pycolmap_round_trip_and_projection():
 
     simple = pycolmap.Camera(model="SIMPLE_PINHOLE", width=64, height=48, params=[50, 32, 24])
     assert Camera.from_pycolmap(simple).intrinsics.tolist() == [50, 50, 32, 24]
-    radial = pycolmap.Camera(model="SIMPLE_RADIAL", width=64, height=48, params=[50, 32, 24, 0.1])
-    with pytest.raises(ConfigError):
-        Camera.from_pycolmap(radial)
+    fisheye = pycolmap.Camera(model="OPENCV_FISHEYE", width=64, height=48, params=[50, 50, 32, 24, 0.1, 0, 0, 0])
+    with pytest.raises(ConfigError, match="OPENCV_FISHEYE"):
+        Camera.from_pycolmap(fisheye)
+
+
+DISTORTED = {
+    "SIMPLE_RADIAL": [500, 320, 240, -0.12],
+    "RADIAL": [500, 320, 240, -0.12, 0.05],
+    "OPENCV": [500, 510, 320, 240, -0.12, 0.05, 0.004, -0.003],
+}
+
+
+@pytest.mark.parametrize("model", DISTORTED)
+def test_distorted_cameras_project_as_pycolmap(model: str):
+    colmap_cam = pycolmap.Camera(model=model, width=640, height=480, params=DISTORTED[model])
+    camera = Camera.from_pycolmap(colmap_cam)
+    points = torch.rand(50, 3, generator=torch.Generator().manual_seed(1), dtype=DT) * torch.tensor([1.2, 0.9, 1.0], dtype=DT)
+    points = (points - torch.tensor([0.6, 0.45, -1.0], dtype=DT)) * 2  # up to the image corners, depth 2 to 4
+    pixels, valid = camera.project(points)
+    np.testing.assert_allclose(pixels.numpy(), colmap_cam.img_from_cam(points.numpy()), atol=1e-9)
+    assert valid.float().mean() > 0.5  # the corners of the box project outside
+    back = camera.to_pycolmap()  # OPENCV holds every model here
+    np.testing.assert_allclose(back.img_from_cam(points.numpy()), pixels.numpy(), atol=1e-9)
+    half, colmap_half = camera.scale(0.5), pycolmap.Camera(model=model, width=640, height=480, params=DISTORTED[model])
+    colmap_half.rescale(0.5)
+    np.testing.assert_allclose(half.project(points)[0].numpy(), colmap_half.img_from_cam(points.numpy()), atol=1e-9)
 
 
 def test_camera_validity_and_scale():
@@ -140,8 +163,11 @@ def test_J_transform_matches_finite_differences():
     assert relative_error(J, J_fd) < 1e-8  # measured ~1e-10
 
 
-def test_J_project_matches_finite_differences():
+@pytest.mark.parametrize("model", ["PINHOLE", "OPENCV"])
+def test_J_project_matches_finite_differences(model: str):
     camera = make_camera()
+    if model == "OPENCV":
+        camera = Camera(camera.intrinsics, camera.size, torch.tensor([-0.12, 0.05, 0.004, -0.003], dtype=DT))
     points = torch.rand(20, 3, dtype=DT) * torch.tensor([2.0, 2.0, 4.0], dtype=DT) + torch.tensor([-1, -1, 1.0], dtype=DT)
     J = camera.J_project(points)
     eps = 1e-6

@@ -16,10 +16,11 @@ from vloc.refine.optimizer import LevenbergMarquardt, LMConf
 DT = torch.float64
 
 
-def synthetic_problem(seed: int = 0, n: int = 200):
+def synthetic_problem(seed: int = 0, n: int = 200, distortion: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)):
     """Camera, true cam_from_world, 3D points, reference features, feature map (stride 1)."""
     g = torch.Generator().manual_seed(seed)
-    camera = Camera(torch.tensor([140.0, 140.0, 80.0, 60.0], dtype=DT), torch.tensor([160.0, 120.0], dtype=DT))
+    camera = Camera(torch.tensor([140.0, 140.0, 80.0, 60.0], dtype=DT), torch.tensor([160.0, 120.0], dtype=DT),
+                    torch.tensor(distortion, dtype=DT))
     true_pose = Pose.exp(torch.tensor([0.1, -0.2, 0.05, 0.3, -0.1, 0.5], dtype=DT))
     pixels = torch.rand(n, 2, generator=g, dtype=DT) * torch.tensor([140.0, 100.0], dtype=DT) + 10
     depth = 4 + 4 * torch.rand(n, 1, generator=g, dtype=DT)
@@ -119,6 +120,18 @@ def test_lm_recovers_true_pose(loss):
     assert info["final_cost"] < 1e-12 < info["initial_cost"]
     assert len(costs) == info["iterations"] <= 20
     assert all(b <= a for a, b in zip(costs, costs[1:]))
+
+
+def test_lm_recovers_true_pose_through_a_distorted_camera():
+    """OPENCV distortion (as SfM models have): the references sit at distorted projections, the Jacobian follows."""
+    camera, true_pose, points3D, reference, feature_map, depth = synthetic_problem(distortion=(-0.15, 0.05, 0.003, -0.002))
+    pose, info = LevenbergMarquardt(LMConf(loss="huber")).run(
+        perturb(true_pose, 5.0, 0.1 * depth, seed=1), points3D, reference, feature_map, camera, 1.0
+    )
+    rotation_error, translation_error = pose_errors(pose, true_pose)
+    # measured: 5 iterations, 2e-11 rad, 2e-11 relative; with the distortion left out of the Jacobian, 8 and 1e-9
+    assert info["converged"] and rotation_error < 1e-10 and translation_error / depth < 1e-10
+    assert info["iterations"] <= 6
 
 
 class OvershootingLM(LevenbergMarquardt):

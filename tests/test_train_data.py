@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from vloc.errors import InputError
 from vloc.train.data import (
-    AugmentConf, ColmapPairs, PairsConf, RGBDFrame, RGBDPairs, SyntheticPairs, augment, collate_pairs,
+    AugmentConf, ColmapPairs, PairsConf, RGBDFrame, RGBDPairs, SyntheticPairs, augment, collate_pairs, reproject,
 )
 
 MAX_POINTS = 300
@@ -186,3 +186,18 @@ def test_rgbd_pairs_from_depth_files_and_no_pair_errors(synthetic: SyntheticPair
     with pytest.raises(InputError) as error:
         ColmapPairs(synthetic_map["model"], images, PairsConf(min_correspondences=10_000))
     assert str(error.value) == f"{synthetic_map['model']}: no image pair with at least 10000 shared 3D points"
+
+
+def test_reprojection_through_distorted_cameras_agrees_with_pycolmap():
+    """World points seen by two distorted cameras: pixel and depth in frame 0 give pycolmap's pixel in frame 1."""
+    camera0 = pycolmap.Camera(model="SIMPLE_RADIAL", width=640, height=480, params=[500, 320, 240, -0.1])
+    camera1 = pycolmap.Camera(model="OPENCV", width=640, height=480, params=[480, 490, 330, 235, 0.05, -0.02, 0.002, 0.001])
+    pose0 = pycolmap.Rigid3d()
+    pose1 = pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([0.0, 0.05, 0.0])), np.array([-0.3, 0.0, 0.05]))
+    world = np.random.default_rng(0).uniform([-1.0, -0.8, 3.0], [1.0, 0.8, 5.0], (100, 3))
+    frame0, frame1 = (RGBDFrame("unused.png", Path("unused.npy"), camera, pose) for camera, pose in ((camera0, pose0), (camera1, pose1)))
+    pixels1, depths1, valid = reproject(torch.from_numpy(camera0.img_from_cam(world)), torch.from_numpy(world[:, 2]), frame0, frame1)
+    in_frame1 = (pose1.rotation.matrix() @ world.T).T + pose1.translation
+    assert valid.float().mean() > 0.8
+    np.testing.assert_allclose(pixels1.numpy(), camera1.img_from_cam(in_frame1), atol=1e-6)
+    np.testing.assert_allclose(depths1.numpy(), in_frame1[:, 2], atol=1e-9)

@@ -166,11 +166,11 @@ def collate_pairs(samples: list[dict]) -> dict:
 
 @dataclass(frozen=True)
 class RGBDFrame:
-    """An image with a registered z-depth map of its size (0 or nan where unknown) and a pinhole camera."""
+    """An image with a registered z-depth map of its size (0 or nan where unknown) and its camera."""
 
     image: str  # relative to the image root
     depth: Path  # .npy, .npz with a `depth` array, or a 16-bit PNG (times depth_scale)
-    camera: pycolmap.Camera  # SIMPLE_PINHOLE or PINHOLE
+    camera: pycolmap.Camera  # a pinhole model, or SIMPLE_RADIAL, RADIAL, OPENCV
     cam_from_world: pycolmap.Rigid3d
     depth_scale: float = 1.0
 
@@ -201,10 +201,10 @@ def read_depth(frame: RGBDFrame) -> torch.Tensor:
 def reproject(pixels0: torch.Tensor, depth0: torch.Tensor, frame0: RGBDFrame,
               frame1: RGBDFrame) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pixels (N, 2) of frame 0 with depths (N,) -> pixels (N, 2) and depths (N,) in frame 1, and in front & inside."""
-    camera0, camera1 = Camera.from_pycolmap(frame0.camera), Camera.from_pycolmap(frame1.camera)
-    points0 = torch.cat([(pixels0 - camera0.c) / camera0.f, torch.ones_like(depth0)[:, None]], -1) * depth0[:, None]
+    normalized = torch.from_numpy(frame0.camera.cam_from_img(pixels0.double().numpy()))  # undistorted
+    points0 = torch.cat([normalized, torch.ones_like(depth0)[:, None]], -1) * depth0[:, None]
     points1 = Pose.from_pycolmap(relative_pose(frame0.cam_from_world, frame1.cam_from_world)).transform(points0)
-    pixels1, valid = camera1.project(points1)
+    pixels1, valid = Camera.from_pycolmap(frame1.camera).project(points1)
     return pixels1, points1[:, 2], valid
 
 
