@@ -29,5 +29,5 @@ for IMAGE in "$IMAGES"/*.jpg; do
 done
 mv "$OUT/results.txt.parts" "$OUT/results.txt"
 echo "Sacre Coeur, leave-one-out localization against the full SfM model (units of the SfM model)"
-vloc evaluate "$OUT/results.txt" "$OUT/sfm" --threshold 0.05,1 --threshold 0.25,2 --threshold 1,5 \
+vloc evaluate "$OUT/results.txt" "$OUT/sfm" --model-units --threshold 0.05,1 --threshold 0.25,2 --threshold 1,5 \
     --out-json "$OUT/evaluation.json" --plot "$OUT/errors.png"

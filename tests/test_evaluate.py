@@ -115,9 +115,10 @@ def test_per_condition_groups_files_and_model_ground_truth(tmp_path):
 
 
 def test_length_unit():
-    assert length_unit([(0.001, 0.5), (0.01, 2)]) == ("mm", 1000.0)
-    assert length_unit([(0.02, 2), (0.1, 10)]) == ("cm", 100.0)
-    assert length_unit([(5.0, 10)]) == ("m", 1.0)
+    assert length_unit({"thresholds": [(0.001, 0.5), (0.01, 2)]}) == ("mm", 1000.0)
+    assert length_unit({"thresholds": [(0.02, 2), (0.1, 10)]}) == ("cm", 100.0)
+    assert length_unit({"thresholds": [(5.0, 10)]}) == ("m", 1.0)
+    assert length_unit({"thresholds": [(0.05, 1)], "model_units": True}) == ("units", 1.0)  # an SfM model's scale
 
 
 def test_cli_evaluate_with_dataset_json(tmp_path):
@@ -135,3 +136,6 @@ def test_cli_evaluate_with_dataset_json(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["groups"]["all"]["recall_percent"] == [50.0]
     result = runner.invoke(app, args + ["--threshold", "0.05"])
     assert result.exit_code == 1 and "metres,degrees" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, args + ["--threshold", "0.05,5", "--model-units", "--out-json", str(tmp_path / "u.json")])
+    assert result.exit_code == 0 and "(units)" in result.output and "0.05units," in result.output
+    assert json.loads((tmp_path / "u.json").read_text())["model_units"] is True

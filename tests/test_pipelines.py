@@ -119,10 +119,10 @@ def test_sacre_coeur_sfm_then_leave_one_out(shared_data: Path, tmp_path: Path):
     assert model.compute_mean_reprojection_error() < 1.5
     result = overall(tmp_path / "evaluation.json")
     assert result["num_queries"] == 10 and result["num_failed"] == 0
-    # leave-one-out poses against the full SfM model (model units): measured 0.16 translation, 0.026 deg median
+    # leave-one-out poses against the full SfM model (model units): median measured 0.0018 units, 0.018 deg (camera centres span about 9 units)
     assert result["median_rotation_deg"] < 0.5
     assert result["recall_percent"][-1] == 100.0  # at the coarsest threshold (1 unit, 5 deg)
-    assert "localization errors" in stdout
+    assert "localization errors" in stdout and "(units)" in stdout  # not metres: an SfM model has no scale
 
     # feature-metric refinement through the SfM model's SIMPLE_RADIAL camera (one query)
     one = tmp_path / "leave_one_out" / "02928139_3448003521"

@@ -95,10 +95,14 @@ def main(
     conditions: dict[str, str] | None = None,
     out_json: Path | None = None,
     plot: Path | None = None,
+    model_units: bool = False,
 ) -> dict:
-    """Evaluate a results file, print a table, optionally write JSON and a CDF plot; return the report."""
+    """Evaluate a results file, print a table, optionally write JSON and a CDF plot; return the report.
+
+    model_units: the ground truth has no metric scale (an SfM model); lengths are reported in its units."""
     truth = load_ground_truth(ground_truth)
     report = evaluate(read_poses(results), truth, thresholds, queries, conditions, str(results), str(ground_truth))
+    report["model_units"] = model_units
     print_report(report)
     if out_json is not None:
         write_text_atomic(out_json, json.dumps(_finite_or_none(report), indent=2) + "\n")

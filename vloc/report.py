@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 
 
-def length_unit(thresholds: list[tuple[float, float]]) -> tuple[str, float]:
-    """mm below 1 cm thresholds, cm below 1 m, else m."""
-    finest = min((m for m, _ in thresholds), default=1.0)
+def length_unit(report: dict) -> tuple[str, float]:
+    """The unit lengths are shown in and its scale from the report's: mm below 1 cm thresholds, cm below 1 m, else m;
+    'units' for ground truth without a metric scale (an SfM model)."""
+    if report.get("model_units"):
+        return "units", 1.0
+    finest = min((m for m, _ in report["thresholds"]), default=1.0)
     return ("mm", 1000.0) if finest < 0.01 else ("cm", 100.0) if finest < 1.0 else ("m", 1.0)
 
 
@@ -19,17 +22,16 @@ def print_report(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    thresholds = [tuple(t) for t in report["thresholds"]]
-    unit, scale = length_unit(thresholds)
+    unit, scale = length_unit(report)
     table = Table(title="localization errors")
     for column in ["group", "queries", "failed", f"median t ({unit})", "median R (deg)"]:
         table.add_column(column, justify="right")
-    for m, d in thresholds:
+    for m, d in report["thresholds"]:
         table.add_column(f"{m * scale:g}{unit}, {d:g}deg", justify="right")
     for group, s in report["groups"].items():
         table.add_row(
             group, str(s["num_queries"]), str(s["num_failed"]),
-            f"{s['median_translation_m'] * scale:.2f}", f"{s['median_rotation_deg']:.3f}",
+            f"{s['median_translation_m'] * scale:{'.3g' if unit == 'units' else '.2f'}}", f"{s['median_rotation_deg']:.3f}",
             *[f"{r:.1f}%" for r in s["recall_percent"]],
         )
     Console().print(table)
@@ -42,7 +44,7 @@ def plot_cdf(report: dict, conditions: dict[str, str], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    unit, scale = length_unit([tuple(t) for t in report["thresholds"]])
+    unit, scale = length_unit(report)
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
     for group in report["groups"]:
         names = [n for n in report["queries"] if group == "all" or conditions.get(n) == group]

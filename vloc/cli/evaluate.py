@@ -36,6 +36,7 @@ def evaluate(
     query_list: Path | None = typer.Option(None, "--queries", help="Query names to evaluate (default: the dataset's query list, else all of the ground truth)."),
     out_json: Path | None = typer.Option(None, "--out-json", help="Write the report as JSON."),
     plot: Path | None = typer.Option(None, "--plot", help="Write cumulative error curves as PNG."),
+    model_units: bool = typer.Option(False, "--model-units", help="Ground truth without metric scale (an SfM model): thresholds and errors in its units, shown as 'units'."),
 ) -> None:
     from .. import evaluate as evaluate_stage
     from ..datasets import read_dataset_json
@@ -49,7 +50,7 @@ def evaluate(
     if query_list is None and dataset_json is not None and (dataset_json.parent / "query_list.txt").exists():
         query_list = dataset_json.parent / "query_list.txt"
     queries = read_image_list(query_list) if query_list is not None else None
-    evaluate_stage.main(results, ground_truth, thresholds, queries, info["conditions"] or None, out_json, plot)
+    evaluate_stage.main(results, ground_truth, thresholds, queries, info["conditions"] or None, out_json, plot, model_units)
     if out_json is not None:
         console.print(f"report written to {out_json}")
 
