@@ -92,6 +92,15 @@ def test_distorted_cameras_project_as_pycolmap(model: str):
     np.testing.assert_allclose(half.project(points)[0].numpy(), colmap_half.img_from_cam(points.numpy()), atol=1e-9)
 
 
+def test_points_where_radial_distortion_folds_back_are_invalid():
+    """k1 = -0.5: a point at normalised radius 1.5 (far outside the view) lands near the image centre."""
+    camera = Camera(torch.tensor([200.0, 200.0, 160.0, 120.0], dtype=DT), torch.tensor([320.0, 240.0], dtype=DT),
+                    torch.tensor([-0.5, 0.0, 0.0, 0.0], dtype=DT))
+    pixels, valid = camera.project(torch.tensor([[1.5, 0.0, 1.0], [0.3, 0.2, 1.0]], dtype=DT))
+    assert abs(float(pixels[0, 0]) - 160 + 200 * 0.1875) < 1e-9 and (pixels[0] >= 0).all()  # folded into the image
+    assert valid.tolist() == [False, True]
+
+
 def test_camera_validity_and_scale():
     camera = make_camera()
     points = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0], [10.0, 0.0, 1.0]], dtype=DT)

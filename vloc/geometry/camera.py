@@ -89,29 +89,37 @@ class Camera:
         z = points_cam[..., 2]
         in_front = z > self.eps
         z_safe = torch.where(in_front, z, torch.full_like(z, self.eps))
-        pixels = self.distort(points_cam[..., :2] / z_safe[..., None]) * self.f.unsqueeze(-2) + self.c.unsqueeze(-2)
+        normalized = points_cam[..., :2] / z_safe[..., None]
+        pixels = self.distort(normalized) * self.f.unsqueeze(-2) + self.c.unsqueeze(-2)
         size = self.size.unsqueeze(-2)
         inside = ((pixels >= 0) & (pixels <= size)).all(-1)
-        return pixels, in_front & inside
+        return pixels, in_front & inside & self.radially_monotonic(normalized)
+
+    def radially_monotonic(self, normalized: torch.Tensor) -> torch.Tensor:
+        """Where the radial distortion r (1 + k1 r^2 + k2 r^4) still grows with r (..., N): beyond, points far outside
+        the field of view fold back into the image."""
+        r2 = (normalized * normalized).sum(-1)
+        k1, k2 = (d[..., None] for d in self.distortion[..., :2].unbind(-1))
+        return 1 + 3 * k1 * r2 + 5 * k2 * r2 * r2 > 0
 
     def distort(self, normalized: torch.Tensor) -> torch.Tensor:
         """Normalised coordinates (..., N, 2) -> distorted normalised coordinates (..., N, 2)."""
         k1, k2, p1, p2 = (d[..., None] for d in self.distortion.unbind(-1))
         a, b = normalized.unbind(-1)
         r2 = a * a + b * b
-        radial = 1 + k1 * r2 + k2 * r2 * r2
-        return torch.stack([a * radial + 2 * p1 * a * b + p2 * (r2 + 2 * a * a),
-                            b * radial + 2 * p2 * a * b + p1 * (r2 + 2 * b * b)], -1)
+        radial_scale = 1 + k1 * r2 + k2 * r2 * r2
+        return torch.stack([a * radial_scale + 2 * p1 * a * b + p2 * (r2 + 2 * a * a),
+                            b * radial_scale + 2 * p2 * a * b + p1 * (r2 + 2 * b * b)], -1)
 
     def J_distort(self, normalized: torch.Tensor) -> torch.Tensor:
         """d distorted / d normalised (..., N, 2, 2)."""
         k1, k2, p1, p2 = (d[..., None] for d in self.distortion.unbind(-1))
         a, b = normalized.unbind(-1)
         r2 = a * a + b * b
-        radial = 1 + k1 * r2 + k2 * r2 * r2
-        d_radial = 2 * (k1 + 2 * k2 * r2)  # d radial / d a = a d_radial, likewise for b
-        J = torch.stack([radial + a * a * d_radial + 2 * p1 * b + 6 * p2 * a, a * b * d_radial + 2 * p1 * a + 2 * p2 * b,
-                         a * b * d_radial + 2 * p2 * b + 2 * p1 * a, radial + b * b * d_radial + 2 * p2 * a + 6 * p1 * b], -1)
+        radial_scale = 1 + k1 * r2 + k2 * r2 * r2
+        d_scale = 2 * (k1 + 2 * k2 * r2)  # d radial_scale / d a = a d_scale, likewise for b
+        J = torch.stack([radial_scale + a * a * d_scale + 2 * p1 * b + 6 * p2 * a, a * b * d_scale + 2 * p1 * a + 2 * p2 * b,
+                         a * b * d_scale + 2 * p2 * b + 2 * p1 * a, radial_scale + b * b * d_scale + 2 * p2 * a + 6 * p1 * b], -1)
         return J.reshape(normalized.shape[:-1] + (2, 2))
 
     def J_project(self, points_cam: torch.Tensor) -> torch.Tensor:
