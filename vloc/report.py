@@ -28,10 +28,11 @@ def print_report(report: dict) -> None:
         table.add_column(column, justify="right")
     for m, d in report["thresholds"]:
         table.add_column(f"{m * scale:g}{unit}, {d:g}deg", justify="right")
+    length_format = ".3g" if unit == "units" else ".2f"  # model units may be far from 1
     for group, s in report["groups"].items():
         table.add_row(
             group, str(s["num_queries"]), str(s["num_failed"]),
-            f"{s['median_translation_m'] * scale:{'.3g' if unit == 'units' else '.2f'}}", f"{s['median_rotation_deg']:.3f}",
+            f"{s['median_translation_m'] * scale:{length_format}}", f"{s['median_rotation_deg']:.3f}",
             *[f"{r:.1f}%" for r in s["recall_percent"]],
         )
     Console().print(table)
