@@ -1,4 +1,5 @@
-"""vloc benchmark: extraction and matching profiles on tiny images, and a recipe timed over repetitions."""
+"""vloc benchmark: extraction and matching profiles on tiny images, a recipe timed over repetitions, and the spread
+of localization accuracy over RANSAC seeds."""
 
 from __future__ import annotations
 
@@ -11,9 +12,14 @@ import cv2
 import numpy as np
 import pytest
 
-from vloc import extract, match, pairs
-from vloc.benchmark import profile_extraction, profile_matching, run_recipe
+from typer.testing import CliRunner
+
+from vloc import extract, localize, match, pairs
+from vloc.benchmark import localization_seed_spread, profile_extraction, profile_matching, run_recipe
+from vloc.cli import app
 from vloc.errors import InputError
+from vloc.evaluate import evaluate
+from vloc.io.text import log_path, read_poses
 
 
 @pytest.fixture
@@ -79,3 +85,44 @@ def test_stage_labels_tell_mapping_and_query_matching_apart():
     assert stage_label(["match", "out/pairs-query.txt", "feats.h5", "m.h5", "--conf", "nn-ratio"]) == "match pairs-query"
     assert stage_label(["-v", "pairs", "retrieval", "out.txt", "--num", "10"]) == "pairs retrieval"
     assert stage_label(["extract", "images", "feats.h5"]) == "extract"
+
+
+def localize_inputs(paths: dict[str, Path]) -> dict[str, Path]:
+    return {"model_path": paths["model"], "queries_path": paths["queries"], "pairs_path": paths["pairs_query"],
+            "features": paths["features"], "matches": paths["matches_query"]}
+
+
+def test_seed_spread_evaluates_one_localization_per_seed(synthetic_map: dict[str, Path], tmp_path: Path):
+    thresholds = [(0.01, 0.1), (0.05, 0.5)]
+    inputs = localize_inputs(synthetic_map)
+    report = localization_seed_spread(
+        inputs, localize.LocalizeConf(), [0, 1, 2], synthetic_map["ground_truth"], thresholds, None, tmp_path / "runs"
+    )
+    truth = read_poses(synthetic_map["ground_truth"])
+    assert [run["seed"] for run in report["runs"]] == [0, 1, 2]
+    for run in report["runs"]:
+        direct = localize.main(localize.LocalizeConf(random_seed=run["seed"]), **inputs, results=tmp_path / "direct.txt")
+        expected = evaluate(read_poses(direct), truth, thresholds)["groups"]["all"]
+        assert run["median_rotation_deg"] == expected["median_rotation_deg"]
+        assert run["median_translation_m"] == expected["median_translation_m"]
+        assert run["recall_percent"] == expected["recall_percent"] and run["recall_percent"][1] >= 80
+        log = json.loads(log_path(tmp_path / "runs" / f"results-seed{run['seed']}.txt").read_text())
+        assert log["summary"]["conf"]["random_seed"] == run["seed"]
+    rotations = sorted(run["median_rotation_deg"] for run in report["runs"])
+    assert report["spread"]["median_rotation_deg"] == {"min": rotations[0], "median": rotations[1], "max": rotations[2]}
+    assert report["spread"]["recall_percent@1"]["min"] >= 80
+
+
+def test_seed_spread_cli_writes_the_table_and_json(synthetic_map: dict[str, Path], tmp_path: Path):
+    paths = synthetic_map
+    out = tmp_path / "seeds.json"
+    result = CliRunner().invoke(app, [
+        "benchmark", "ransac-seeds", str(paths["model"]), str(paths["queries"]), str(paths["pairs_query"]),
+        str(paths["features"]), str(paths["matches_query"]), str(paths["ground_truth"]), str(out),
+        "--seeds", "2", "--threshold", "0.05,0.5", "--set", "ransac_max_error=8",
+    ])
+    assert result.exit_code == 0, result.output
+    assert "localization over 2 RANSAC seeds" in result.output and "median" in result.output
+    report = json.loads(out.read_text())
+    assert report["conf"]["ransac_max_error"] == 8 and len(report["runs"]) == 2
+    assert report["spread"]["recall_percent@0"]["min"] >= 80

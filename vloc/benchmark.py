@@ -1,5 +1,5 @@
 """`vloc benchmark`: stage timings of a recipe over repetitions, with its accuracy; extraction, matching and
-retrieval profiles."""
+retrieval profiles; the spread of localization accuracy over RANSAC seeds."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .errors import InputError
+from .errors import ConfigError, InputError
 from .io.text import write_text_atomic
 
 if TYPE_CHECKING:
     import torch
 
     from .extract import ExtractConf
+    from .localize import LocalizeConf
     from .match import MatchConf
 
 
@@ -236,3 +237,30 @@ def plot_retrieval_profile(report: dict, path: Path) -> None:
     figure.savefig(tmp, dpi=100, format="png")
     plt.close(figure)
     os.replace(tmp, path)
+
+
+def localization_seed_spread(
+    localize_inputs: dict[str, Path], conf: LocalizeConf, seeds: list[int], truth: Path,
+    thresholds: list[tuple[float, float]], queries: list[str] | None, work: Path,
+) -> dict:
+    """Localize once per RANSAC seed (`localize.main` keyword inputs, results written under `work`) and evaluate
+    each run: per-seed summaries, and the min / median / max of each figure over the seeds."""
+    from dataclasses import asdict, replace
+
+    from . import localize
+    from .evaluate import evaluate, load_ground_truth
+    from .io.text import read_poses
+
+    if not seeds:
+        raise ConfigError("no RANSAC seeds to run (--seeds must be at least 1)")
+    poses = load_ground_truth(truth)
+    runs = []
+    for seed in seeds:
+        results = localize.main(replace(conf, random_seed=seed), **localize_inputs, results=work / f"results-seed{seed}.txt")
+        summary = evaluate(read_poses(results), poses, thresholds, queries, source=str(results), truth_source=str(truth))
+        runs.append({"seed": seed, **summary["groups"]["all"]})
+    figures = {name: [run[name] for run in runs] for name in ("median_translation_m", "median_rotation_deg", "num_failed")}
+    figures.update({f"recall_percent@{k}": [run["recall_percent"][k] for run in runs] for k in range(len(thresholds))})
+    spread = {name: {"min": min(values), "median": statistics.median(values), "max": max(values)}
+              for name, values in figures.items()}
+    return {"conf": asdict(conf), "thresholds": [list(t) for t in thresholds], "runs": runs, "spread": spread}

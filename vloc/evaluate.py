@@ -105,18 +105,18 @@ def main(
     report["model_units"] = model_units
     print_report(report)
     if out_json is not None:
-        write_text_atomic(out_json, json.dumps(_finite_or_none(report), indent=2) + "\n")
+        write_text_atomic(out_json, json.dumps(finite_or_none(report), indent=2) + "\n")
     if plot is not None:
         plot_cdf(report, conditions or {}, plot)
     return report
 
 
-def _finite_or_none(value):
+def finite_or_none(value):
     """JSON has no infinity: failed queries' errors are written as null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
+        return {k: finite_or_none(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
+        return [finite_or_none(v) for v in value]
     return value

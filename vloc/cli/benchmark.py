@@ -1,4 +1,4 @@
-"""CLI: vloc benchmark recipe | foundation | retrieval."""
+"""CLI: vloc benchmark recipe | foundation | retrieval | basin | dense-matching | ransac-seeds."""
 
 from __future__ import annotations
 
@@ -199,3 +199,65 @@ def dense_matching(
     for name, values in report["backbones"].items():
         table.add_row(name, *(f"{100 * values[m]:.1f}%" for m in metrics))
     console.print(table)
+
+
+@stage(
+    benchmark_app,
+    "ransac-seeds",
+    "Spread of localization accuracy over RANSAC seeds: localize the queries once per seed (as vloc localize) and "
+    "evaluate each run; prints each seed's medians and recall and their min / median / max, and writes them as JSON. "
+    "A difference between two configurations smaller than this spread is not a difference.",
+    "vloc benchmark ransac-seeds outputs/7scenes/model outputs/7scenes/queries.txt outputs/7scenes/pairs-query.txt "
+    "outputs/7scenes/feats.h5 outputs/7scenes/matches-query.h5 outputs/7scenes/ground_truth.txt outputs/seeds.json "
+    "--dataset-json outputs/7scenes/dataset.json --seeds 8",
+)
+def ransac_seeds(
+    model: Path = typer.Argument(..., help="Triangulated COLMAP model."),
+    queries: Path = typer.Argument(..., help="Queries file with intrinsics."),
+    pairs: Path = typer.Argument(..., help="Query-to-database pairs file."),
+    features: Path = typer.Argument(..., help="Features file of the queries."),
+    matches: Path = typer.Argument(..., help="Matches file of the query pairs."),
+    ground_truth: Path = typer.Argument(..., help="Poses file or COLMAP model with the queries' true poses."),
+    out: Path = typer.Argument(..., help="Output JSON."),
+    seeds: int = typer.Option(8, "--seeds", help="Number of RANSAC seeds (0, 1, ...)."),
+    dataset_json: Path | None = typer.Option(None, "--dataset-json", help="dataset.json of `vloc prepare`: thresholds and query list."),
+    threshold: list[str] = typer.Option([], "--threshold", help="'metres,degrees', repeatable; overrides dataset.json."),
+    set_: list[str] = typer.Option([], "--set", help="Localization override, e.g. ransac_max_error=8."),
+) -> None:
+    import tempfile
+
+    from ..benchmark import localization_seed_spread
+    from ..config import override
+    from ..datasets import read_dataset_json
+    from ..errors import ConfigError
+    from ..evaluate import finite_or_none
+    from ..io.text import read_image_list, write_text_atomic
+    from ..localize import LocalizeConf
+    from .evaluate import parse_threshold
+
+    info = read_dataset_json(dataset_json) if dataset_json is not None else {"thresholds": []}
+    thresholds = [parse_threshold(t) for t in threshold] or info["thresholds"]
+    if not thresholds:
+        raise ConfigError("no thresholds: give --threshold metres,degrees or --dataset-json")
+    query_list = dataset_json.parent / "query_list.txt" if dataset_json is not None else None
+    names = read_image_list(query_list) if query_list is not None and query_list.exists() else None
+    inputs = {"model_path": model, "queries_path": queries, "pairs_path": pairs, "features": features, "matches": matches}
+    with tempfile.TemporaryDirectory() as work:
+        report = localization_seed_spread(
+            inputs, override(LocalizeConf(), set_), list(range(seeds)), ground_truth, thresholds, names, Path(work)
+        )
+    write_text_atomic(out, json.dumps(finite_or_none(report), indent=1))
+    recalls = [f"{m:g} m, {d:g} deg" for m, d in thresholds]
+    table = Table(title=f"localization over {seeds} RANSAC seeds")
+    for column in ("seed", "failed", "median t (m)", "median R (deg)", *recalls):
+        table.add_column(column, justify="right")
+    for run in report["runs"]:
+        table.add_row(str(run["seed"]), str(run["num_failed"]), f"{run['median_translation_m']:.4g}",
+                      f"{run['median_rotation_deg']:.3f}", *(f"{r:.1f}%" for r in run["recall_percent"]))
+    spread = report["spread"]
+    for statistic in ("min", "median", "max"):
+        table.add_row(f"[bold]{statistic}", f"{spread['num_failed'][statistic]:g}",
+                      f"{spread['median_translation_m'][statistic]:.4g}", f"{spread['median_rotation_deg'][statistic]:.3f}",
+                      *(f"{spread[f'recall_percent@{k}'][statistic]:.1f}%" for k in range(len(thresholds))))
+    console.print(table)
+    console.print(f"report written to {out}")
