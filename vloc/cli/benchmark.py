@@ -228,19 +228,12 @@ def ransac_seeds(
 
     from ..benchmark import localization_seed_spread
     from ..config import override
-    from ..datasets import read_dataset_json
-    from ..errors import ConfigError
     from ..evaluate import finite_or_none
-    from ..io.text import read_image_list, write_text_atomic
+    from ..io.text import write_text_atomic
     from ..localize import LocalizeConf
-    from .evaluate import parse_threshold
+    from .evaluate import evaluation_setup
 
-    info = read_dataset_json(dataset_json) if dataset_json is not None else {"thresholds": []}
-    thresholds = [parse_threshold(t) for t in threshold] or info["thresholds"]
-    if not thresholds:
-        raise ConfigError("no thresholds: give --threshold metres,degrees or --dataset-json")
-    query_list = dataset_json.parent / "query_list.txt" if dataset_json is not None else None
-    names = read_image_list(query_list) if query_list is not None and query_list.exists() else None
+    thresholds, names, _ = evaluation_setup(dataset_json, threshold, None)
     inputs = {"model_path": model, "queries_path": queries, "pairs_path": pairs, "features": features, "matches": matches}
     with tempfile.TemporaryDirectory() as work:
         report = localization_seed_spread(

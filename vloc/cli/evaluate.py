@@ -20,6 +20,25 @@ def parse_threshold(text: str) -> tuple[float, float]:
     return metres, degrees
 
 
+def evaluation_setup(
+    dataset_json: Path | None, threshold: list[str], query_list: Path | None
+) -> tuple[list[tuple[float, float]], list[str] | None, dict[str, str] | None]:
+    """Thresholds (--threshold, else dataset.json's), query names (the list, else dataset.json's query_list.txt,
+    else None: all) and conditions of an evaluation."""
+    from ..datasets import read_dataset_json
+    from ..errors import ConfigError
+    from ..io.text import read_image_list
+
+    info = read_dataset_json(dataset_json) if dataset_json is not None else {"thresholds": [], "conditions": {}}
+    thresholds = [parse_threshold(t) for t in threshold] or info["thresholds"]
+    if not thresholds:
+        raise ConfigError("no thresholds: give --threshold metres,degrees or --dataset-json")
+    if query_list is None and dataset_json is not None and (dataset_json.parent / "query_list.txt").exists():
+        query_list = dataset_json.parent / "query_list.txt"
+    queries = read_image_list(query_list) if query_list is not None else None
+    return thresholds, queries, info["conditions"] or None
+
+
 @stage(
     app,
     "evaluate",
@@ -39,18 +58,9 @@ def evaluate(
     model_units: bool = typer.Option(False, "--model-units", help="Ground truth without metric scale (an SfM model): thresholds and errors in its units, shown as 'units'."),
 ) -> None:
     from .. import evaluate as evaluate_stage
-    from ..datasets import read_dataset_json
-    from ..errors import ConfigError
-    from ..io.text import read_image_list
 
-    info = read_dataset_json(dataset_json) if dataset_json is not None else {"thresholds": [], "conditions": {}}
-    thresholds = [parse_threshold(t) for t in threshold] or info["thresholds"]
-    if not thresholds:
-        raise ConfigError("no thresholds: give --threshold metres,degrees or --dataset-json")
-    if query_list is None and dataset_json is not None and (dataset_json.parent / "query_list.txt").exists():
-        query_list = dataset_json.parent / "query_list.txt"
-    queries = read_image_list(query_list) if query_list is not None else None
-    evaluate_stage.main(results, ground_truth, thresholds, queries, info["conditions"] or None, out_json, plot, model_units)
+    thresholds, queries, conditions = evaluation_setup(dataset_json, threshold, query_list)
+    evaluate_stage.main(results, ground_truth, thresholds, queries, conditions, out_json, plot, model_units)
     if out_json is not None:
         console.print(f"report written to {out_json}")
 
