@@ -244,13 +244,15 @@ def ransac_seeds(
     table = Table(title=f"localization over {seeds} RANSAC seeds")
     for column in ("seed", "failed", "median t (m)", "median R (deg)", *recalls):
         table.add_column(column, justify="right")
+
+    def add_row(label: str, failed: float, translation: float, rotation: float, recalls: list[float]) -> None:
+        table.add_row(label, f"{failed:g}", f"{translation:.4g}", f"{rotation:.3f}", *(f"{r:.1f}%" for r in recalls))
+
     for run in report["runs"]:
-        table.add_row(str(run["seed"]), str(run["num_failed"]), f"{run['median_translation_m']:.4g}",
-                      f"{run['median_rotation_deg']:.3f}", *(f"{r:.1f}%" for r in run["recall_percent"]))
+        add_row(str(run["seed"]), run["num_failed"], run["median_translation_m"], run["median_rotation_deg"], run["recall_percent"])
     spread = report["spread"]
     for statistic in ("min", "median", "max"):
-        table.add_row(f"[bold]{statistic}", f"{spread['num_failed'][statistic]:g}",
-                      f"{spread['median_translation_m'][statistic]:.4g}", f"{spread['median_rotation_deg'][statistic]:.3f}",
-                      *(f"{spread[f'recall_percent@{k}'][statistic]:.1f}%" for k in range(len(thresholds))))
+        add_row(f"[bold]{statistic}", spread["num_failed"][statistic], spread["median_translation_m"][statistic],
+                spread["median_rotation_deg"][statistic], [spread[f"recall_percent@{k}"][statistic] for k in range(len(thresholds))])
     console.print(table)
     console.print(f"report written to {out}")
