@@ -222,3 +222,36 @@ def test_chain_jacobian_on_smooth_sinusoids():
     # difference by O(k) per cell (k: wavenumber in cells), so this needs long waves.
     smooth = sinusoid_map(8, 120, 160, wavelengths=(2000, 4000), seed=0)
     assert chain_jacobian_errors(smooth, stride=1.0) < 1e-3
+
+
+
+def pnp_scatter(spread: float, noise: float, trials: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted and observed covariances of the PnP camera centre, for 150 points at depths 3-6 whose pixels
+    cover `spread` of the view, under Gaussian pixel noise."""
+    from vloc.geometry.pose import camera_center, camera_center_covariance
+
+    camera = pycolmap.Camera.create_from_model_name(0, "SIMPLE_PINHOLE", 500.0, 640, 480)
+    truth = pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([0.1, -0.2, 0.05])), np.array([0.3, -0.1, 1.0]))
+    rng = np.random.default_rng(1)
+    principal = np.array([320.0, 240.0])
+    pixels = principal + rng.uniform(-1, 1, (150, 2)) * np.array([300.0, 220.0]) * spread
+    rays = np.concatenate([(pixels - principal) / 500.0, np.ones((150, 1))], 1)
+    points3D = truth.inverse() * (rays * rng.uniform(3, 6, (150, 1)))
+    centres = []
+    for _ in range(trials):
+        noisy = pixels + rng.normal(0, noise, pixels.shape)
+        result = pycolmap.estimate_and_refine_absolute_pose(noisy, points3D, camera, estimation_options={"ransac": {"max_error": 12}})
+        centres.append(camera_center(result["cam_from_world"]))
+    predicted = camera_center_covariance(result["cam_from_world"], camera, noisy, points3D)
+    assert camera_center_covariance(result["cam_from_world"], camera, noisy[:3], points3D[:3]).max() == np.inf  # 6 unknowns
+    return predicted, np.cov(np.array(centres).T)
+
+
+def test_camera_center_covariance_predicts_the_scatter_of_pnp():
+    """Under 0.25 px noise (where pycolmap's Cauchy loss is nearly quadratic) the first-order covariance gives the
+    scatter of PnP centres, for points filling the view and for points in a narrow, ill-conditioned cone."""
+    wide_predicted, wide_observed = pnp_scatter(1.0, 0.25)
+    narrow_predicted, narrow_observed = pnp_scatter(0.15, 0.25)
+    for predicted, observed in ((wide_predicted, wide_observed), (narrow_predicted, narrow_observed)):
+        assert np.linalg.norm(predicted - observed) < 0.25 * np.linalg.norm(observed), (predicted, observed)
+    assert np.linalg.eigvalsh(narrow_predicted)[-1] > 6 * np.linalg.eigvalsh(wide_predicted)[-1]  # variances

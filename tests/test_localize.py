@@ -42,6 +42,21 @@ def test_night_queries_are_localized_against_the_day_map(synthetic_map: dict[str
     assert log["summary"]["num_localized"] == log["summary"]["num_queries"] == 12
 
 
+def test_position_std_tells_how_good_each_pose_is(synthetic_map: dict[str, Path], tmp_path: Path):
+    """The logged uncertainty of the camera centre is of the size of the actual error, and the query with the largest
+    error (an ill-conditioned pose, metres off) has the largest relative uncertainty."""
+    from vloc.geometry.pose import pose_errors
+
+    results = run(synthetic_map, tmp_path / "results.txt")
+    truth, poses = read_poses(synthetic_map["ground_truth"]), read_poses(results)
+    entries = json.loads(log_path(results).read_text())["queries"]
+    errors = np.array([pose_errors(poses[e["name"]], truth[e["name"]])[0] for e in entries])
+    stds = np.array([e["position_std"] for e in entries])
+    relative = np.array([e["position_std_relative"] for e in entries])
+    assert (stds > 0).all() and 0.3 < np.median(errors / stds) < 4
+    assert errors.argmax() == relative.argmax() and errors.max() > 0.5 and relative.max() > 0.005 > np.median(relative)
+
+
 def test_covisibility_clustering_keeps_accuracy(synthetic_map: dict[str, Path], tmp_path: Path):
     conf = localize.LocalizeConf(covisibility_clustering=True, num_db_images=0)
     results = run(synthetic_map, tmp_path / "results.txt", conf)

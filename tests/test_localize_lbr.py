@@ -75,6 +75,37 @@ def test_lbr_localizes_night_queries_with_early_exit(lbr_inputs: dict[str, Path]
     assert (tmp_path / "again.txt").read_text() == (tmp_path / "results.txt").read_text()
 
 
+def test_early_exit_needs_a_well_determined_position(lbr_inputs: dict[str, Path], tmp_path: Path):
+    """Groups are accepted only under the position-uncertainty bound, and the accepted group gives the pose even where
+    an earlier, rejected one had more inliers; with a bound of 0 no group ends the search, so every group's pairs are
+    matched and the pooled images are tried last."""
+    inputs = lbr_inputs
+    arguments = (match.conf_by_name("nnml"), inputs["model"], inputs["queries"], inputs["pairs_instances"], inputs["features"])
+    labels = [inputs["instances"], inputs["recognitions"]]
+
+    def run(results: str, **conf) -> dict:
+        localize_lbr.main(localize_lbr.LbrConf(**conf), *arguments, tmp_path / "m.h5", tmp_path / results, labels)
+        return json.loads(log_path(tmp_path / results).read_text())
+
+    strict = run("strict.txt", accept_inliers=50, accept_max_position_std=0.0006)
+    overtaken = 0
+    for query in strict["queries"]:
+        tried = query["groups_tried"]
+        assert all(g["position_std_relative"] <= 0.0006 and g["num_inliers"] >= 50 for g in tried if g["accepted"])
+        if query.get("early_exit"):
+            assert query["accepted_group"] == len(tried) - 1 and tried[-1]["accepted"]
+            assert query["num_inliers"] == tried[-1]["num_inliers"]
+            overtaken += any(g["num_inliers"] > query["num_inliers"] for g in tried[:-1])
+    assert strict["summary"]["num_early_exits"] > 0 and overtaken > 0  # the fixture exercises both cases
+    default = run("default.txt")
+    never = run("never.txt", accept_max_position_std=0)
+    assert never["summary"]["num_early_exits"] == 0
+    for query in never["queries"]:
+        assert query["num_pairs_matched"] == len({n for g in query["groups_tried"] for n in g["db_images"]})
+        assert query["groups_tried"][-1].get("pooled") or query["num_groups"] == 1
+    assert never["summary"]["num_localized"] >= default["summary"]["num_localized"]
+
+
 def test_lbr_bad_inputs_are_one_line_errors(lbr_inputs: dict[str, Path], tmp_path: Path):
     inputs = lbr_inputs
     arguments = [str(inputs["model"]), str(inputs["queries"]), str(inputs["pairs_query"]), str(inputs["features"]),

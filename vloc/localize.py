@@ -18,7 +18,7 @@ from .io.features import FeatureReader
 from .io.matches import MatchReader
 from .io.model import read_model
 from .geometry.camera import Camera
-from .geometry.pose import pose_record
+from .geometry.pose import camera_center, camera_center_covariance, pose_record
 from .geometry.rigid import Pose
 from .io.text import read_queries, write_results
 from .map_index import MapIndex, database_images_by_query
@@ -52,8 +52,21 @@ def correspondences(
     return keypoints[pairs[valid, 0]] + 0.5, point_index[valid]
 
 
+def position_uncertainty(cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera, points2D: np.ndarray, points3D: np.ndarray) -> dict:
+    """Standard deviation of the camera centre along its least certain direction, given the 2D-3D inliers: in model
+    units, and relative to the median distance of the inlier points (scale-free); None when the inliers do not
+    determine the pose. Errors of the map itself are not in it."""
+    covariance = camera_center_covariance(cam_from_world, camera, points2D, points3D)
+    if not np.isfinite(covariance).all():
+        return {"position_std": None, "position_std_relative": None}
+    std = float(np.sqrt(np.linalg.eigvalsh(covariance)[-1]))
+    distance = float(np.median(np.linalg.norm(points3D - camera_center(cam_from_world), axis=1)))
+    return {"position_std": std, "position_std_relative": std / distance}
+
+
 def estimate_pose(points2D: np.ndarray, points3D: np.ndarray, camera: pycolmap.Camera, conf: LocalizeConf) -> dict | None:
-    """PnP in RANSAC, then nonlinear refinement on the inliers; None below the inlier threshold."""
+    """PnP in RANSAC, then nonlinear refinement on the inliers, with the uncertainty of the camera centre; None below
+    the inlier threshold."""
     if len(points2D) < max(conf.min_inliers, 4):
         return None
     result = pycolmap.estimate_and_refine_absolute_pose(
@@ -65,7 +78,8 @@ def estimate_pose(points2D: np.ndarray, points3D: np.ndarray, camera: pycolmap.C
     )
     if result is None or result["num_inliers"] < conf.min_inliers:
         return None
-    return result
+    inliers = np.asarray(result["inlier_mask"], bool)
+    return {**result, **position_uncertainty(result["cam_from_world"], camera, points2D[inliers], points3D[inliers])}
 
 
 def count_inliers(cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera, points2D: np.ndarray, points3D: np.ndarray, max_error: float) -> int:
@@ -160,7 +174,8 @@ def localize_query(
     pose = None
     if best is not None:
         pose = best["cam_from_world"]
-        log.update(num_inliers=int(best["num_inliers"]), db_images_used=best_group)
+        log.update(num_inliers=int(best["num_inliers"]), db_images_used=best_group, position_std=best["position_std"],
+                   position_std_relative=best["position_std_relative"])
         if refiner is not None:
             pose, log["refinement"] = refine_pnp_pose(refiner, query, camera, best, best_group, best_matches, index, conf)
     else:

@@ -1,7 +1,8 @@
 """`vloc localize --method lbr`: localization by global instance recognition (LBR) with early exit.
 
 Candidate groups (vloc pairs instances) are tried in order: their pairs are matched only when reached, PnP runs
-on each group's 2D-3D matches, and the first group whose pose has `accept_inliers` inliers ends the search.
+on each group's 2D-3D matches, and the first group whose pose has `accept_inliers` inliers and a well-determined
+camera centre ends the search.
 The pose is then refined on co-visible database images: their 3D points, projected with the current pose, are
 matched to query keypoints within a radius, and PnP runs again with a tighter threshold.
 """
@@ -45,7 +46,10 @@ from .utils import quiet_pycolmap
 class LbrConf:
     ransac_max_error: float = 12.0  # pixels
     min_inliers: int = 12
-    accept_inliers: int = 100  # a group whose pose has this many inliers ends the search
+    accept_inliers: int = 100  # a group whose pose has this many inliers ends the search ...
+    # ... if its camera centre is also determined to this fraction of the distance to its inliers (1 sigma, worst
+    # direction): many inliers from a narrow part of the view can still leave the position ambiguous.
+    accept_max_position_std: float = 0.005
     num_pooled: int = 3  # when no group is accepted: the images with the most 2D-3D matches, localized together
     # LBR's last step. Off by default: it did not raise recall on the synthetic street, and on 7-Scenes (drifting
     # mapping poses) points of more images lower the recall at 2 cm (23.1% -> 18.5% on the hard split).
@@ -177,25 +181,28 @@ def localize_query(
     per_image: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     best, tried, newly_matched = None, [], 0
 
-    def attempt(group: CandidateGroup, **entry) -> int:
-        """PnP on the 2D-3D matches of the group's images, logged in `tried`; keeps the best pose. Its inliers."""
+    def attempt(group: CandidateGroup, **entry) -> bool:
+        """PnP on the 2D-3D matches of the group's images, logged in `tried`; keeps the pose if it is accepted (which
+        ends the search) or has the most inliers so far. Whether it is accepted."""
         nonlocal best
         points2D = np.concatenate([per_image[n][0] for n in group.db_images])
         point_indices = np.concatenate([per_image[n][1] for n in group.db_images])
         result = estimate_pose(points2D, index.xyz[point_indices], camera, conf.pnp)
         inliers = int(result["num_inliers"]) if result else 0
-        tried.append({"instance": group.instance, **entry, "db_images": group.db_images,
-                      "num_matches_2d3d": len(points2D), "num_inliers": inliers})
-        if result is not None and (best is None or inliers > best[0]):
-            best = (inliers, result["cam_from_world"], len(tried) - 1, group)
-        return inliers
+        std = result["position_std_relative"] if result else None
+        accepted = inliers >= conf.accept_inliers and std is not None and std <= conf.accept_max_position_std
+        tried.append({"instance": group.instance, **entry, "db_images": group.db_images, "num_matches_2d3d": len(points2D),
+                      "num_inliers": inliers, "position_std_relative": std, "accepted": accepted})
+        if result is not None and (accepted or best is None or inliers > best[0]):
+            best = (inliers, result, len(tried) - 1, group)
+        return accepted
 
     for group in groups:
         newly_matched += store.get(query, group.db_images)
         for name in group.db_images:
             if name not in per_image:
                 per_image[name] = correspondences(query, name, index, keypoints, store.reader)
-        if attempt(group) >= conf.accept_inliers:
+        if attempt(group):
             break
     else:
         # No group was convincing: pool the best-matched of every image matched so far, as hierarchical localization does.
@@ -217,10 +224,12 @@ def localize_query(
     if best is None:
         log["failure_reason"] = "no candidate group" if not groups else f"no group gave {conf.min_inliers} PnP inliers"
     else:
-        num_inliers, pose, number, group = best
+        num_inliers, result, number, group = best
+        pose = result["cam_from_world"]
         log.update(
-            accepted_group=number, accepted_instance=group.instance, early_exit=num_inliers >= conf.accept_inliers,
-            num_inliers=num_inliers, db_images_used=group.db_images,
+            accepted_group=number, accepted_instance=group.instance, early_exit=tried[number]["accepted"],
+            num_inliers=num_inliers, db_images_used=group.db_images, position_std=result["position_std"],
+            position_std_relative=result["position_std_relative"],
         )
         if refiner is not None:
             pose, log["covisibility_refinement"] = refiner.refine(pose, num_inliers, camera, query, group.db_images)
