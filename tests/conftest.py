@@ -44,3 +44,29 @@ def synthetic_map(tmp_path_factory) -> dict[str, Path]:
         "ground_truth": out / "ground_truth.txt", "reference": out / "reference",
         "pairs_mapping": out / "pairs-mapping.txt", "matches_mapping": out / "matches-mapping.h5",
     }
+
+
+@pytest.fixture(scope="session")
+def lbr_inputs(synthetic_map: dict[str, Path], tmp_path_factory) -> dict[str, Path]:
+    """Renderer instance labels of the day map, vote recognitions of the night queries, VLAD groups of at most 6 images."""
+    from helpers import renderer_instances
+    from vloc import extract_global, pairs, recognize
+    from vloc.io.text import read_image_list
+
+    out = tmp_path_factory.mktemp("lbr")
+    root, images = synthetic_map["root"], synthetic_map["images"]
+    instances = renderer_instances(synthetic_map["model"], synthetic_map["scene"], out / "instances.h5")
+    queries = read_image_list(root / "query_list.txt")
+    recognitions = recognize.main(
+        recognize.conf_by_name("vote"), instances, queries, images, synthetic_map["features"], out / "recognitions.h5"
+    )
+    vlad = extract_global.conf_by_name("vlad")
+    db_global = extract_global.main(vlad, images, out / "global-db.h5", root / "mapping.txt")
+    vlad = extract_global.conf_by_name("vlad")
+    query_global = extract_global.main(
+        extract_global.GlobalConf("vlad", type(vlad.model)(**{**vars(vlad.model), "vocabulary": str(out / "global-db.vocab.npz")}),
+                                  vlad.preprocessing),
+        images, out / "global-queries.h5", root / "query_list.txt",
+    )
+    pairs_path = pairs.instance_groups(recognitions, instances, query_global, db_global, out / "pairs-instances.txt", max_pairs=6)
+    return {**synthetic_map, "out": out, "instances": instances, "recognitions": recognitions, "pairs_instances": pairs_path}

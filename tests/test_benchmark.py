@@ -14,7 +14,7 @@ import pytest
 
 from typer.testing import CliRunner
 
-from vloc import extract, localize, match, pairs
+from vloc import extract, localize, localize_lbr, match, pairs
 from vloc.benchmark import localization_seed_spread, profile_extraction, profile_matching, run_recipe
 from vloc.cli import app
 from vloc.errors import InputError
@@ -95,8 +95,12 @@ def localize_inputs(paths: dict[str, Path]) -> dict[str, Path]:
 def test_seed_spread_evaluates_one_localization_per_seed(synthetic_map: dict[str, Path], tmp_path: Path):
     thresholds = [(0.01, 0.1), (0.05, 0.5)]
     inputs = localize_inputs(synthetic_map)
+
+    def localize_with_seed(seed: int, results: Path) -> Path:
+        return localize.main(localize.LocalizeConf(random_seed=seed), **inputs, results=results)
+
     report = localization_seed_spread(
-        inputs, localize.LocalizeConf(), [0, 1, 2], synthetic_map["ground_truth"], thresholds, None, tmp_path / "runs"
+        localize_with_seed, {}, [0, 1, 2], synthetic_map["ground_truth"], thresholds, None, tmp_path / "runs"
     )
     truth = read_poses(synthetic_map["ground_truth"])
     assert [run["seed"] for run in report["runs"]] == [0, 1, 2]
@@ -126,3 +130,26 @@ def test_seed_spread_cli_writes_the_table_and_json(synthetic_map: dict[str, Path
     report = json.loads(out.read_text())
     assert report["conf"]["ransac_max_error"] == 8 and len(report["runs"]) == 2
     assert report["spread"]["recall_percent@0"]["min"] >= 80
+
+
+def test_seed_spread_of_lbr_matches_into_a_copy(lbr_inputs: dict[str, Path], tmp_path: Path):
+    paths, out, matches = lbr_inputs, tmp_path / "seeds-lbr.json", tmp_path / "matches-lbr.h5"
+    result = CliRunner().invoke(app, [
+        "benchmark", "ransac-seeds", str(paths["model"]), str(paths["queries"]), str(paths["pairs_instances"]),
+        str(paths["features"]), str(matches), str(paths["ground_truth"]), str(out), "--seeds", "2",
+        "--threshold", "0.05,0.5", "--method", "lbr", "--labels", str(paths["instances"]), "--labels", str(paths["recognitions"]),
+    ])
+    assert result.exit_code == 0, result.output
+    assert not matches.exists()  # the pairs were matched into a copy
+    report = json.loads(out.read_text())
+    assert report["conf"]["method"] == "lbr" and report["conf"]["accept_inliers"] == 100
+    truth = read_poses(paths["ground_truth"])
+    for run in report["runs"]:
+        direct = localize_lbr.main(
+            localize_lbr.LbrConf(random_seed=run["seed"]), match.conf_by_name("nnml"), paths["model"], paths["queries"],
+            paths["pairs_instances"], paths["features"], tmp_path / "direct.h5", tmp_path / "direct.txt",
+            [paths["instances"], paths["recognitions"]],
+        )
+        expected = evaluate(read_poses(direct), truth, [(0.05, 0.5)])["groups"]["all"]
+        assert run["median_rotation_deg"] == expected["median_rotation_deg"] and run["recall_percent"] == expected["recall_percent"]
+        assert run["recall_percent"][0] >= 80

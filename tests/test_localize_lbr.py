@@ -6,42 +6,19 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
-from helpers import assert_one_line_error, renderer_instances
-from vloc import extract_global, localize, localize_lbr, match, pairs, recognize
+from helpers import assert_one_line_error
+from vloc import localize, localize_lbr, match
 from vloc.cli import app
 from vloc.evaluate import evaluate
 from vloc.io.features import FeatureReader
 from vloc.io.groups import groups_path
 from vloc.io.matches import MatchReader
 from vloc.io.model import read_model
-from vloc.io.text import log_path, read_image_list, read_pairs, read_poses, read_queries
+from vloc.io.text import log_path, read_pairs, read_poses, read_queries
 from vloc.map_index import MapIndex
 from vloc.matchers.instance_nn import InstanceNNConf
-
-
-@pytest.fixture(scope="module")
-def lbr_inputs(synthetic_map: dict[str, Path], tmp_path_factory) -> dict[str, Path]:
-    """Renderer instance labels of the day map, vote recognitions of the night queries, VLAD groups of at most 6 images."""
-    out = tmp_path_factory.mktemp("lbr")
-    root, images = synthetic_map["root"], synthetic_map["images"]
-    instances = renderer_instances(synthetic_map["model"], synthetic_map["scene"], out / "instances.h5")
-    queries = read_image_list(root / "query_list.txt")
-    recognitions = recognize.main(
-        recognize.conf_by_name("vote"), instances, queries, images, synthetic_map["features"], out / "recognitions.h5"
-    )
-    vlad = extract_global.conf_by_name("vlad")
-    db_global = extract_global.main(vlad, images, out / "global-db.h5", root / "mapping.txt")
-    vlad = extract_global.conf_by_name("vlad")
-    query_global = extract_global.main(
-        extract_global.GlobalConf("vlad", type(vlad.model)(**{**vars(vlad.model), "vocabulary": str(out / "global-db.vocab.npz")}),
-                                  vlad.preprocessing),
-        images, out / "global-queries.h5", root / "query_list.txt",
-    )
-    pairs_path = pairs.instance_groups(recognitions, instances, query_global, db_global, out / "pairs-instances.txt", max_pairs=6)
-    return {**synthetic_map, "out": out, "instances": instances, "recognitions": recognitions, "pairs_instances": pairs_path}
 
 
 def run_lbr(inputs: dict[str, Path], results: Path, matches: Path) -> dict:

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     import torch
 
     from .extract import ExtractConf
-    from .localize import LocalizeConf
     from .match import MatchConf
 
 
@@ -240,14 +239,11 @@ def plot_retrieval_profile(report: dict, path: Path) -> None:
 
 
 def localization_seed_spread(
-    localize_inputs: dict[str, Path], conf: LocalizeConf, seeds: list[int], truth: Path,
+    localize_with_seed: Callable[[int, Path], Path], conf: dict, seeds: list[int], truth: Path,
     thresholds: list[tuple[float, float]], queries: list[str] | None, work: Path,
 ) -> dict:
-    """Localize once per RANSAC seed (`localize.main` keyword inputs, results written under `work`) and evaluate
-    each run: per-seed summaries, and the min / median / max of each figure over the seeds."""
-    from dataclasses import asdict, replace
-
-    from . import localize
+    """Localize once per RANSAC seed (`localize_with_seed(seed, results)`, results written under `work`) and
+    evaluate each run: per-seed summaries, and the min / median / max of each figure over the seeds."""
     from .evaluate import evaluate, load_ground_truth
     from .io.text import read_poses
 
@@ -256,11 +252,11 @@ def localization_seed_spread(
     poses = load_ground_truth(truth)
     runs = []
     for seed in seeds:
-        results = localize.main(replace(conf, random_seed=seed), **localize_inputs, results=work / f"results-seed{seed}.txt")
+        results = localize_with_seed(seed, work / f"results-seed{seed}.txt")
         summary = evaluate(read_poses(results), poses, thresholds, queries, source=str(results), truth_source=str(truth))
         runs.append({"seed": seed, **summary["groups"]["all"]})
     figures = {name: [run[name] for run in runs] for name in ("median_translation_m", "median_rotation_deg", "num_failed")}
     figures.update({f"recall_percent@{k}": [run["recall_percent"][k] for run in runs] for k in range(len(thresholds))})
     spread = {name: {"min": min(values), "median": statistics.median(values), "max": max(values)}
               for name, values in figures.items()}
-    return {"conf": asdict(conf), "thresholds": [list(t) for t in thresholds], "runs": runs, "spread": spread}
+    return {"conf": conf, "thresholds": [list(t) for t in thresholds], "runs": runs, "spread": spread}

@@ -204,17 +204,22 @@ def dense_matching(
 @stage(
     benchmark_app,
     "ransac-seeds",
-    "Spread of localization accuracy over RANSAC seeds: localize the queries once per seed (as vloc localize) and "
-    "evaluate each run; prints each seed's medians and recall and their min / median / max, and writes them as JSON. "
-    "A difference between two configurations smaller than this spread is not a difference.",
+    "Spread of localization accuracy over RANSAC seeds: localize the queries once per seed (as vloc localize, "
+    "--method hloc or lbr) and evaluate each run; prints each seed's medians and recall and their min / median / max, "
+    "and writes them as JSON. A difference between two configurations smaller than this spread is not a difference. "
+    "With --method lbr, pairs not yet in MATCHES are matched into a copy of it; MATCHES is left as it is.",
     "vloc benchmark ransac-seeds outputs/7scenes/model outputs/7scenes/queries.txt outputs/7scenes/pairs-query.txt "
     "outputs/7scenes/feats.h5 outputs/7scenes/matches-query.h5 outputs/7scenes/ground_truth.txt outputs/seeds.json "
-    "--dataset-json outputs/7scenes/dataset.json --seeds 8",
+    "--dataset-json outputs/7scenes/dataset.json --seeds 8\n\n    "
+    "vloc benchmark ransac-seeds outputs/7scenes/model outputs/7scenes/queries.txt outputs/7scenes/pairs-instances.txt "
+    "outputs/7scenes/feats.h5 outputs/7scenes/matches-lbr.h5 outputs/7scenes/ground_truth.txt outputs/seeds-lbr.json "
+    "--dataset-json outputs/7scenes/dataset.json --method lbr --labels outputs/7scenes/instances.h5 "
+    "--labels outputs/7scenes/recognitions.h5",
 )
 def ransac_seeds(
     model: Path = typer.Argument(..., help="Triangulated COLMAP model."),
     queries: Path = typer.Argument(..., help="Queries file with intrinsics."),
-    pairs: Path = typer.Argument(..., help="Query-to-database pairs file."),
+    pairs: Path = typer.Argument(..., help="Query-to-database pairs file (--method lbr: of vloc pairs instances)."),
     features: Path = typer.Argument(..., help="Features file of the queries."),
     matches: Path = typer.Argument(..., help="Matches file of the query pairs."),
     ground_truth: Path = typer.Argument(..., help="Poses file or COLMAP model with the queries' true poses."),
@@ -223,21 +228,45 @@ def ransac_seeds(
     dataset_json: Path | None = typer.Option(None, "--dataset-json", help="dataset.json of `vloc prepare`: thresholds and query list."),
     threshold: list[str] = typer.Option([], "--threshold", help="'metres,degrees', repeatable; overrides dataset.json."),
     set_: list[str] = typer.Option([], "--set", help="Localization override, e.g. ransac_max_error=8."),
+    method: str = typer.Option("hloc", help="hloc (PnP over the paired images) or lbr (candidate groups, early exit)."),
+    match_conf: str = typer.Option("nnml", help="With --method lbr: the matcher preset for pairs not yet in MATCHES."),
+    match_set: list[str] = typer.Option([], "--match-set", help="With --method lbr: matcher override."),
+    labels: list[Path] = typer.Option([], "--labels", help="With --method lbr and nnml: instances.h5 and the queries' recognitions."),
 ) -> None:
+    import shutil
     import tempfile
+    from dataclasses import asdict, replace
 
+    from .. import localize, localize_lbr
+    from .. import match as match_stage
     from ..benchmark import localization_seed_spread
     from ..config import override
+    from ..errors import ConfigError
     from ..evaluate import finite_or_none
     from ..io.text import write_text_atomic
-    from ..localize import LocalizeConf
     from .evaluate import evaluation_setup
 
+    if method not in ("hloc", "lbr"):
+        raise ConfigError(f"--method must be hloc or lbr, got '{method}'")
     thresholds, names, _ = evaluation_setup(dataset_json, threshold, None)
-    inputs = {"model_path": model, "queries_path": queries, "pairs_path": pairs, "features": features, "matches": matches}
     with tempfile.TemporaryDirectory() as work:
+        if method == "hloc":
+            conf = override(localize.LocalizeConf(), set_)
+
+            def localize_with_seed(seed: int, results: Path) -> Path:
+                return localize.main(replace(conf, random_seed=seed), model, queries, pairs, features, matches, results)
+        else:
+            conf = override(localize_lbr.LbrConf(), set_)
+            configuration = override(match_stage.conf_by_name(match_conf), match_set)
+            matches_copy = Path(work) / "matches.h5"
+            if matches.exists():
+                shutil.copyfile(matches, matches_copy)
+
+            def localize_with_seed(seed: int, results: Path) -> Path:
+                return localize_lbr.main(replace(conf, random_seed=seed), configuration, model, queries, pairs, features,
+                                         matches_copy, results, labels or None)
         report = localization_seed_spread(
-            inputs, override(LocalizeConf(), set_), list(range(seeds)), ground_truth, thresholds, names, Path(work)
+            localize_with_seed, {"method": method, **asdict(conf)}, list(range(seeds)), ground_truth, thresholds, names, Path(work)
         )
     write_text_atomic(out, json.dumps(finite_or_none(report), indent=1))
     recalls = [f"{m:g} m, {d:g} deg" for m, d in thresholds]
