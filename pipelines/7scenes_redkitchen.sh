@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # 7-Scenes redkitchen subset, both splits: triangulate the mapping frames from their known poses
 # (20 nearest cameras per frame), match each query with its top-10 mapping frames by VLAD retrieval,
-# localize, evaluate.
+# localize; then match it with the 10 mapping frames nearest that first pose too, localize again, evaluate.
 # Usage: pipelines/7scenes_redkitchen.sh [OUT] [SPLITS]   (SPLITS default "easy hard"; data: $DATA or ../shared/data)
 # QUERY_PAIRS=exhaustive matches every query with every mapping frame instead (hloc's protocol for this table);
-# NUM_RETRIEVED=K changes the 10; NUM_QUERIES=N keeps the first N queries of each split (for a quick run).
+# NUM_RETRIEVED=K changes the 10; POSE_NEIGHBOURS=K the second 10 (0: no second pass); NUM_QUERIES=N keeps the
+# first N queries of each split (for a quick run).
 set -euo pipefail
 OUT=${1:-outputs/7scenes_redkitchen}
 SPLITS=${2:-easy hard}
 QUERY_PAIRS=${QUERY_PAIRS:-retrieval}
 NUM_RETRIEVED=${NUM_RETRIEVED:-10}
+POSE_NEIGHBOURS=${POSE_NEIGHBOURS:-10}
 DATA=${DATA:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}
 ROOT="$DATA/7scenes_redkitchen_subset"
 IMAGES="$ROOT/frames"

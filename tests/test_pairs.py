@@ -66,6 +66,17 @@ def test_from_poses_nearest_centres_within_angle_limit(tmp_path: Path, line_pose
         pairs.from_poses(line_poses, tmp_path / "pairs.txt", 2, queries=["Z"])
 
 
+def test_from_poses_pairs_estimated_query_poses_with_the_nearest_database_cameras(tmp_path: Path, line_poses):
+    """Queries posed elsewhere (a first localization) get the database cameras nearest their estimated poses within
+    the angle limit; the database's own images are not paired, and no image is paired with itself."""
+    query_poses = {"q1": pose_at(6.0), "q2": pose_at(0.4), "B": pose_at(9.0), "q3": pose_at(2.0, 170.0)}
+    written = read_pairs(pairs.from_poses(line_poses, tmp_path / "p.txt", 2, query_poses=query_poses))
+    assert written == [("B", "E"), ("B", "F"), ("q1", "D"), ("q1", "E"), ("q2", "A"), ("q2", "B"), ("q3", "away")]
+    assert read_pairs(pairs.from_poses(line_poses, tmp_path / "p.txt", 1, queries=["q2"], query_poses=query_poses)) == [("q2", "A")]
+    with pytest.raises(InputError, match="'A' has no pose"):
+        pairs.from_poses(line_poses, tmp_path / "p.txt", 1, queries=["A"], query_poses=query_poses)
+
+
 def test_from_poses_angle_limit_is_in_degrees(tmp_path: Path):
     poses = {"A": pose_at(0.0), "B": pose_at(0.5, 60.0), "C": pose_at(3.0, -10.0)}
     assert read_pairs(pairs.from_poses(poses, tmp_path / "p.txt", 1, max_angle_deg=45)) == [("A", "C")]

@@ -35,24 +35,28 @@ def from_poses(
     num_neighbors: int,
     max_angle_deg: float = 90.0,
     queries: list[str] | None = None,
+    query_poses: dict[str, pycolmap.Rigid3d] | None = None,
 ) -> Path:
-    """For each query (default: every posed image), the `num_neighbors` closest cameras within a viewing-angle limit."""
+    """For each query, the `num_neighbors` cameras of `poses` closest to it within a viewing-angle limit. Queries are
+    the images of `poses` (all, or those in `queries`), or images posed elsewhere (`query_poses`: e.g. a first
+    localization's results, paired with the database cameras nearest their estimated poses)."""
     names = sorted(poses)
     if not names:
         raise InputError(f"{out}: no posed images to pair")
     centers = np.stack([camera_center(poses[n]) for n in names])
     axes = np.stack([poses[n].rotation.matrix()[2] for n in names])  # viewing directions in world
+    posed = poses if query_poses is None else query_poses
     pairs = []
-    for query in queries or names:
-        if query not in poses:
+    for query in queries or sorted(posed):
+        if query not in posed:
             raise InputError(f"{out}: query '{query}' has no pose")
-        distance = np.linalg.norm(centers - camera_center(poses[query]), axis=1)
-        cos_angle = axes @ poses[query].rotation.matrix()[2]
+        distance = np.linalg.norm(centers - camera_center(posed[query]), axis=1)
+        cos_angle = axes @ posed[query].rotation.matrix()[2]
         distance[(cos_angle < np.cos(np.radians(max_angle_deg))) | (np.array(names) == query)] = np.inf
         for index in np.argsort(distance)[:num_neighbors]:
             if np.isfinite(distance[index]):
                 pairs.append((query, names[index]))
-    if queries is None:
+    if queries is None and query_poses is None:
         write_pairs(out, pairs)
     else:
         write_directed_pairs(out, pairs)

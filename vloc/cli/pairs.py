@@ -51,8 +51,11 @@ def exhaustive(
 @stage(
     pairs_app,
     "from-poses",
-    "The k nearest cameras of each image by camera-centre distance, within a viewing-angle limit, from a COLMAP model or a poses file.",
-    "vloc pairs from-poses outputs/pairs-mapping.txt --model outputs/reference --num 20",
+    "The k nearest cameras of each image by camera-centre distance, within a viewing-angle limit, from a COLMAP model or a "
+    "poses file. With --query-poses (e.g. the results of a first vloc localize), each of those queries is paired with "
+    "the model's cameras nearest its estimated pose instead.",
+    "vloc pairs from-poses outputs/pairs-mapping.txt --model outputs/reference --num 20\n\n    "
+    "vloc pairs from-poses outputs/pairs-query-pose.txt --model outputs/model --query-poses outputs/results.txt --num 10 --max-angle 30",
 )
 def from_poses(
     out: Path = typer.Argument(..., help="Output pairs file."),
@@ -61,6 +64,7 @@ def from_poses(
     num: int = typer.Option(20, "--num", help="Neighbours per image."),
     max_angle: float = typer.Option(90.0, "--max-angle", help="Largest angle between viewing directions, degrees."),
     query_list: Path | None = typer.Option(None, "--queries", help="Pair only these images (default: every image)."),
+    query_poses: Path | None = typer.Option(None, "--query-poses", help="Poses file of queries outside the model (e.g. results.txt)."),
 ) -> None:
     from .. import pairs
     from ..errors import InputError
@@ -70,7 +74,8 @@ def from_poses(
     if (model is None) == (poses is None):
         raise InputError("give exactly one of --model or --poses")
     known = model_poses(read_model(model)) if model else read_poses(poses)
-    pairs.from_poses(known, out, num, max_angle, read_image_list(query_list) if query_list else None)
+    queries = read_poses(query_poses) if query_poses else None
+    pairs.from_poses(known, out, num, max_angle, read_image_list(query_list) if query_list else None, queries)
     console.print(f"pairs written to {out}")
 
 
