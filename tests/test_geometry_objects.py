@@ -10,6 +10,7 @@ import torch
 from helpers import sinusoid_map
 from vloc.errors import ConfigError
 from vloc.geometry.camera import Camera
+from vloc.geometry.pose import camera_center, camera_center_covariance
 from vloc.geometry.rigid import Pose
 from vloc.refine.optimizer import LevenbergMarquardt
 
@@ -228,8 +229,6 @@ def test_chain_jacobian_on_smooth_sinusoids():
 def pnp_scatter(spread: float, noise: float, trials: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """Predicted and observed covariances of the PnP camera centre, for 150 points at depths 3-6 whose pixels
     cover `spread` of the view, under Gaussian pixel noise."""
-    from vloc.geometry.pose import camera_center, camera_center_covariance
-
     camera = pycolmap.Camera.create_from_model_name(0, "SIMPLE_PINHOLE", 500.0, 640, 480)
     truth = pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([0.1, -0.2, 0.05])), np.array([0.3, -0.1, 1.0]))
     rng = np.random.default_rng(1)

@@ -15,6 +15,7 @@ from vloc import localize
 from vloc.cli import app
 from vloc.errors import FormatError
 from vloc.evaluate import evaluate
+from vloc.geometry.pose import pose_errors
 from vloc.io.model import write_model
 from vloc.io.text import log_path, read_poses, write_queries
 from vloc.refine.run import RefineConf
@@ -45,8 +46,6 @@ def test_night_queries_are_localized_against_the_day_map(synthetic_map: dict[str
 def test_position_std_tells_how_good_each_pose_is(synthetic_map: dict[str, Path], tmp_path: Path):
     """The logged uncertainty of the camera centre is of the size of the actual error, and the query with the largest
     error (an ill-conditioned pose, metres off) has the largest relative uncertainty."""
-    from vloc.geometry.pose import pose_errors
-
     results = run(synthetic_map, tmp_path / "results.txt")
     truth, poses = read_poses(synthetic_map["ground_truth"]), read_poses(results)
     entries = json.loads(log_path(results).read_text())["queries"]
