@@ -52,10 +52,12 @@ def correspondences(
     return keypoints[pairs[valid, 0]] + 0.5, point_index[valid]
 
 
-def position_uncertainty(cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera, points2D: np.ndarray, points3D: np.ndarray) -> dict:
-    """Standard deviation of the camera centre along its least certain direction, given the 2D-3D inliers: in model
-    units, and relative to the median distance of the inlier points (scale-free); None when the inliers do not
-    determine the pose. Errors of the map itself are not in it."""
+def position_uncertainty(pnp: dict, camera: pycolmap.Camera, points2D: np.ndarray, points3D: np.ndarray) -> dict:
+    """Standard deviation of a PnP pose's camera centre along its least certain direction, from its inliers among the
+    2D-3D matches: in model units, and relative to the median distance of the inlier points (scale-free); None when
+    the inliers do not determine the pose. Errors of the map itself are not in it."""
+    inliers = np.asarray(pnp["inlier_mask"], bool)
+    points2D, points3D, cam_from_world = points2D[inliers], points3D[inliers], pnp["cam_from_world"]
     covariance = camera_center_covariance(cam_from_world, camera, points2D, points3D)
     if not np.isfinite(covariance).all():
         return {"position_std": None, "position_std_relative": None}
@@ -65,8 +67,7 @@ def position_uncertainty(cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Came
 
 
 def estimate_pose(points2D: np.ndarray, points3D: np.ndarray, camera: pycolmap.Camera, conf: LocalizeConf) -> dict | None:
-    """PnP in RANSAC, then nonlinear refinement on the inliers, with the uncertainty of the camera centre; None below
-    the inlier threshold."""
+    """PnP in RANSAC, then nonlinear refinement on the inliers; None below the inlier threshold."""
     if len(points2D) < max(conf.min_inliers, 4):
         return None
     result = pycolmap.estimate_and_refine_absolute_pose(
@@ -78,8 +79,7 @@ def estimate_pose(points2D: np.ndarray, points3D: np.ndarray, camera: pycolmap.C
     )
     if result is None or result["num_inliers"] < conf.min_inliers:
         return None
-    inliers = np.asarray(result["inlier_mask"], bool)
-    return {**result, **position_uncertainty(result["cam_from_world"], camera, points2D[inliers], points3D[inliers])}
+    return result
 
 
 def count_inliers(cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera, points2D: np.ndarray, points3D: np.ndarray, max_error: float) -> int:
@@ -174,8 +174,9 @@ def localize_query(
     pose = None
     if best is not None:
         pose = best["cam_from_world"]
-        log.update(num_inliers=int(best["num_inliers"]), db_images_used=best_group, position_std=best["position_std"],
-                   position_std_relative=best["position_std_relative"])
+        matched_points2D, matched_indices = best_matches
+        log.update(num_inliers=int(best["num_inliers"]), db_images_used=best_group,
+                   **position_uncertainty(best, camera, matched_points2D, index.xyz[matched_indices]))
         if refiner is not None:
             pose, log["refinement"] = refine_pnp_pose(refiner, query, camera, best, best_group, best_matches, index, conf)
     else:

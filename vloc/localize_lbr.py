@@ -35,7 +35,7 @@ from .io.model import read_model
 from .io.text import read_queries, write_results
 from .localize import (
     LocalizeConf, check_database_keypoints, check_query_features, correspondences, count_inliers, estimate_pose,
-    localize_all,
+    localize_all, position_uncertainty,
 )
 from .map_index import MapIndex
 from .match import MatchConf, PairMatcher
@@ -187,7 +187,10 @@ def localize_query(
         nonlocal best
         points2D = np.concatenate([per_image[n][0] for n in group.db_images])
         point_indices = np.concatenate([per_image[n][1] for n in group.db_images])
-        result = estimate_pose(points2D, index.xyz[point_indices], camera, conf.pnp)
+        points3D = index.xyz[point_indices]
+        result = estimate_pose(points2D, points3D, camera, conf.pnp)
+        if result is not None:
+            result.update(position_uncertainty(result, camera, points2D, points3D))
         inliers = int(result["num_inliers"]) if result else 0
         std = result["position_std_relative"] if result else None
         accepted = inliers >= conf.accept_inliers and std is not None and std <= conf.accept_max_position_std

@@ -238,26 +238,20 @@ def ransac_seeds(
     from dataclasses import asdict, replace
 
     from .. import localize, localize_lbr
-    from .. import match as match_stage
     from ..benchmark import localization_seed_spread
-    from ..config import override
-    from ..errors import ConfigError
     from ..evaluate import finite_or_none
     from ..io.text import write_text_atomic
     from .evaluate import evaluation_setup
+    from .localize import localization_confs
 
-    if method not in ("hloc", "lbr"):
-        raise ConfigError(f"--method must be hloc or lbr, got '{method}'")
+    conf, configuration = localization_confs(method, set_, match_conf, match_set)
     thresholds, names, _ = evaluation_setup(dataset_json, threshold, None)
     with tempfile.TemporaryDirectory() as work:
         if method == "hloc":
-            conf = override(localize.LocalizeConf(), set_)
 
             def localize_with_seed(seed: int, results: Path) -> Path:
                 return localize.main(replace(conf, random_seed=seed), model, queries, pairs, features, matches, results)
         else:
-            conf = override(localize_lbr.LbrConf(), set_)
-            configuration = override(match_stage.conf_by_name(match_conf), match_set)
             matches_copy = Path(work) / "matches.h5"
             if matches.exists():
                 shutil.copyfile(matches, matches_copy)

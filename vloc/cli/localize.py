@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from .app import app, console, stage
+
+if TYPE_CHECKING:
+    from ..localize import LocalizeConf
+    from ..localize_lbr import LbrConf
+    from ..match import MatchConf
+
+
+def localization_confs(
+    method: str, set_: list[str], match_conf: str, match_set: list[str]
+) -> tuple[LocalizeConf | LbrConf, MatchConf | None]:
+    """The --method's localizer configuration with its --set overrides, and for lbr the matcher configuration for
+    pairs not yet matched (None for hloc)."""
+    from .. import localize, localize_lbr, match
+    from ..config import override
+    from ..errors import ConfigError
+
+    if method == "hloc":
+        return override(localize.LocalizeConf(), set_), None
+    if method == "lbr":
+        return override(localize_lbr.LbrConf(), set_), override(match.conf_by_name(match_conf), match_set)
+    raise ConfigError(f"--method must be hloc or lbr, got '{method}'")
 
 
 @stage(
@@ -50,21 +72,17 @@ def localize(
     from ..io.text import log_path
     from ..refine.run import RefineConf
 
+    conf, configuration = localization_confs(method, set_, match_conf, match_set)
     if method == "lbr":
-        from .. import localize_lbr, match
+        from .. import localize_lbr
 
         if refine != "none":
             raise ConfigError("--refine is not available with --method lbr")
-        conf = override(localize_lbr.LbrConf(), set_)
-        configuration = override(match.conf_by_name(match_conf), match_set)
         localize_lbr.main(conf, configuration, model, queries, pairs, features, matches, results, labels or None)
         console.print(f"poses written to {results}, log to {log_path(results)}")
         return
-    if method != "hloc":
-        raise ConfigError(f"--method must be hloc or lbr, got '{method}'")
     if refine not in ("none", "featuremetric"):
         raise ConfigError(f"--refine must be none or featuremetric, got '{refine}'")
-    conf = override(localize_stage.LocalizeConf(), set_)
     refine_conf = override(RefineConf(dense=conf_by_name(dense_conf)), refine_set) if refine == "featuremetric" else None
     localize_stage.main(conf, model, queries, pairs, features, matches, results, refine_conf, dense, images)
     console.print(f"poses written to {results}, log to {log_path(results)}")
