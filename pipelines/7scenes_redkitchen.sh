@@ -5,13 +5,16 @@
 # Usage: pipelines/7scenes_redkitchen.sh [OUT] [SPLITS]   (SPLITS default "easy hard"; data: $DATA or ../shared/data)
 # QUERY_PAIRS=exhaustive matches every query with every mapping frame instead (hloc's protocol for this table);
 # NUM_RETRIEVED=K changes the 10; POSE_NEIGHBOURS=K the second 10 (0: no second pass); NUM_QUERIES=N keeps the
-# first N queries of each split (for a quick run).
+# first N queries of each split (for a quick run). LBR=1 (with QUERY_PAIRS=retrieval) also localizes by global
+# instance recognition at a budget of NUM_RETRIEVED pairs, beside hierarchical localization with the top-NUM_RETRIEVED
+# pairs alone (the first pass: evaluation-retrieval.json).
 set -euo pipefail
 OUT=${1:-outputs/7scenes_redkitchen}
 SPLITS=${2:-easy hard}
 QUERY_PAIRS=${QUERY_PAIRS:-retrieval}
 NUM_RETRIEVED=${NUM_RETRIEVED:-10}
 POSE_NEIGHBOURS=${POSE_NEIGHBOURS:-10}
+LBR=${LBR:-0}
 DATA=${DATA:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}
 ROOT="$DATA/7scenes_redkitchen_subset"
 IMAGES="$ROOT/frames"
@@ -31,4 +34,13 @@ for SPLIT in $SPLITS; do
     query_pairs "$S" "$IMAGES"
     echo "7-Scenes redkitchen, $SPLIT split"
     map_localize_evaluate "$S" "$IMAGES" "$OUT/feats-sift.h5"
+    if [ "$LBR" = 1 ] && [ "$QUERY_PAIRS" = retrieval ]; then
+        FIRST="$S/results-retrieval.txt"
+        [ "$POSE_NEIGHBOURS" -gt 0 ] || FIRST="$S/results.txt"
+        echo "7-Scenes redkitchen, $SPLIT split: hierarchical localization, VLAD top-$NUM_RETRIEVED alone"
+        vloc evaluate "$FIRST" "$S/ground_truth.txt" --dataset-json "$S/dataset.json" \
+            --out-json "$S/evaluation-retrieval.json"
+        echo "7-Scenes redkitchen, $SPLIT split: LBR, at most $NUM_RETRIEVED pairs per query"
+        lbr_localize_evaluate "$S" "$IMAGES" "$OUT/feats-sift.h5" "$NUM_RETRIEVED"
+    fi
 done

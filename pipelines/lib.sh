@@ -43,3 +43,27 @@ map_localize_evaluate() {
     vloc evaluate "$dir/results.txt" "$dir/ground_truth.txt" --dataset-json "$dir/dataset.json" \
         --out-json "$dir/evaluation.json" --plot "$dir/errors.png"
 }
+
+# lbr_localize_evaluate DIR IMAGES FEATURES BUDGET: localization by global instance recognition over DIR/model:
+# vloc's instance labels from the model, the RECOGNIZER (vote, weight-free; seg: trained on the mapping images first)
+# on the queries, instance-guided groups of at most BUDGET pairs per query (VLAD similarity from
+# DIR/global-vlad-*.h5), instance-wise matching and early exit; writes DIR/results-lbr.txt and DIR/evaluation-lbr.json.
+lbr_localize_evaluate() {
+    local dir=$1 images=$2 features=$3 budget=$4 recognizer=${RECOGNIZER:-vote}
+    local recognizer_set=()
+    vloc instances build "$dir/model" "$dir/instances.h5"
+    if [ "$recognizer" = seg ]; then
+        vloc train recognizer "$dir/recognizer" --instances "$dir/instances.h5" --images "$images"
+        recognizer_set=(--set checkpoint="$dir/recognizer/recognizer.pt")
+    fi
+    vloc recognize "$dir/instances.h5" "$images" "$features" "$dir/recognitions.h5" \
+        --queries "$dir/query_list.txt" --conf "$recognizer" "${recognizer_set[@]}"
+    vloc pairs instances "$dir/pairs-instances.txt" --recognitions "$dir/recognitions.h5" --instances "$dir/instances.h5" \
+        --descriptors "$dir/global-vlad-queries.h5" --db-descriptors "$dir/global-vlad-mapping.h5" --max-pairs "$budget"
+    vloc localize "$dir/model" "$dir/queries.txt" "$dir/pairs-instances.txt" "$features" "$dir/matches-lbr.h5" \
+        "$dir/results-lbr.txt" --method lbr --labels "$dir/instances.h5" --labels "$dir/recognitions.h5"
+    vloc evaluate "$dir/results-lbr.txt" "$dir/ground_truth.txt" --dataset-json "$dir/dataset.json" \
+        --out-json "$dir/evaluation-lbr.json"
+    python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['summary']; print(f\"LBR: {s['mean_pairs_matched']:.2f} pairs matched per query (budget {sys.argv[2]}), {s['num_early_exits']}/{s['num_queries']} early exits\")" \
+        "$dir/results-lbr_log.json" "$budget"
+}

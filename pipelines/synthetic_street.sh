@@ -15,6 +15,7 @@ FOCAL=${FOCAL:-360}
 BUDGET=${BUDGET:-10}
 RECOGNIZER=${RECOGNIZER:-vote}
 mkdir -p "$OUT"
+source "$(dirname "$0")/lib.sh"
 
 vloc synth "$OUT/scene" --num-cameras "$NUM_CAMERAS" --num-buildings "$NUM_BUILDINGS" --conditions day,night \
     --width "$WIDTH" --height "$HEIGHT" --focal "$FOCAL" --seed 3
@@ -40,19 +41,4 @@ vloc evaluate "$OUT/results-hloc.txt" "$OUT/ground_truth.txt" --dataset-json "$O
     --out-json "$OUT/evaluation-hloc.json"
 
 echo "LBR: global instance recognition ($RECOGNIZER), at most $BUDGET pairs per query, early exit"
-vloc instances build "$OUT/model" "$OUT/instances.h5"
-RECOGNIZER_SET=()
-if [ "$RECOGNIZER" = seg ]; then
-    vloc train recognizer "$OUT/recognizer" --instances "$OUT/instances.h5" --images "$IMAGES"
-    RECOGNIZER_SET=(--set checkpoint="$OUT/recognizer/recognizer.pt")
-fi
-vloc recognize "$OUT/instances.h5" "$IMAGES" "$OUT/feats-sift.h5" "$OUT/recognitions.h5" \
-    --queries "$OUT/query_list.txt" --conf "$RECOGNIZER" "${RECOGNIZER_SET[@]}"
-vloc pairs instances "$OUT/pairs-instances.txt" --recognitions "$OUT/recognitions.h5" --instances "$OUT/instances.h5" \
-    --descriptors "$OUT/global-vlad-queries.h5" --db-descriptors "$OUT/global-vlad-mapping.h5" --max-pairs "$BUDGET"
-vloc localize "$OUT/model" "$OUT/queries.txt" "$OUT/pairs-instances.txt" "$OUT/feats-sift.h5" "$OUT/matches-lbr.h5" \
-    "$OUT/results-lbr.txt" --method lbr --labels "$OUT/instances.h5" --labels "$OUT/recognitions.h5"
-vloc evaluate "$OUT/results-lbr.txt" "$OUT/ground_truth.txt" --dataset-json "$OUT/dataset.json" \
-    --out-json "$OUT/evaluation-lbr.json"
-python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['summary']; print(f\"LBR: {s['mean_pairs_matched']:.2f} pairs matched per query (hloc: $BUDGET), {s['num_early_exits']}/{s['num_queries']} early exits\")" \
-    "$OUT/results-lbr_log.json"
+lbr_localize_evaluate "$OUT" "$IMAGES" "$OUT/feats-sift.h5" "$BUDGET"
