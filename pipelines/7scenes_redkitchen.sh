@@ -15,6 +15,10 @@ QUERY_PAIRS=${QUERY_PAIRS:-retrieval}
 NUM_RETRIEVED=${NUM_RETRIEVED:-10}
 POSE_NEIGHBOURS=${POSE_NEIGHBOURS:-10}
 LBR=${LBR:-0}
+if [ "$LBR" = 1 ] && [ "$QUERY_PAIRS" != retrieval ]; then
+    echo "LBR=1 needs QUERY_PAIRS=retrieval (its groups rank images by VLAD similarity)" >&2
+    exit 2
+fi
 DATA=${DATA:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}
 ROOT="$DATA/7scenes_redkitchen_subset"
 IMAGES="$ROOT/frames"
@@ -34,7 +38,7 @@ for SPLIT in $SPLITS; do
     query_pairs "$S" "$IMAGES"
     echo "7-Scenes redkitchen, $SPLIT split"
     map_localize_evaluate "$S" "$IMAGES" "$OUT/feats-sift.h5"
-    if [ "$LBR" = 1 ] && [ "$QUERY_PAIRS" = retrieval ]; then
+    if [ "$LBR" = 1 ]; then
         FIRST="$S/results-retrieval.txt"
         [ "$POSE_NEIGHBOURS" -gt 0 ] || FIRST="$S/results.txt"
         echo "7-Scenes redkitchen, $SPLIT split: hierarchical localization, VLAD top-$NUM_RETRIEVED alone"
