@@ -39,10 +39,8 @@ for SPLIT in $SPLITS; do
     echo "7-Scenes redkitchen, $SPLIT split"
     map_localize_evaluate "$S" "$IMAGES" "$OUT/feats-sift.h5"
     if [ "$LBR" = 1 ]; then
-        FIRST="$S/results-retrieval.txt"
-        [ "$POSE_NEIGHBOURS" -gt 0 ] || FIRST="$S/results.txt"
         echo "7-Scenes redkitchen, $SPLIT split: hierarchical localization, VLAD top-$NUM_RETRIEVED alone"
-        vloc evaluate "$FIRST" "$S/ground_truth.txt" --dataset-json "$S/dataset.json" \
+        vloc evaluate "$(first_pass_results "$S")" "$S/ground_truth.txt" --dataset-json "$S/dataset.json" \
             --out-json "$S/evaluation-retrieval.json"
         echo "7-Scenes redkitchen, $SPLIT split: LBR, at most $NUM_RETRIEVED pairs per query"
         lbr_localize_evaluate "$S" "$IMAGES" "$OUT/feats-sift.h5" "$NUM_RETRIEVED"

@@ -18,16 +18,24 @@ query_pairs() {
     fi
 }
 
+# first_pass_results DIR: the results of map_localize_evaluate's first localization (DIR/results-retrieval.txt when a
+# second, pose-guided pass follows, else DIR/results.txt).
+first_pass_results() {
+    if [ "$QUERY_PAIRS" = retrieval ] && [ "${POSE_NEIGHBOURS:-0}" -gt 0 ]; then
+        echo "$1/results-retrieval.txt"
+    else
+        echo "$1/results.txt"
+    fi
+}
+
 # map_localize_evaluate DIR IMAGES FEATURES: match DIR/pairs-mapping.txt and DIR/pairs-query.txt, triangulate
 # DIR/reference into DIR/model, localize the queries of DIR/queries.txt, print and save the evaluation.
 # POSE_NEIGHBOURS=K (with QUERY_PAIRS=retrieval): then also pair each query with the K mapping images nearest its
 # first pose (within 30 deg), match the new pairs and localize again over both (DIR/pairs-query-pose.txt):
 # retrieval finds the place, the first pose finds the views that overlap the query most.
 map_localize_evaluate() {
-    local dir=$1 images=$2 features=$3 first="$1/results.txt"
-    if [ "$QUERY_PAIRS" = retrieval ] && [ "${POSE_NEIGHBOURS:-0}" -gt 0 ]; then
-        first="$dir/results-retrieval.txt"
-    fi
+    local dir=$1 images=$2 features=$3 first
+    first=$(first_pass_results "$dir")
     vloc match "$dir/pairs-mapping.txt" "$features" "$dir/matches-mapping.h5" --conf nn-ratio
     vloc match "$dir/pairs-query.txt" "$features" "$dir/matches-query.h5" --conf nn-ratio
     vloc triangulate "$dir/reference" "$images" "$dir/pairs-mapping.txt" "$features" "$dir/matches-mapping.h5" "$dir/model"

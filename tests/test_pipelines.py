@@ -78,7 +78,7 @@ def sevenscenes(shared_data: Path, tmp_path_factory) -> dict[str, Path]:
     runs = {}
     for mode in ("exhaustive", "retrieval"):
         runs[mode] = tmp_path_factory.mktemp(f"7scenes-{mode}")
-        run_recipe("7scenes_redkitchen.sh", runs[mode], shared_data, QUERY_PAIRS=mode, LBR=str(int(mode == "retrieval")))
+        run_recipe("7scenes_redkitchen.sh", runs[mode], shared_data, QUERY_PAIRS=mode, LBR="1" if mode == "retrieval" else "0")
     return runs
 
 
