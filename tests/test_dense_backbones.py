@@ -17,7 +17,7 @@ from vloc.models.gnnet import GNNet, GNNetConf, save_checkpoint
 
 HEIGHT, WIDTH = 96, 128
 RANDOM = {"dsift": {}, "gnnet": {"checkpoint": "random"}, "s2dhm-vgg16": {"weights": "random"}}
-STRIDES = {"dsift": (16, 8, 4, 2, 1), "gnnet": (32, 16, 8, 4, 2), "s2dhm-vgg16": (8, 4)}
+STRIDES = {"dsift": (16, 8, 4, 2, 1), "gnnet": (32, 16, 8, 4, 2, 1), "s2dhm-vgg16": (8, 4)}
 DIMS = {"dsift": 40, "gnnet": 32, "s2dhm-vgg16": 2048}
 
 
@@ -63,7 +63,7 @@ def test_random_init_is_seeded(name):
 
 def test_gnnet_pooled_levels_extend_the_network_pyramid():
     full, plain = backbone("gnnet")(image()), backbone("gnnet", pooled_levels=0)(image())
-    assert [float(level.stride[0]) for level in plain] == [8, 4, 2]
+    assert [float(level.stride[0]) for level in plain] == [8, 4, 2, 1]
     assert_same(features(full)[2:], features(plain))
     # Gaussian pooling: each pooled cell is close to the mean of the 2 x 2 cells below it, smoother than they are.
     below, pooled = features(full)[1], features(full)[0]
@@ -87,7 +87,7 @@ def test_gnnet_checkpoint_round_trip(tmp_path):
 
 
 def test_gnnet_checkpoint_conf_is_used(tmp_path):
-    conf = GNNetConf(in_channels=3, output_dim=8, channels=(8, 16, 24))
+    conf = GNNetConf(in_channels=3, output_dim=8, channels=(8, 16, 24), finest_stride=2)
     save_checkpoint(tmp_path / "small.pt", GNNet(conf), conf)
     levels = backbone("gnnet", checkpoint=str(tmp_path / "small.pt"), pooled_levels=0)(image(rgb=True))
     assert [level.features.shape for level in levels] == [(8, HEIGHT // 4, WIDTH // 4), (8, HEIGHT // 2, WIDTH // 2)]

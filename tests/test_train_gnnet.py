@@ -42,7 +42,7 @@ def test_training_resumes_and_writes_a_loadable_checkpoint(tiny_pairs: Synthetic
     assert set(history[-1]) >= {"train_total", "train_contrastive", "train_gauss_newton", "accuracy@3px", "convergence_rate"}
     backbone = GNNetBackbone(GNNetBackboneConf(checkpoint=str(checkpoint)))
     levels = backbone(torch.zeros(96, 128, dtype=torch.uint8).numpy())
-    assert [level.stride.tolist() for level in levels] == [[16.0, 16.0], [8.0, 8.0], [4.0, 4.0], [2.0, 2.0]]  # 2 pooled
+    assert [level.stride.tolist() for level in levels] == [[16.0, 16.0], [8.0, 8.0], [4.0, 4.0], [2.0, 2.0], [1.0, 1.0]]  # 2 pooled
     assert all(level.features.shape[0] == 16 for level in levels)
 
 
@@ -73,8 +73,8 @@ def test_pairs_of_images_of_different_sizes_train(tmp_path: Path):
     with torch.no_grad():  # a mixed pair: one pass per image, each the same as alone
         landscape, portrait = gnnet.pyramid(net, [sample["image0"], sample["image1"]])
         alone = gnnet.pyramid(net, [sample["image1"]])[0]
-    assert [tuple(level.features.shape[1:]) for level in portrait] == [(16, 12), (32, 24)]
-    assert [tuple(level.features.shape[1:]) for level in landscape] == [(12, 16), (24, 32)]
+    assert [tuple(level.features.shape[1:]) for level in portrait] == [(16, 12), (32, 24), (64, 48)]
+    assert [tuple(level.features.shape[1:]) for level in landscape] == [(12, 16), (24, 32), (48, 64)]
     assert all(torch.equal(a.features, b.features) for a, b in zip(portrait, alone))
 
 

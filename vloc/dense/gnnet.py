@@ -1,4 +1,4 @@
-"""`gnnet`: GN-Net dense features (vloc.models.gnnet), at strides 8, 4, 2 for the default widths, from a checkpoint,
+"""`gnnet`: GN-Net dense features (vloc.models.gnnet), at strides 8, 4, 2, 1 for the default widths, from a checkpoint,
 plus coarser levels Gaussian-pooled from the network's coarsest (strides 32 and 16 by default).
 
 `checkpoint="shipped"` is the file shipped in the package (vloc/models/weights/gnnet.pt, trained by
