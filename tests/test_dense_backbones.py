@@ -100,6 +100,9 @@ def test_gnnet_rejects_other_checkpoints(tmp_path):
     save_checkpoint(tmp_path / "wide.pt", GNNet(GNNetConf(output_dim=16)), GNNetConf())
     with pytest.raises(FormatError, match=r"wide\.pt is not a GN-Net checkpoint of this architecture: wrong shape of heads"):
         backbone("gnnet", checkpoint=str(tmp_path / "wide.pt"))
+    torch.save({"architecture": "gnnet", "conf": {"finest_stride": 4}, "state_dict": {}}, tmp_path / "stride4.pt")
+    with pytest.raises(FormatError, match=r"stride4\.pt is not .* bad conf \(GN-Net finest_stride must be 1 or 2, got 4\)"):
+        backbone("gnnet", checkpoint=str(tmp_path / "stride4.pt"))
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(FormatError, match=r"junk\.pt is not a GN-Net checkpoint of this architecture: unreadable") as error:
         backbone("gnnet", checkpoint=str(tmp_path / "junk.pt"))

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import FormatError, InputError
+from ..errors import ConfigError, FormatError, InputError
 
 ARCHITECTURE = "gnnet"
 
@@ -27,6 +27,10 @@ class GNNetConf:
     output_dim: int = 32
     channels: tuple[int, ...] = (16, 32, 64, 128)  # encoder widths at strides 1, 2, 4, 8
     finest_stride: int = 1  # 1 or 2: the decoder goes up to full resolution, or stops at half
+
+    def __post_init__(self):
+        if self.finest_stride not in (1, 2):
+            raise ConfigError(f"GN-Net finest_stride must be 1 or 2, got {self.finest_stride}")
 
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -41,8 +45,6 @@ class GNNet(nn.Module):
     def __init__(self, conf: GNNetConf):
         super().__init__()
         self.conf = conf
-        if conf.finest_stride not in (1, 2):
-            raise ValueError(f"GN-Net finest_stride must be 1 or 2, got {conf.finest_stride}")
         widths, finest = conf.channels, conf.finest_stride - 1  # finest: index of the finest output level
         self.encoder = nn.ModuleList(conv_block(c_in, c_out) for c_in, c_out in zip((conf.in_channels,) + widths, widths))
         # decoder[k] refines level len(widths) - 2 - k from the upsampled coarser level and the encoder skip
@@ -89,7 +91,7 @@ def load_checkpoint(path: Path) -> GNNet:
     try:
         conf = GNNetConf(**{k: tuple(v) if isinstance(v, list) else v for k, v in checkpoint["conf"].items()})
         model = GNNet(conf)
-    except (KeyError, TypeError, AttributeError, ValueError, RuntimeError) as error:
+    except (ConfigError, KeyError, TypeError, AttributeError, ValueError, RuntimeError) as error:
         raise _not_gnnet(path, f"bad conf ({error})") from None
     state = checkpoint.get("state_dict")
     reason = _mismatch(model.state_dict(), state) if isinstance(state, dict) else "no state_dict"
