@@ -32,6 +32,11 @@ class GNNetConf:
         if self.finest_stride not in (1, 2):
             raise ConfigError(f"GN-Net finest_stride must be 1 or 2, got {self.finest_stride}")
 
+    @property
+    def finest_level(self) -> int:
+        """Index into `channels` of the encoder level the finest output comes from (log2 of finest_stride)."""
+        return self.finest_stride.bit_length() - 1
+
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """Two 3x3 convolutions, each followed by BatchNorm and ReLU."""
@@ -45,7 +50,7 @@ class GNNet(nn.Module):
     def __init__(self, conf: GNNetConf):
         super().__init__()
         self.conf = conf
-        widths, finest = conf.channels, conf.finest_stride - 1  # finest: index of the finest output level
+        widths, finest = conf.channels, conf.finest_level
         self.encoder = nn.ModuleList(conv_block(c_in, c_out) for c_in, c_out in zip((conf.in_channels,) + widths, widths))
         # decoder[k] refines level len(widths) - 2 - k from the upsampled coarser level and the encoder skip
         self.decoder = nn.ModuleList(
@@ -61,7 +66,8 @@ class GNNet(nn.Module):
             x = block(F.max_pool2d(x, 2) if i > 0 else x)
             skips.append(x)
         outputs = [self.heads[0](x)]
-        for block, head, skip in zip(self.decoder, self.heads[1:], reversed(skips[:-1])):
+        # one decoder block per output level finer than the coarsest: the encoder skips at strides 2^(n-2) .. finest_stride
+        for block, head, skip in zip(self.decoder, self.heads[1:], reversed(skips[self.conf.finest_level:-1])):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = block(torch.cat([x, skip], 1))
             outputs.append(head(x))
