@@ -10,7 +10,7 @@ import torch
 from helpers import sinusoid_map
 from vloc.errors import ConfigError
 from vloc.geometry.camera import Camera
-from vloc.geometry.pose import camera_center, camera_center_covariance
+from vloc.geometry.pose import camera_center, camera_center_covariance, reprojection_errors
 from vloc.geometry.rigid import Pose
 from vloc.refine.optimizer import LevenbergMarquardt
 
@@ -100,6 +100,16 @@ def test_points_where_radial_distortion_folds_back_are_invalid():
     pixels, valid = camera.project(torch.tensor([[1.5, 0.0, 1.0], [0.3, 0.2, 1.0]], dtype=DT))
     assert abs(float(pixels[0, 0]) - 160 + 200 * 0.1875) < 1e-9 and (pixels[0] >= 0).all()  # folded into the image
     assert valid.tolist() == [False, True]
+
+
+def test_reprojection_errors_as_pycolmap_and_inf_where_nothing_projects():
+    camera = pycolmap.Camera(model="SIMPLE_RADIAL", width=640, height=480, params=[500, 320, 240, -0.1])
+    cam_from_world = pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([0.1, -0.2, 0.05])), np.array([0.3, -0.1, 2.0]))
+    points3D = np.array([[0.2, 0.1, 0.5], [-0.4, 0.3, 1.0], [0.0, 0.0, -5.0]])  # the last is behind the camera
+    observed = camera.img_from_cam(cam_from_world * points3D[:2]) + np.array([[3.0, 4.0], [0.0, -1.5]])
+    errors = reprojection_errors(cam_from_world, camera, np.vstack([observed, [[320.0, 240.0]]]), points3D)
+    np.testing.assert_allclose(errors[:2], [5.0, 1.5], atol=1e-9)
+    assert errors[2] == np.inf
 
 
 def test_camera_validity_and_scale():

@@ -11,15 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pycolmap
-import torch
 
 from .errors import FormatError
 from .io.features import FeatureReader
 from .io.matches import MatchReader
 from .io.model import read_model
-from .geometry.camera import Camera
-from .geometry.pose import camera_center, camera_center_covariance, pose_record
-from .geometry.rigid import Pose
+from .geometry.pose import camera_center, camera_center_covariance, pose_record, reprojection_errors
 from .io.text import read_queries, write_results
 from .map_index import MapIndex, database_images_by_query
 from .refine.run import QueryRefiner, RefineConf
@@ -84,9 +81,7 @@ def estimate_pose(points2D: np.ndarray, points3D: np.ndarray, camera: pycolmap.C
 
 def count_inliers(cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera, points2D: np.ndarray, points3D: np.ndarray, max_error: float) -> int:
     """2D-3D matches whose reprojection error is below max_error pixels."""
-    pixels, valid = Camera.from_pycolmap(camera).project(Pose.from_pycolmap(cam_from_world).transform(torch.from_numpy(points3D)))
-    errors = np.linalg.norm(pixels.numpy() - points2D, axis=1)
-    return int(((errors < max_error) & valid.numpy()).sum())
+    return int((reprojection_errors(cam_from_world, camera, points2D, points3D) < max_error).sum())
 
 
 def check_database_keypoints(index: MapIndex, features: FeatureReader, db_names: set[str], model_path: Path) -> None:

@@ -49,6 +49,17 @@ def camera_center_covariance(
     return rotation.T @ (variance * np.linalg.inv(information))[3:, 3:] @ rotation
 
 
+def reprojection_errors(
+    cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera, points2D: np.ndarray, points3D: np.ndarray
+) -> np.ndarray:
+    """Pixel distance between each 2D point (COLMAP pixels) and its 3D point projected by the pose; inf where the point
+    does not project into the image (behind the camera, outside the frame, or where the distortion folds back)."""
+    points_cam = Pose.from_pycolmap(cam_from_world).transform(torch.from_numpy(np.asarray(points3D, np.float64)))
+    pixels, valid = Camera.from_pycolmap(camera).project(points_cam)
+    errors = np.linalg.norm(pixels.numpy() - np.asarray(points2D, np.float64), axis=1)
+    return np.where(valid.numpy(), errors, np.inf)
+
+
 def relative_pose(cam0_from_world: pycolmap.Rigid3d, cam1_from_world: pycolmap.Rigid3d) -> pycolmap.Rigid3d:
     """cam1_from_cam0."""
     return cam1_from_world * cam0_from_world.inverse()
