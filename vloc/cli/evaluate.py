@@ -1,4 +1,4 @@
-"""CLI: vloc evaluate | evaluate-retrieval."""
+"""CLI: vloc evaluate | evaluate-consistency | evaluate-retrieval."""
 
 from __future__ import annotations
 
@@ -20,23 +20,31 @@ def parse_threshold(text: str) -> tuple[float, float]:
     return metres, degrees
 
 
-def evaluation_setup(
-    dataset_json: Path | None, threshold: list[str], query_list: Path | None
-) -> tuple[list[tuple[float, float]], list[str] | None, dict[str, str] | None]:
-    """Thresholds (--threshold, else dataset.json's), query names (the list, else dataset.json's query_list.txt,
-    else None: all) and conditions of an evaluation."""
+def dataset_queries(dataset_json: Path | None, query_list: Path | None) -> tuple[list[str] | None, dict[str, str] | None]:
+    """Query names (the list, else dataset.json's query_list.txt, else None: all) and conditions of an evaluation."""
     from ..datasets import read_dataset_json
-    from ..errors import ConfigError
     from ..io.text import read_image_list
 
-    info = read_dataset_json(dataset_json) if dataset_json is not None else {"thresholds": [], "conditions": {}}
-    thresholds = [parse_threshold(t) for t in threshold] or info["thresholds"]
-    if not thresholds:
-        raise ConfigError("no thresholds: give --threshold metres,degrees or --dataset-json")
+    conditions = read_dataset_json(dataset_json)["conditions"] if dataset_json is not None else {}
     if query_list is None and dataset_json is not None and (dataset_json.parent / "query_list.txt").exists():
         query_list = dataset_json.parent / "query_list.txt"
     queries = read_image_list(query_list) if query_list is not None else None
-    return thresholds, queries, info["conditions"] or None
+    return queries, conditions or None
+
+
+def evaluation_setup(
+    dataset_json: Path | None, threshold: list[str], query_list: Path | None
+) -> tuple[list[tuple[float, float]], list[str] | None, dict[str, str] | None]:
+    """Thresholds (--threshold, else dataset.json's), query names and conditions of an evaluation."""
+    from ..datasets import read_dataset_json
+    from ..errors import ConfigError
+
+    thresholds = [parse_threshold(t) for t in threshold]
+    if not thresholds and dataset_json is not None:
+        thresholds = read_dataset_json(dataset_json)["thresholds"]
+    if not thresholds:
+        raise ConfigError("no thresholds: give --threshold metres,degrees or --dataset-json")
+    return (thresholds, *dataset_queries(dataset_json, query_list))
 
 
 @stage(
@@ -61,6 +69,41 @@ def evaluate(
 
     thresholds, queries, conditions = evaluation_setup(dataset_json, threshold, query_list)
     evaluate_stage.main(results, ground_truth, thresholds, queries, conditions, out_json, plot, model_units)
+    if out_json is not None:
+        console.print(f"report written to {out_json}")
+
+
+@stage(
+    app,
+    "evaluate-consistency",
+    "How well the ground truth explains each query's 2D-3D matches, beside the estimate: the matches (through every "
+    "image the query is paired with, each keypoint-point pair once) that each pose reprojects within --max-error "
+    "pixels. Where the ground truth has far fewer than the estimate, the query's true pose and the map's poses "
+    "disagree, and the localization error measured against it is partly the ground truth's own.",
+    "vloc evaluate-consistency outputs/7scenes/hard/model outputs/7scenes/hard/queries.txt "
+    "outputs/7scenes/hard/pairs-query.txt outputs/7scenes/feats-sift.h5 outputs/7scenes/hard/matches-query.h5 "
+    "outputs/7scenes/hard/results.txt outputs/7scenes/hard/ground_truth.txt --dataset-json outputs/7scenes/hard/dataset.json",
+)
+def evaluate_consistency(
+    model: Path = typer.Argument(..., help="Triangulated COLMAP model the queries were localized against."),
+    queries: Path = typer.Argument(..., help="Queries file with intrinsics."),
+    pairs: Path = typer.Argument(..., help="Query-to-database pairs file (as localized)."),
+    features: Path = typer.Argument(..., help="Features file of the queries."),
+    matches: Path = typer.Argument(..., help="Matches file of the query pairs."),
+    results: Path = typer.Argument(..., help="Results file of the localizer."),
+    ground_truth: Path = typer.Argument(..., help="Poses file or COLMAP model folder."),
+    max_error: float = typer.Option(4.0, "--max-error", help="Reprojection error of an inlier, pixels."),
+    weak_ratio: float = typer.Option(0.5, "--weak-ratio", help="Count the queries whose ground truth has fewer than this fraction of the estimate's inliers."),
+    dataset_json: Path | None = typer.Option(None, "--dataset-json", help="dataset.json of `vloc prepare`: conditions and query list."),
+    query_list: Path | None = typer.Option(None, "--queries", help="Query names (default: the dataset's query list, else every query of the queries file)."),
+    out_json: Path | None = typer.Option(None, "--out-json", help="Write the report as JSON."),
+) -> None:
+    from .. import evaluate_consistency as stage_module
+
+    names, conditions = dataset_queries(dataset_json, query_list)
+    stage_module.main(
+        model, queries, pairs, features, matches, results, ground_truth, max_error, weak_ratio, names, conditions, out_json
+    )
     if out_json is not None:
         console.print(f"report written to {out_json}")
 
