@@ -35,8 +35,9 @@ first_pass_results() {
 # retrieval finds the place, the first pose finds the views that overlap the query most. Ends with how well the ground
 # truth explains the query matches beside the estimates (DIR/consistency.json).
 map_localize_evaluate() {
-    local dir=$1 images=$2 features=$3 first pairs=$1/pairs-query.txt
+    local dir=$1 images=$2 features=$3 first pairs
     first=$(first_pass_results "$dir")
+    pairs=$dir/pairs-query.txt
     vloc match "$dir/pairs-mapping.txt" "$features" "$dir/matches-mapping.h5" --conf nn-ratio
     vloc match "$dir/pairs-query.txt" "$features" "$dir/matches-query.h5" --conf nn-ratio
     vloc triangulate "$dir/reference" "$images" "$dir/pairs-mapping.txt" "$features" "$dir/matches-mapping.h5" "$dir/model"

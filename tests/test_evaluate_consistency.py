@@ -68,10 +68,25 @@ def test_failed_query_is_counted_but_not_compared(localized: dict[str, Path], tm
     write_poses(tmp_path / "results.txt", poses)
     report = support(localized, results=tmp_path / "results.txt", out_json=tmp_path / "support.json")
     overall = report["groups"]["all"]
-    assert overall["num_queries"] == 12 and overall["num_compared"] == 11
+    assert overall["num_queries"] == 12 and overall["num_failed"] == 1 and overall["num_compared"] == 11
     written = json.loads((tmp_path / "support.json").read_text())
     assert written["queries"][failed]["inliers_estimate"] is None and written["queries"][failed]["inliers_truth"] > 50
     assert written["queries"][failed]["truth_per_estimate"] is None
+
+
+def test_groups_by_condition(localized: dict[str, Path], tmp_path: Path):
+    """A ground truth wrong for half the queries: that condition's group shows it, the other's does not."""
+    truth = read_poses(localized["ground_truth"])
+    names = sorted(truth)
+    turn = Rotation.from_rotvec([0, np.radians(1.0), 0]).as_matrix()
+    for name in names[:6]:
+        truth[name] = rigid_from_matrix(turn @ truth[name].rotation.matrix(), turn @ truth[name].translation)
+    write_poses(tmp_path / "half.txt", truth)
+    conditions = {n: "turned" if i < 6 else "exact" for i, n in enumerate(names)}
+    groups = support(localized, ground_truth=tmp_path / "half.txt", conditions=conditions)["groups"]
+    assert groups["turned"]["num_truth_weak"] == 6 and groups["turned"]["median_truth_per_estimate"] < 0.2
+    assert groups["exact"]["num_truth_weak"] == 0 and groups["exact"]["median_truth_per_estimate"] >= 0.95
+    assert groups["all"]["num_queries"] == 12 and groups["all"]["num_truth_weak"] == 6
 
 
 def test_each_keypoint_point_pair_counts_once(localized: dict[str, Path]):
@@ -103,3 +118,8 @@ def test_bad_inputs_fail_with_one_line(localized: dict[str, Path], tmp_path: Pat
     arguments[5] = str(tmp_path / "stranger.txt")
     result = CliRunner().invoke(app, ["evaluate-consistency", *arguments, str(localized["ground_truth"])])
     assert_one_line_error(result, "stranger.png", "is not in", str(localized["queries"]))
+
+    arguments[5] = str(localized["results"])
+    arguments[2] = str(localized["pairs_mapping"])  # the mapping pairs by mistake: no query in them
+    result = CliRunner().invoke(app, ["evaluate-consistency", *arguments, str(localized["ground_truth"])])
+    assert_one_line_error(result, str(localized["pairs_mapping"]), "none of the 12 queries")

@@ -16,12 +16,11 @@ import pycolmap
 
 from .errors import InputError
 from .evaluate import load_ground_truth
-from .geometry.pose import reprojection_errors
 from .io.features import FeatureReader
 from .io.matches import MatchReader
 from .io.model import read_model
 from .io.text import read_poses, read_queries, write_text_atomic
-from .localize import check_query_features, correspondences
+from .localize import check_database_keypoints, check_query_features, correspondences, count_inliers
 from .map_index import MapIndex, database_images_by_query
 from .utils import track
 
@@ -43,7 +42,7 @@ class PoseSupport:
 def unique_correspondences(
     query: str, db_names: list[str], index: MapIndex, keypoints: np.ndarray, matches: MatchReader
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The query's 2D-3D matches through all of `db_names`, each (keypoint, 3D point) pair once."""
+    """The query's 2D-3D matches through all of `db_names`, each (2D point, 3D point) pair once."""
     per_image = [correspondences(query, name, index, keypoints, matches) for name in db_names]
     points2D = np.concatenate([p for p, _ in per_image] or [np.zeros((0, 2))])
     point_indices = np.concatenate([i for _, i in per_image] or [np.zeros(0, np.int64)])
@@ -57,7 +56,7 @@ def pose_support(
 ) -> PoseSupport:
     """Inliers of the estimate (if any) and of the ground truth among the matches: reprojected within max_error pixels."""
     def inliers(pose: pycolmap.Rigid3d) -> int:
-        return int((reprojection_errors(pose, camera, points2D, points3D) < max_error).sum())
+        return count_inliers(pose, camera, points2D, points3D, max_error)
 
     return PoseSupport(len(points2D), None if estimate is None else inliers(estimate), inliers(truth))
 
@@ -71,6 +70,7 @@ def summarize(supports: list[PoseSupport], weak_ratio: float) -> dict:
 
     return {
         "num_queries": len(supports),
+        "num_failed": sum(s.inliers_estimate is None for s in supports),
         "num_compared": len(compared),
         "median_matches": median([s.num_matches for s in supports]),
         "median_inliers_estimate": median([s.inliers_estimate for s in compared]),
@@ -119,20 +119,24 @@ def main(
     cameras = read_queries(queries_path)
     estimates = read_poses(results)
     truth = load_ground_truth(ground_truth)
+    source = "query list" if queries is not None else str(queries_path)
     queries = sorted(cameras) if queries is None else list(queries)
     for name in queries:
         if name not in cameras:
             raise InputError(f"{queries_path}: query {name} has no camera")
         if name not in truth:
-            raise InputError(f"query list: query {name} has no ground-truth pose in {ground_truth}")
+            raise InputError(f"{source}: query {name} has no ground-truth pose in {ground_truth}")
     for name in estimates:
         if name not in cameras:
             raise InputError(f"{results}: query {name} is not in {queries_path}")
     index = MapIndex(read_model(model_path, need_points=True))
     db_by_query = database_images_by_query(pairs_path, index, model_path)
+    if not set(queries) & set(db_by_query):
+        raise InputError(f"{pairs_path}: pairs none of the {len(queries)} queries with a database image")
     supports = {}
     with FeatureReader(features) as feature_reader, MatchReader(matches) as match_reader:
         check_query_features(queries, feature_reader, queries_path)
+        check_database_keypoints(index, feature_reader, {n for names in db_by_query.values() for n in names}, model_path)
         for name in track(queries, "ground-truth support", len(queries)):
             points2D, point_indices = unique_correspondences(
                 name, db_by_query.get(name, []), index, feature_reader.keypoints(name), match_reader

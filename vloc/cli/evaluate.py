@@ -20,31 +20,35 @@ def parse_threshold(text: str) -> tuple[float, float]:
     return metres, degrees
 
 
-def dataset_queries(dataset_json: Path | None, query_list: Path | None) -> tuple[list[str] | None, dict[str, str] | None]:
-    """Query names (the list, else dataset.json's query_list.txt, else None: all) and conditions of an evaluation."""
+def read_dataset(dataset_json: Path | None) -> dict:
+    """dataset.json of `vloc prepare` (thresholds, conditions), or none of either."""
     from ..datasets import read_dataset_json
+
+    return read_dataset_json(dataset_json) if dataset_json is not None else {"thresholds": [], "conditions": {}}
+
+
+def dataset_queries(
+    dataset_json: Path | None, query_list: Path | None, conditions: dict[str, str]
+) -> tuple[list[str] | None, dict[str, str] | None]:
+    """Query names (the list, else dataset.json's query_list.txt beside it, else None: all) and conditions."""
     from ..io.text import read_image_list
 
-    conditions = read_dataset_json(dataset_json)["conditions"] if dataset_json is not None else {}
     if query_list is None and dataset_json is not None and (dataset_json.parent / "query_list.txt").exists():
         query_list = dataset_json.parent / "query_list.txt"
-    queries = read_image_list(query_list) if query_list is not None else None
-    return queries, conditions or None
+    return (read_image_list(query_list) if query_list is not None else None), conditions or None
 
 
 def evaluation_setup(
     dataset_json: Path | None, threshold: list[str], query_list: Path | None
 ) -> tuple[list[tuple[float, float]], list[str] | None, dict[str, str] | None]:
     """Thresholds (--threshold, else dataset.json's), query names and conditions of an evaluation."""
-    from ..datasets import read_dataset_json
     from ..errors import ConfigError
 
-    thresholds = [parse_threshold(t) for t in threshold]
-    if not thresholds and dataset_json is not None:
-        thresholds = read_dataset_json(dataset_json)["thresholds"]
+    info = read_dataset(dataset_json)
+    thresholds = [parse_threshold(t) for t in threshold] or info["thresholds"]
     if not thresholds:
         raise ConfigError("no thresholds: give --threshold metres,degrees or --dataset-json")
-    return (thresholds, *dataset_queries(dataset_json, query_list))
+    return (thresholds, *dataset_queries(dataset_json, query_list, info["conditions"]))
 
 
 @stage(
@@ -95,12 +99,12 @@ def evaluate_consistency(
     max_error: float = typer.Option(4.0, "--max-error", help="Reprojection error of an inlier, pixels."),
     weak_ratio: float = typer.Option(0.5, "--weak-ratio", help="Count the queries whose ground truth has fewer than this fraction of the estimate's inliers."),
     dataset_json: Path | None = typer.Option(None, "--dataset-json", help="dataset.json of `vloc prepare`: conditions and query list."),
-    query_list: Path | None = typer.Option(None, "--queries", help="Query names (default: the dataset's query list, else every query of the queries file)."),
+    query_list: Path | None = typer.Option(None, "--queries", help="A list of the query names to evaluate, one per line (default: the dataset's query list, else every query of the QUERIES file)."),
     out_json: Path | None = typer.Option(None, "--out-json", help="Write the report as JSON."),
 ) -> None:
     from .. import evaluate_consistency as stage_module
 
-    names, conditions = dataset_queries(dataset_json, query_list)
+    names, conditions = dataset_queries(dataset_json, query_list, read_dataset(dataset_json)["conditions"])
     stage_module.main(
         model, queries, pairs, features, matches, results, ground_truth, max_error, weak_ratio, names, conditions, out_json
     )
