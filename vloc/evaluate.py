@@ -59,6 +59,14 @@ def summarize(errors: list[QueryError], thresholds: list[tuple[float, float]]) -
     }
 
 
+def query_groups(queries: list[str], conditions: dict[str, str] | None) -> dict[str, list[str]]:
+    """The queries of each report group: 'all', then one group per condition (in name order)."""
+    groups = {"all": list(queries)}
+    for condition in sorted(set((conditions or {}).get(n) for n in queries) - {None}):
+        groups[condition] = [n for n in queries if conditions.get(n) == condition]
+    return groups
+
+
 def evaluate(
     results: dict[str, pycolmap.Rigid3d],
     truth: dict[str, pycolmap.Rigid3d],
@@ -77,12 +85,10 @@ def evaluate(
         if name not in truth:
             raise InputError(f"query list: query {name} has no ground-truth pose in {truth_source}")
     errors = query_errors(results, truth, queries)
-    groups = {"all": summarize(list(errors.values()), thresholds)}
-    for condition in sorted(set((conditions or {}).get(n) for n in queries) - {None}):
-        groups[condition] = summarize([errors[n] for n in queries if conditions.get(n) == condition], thresholds)
+    groups = query_groups(queries, conditions)
     return {
         "thresholds": [list(t) for t in thresholds],
-        "groups": groups,
+        "groups": {group: summarize([errors[n] for n in names], thresholds) for group, names in groups.items()},
         "queries": {n: {"translation_m": e.translation_m, "rotation_deg": e.rotation_deg} for n, e in errors.items()},
     }
 

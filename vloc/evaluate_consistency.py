@@ -15,7 +15,7 @@ import numpy as np
 import pycolmap
 
 from .errors import InputError
-from .evaluate import load_ground_truth
+from .evaluate import load_ground_truth, query_groups
 from .io.features import FeatureReader
 from .io.matches import MatchReader
 from .io.model import read_model
@@ -144,13 +144,11 @@ def main(
             supports[name] = pose_support(
                 cameras[name], points2D, index.xyz[point_indices], estimates.get(name), truth[name], max_error
             )
-    groups = {"all": summarize(list(supports.values()), weak_ratio)}
-    for condition in sorted(set((conditions or {}).get(n) for n in queries) - {None}):
-        groups[condition] = summarize([supports[n] for n in queries if conditions.get(n) == condition], weak_ratio)
+    groups = query_groups(queries, conditions)
     report = {
         "max_error_px": max_error,
         "weak_ratio": weak_ratio,
-        "groups": groups,
+        "groups": {group: summarize([supports[n] for n in names], weak_ratio) for group, names in groups.items()},
         "queries": {n: {**asdict(s), "truth_per_estimate": s.truth_per_estimate} for n, s in supports.items()},
     }
     print_support(report)

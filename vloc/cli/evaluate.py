@@ -27,15 +27,13 @@ def read_dataset(dataset_json: Path | None) -> dict:
     return read_dataset_json(dataset_json) if dataset_json is not None else {"thresholds": [], "conditions": {}}
 
 
-def dataset_queries(
-    dataset_json: Path | None, query_list: Path | None, conditions: dict[str, str]
-) -> tuple[list[str] | None, dict[str, str] | None]:
-    """Query names (the list, else dataset.json's query_list.txt beside it, else None: all) and conditions."""
+def query_names(dataset_json: Path | None, query_list: Path | None) -> list[str] | None:
+    """Query names: the list, else dataset.json's query_list.txt beside it, else None (all)."""
     from ..io.text import read_image_list
 
     if query_list is None and dataset_json is not None and (dataset_json.parent / "query_list.txt").exists():
         query_list = dataset_json.parent / "query_list.txt"
-    return (read_image_list(query_list) if query_list is not None else None), conditions or None
+    return read_image_list(query_list) if query_list is not None else None
 
 
 def evaluation_setup(
@@ -48,7 +46,7 @@ def evaluation_setup(
     thresholds = [parse_threshold(t) for t in threshold] or info["thresholds"]
     if not thresholds:
         raise ConfigError("no thresholds: give --threshold metres,degrees or --dataset-json")
-    return (thresholds, *dataset_queries(dataset_json, query_list, info["conditions"]))
+    return thresholds, query_names(dataset_json, query_list), info["conditions"] or None
 
 
 @stage(
@@ -104,9 +102,10 @@ def evaluate_consistency(
 ) -> None:
     from .. import evaluate_consistency as stage_module
 
-    names, conditions = dataset_queries(dataset_json, query_list, read_dataset(dataset_json)["conditions"])
+    conditions = read_dataset(dataset_json)["conditions"] or None
     stage_module.main(
-        model, queries, pairs, features, matches, results, ground_truth, max_error, weak_ratio, names, conditions, out_json
+        model, queries, pairs, features, matches, results, ground_truth, max_error, weak_ratio,
+        query_names(dataset_json, query_list), conditions, out_json,
     )
     if out_json is not None:
         console.print(f"report written to {out_json}")
