@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from vloc.matchers.pair_matcher import conf_by_name as match_conf
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
@@ -17,8 +19,11 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def synthetic_map(tmp_path_factory) -> dict[str, Path]:
     """A small synthetic scene mapped with vloc's stages: day images triangulated, night queries matched to them."""
-    from vloc import datasets, extract, match, pairs, triangulation
+    from vloc import datasets, pairs
+    from vloc.extract import local_features as extract
     from vloc.io.text import read_image_list
+    from vloc.mapping import triangulation
+    from vloc.match import local_features as match
     from vloc.synth import SynthConfig
     from vloc.synth import main as synthesize
 
@@ -30,28 +35,47 @@ def synthetic_map(tmp_path_factory) -> dict[str, Path]:
     (out / "all.txt").write_text("\n".join(names) + "\n")
     features = extract.main(extract.conf_by_name("sift"), images, out / "feats.h5", out / "all.txt")
     pairs.exhaustive(read_image_list(out / "mapping.txt"), out / "pairs-mapping.txt")
-    pairs.exhaustive(read_image_list(out / "query_list.txt"), out / "pairs-query.txt", read_image_list(out / "mapping.txt"))
-    nn = match.conf_by_name("nn-ratio")
+    pairs.exhaustive(
+        read_image_list(out / "query_list.txt"), out / "pairs-query.txt", read_image_list(out / "mapping.txt")
+    )
+    nn = match_conf("nn-ratio")
     match.main(nn, out / "pairs-mapping.txt", features, out / "matches-mapping.h5")
     match.main(nn, out / "pairs-query.txt", features, out / "matches-query.h5")
     triangulation.main(
-        triangulation.TriangulationConf(), out / "reference", images, out / "pairs-mapping.txt", features,
-        out / "matches-mapping.h5", out / "model",
+        triangulation.TriangulationConf(),
+        out / "reference",
+        images,
+        out / "pairs-mapping.txt",
+        features,
+        out / "matches-mapping.h5",
+        out / "model",
     )
     return {
-        "root": out, "images": images, "scene": out / "scene", "features": features, "model": out / "model",
-        "queries": out / "queries.txt", "pairs_query": out / "pairs-query.txt", "matches_query": out / "matches-query.h5",
-        "ground_truth": out / "ground_truth.txt", "reference": out / "reference",
-        "pairs_mapping": out / "pairs-mapping.txt", "matches_mapping": out / "matches-mapping.h5",
+        "root": out,
+        "images": images,
+        "scene": out / "scene",
+        "features": features,
+        "model": out / "model",
+        "queries": out / "queries.txt",
+        "pairs_query": out / "pairs-query.txt",
+        "matches_query": out / "matches-query.h5",
+        "ground_truth": out / "ground_truth.txt",
+        "reference": out / "reference",
+        "pairs_mapping": out / "pairs-mapping.txt",
+        "matches_mapping": out / "matches-mapping.h5",
     }
 
 
 @pytest.fixture(scope="session")
 def lbr_inputs(synthetic_map: dict[str, Path], tmp_path_factory) -> dict[str, Path]:
-    """Renderer instance labels of the day map, vote recognitions of the night queries, VLAD groups of at most 6 images."""
+    """Renderer instance labels of the day map, vote recognitions of the night queries,
+    VLAD groups of at most 6 images."""
     from helpers import renderer_instances
-    from vloc import extract_global, pairs, recognize
+
+    from vloc import pairs
+    from vloc.extract import global_features as extract_global
     from vloc.io.text import read_image_list
+    from vloc.recognize import queries as recognize
 
     out = tmp_path_factory.mktemp("lbr")
     root, images = synthetic_map["root"], synthetic_map["images"]
@@ -64,9 +88,22 @@ def lbr_inputs(synthetic_map: dict[str, Path], tmp_path_factory) -> dict[str, Pa
     db_global = extract_global.main(vlad, images, out / "global-db.h5", root / "mapping.txt")
     vlad = extract_global.conf_by_name("vlad")
     query_global = extract_global.main(
-        extract_global.GlobalConf("vlad", type(vlad.model)(**{**vars(vlad.model), "vocabulary": str(out / "global-db.vocab.npz")}),
-                                  vlad.preprocessing),
-        images, out / "global-queries.h5", root / "query_list.txt",
+        extract_global.GlobalConf(
+            "vlad",
+            type(vlad.model)(**{**vars(vlad.model), "vocabulary": str(out / "global-db.vocab.npz")}),
+            vlad.preprocessing,
+        ),
+        images,
+        out / "global-queries.h5",
+        root / "query_list.txt",
     )
-    pairs_path = pairs.instance_groups(recognitions, instances, query_global, db_global, out / "pairs-instances.txt", max_pairs=6)
-    return {**synthetic_map, "out": out, "instances": instances, "recognitions": recognitions, "pairs_instances": pairs_path}
+    pairs_path = pairs.instance_groups(
+        recognitions, instances, query_global, db_global, out / "pairs-instances.txt", max_pairs=6
+    )
+    return {
+        **synthetic_map,
+        "out": out,
+        "instances": instances,
+        "recognitions": recognitions,
+        "pairs_instances": pairs_path,
+    }

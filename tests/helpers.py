@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+
+from vloc.pnp.inputs import LocalizationInputs
 
 
 def textured_image(seed: int, width: int = 640, height: int = 480) -> np.ndarray:
@@ -52,7 +55,8 @@ def assert_one_line_error(result, *fragments: str) -> None:
 
 
 def renderer_instances(model_path: Path, scene: Path, out: Path) -> Path:
-    """An instances file whose labels are the synthetic renderer's building ids (ground truth) at each model keypoint."""
+    """An instances file whose labels are the synthetic renderer's building ids (ground truth)
+    at each model keypoint."""
     import pycolmap
 
     from vloc.io.h5 import atomic_writer
@@ -75,3 +79,11 @@ def visible_instances(scene: Path, name: str, min_fraction: float = 0.01) -> set
     mask = np.load(scene / "geometry" / f"{Path(name).stem}.npz")["instances"]
     ids, counts = np.unique(mask, return_counts=True)
     return {int(i) for i, c in zip(ids, counts) if i > 0 and c >= min_fraction * mask.size}
+
+
+def localization_inputs(paths: dict[str, Path], **changes: Path) -> LocalizationInputs:
+    """The query localization files of a fixture's paths (its query pairs and matches), with `changes` applied."""
+    inputs = LocalizationInputs(
+        paths["model"], paths["queries"], paths["pairs_query"], paths["features"], paths["matches_query"]
+    )
+    return replace(inputs, **changes)

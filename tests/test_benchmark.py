@@ -10,16 +10,24 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pycolmap
 import pytest
-
+from helpers import localization_inputs
 from typer.testing import CliRunner
 
-from vloc import extract, localize, localize_lbr, match, pairs
-from vloc.benchmark import localization_seed_spread, profile_extraction, profile_matching, run_recipe
+from vloc import pairs
+from vloc.benchmark.recipes import run_recipe
+from vloc.benchmark.seeds import localization_seed_spread
+from vloc.benchmark.speed import profile_extraction, profile_matching
 from vloc.cli import app
 from vloc.errors import InputError
-from vloc.evaluate import evaluate
-from vloc.io.text import log_path, read_poses
+from vloc.evaluate.poses import evaluate
+from vloc.extract import local_features as extract
+from vloc.io.text import log_path, read_poses, write_poses
+from vloc.localize import hierarchical as localize
+from vloc.localize import lbr as localize_lbr
+from vloc.matchers.pair_matcher import conf_by_name as match_conf
+from vloc.pnp.absolute_pose import LocalizeConf
 
 
 @pytest.fixture
@@ -45,7 +53,7 @@ def test_profile_extraction_and_matching(images, tmp_path: Path):
 
     features = extract.main(conf, root, tmp_path / "feats.h5")
     pairs_path = pairs.exhaustive(names, tmp_path / "pairs.txt")
-    profile = profile_matching(match.conf_by_name("nn-ratio"), pairs_path, features, repeat=2)
+    profile = profile_matching(match_conf("nn-ratio"), pairs_path, features, repeat=2)
     assert profile["pairs"] == len(names) * (len(names) - 1) // 2 == 6
     assert profile["seconds"] > 0 and profile["pairs_per_s"] > 0
 
@@ -80,24 +88,22 @@ def test_failed_recipe_names_the_last_error_line(tmp_path: Path):
 
 
 def test_stage_labels_tell_mapping_and_query_matching_apart():
-    from vloc.benchmark import stage_label
+    from vloc.benchmark.recipes import stage_label
 
-    assert stage_label(["match", "out/pairs-query.txt", "feats.h5", "m.h5", "--conf", "nn-ratio"]) == "match pairs-query"
+    assert (
+        stage_label(["match", "features", "out/pairs-query.txt", "feats.h5", "m.h5", "--conf", "nn-ratio"])
+        == "match pairs-query"
+    )
     assert stage_label(["-v", "pairs", "retrieval", "out.txt", "--num", "10"]) == "pairs retrieval"
-    assert stage_label(["extract", "images", "feats.h5"]) == "extract"
-
-
-def localize_inputs(paths: dict[str, Path]) -> dict[str, Path]:
-    return {"model_path": paths["model"], "queries_path": paths["queries"], "pairs_path": paths["pairs_query"],
-            "features": paths["features"], "matches": paths["matches_query"]}
+    assert stage_label(["extract", "local", "images", "feats.h5"]) == "extract local"
 
 
 def test_seed_spread_evaluates_one_localization_per_seed(synthetic_map: dict[str, Path], tmp_path: Path):
     thresholds = [(0.01, 0.1), (0.05, 0.5)]
-    inputs = localize_inputs(synthetic_map)
+    inputs = localization_inputs(synthetic_map)
 
     def localize_with_seed(seed: int, results: Path) -> Path:
-        return localize.main(localize.LocalizeConf(random_seed=seed), **inputs, results=results)
+        return localize.main(LocalizeConf(random_seed=seed), inputs, results)
 
     report = localization_seed_spread(
         localize_with_seed, {}, [0, 1, 2], synthetic_map["ground_truth"], thresholds, None, tmp_path / "runs"
@@ -105,7 +111,7 @@ def test_seed_spread_evaluates_one_localization_per_seed(synthetic_map: dict[str
     truth = read_poses(synthetic_map["ground_truth"])
     assert [run["seed"] for run in report["runs"]] == [0, 1, 2]
     for run in report["runs"]:
-        direct = localize.main(localize.LocalizeConf(random_seed=run["seed"]), **inputs, results=tmp_path / "direct.txt")
+        direct = localize.main(LocalizeConf(random_seed=run["seed"]), inputs, tmp_path / "direct.txt")
         expected = evaluate(read_poses(direct), truth, thresholds)["groups"]["all"]
         assert run["median_rotation_deg"] == expected["median_rotation_deg"]
         assert run["median_translation_m"] == expected["median_translation_m"]
@@ -120,11 +126,26 @@ def test_seed_spread_evaluates_one_localization_per_seed(synthetic_map: dict[str
 def test_seed_spread_cli_writes_the_table_and_json(synthetic_map: dict[str, Path], tmp_path: Path):
     paths = synthetic_map
     out = tmp_path / "seeds.json"
-    result = CliRunner().invoke(app, [
-        "benchmark", "ransac-seeds", str(paths["model"]), str(paths["queries"]), str(paths["pairs_query"]),
-        str(paths["features"]), str(paths["matches_query"]), str(paths["ground_truth"]), str(out),
-        "--seeds", "2", "--threshold", "0.05,0.5", "--set", "ransac_max_error=8",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "benchmark",
+            "ransac-seeds",
+            str(paths["model"]),
+            str(paths["queries"]),
+            str(paths["pairs_query"]),
+            str(paths["features"]),
+            str(paths["matches_query"]),
+            str(paths["ground_truth"]),
+            str(out),
+            "--seeds",
+            "2",
+            "--threshold",
+            "0.05,0.5",
+            "--set",
+            "ransac_max_error=8",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "localization over 2 RANSAC seeds" in result.output and "median" in result.output
     report = json.loads(out.read_text())
@@ -134,11 +155,30 @@ def test_seed_spread_cli_writes_the_table_and_json(synthetic_map: dict[str, Path
 
 def test_seed_spread_of_lbr_matches_into_a_copy(lbr_inputs: dict[str, Path], tmp_path: Path):
     paths, out, matches = lbr_inputs, tmp_path / "seeds-lbr.json", tmp_path / "matches-lbr.h5"
-    result = CliRunner().invoke(app, [
-        "benchmark", "ransac-seeds", str(paths["model"]), str(paths["queries"]), str(paths["pairs_instances"]),
-        str(paths["features"]), str(matches), str(paths["ground_truth"]), str(out), "--seeds", "2",
-        "--threshold", "0.05,0.5", "--method", "lbr", "--labels", str(paths["instances"]), "--labels", str(paths["recognitions"]),
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "benchmark",
+            "ransac-seeds",
+            str(paths["model"]),
+            str(paths["queries"]),
+            str(paths["pairs_instances"]),
+            str(paths["features"]),
+            str(matches),
+            str(paths["ground_truth"]),
+            str(out),
+            "--seeds",
+            "2",
+            "--threshold",
+            "0.05,0.5",
+            "--method",
+            "lbr",
+            "--labels",
+            str(paths["instances"]),
+            "--labels",
+            str(paths["recognitions"]),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert not matches.exists()  # the pairs were matched into a copy
     report = json.loads(out.read_text())
@@ -146,10 +186,37 @@ def test_seed_spread_of_lbr_matches_into_a_copy(lbr_inputs: dict[str, Path], tmp
     truth = read_poses(paths["ground_truth"])
     for run in report["runs"]:
         direct = localize_lbr.main(
-            localize_lbr.LbrConf(random_seed=run["seed"]), match.conf_by_name("nnml"), paths["model"], paths["queries"],
-            paths["pairs_instances"], paths["features"], tmp_path / "direct.h5", tmp_path / "direct.txt",
-            [paths["instances"], paths["recognitions"]],
+            localize_lbr.LbrConf(random_seed=run["seed"]),
+            match_conf("nnml"),
+            localization_inputs(paths, pairs=paths["pairs_instances"], matches=tmp_path / "direct.h5"),
+            tmp_path / "direct.txt",
+            labels=[paths["instances"], paths["recognitions"]],
         )
         expected = evaluate(read_poses(direct), truth, [(0.05, 0.5)])["groups"]["all"]
-        assert run["median_rotation_deg"] == expected["median_rotation_deg"] and run["recall_percent"] == expected["recall_percent"]
+        assert (
+            run["median_rotation_deg"] == expected["median_rotation_deg"]
+            and run["recall_percent"] == expected["recall_percent"]
+        )
         assert run["recall_percent"][0] >= 80
+
+
+def test_compare_runs_finds_the_changed_pose_and_the_missing_file(tmp_path: Path):
+    from vloc.benchmark.compare import compare_runs
+
+    poses = {f"q{i}.png": pycolmap.Rigid3d(pycolmap.Rotation3d(), np.array([i, 0.0, 1.0])) for i in range(3)}
+    for run in ("before", "after"):
+        (tmp_path / run / "split").mkdir(parents=True)
+        write_poses(tmp_path / run / "split" / "results.txt", poses)
+        (tmp_path / run / "dataset.json").write_text(f'{{"image_root": "{(tmp_path / run).resolve()}/images"}}\n')
+    (tmp_path / "before" / "pairs-query.txt").write_text("q0.png db.png\n")
+    report = compare_runs(tmp_path / "before", tmp_path / "after")
+    assert report["identical"] == ["dataset.json", "split/results.txt"] and report["missing"] == ["pairs-query.txt"]
+
+    moved = dict(poses, **{"q1.png": pycolmap.Rigid3d(pycolmap.Rotation3d(), np.array([1.0, 0.25, 1.0]))})
+    del moved["q2.png"]
+    write_poses(tmp_path / "after" / "split" / "results.txt", moved)
+    change = compare_runs(tmp_path / "before", tmp_path / "after")["different"]["split/results.txt"]
+    assert change["max_translation"] == pytest.approx(0.25) and change["max_rotation_deg"] == pytest.approx(0.0)
+    assert change["only_before"] == ["q2.png"] and change["only_after"] == []
+    result = CliRunner().invoke(app, ["benchmark", "compare-runs", str(tmp_path / "before"), str(tmp_path / "after")])
+    assert result.exit_code == 1 and "0.25" in result.output and "1 queries in one run only" in result.output

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from vloc.config import choose, override
+from vloc.config import override
 from vloc.errors import ConfigError
-from vloc.extract import CONFS, conf_by_name
-from vloc.match import conf_by_name as match_conf
+from vloc.extract.local_features import conf_by_name
+from vloc.matchers.pair_matcher import conf_by_name as match_conf
 
 
 def test_overrides_are_typed_and_do_not_mutate_the_preset():
@@ -38,4 +38,4 @@ def test_bad_overrides_fail_with_one_line(assignment: str, message: str):
 
 def test_unknown_preset_names_the_known_ones():
     with pytest.raises(ConfigError, match="unknown extract conf 'superpoint'; known: orb, sift, sift-colmap"):
-        choose(CONFS, "superpoint", "extract")
+        conf_by_name("superpoint")

@@ -9,11 +9,12 @@ import pytest
 import torch
 from helpers import textured_image
 
-from vloc.dense import get_dense_backbone
+from vloc.dense import DENSE_BACKBONES
 from vloc.dense import gnnet as gnnet_module
 from vloc.dense.vgg16 import vgg16_relu5_2
 from vloc.errors import ConfigError, FormatError, InputError
-from vloc.models.gnnet import GNNet, GNNetConf, save_checkpoint
+from vloc.models.checkpoint import save_checkpoint
+from vloc.models.gnnet import GNNet, GNNetConf
 
 HEIGHT, WIDTH = 96, 128
 RANDOM = {"dsift": {}, "gnnet": {"checkpoint": "random"}, "s2dhm-vgg16": {"weights": "random"}}
@@ -22,7 +23,7 @@ DIMS = {"dsift": 40, "gnnet": 32, "s2dhm-vgg16": 2048}
 
 
 def backbone(name: str, **overrides):
-    cls = get_dense_backbone(name)
+    cls = DENSE_BACKBONES.get(name)
     return cls(dataclasses.replace(cls.default_conf, **{**RANDOM[name], **overrides}))
 
 
@@ -69,14 +70,17 @@ def test_gnnet_pooled_levels_extend_the_network_pyramid():
     below, pooled = features(full)[1], features(full)[0]
     mean = torch.nn.functional.normalize(torch.nn.functional.avg_pool2d(below[None], 2)[0], dim=0)
     assert float((pooled * mean).sum(0).mean()) > 0.9
-    roughness = lambda f: float((f[:, :, 1:] - f[:, :, :-1]).norm(dim=0).mean())
+
+    def roughness(f):
+        return float((f[:, :, 1:] - f[:, :, :-1]).norm(dim=0).mean())
+
     assert roughness(pooled) < roughness(below)
 
 
 def test_gnnet_checkpoint_round_trip(tmp_path):
     random = backbone("gnnet")
     path = tmp_path / "ckpt" / "gnnet.pt"
-    save_checkpoint(path, random.net, random.net.conf, {"epoch": 3})
+    save_checkpoint(path, random.net, {"epoch": 3})
     assert sorted(p.name for p in path.parent.iterdir()) == ["gnnet.pt"]  # no temporary file left
     stored = torch.load(path, weights_only=True)
     assert stored["architecture"] == "gnnet" and stored["extra"] == {"epoch": 3}
@@ -88,23 +92,33 @@ def test_gnnet_checkpoint_round_trip(tmp_path):
 
 def test_gnnet_checkpoint_conf_is_used(tmp_path):
     conf = GNNetConf(in_channels=3, output_dim=8, channels=(8, 16, 24), finest_stride=2)
-    save_checkpoint(tmp_path / "small.pt", GNNet(conf), conf)
+    save_checkpoint(tmp_path / "small.pt", GNNet(conf))
     levels = backbone("gnnet", checkpoint=str(tmp_path / "small.pt"), pooled_levels=0)(image(rgb=True))
     assert [level.features.shape for level in levels] == [(8, HEIGHT // 4, WIDTH // 4), (8, HEIGHT // 2, WIDTH // 2)]
 
 
 def test_gnnet_rejects_other_checkpoints(tmp_path):
     torch.save({"architecture": "superpoint", "conf": {}, "state_dict": {}}, tmp_path / "sp.pt")
-    with pytest.raises(FormatError, match=r"sp\.pt is not a GN-Net checkpoint of this architecture: architecture is 'superpoint'"):
+    with pytest.raises(
+        FormatError, match=r"sp\.pt is not a GN-Net checkpoint of this architecture: architecture is 'superpoint'"
+    ):
         backbone("gnnet", checkpoint=str(tmp_path / "sp.pt"))
-    save_checkpoint(tmp_path / "wide.pt", GNNet(GNNetConf(output_dim=16)), GNNetConf())
-    with pytest.raises(FormatError, match=r"wide\.pt is not a GN-Net checkpoint of this architecture: wrong shape of heads"):
+    wide = GNNet(GNNetConf(output_dim=16))
+    wide.conf = GNNetConf()  # a conf its weights do not fit
+    save_checkpoint(tmp_path / "wide.pt", wide)
+    with pytest.raises(
+        FormatError, match=r"wide\.pt is not a GN-Net checkpoint of this architecture: wrong shape of heads"
+    ):
         backbone("gnnet", checkpoint=str(tmp_path / "wide.pt"))
     torch.save({"architecture": "gnnet", "conf": {"finest_stride": 4}, "state_dict": {}}, tmp_path / "stride4.pt")
-    with pytest.raises(FormatError, match=r"stride4\.pt is not .* bad conf \(GN-Net finest_stride must be 1 or 2, got 4\)"):
+    with pytest.raises(
+        FormatError, match=r"stride4\.pt is not .* bad conf \(GN-Net finest_stride must be 1 or 2, got 4\)"
+    ):
         backbone("gnnet", checkpoint=str(tmp_path / "stride4.pt"))
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(FormatError, match=r"junk\.pt is not a GN-Net checkpoint of this architecture: unreadable") as error:
+    with pytest.raises(
+        FormatError, match=r"junk\.pt is not a GN-Net checkpoint of this architecture: unreadable"
+    ) as error:
         backbone("gnnet", checkpoint=str(tmp_path / "junk.pt"))
     assert "\n" not in str(error.value)
 
@@ -113,7 +127,9 @@ def test_gnnet_missing_checkpoints(tmp_path, monkeypatch):
     with pytest.raises(InputError, match=r"GN-Net checkpoint not found: .*nowhere\.pt$"):
         backbone("gnnet", checkpoint=str(tmp_path / "nowhere.pt"))
     monkeypatch.setattr(gnnet_module, "SHIPPED_CHECKPOINT", tmp_path / "gnnet.pt")
-    message = r"^the shipped GN-Net checkpoint is missing \(.*gnnet\.pt; pipelines/train_gnnet\.sh makes it\); pass --set"
+    message = (
+        r"^the shipped GN-Net checkpoint is missing \(.*gnnet\.pt; pipelines/train_gnnet\.sh makes it\); pass --set"
+    )
     with pytest.raises(ConfigError, match=message):
         backbone("gnnet", checkpoint="shipped")
 
@@ -158,7 +174,7 @@ def test_dsift_is_translation_equivariant():
     left, right = dsift(wide[:, :WIDTH])[-2].features, dsift(wide[:, 8:])[-2].features
     assert left.shape[-1] == WIDTH // 2  # stride 2: 8 pixels are 4 cells
     margin = 10  # cells where the replicate padding of the blur, pooling and ring reach
-    difference = (right[:, margin:-margin, margin:-margin - 4] - left[:, margin:-margin, margin + 4:-margin]).abs()
+    difference = (right[:, margin:-margin, margin : -margin - 4] - left[:, margin:-margin, margin + 4 : -margin]).abs()
     assert float(difference.max()) < 1e-5
-    unshifted = (right[:, margin:-margin, margin:-margin - 4] - left[:, margin:-margin, margin:-margin - 4]).abs()
+    unshifted = (right[:, margin:-margin, margin : -margin - 4] - left[:, margin:-margin, margin : -margin - 4]).abs()
     assert float(unshifted.max()) > 0.1

@@ -12,11 +12,12 @@ from scipy.spatial.transform import Rotation
 from typer.testing import CliRunner
 
 from vloc.errors import VlocError
-from vloc.evaluate import evaluate, main
-from vloc.geometry.pose import pose_errors, rigid_from_matrix
+from vloc.evaluate.poses import evaluate, main
+from vloc.evaluate.report import length_unit
+from vloc.evaluate.setup import EvaluationSetup
+from vloc.geometry.rigid3d import pose_errors, rigid_from_matrix
 from vloc.io.model import build_posed_model, write_model
 from vloc.io.text import write_poses
-from vloc.report import length_unit
 
 
 def rigid(rotation: np.ndarray, translation) -> pycolmap.Rigid3d:
@@ -88,21 +89,28 @@ def test_result_without_ground_truth_is_an_error(tmp_path):
     write_poses(tmp_path / "gt.txt", truth)
     write_poses(tmp_path / "results.txt", {"q0": truth["q0"], "stray.jpg": random_pose(1)})
     with pytest.raises(VlocError, match="stray.jpg.*gt.txt"):
-        main(tmp_path / "results.txt", tmp_path / "gt.txt", [(0.05, 5.0)])
+        main(tmp_path / "results.txt", tmp_path / "gt.txt", EvaluationSetup([(0.05, 5.0)], None, None))
     with pytest.raises(VlocError, match="other.jpg"):
-        main(tmp_path / "gt.txt", tmp_path / "gt.txt", [(0.05, 5.0)], queries=["q0", "other.jpg"])
+        main(tmp_path / "gt.txt", tmp_path / "gt.txt", EvaluationSetup([(0.05, 5.0)], ["q0", "other.jpg"], None))
 
 
 def test_per_condition_groups_files_and_model_ground_truth(tmp_path):
-    truth = {f"day/{i}.png": random_pose(i) for i in range(4)} | {f"night/{i}.png": random_pose(10 + i) for i in range(4)}
+    truth = {f"day/{i}.png": random_pose(i) for i in range(4)} | {
+        f"night/{i}.png": random_pose(10 + i) for i in range(4)
+    }
     conditions = {n: n.split("/")[0] for n in truth}
     results = {n: perturbed(p, [0, 1, 0], 0.1, [0.01, 0, 0]) for n, p in truth.items() if n != "night/3.png"}
     results["night/2.png"] = perturbed(truth["night/2.png"], [0, 1, 0], 20, [1.0, 0, 0])
     write_poses(tmp_path / "results.txt", results)
     camera = pycolmap.Camera(model="SIMPLE_PINHOLE", width=100, height=100, params=[100.0, 50.0, 50.0])
-    write_model(build_posed_model({n: camera for n in truth}, truth), tmp_path / "gt_model")
-    report = main(tmp_path / "results.txt", tmp_path / "gt_model", [(0.02, 2.0)], None, conditions,
-                  tmp_path / "report.json", tmp_path / "cdf.png")
+    write_model(build_posed_model(dict.fromkeys(truth, camera), truth), tmp_path / "gt_model")
+    report = main(
+        tmp_path / "results.txt",
+        tmp_path / "gt_model",
+        EvaluationSetup([(0.02, 2.0)], None, conditions),
+        out_json=tmp_path / "report.json",
+        plot=tmp_path / "cdf.png",
+    )
     groups = report["groups"]
     assert set(groups) == {"all", "day", "night"}
     assert groups["day"]["recall_percent"] == pytest.approx([100.0]) and groups["day"]["num_failed"] == 0
@@ -130,12 +138,16 @@ def test_cli_evaluate_with_dataset_json(tmp_path):
     (tmp_path / "dataset.json").write_text(json.dumps({"thresholds": [[0.05, 5]], "conditions": {}}))
     write_poses(tmp_path / "results.txt", {"a.png": truth["a.png"]})
     runner = CliRunner()
-    args = ["evaluate", str(tmp_path / "results.txt"), str(tmp_path / "ground_truth.txt")]
-    result = runner.invoke(app, args + ["--dataset-json", str(tmp_path / "dataset.json"), "--out-json", str(tmp_path / "r.json")])
+    args = ["evaluate", "poses", str(tmp_path / "results.txt"), str(tmp_path / "ground_truth.txt")]
+    result = runner.invoke(
+        app, args + ["--dataset-json", str(tmp_path / "dataset.json"), "--out-json", str(tmp_path / "r.json")]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r.json").read_text())["groups"]["all"]["recall_percent"] == [50.0]
     result = runner.invoke(app, args + ["--threshold", "0.05"])
     assert result.exit_code == 1 and "metres,degrees" in result.output and "Traceback" not in result.output
-    result = runner.invoke(app, args + ["--threshold", "0.05,5", "--model-units", "--out-json", str(tmp_path / "u.json")])
+    result = runner.invoke(
+        app, args + ["--threshold", "0.05,5", "--model-units", "--out-json", str(tmp_path / "u.json")]
+    )
     assert result.exit_code == 0 and "(units)" in result.output and "0.05units," in result.output
     assert json.loads((tmp_path / "u.json").read_text())["model_units"] is True

@@ -7,35 +7,36 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_one_line_error, localization_inputs
 from scipy.spatial.transform import Rotation
 from typer.testing import CliRunner
 
-from helpers import assert_one_line_error
-from vloc import evaluate_consistency, localize
 from vloc.cli import app
-from vloc.geometry.pose import rigid_from_matrix
+from vloc.evaluate import consistency as evaluate_consistency
+from vloc.geometry.rigid3d import rigid_from_matrix
 from vloc.io.features import FeatureReader
 from vloc.io.matches import MatchReader
 from vloc.io.model import read_model
 from vloc.io.text import read_image_list, read_poses, write_poses
-from vloc.map_index import MapIndex
+from vloc.localize import hierarchical as localize
+from vloc.pnp.absolute_pose import LocalizeConf, correspondences
+from vloc.pnp.map_index import MapIndex
 
 
 @pytest.fixture(scope="module")
 def localized(synthetic_map: dict[str, Path], tmp_path_factory) -> dict[str, Path]:
     """The synthetic map's night queries localized against its day map."""
     results = tmp_path_factory.mktemp("consistency") / "results.txt"
-    localize.main(
-        localize.LocalizeConf(), synthetic_map["model"], synthetic_map["queries"], synthetic_map["pairs_query"],
-        synthetic_map["features"], synthetic_map["matches_query"], results,
-    )
+    localize.main(LocalizeConf(), localization_inputs(synthetic_map), results)
     return {**synthetic_map, "results": results}
 
 
 def support(paths: dict[str, Path], results: Path | None = None, ground_truth: Path | None = None, **options) -> dict:
     return evaluate_consistency.main(
-        paths["model"], paths["queries"], paths["pairs_query"], paths["features"], paths["matches_query"],
-        results or paths["results"], ground_truth or paths["ground_truth"], **options,
+        localization_inputs(paths),
+        results or paths["results"],
+        ground_truth or paths["ground_truth"],
+        **options,
     )
 
 
@@ -95,8 +96,10 @@ def test_each_keypoint_point_pair_counts_once(localized: dict[str, Path]):
     query, db_names = read_image_list(localized["root"] / "query_list.txt")[0], sorted(index.images)
     with FeatureReader(localized["features"]) as features, MatchReader(localized["matches_query"]) as matches:
         keypoints = features.keypoints(query)
-        pooled = [localize.correspondences(query, n, index, keypoints, matches) for n in db_names]
-        points2D, point_indices = evaluate_consistency.unique_correspondences(query, db_names, index, keypoints, matches)
+        pooled = [correspondences(query, n, index, keypoints, matches) for n in db_names]
+        points2D, point_indices = evaluate_consistency.unique_correspondences(
+            query, db_names, index, keypoints, matches
+        )
     pooled_pairs = {(x, y, i) for p, ids in pooled for (x, y), i in zip(p.tolist(), ids.tolist())}
     assert sum(len(ids) for _, ids in pooled) > len(pooled_pairs)  # the fixture has repeated matches
     assert len(point_indices) == len(pooled_pairs)
@@ -109,17 +112,17 @@ def test_bad_inputs_fail_with_one_line(localized: dict[str, Path], tmp_path: Pat
     missing = sorted(truth)[0]
     del truth[missing]
     write_poses(tmp_path / "partial.txt", truth)
-    result = CliRunner().invoke(app, ["evaluate-consistency", *arguments, str(tmp_path / "partial.txt")])
+    result = CliRunner().invoke(app, ["evaluate", "consistency", *arguments, str(tmp_path / "partial.txt")])
     assert_one_line_error(result, missing, "no ground-truth pose", str(tmp_path / "partial.txt"))
 
     poses = read_poses(localized["results"])
     poses["stranger.png"] = next(iter(poses.values()))
     write_poses(tmp_path / "stranger.txt", poses)
     arguments[5] = str(tmp_path / "stranger.txt")
-    result = CliRunner().invoke(app, ["evaluate-consistency", *arguments, str(localized["ground_truth"])])
+    result = CliRunner().invoke(app, ["evaluate", "consistency", *arguments, str(localized["ground_truth"])])
     assert_one_line_error(result, "stranger.png", "is not in", str(localized["queries"]))
 
     arguments[5] = str(localized["results"])
     arguments[2] = str(localized["pairs_mapping"])  # the mapping pairs by mistake: no query in them
-    result = CliRunner().invoke(app, ["evaluate-consistency", *arguments, str(localized["ground_truth"])])
+    result = CliRunner().invoke(app, ["evaluate", "consistency", *arguments, str(localized["ground_truth"])])
     assert_one_line_error(result, str(localized["pairs_mapping"]), "none of the 12 queries")

@@ -11,9 +11,9 @@ import pytest
 from test_pairs import pose_at
 from typer.testing import CliRunner
 
-from vloc import evaluate_retrieval
 from vloc.cli import app
 from vloc.errors import ConfigError, InputError
+from vloc.evaluate import retrieval as evaluate_retrieval
 from vloc.io.model import build_posed_model, write_model
 from vloc.io.text import write_poses
 
@@ -66,25 +66,44 @@ def test_main_and_cli_from_poses_file_and_model(tmp_path: Path):
     pairs_path.write_text("".join(f"{q} {d}\n" for q, ranked in RANKED.items() for d in ranked))
     write_poses(tmp_path / "ground_truth.txt", QUERIES)
     camera = pycolmap.Camera(model="SIMPLE_PINHOLE", width=100, height=100, params=[100.0, 50.0, 50.0])
-    write_model(build_posed_model({n: camera for n in DATABASE}, DATABASE), tmp_path / "reference")
+    write_model(build_posed_model(dict.fromkeys(DATABASE, camera), DATABASE), tmp_path / "reference")
 
     report = evaluate_retrieval.main(
-        pairs_path, tmp_path / "ground_truth.txt", sorted(QUERIES), (1, 5), db_ground_truth=tmp_path / "reference",
+        pairs_path,
+        tmp_path / "ground_truth.txt",
+        queries=sorted(QUERIES),
+        ks=(1, 5),
+        db_ground_truth=tmp_path / "reference",
         out_json=tmp_path / "recall.json",
     )
     assert report["recall"] == {"1": 0.0, "5": pytest.approx(1 / 3)}
     assert json.loads((tmp_path / "recall.json").read_text())["queries"]["q/turned.jpg"]["first_correct_rank"] == 6
 
     (tmp_path / "queries.txt").write_text("q/near-second.jpg\n")
-    result = CliRunner().invoke(app, [
-        "evaluate-retrieval", str(pairs_path), "--ground-truth", str(tmp_path / "ground_truth.txt"),
-        "--db-ground-truth", str(tmp_path / "reference"), "--queries", str(tmp_path / "queries.txt"),
-        "--k", "1", "--k", "2", "--out-json", str(tmp_path / "cli.json"),
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "retrieval",
+            str(pairs_path),
+            "--ground-truth",
+            str(tmp_path / "ground_truth.txt"),
+            "--db-ground-truth",
+            str(tmp_path / "reference"),
+            "--queries",
+            str(tmp_path / "queries.txt"),
+            "--k",
+            "1",
+            "--k",
+            "2",
+            "--out-json",
+            str(tmp_path / "cli.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "cli.json").read_text())["recall"] == {"1": 0.0, "2": 1.0}
     assert "R@2" in result.output and "100.0%" in result.output
 
-    only_queries = ["evaluate-retrieval", str(pairs_path), "--ground-truth", str(tmp_path / "ground_truth.txt")]
+    only_queries = ["evaluate", "retrieval", str(pairs_path), "--ground-truth", str(tmp_path / "ground_truth.txt")]
     result = CliRunner().invoke(app, only_queries)
     assert result.exit_code == 1 and "retrieved image db/far.jpg" in result.output  # database poses not given

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from helpers import assert_one_line_error, textured_image, write_image
 from typer.testing import CliRunner
 
-from helpers import assert_one_line_error, textured_image, write_image
-from vloc import extract
 from vloc.cli import app
 from vloc.config import override
 from vloc.errors import ConfigError
+from vloc.extract import local_features as extract
 from vloc.io.features import FeatureReader, list_images
 
 BLOB_CENTRES = np.array([[60.3, 50.7], [160.5, 120.25], [250.8, 70.4], [90.65, 180.1], [230.2, 190.9]])
@@ -56,7 +55,10 @@ def test_resize_max_maps_keypoints_to_original_pixels(tmp_path: Path):
     close = distance < 1.5
     offset = (keypoints_half[close] - keypoints_full[nearest[close]]).mean(0)
     scale_ratio = np.median(scales_half[close] / scales_full[nearest[close]])
-    print(f"resize_max: median NN distance {np.median(distance):.3f} px, mean offset {offset}, scale ratio {scale_ratio:.3f}")
+    print(
+        f"resize_max: median NN distance {np.median(distance):.3f} px, mean offset {offset}, "
+        f"scale ratio {scale_ratio:.3f}"
+    )
     assert np.median(distance) < 0.5  # measured 0.07 px; random keypoints of this density would be ~4 px apart
     assert close.mean() > 0.6
     # mapping k / scale instead of (k + 0.5) / scale - 0.5 would shift every keypoint by 0.5 px
@@ -138,15 +140,15 @@ def good_and_bad_images(tmp_path: Path) -> Path:
 def test_cli_missing_folder_and_unreadable_image_fail_cleanly(tmp_path: Path, good_and_bad_images: Path):
     runner = CliRunner()
     out = tmp_path / "feats.h5"
-    result = runner.invoke(app, ["extract", str(tmp_path / "nowhere"), str(out)])
+    result = runner.invoke(app, ["extract", "local", str(tmp_path / "nowhere"), str(out)])
     assert_one_line_error(result, "nowhere", "image folder not found")
     assert not out.exists()
 
-    result = runner.invoke(app, ["extract", str(good_and_bad_images), str(out)])
+    result = runner.invoke(app, ["extract", "local", str(good_and_bad_images), str(out)])
     assert_one_line_error(result, "bad.jpg", "not a readable image")
     assert not out.exists() and not out.with_name("feats.h5.tmp").exists()
 
-    result = runner.invoke(app, ["extract", str(good_and_bad_images), str(out), "--skip-unreadable"])
+    result = runner.invoke(app, ["extract", "local", str(good_and_bad_images), str(out), "--skip-unreadable"])
     assert result.exit_code == 0, result.output
     assert list_images(out) == ["a.png", "c.png"]
     assert not out.with_name("feats.h5.tmp").exists()
@@ -155,10 +157,12 @@ def test_cli_missing_folder_and_unreadable_image_fail_cleanly(tmp_path: Path, go
 def test_cli_unknown_conf_and_key(tmp_path: Path, good_and_bad_images: Path):
     runner = CliRunner()
     out = tmp_path / "feats.h5"
-    result = runner.invoke(app, ["extract", str(good_and_bad_images), str(out), "--conf", "surf"])
+    result = runner.invoke(app, ["extract", "local", str(good_and_bad_images), str(out), "--conf", "surf"])
     assert_one_line_error(result, "unknown extract conf 'surf'", "sift")
-    result = runner.invoke(app, ["extract", str(good_and_bad_images), str(out), "--set", "model.num_octaves=3"])
+    result = runner.invoke(
+        app, ["extract", "local", str(good_and_bad_images), str(out), "--set", "model.num_octaves=3"]
+    )
     assert_one_line_error(result, "unknown config key 'model.num_octaves'", "max_keypoints")
-    result = runner.invoke(app, ["extract", str(good_and_bad_images), str(out), "--set", "max_keypoints=many"])
+    result = runner.invoke(app, ["extract", "local", str(good_and_bad_images), str(out), "--set", "max_keypoints=many"])
     assert_one_line_error(result, "max_keypoints", "int")
     assert not out.exists()

@@ -6,13 +6,14 @@ import numpy as np
 import pycolmap
 import pytest
 import torch
-
 from helpers import sinusoid_map
+
 from vloc.errors import ConfigError
+from vloc.featuremetric.optimizer import LevenbergMarquardt
 from vloc.geometry.camera import Camera
-from vloc.geometry.pose import camera_center, camera_center_covariance, reprojection_errors
-from vloc.geometry.rigid import Pose
-from vloc.refine.optimizer import LevenbergMarquardt
+from vloc.geometry.pose import Pose
+from vloc.geometry.reprojection import camera_center_covariance, reprojection_errors
+from vloc.geometry.rigid3d import camera_center
 
 DT = torch.float64
 
@@ -40,6 +41,7 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 # ----- pycolmap round trips
+
 
 def test_pose_pycolmap_round_trip():
     pose = random_pose(0)
@@ -81,7 +83,9 @@ DISTORTED = {
 def test_distorted_cameras_project_as_pycolmap(model: str):
     colmap_cam = pycolmap.Camera(model=model, width=640, height=480, params=DISTORTED[model])
     camera = Camera.from_pycolmap(colmap_cam)
-    points = torch.rand(50, 3, generator=torch.Generator().manual_seed(1), dtype=DT) * torch.tensor([1.2, 0.9, 1.0], dtype=DT)
+    points = torch.rand(50, 3, generator=torch.Generator().manual_seed(1), dtype=DT) * torch.tensor(
+        [1.2, 0.9, 1.0], dtype=DT
+    )
     points = (points - torch.tensor([0.6, 0.45, -1.0], dtype=DT)) * 2  # up to the image corners, depth 2 to 4
     pixels, valid = camera.project(points)
     np.testing.assert_allclose(pixels.numpy(), colmap_cam.img_from_cam(points.numpy()), atol=1e-9)
@@ -95,8 +99,11 @@ def test_distorted_cameras_project_as_pycolmap(model: str):
 
 def test_points_where_radial_distortion_folds_back_are_invalid():
     """k1 = -0.5: a point at normalised radius 1.5 (far outside the view) lands near the image centre."""
-    camera = Camera(torch.tensor([200.0, 200.0, 160.0, 120.0], dtype=DT), torch.tensor([320.0, 240.0], dtype=DT),
-                    torch.tensor([-0.5, 0.0, 0.0, 0.0], dtype=DT))
+    camera = Camera(
+        torch.tensor([200.0, 200.0, 160.0, 120.0], dtype=DT),
+        torch.tensor([320.0, 240.0], dtype=DT),
+        torch.tensor([-0.5, 0.0, 0.0, 0.0], dtype=DT),
+    )
     pixels, valid = camera.project(torch.tensor([[1.5, 0.0, 1.0], [0.3, 0.2, 1.0]], dtype=DT))
     assert abs(float(pixels[0, 0]) - 160 + 200 * 0.1875) < 1e-9 and (pixels[0] >= 0).all()  # folded into the image
     assert valid.tolist() == [False, True]
@@ -137,6 +144,7 @@ def test_pose_group_operations():
 
 # ----- exponential map
 
+
 def test_exp_zero_and_small_rotations():
     identity = Pose.exp(torch.zeros(6, dtype=DT))
     assert torch.equal(identity.R, torch.eye(3, dtype=DT)) and torch.equal(identity.t, torch.zeros(3, dtype=DT))
@@ -169,6 +177,7 @@ def test_exp_float32_small_angles():
 
 # ----- Jacobians against central finite differences
 
+
 def test_J_transform_matches_finite_differences():
     pose = random_pose(3)
     points = torch.randn(20, 3, dtype=DT) * 3
@@ -188,7 +197,9 @@ def test_J_project_matches_finite_differences(model: str):
     camera = make_camera()
     if model == "OPENCV":
         camera = Camera(camera.intrinsics, camera.size, torch.tensor([-0.12, 0.05, 0.004, -0.003], dtype=DT))
-    points = torch.rand(20, 3, dtype=DT) * torch.tensor([2.0, 2.0, 4.0], dtype=DT) + torch.tensor([-1, -1, 1.0], dtype=DT)
+    points = torch.rand(20, 3, dtype=DT) * torch.tensor([2.0, 2.0, 4.0], dtype=DT) + torch.tensor(
+        [-1, -1, 1.0], dtype=DT
+    )
     J = camera.J_project(points)
     eps = 1e-6
     J_fd = torch.zeros_like(J)
@@ -235,7 +246,6 @@ def test_chain_jacobian_on_smooth_sinusoids():
     assert chain_jacobian_errors(smooth, stride=1.0) < 1e-3
 
 
-
 def pnp_scatter(spread: float, noise: float, trials: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """Predicted and observed covariances of the PnP camera centre, for 150 points at depths 3-6 whose pixels
     cover `spread` of the view, under Gaussian pixel noise."""
@@ -249,10 +259,14 @@ def pnp_scatter(spread: float, noise: float, trials: int = 200) -> tuple[np.ndar
     centres = []
     for _ in range(trials):
         noisy = pixels + rng.normal(0, noise, pixels.shape)
-        result = pycolmap.estimate_and_refine_absolute_pose(noisy, points3D, camera, estimation_options={"ransac": {"max_error": 12}})
+        result = pycolmap.estimate_and_refine_absolute_pose(
+            noisy, points3D, camera, estimation_options={"ransac": {"max_error": 12}}
+        )
         centres.append(camera_center(result["cam_from_world"]))
     predicted = camera_center_covariance(result["cam_from_world"], camera, noisy, points3D)
-    assert camera_center_covariance(result["cam_from_world"], camera, noisy[:3], points3D[:3]).max() == np.inf  # 6 unknowns
+    assert (
+        camera_center_covariance(result["cam_from_world"], camera, noisy[:3], points3D[:3]).max() == np.inf
+    )  # 6 unknowns
     return predicted, np.cov(np.array(centres).T)
 
 

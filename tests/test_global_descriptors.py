@@ -1,4 +1,5 @@
-"""Global descriptors: VLAD normalisations and retrieval numbers, vloc extract --conf vlad|netvlad|dinov2, weights loading."""
+"""Global descriptors: VLAD normalisations and retrieval numbers, vloc extract --conf vlad|netvlad|dinov2,
+weights loading."""
 
 from __future__ import annotations
 
@@ -10,21 +11,22 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from helpers import textured_image
 from typer.testing import CliRunner
 
-from helpers import textured_image
-from vloc import extract_global
 from vloc.cli import app
 from vloc.config import override
 from vloc.errors import ConfigError, FormatError, InputError
-from vloc.global_descriptors import get_global_descriptor
+from vloc.extract import global_features as extract_global
+from vloc.global_descriptors import GLOBAL_DESCRIPTORS
 from vloc.global_descriptors.base import to_tensor
 from vloc.global_descriptors.dinov2 import DINOv2, DINOv2Conf
 from vloc.global_descriptors.netvlad import NetVLAD, NetVLADConf, NetVLADNet
-from vloc.io import images as image_io
 from vloc.global_descriptors.vlad import VLAD, VLADConf, power_normalise, vlad_residuals, vlad_vector
+from vloc.global_descriptors.vocabulary import VocabularyConf, load_vocabulary, save_vocabulary
+from vloc.global_descriptors.vocabulary_learning import build
+from vloc.io import images as image_io
 from vloc.io.global_features import list_global_images, read_global_descriptors
-from vloc.vocabulary import VocabularyConf, build, load_vocabulary, save_vocabulary
 
 
 @pytest.fixture
@@ -105,7 +107,9 @@ def test_extract_builds_vocabulary_shares_it_with_queries_and_resumes(images: Pa
 
     loaded = []
     original = image_io.load_for_extraction
-    monkeypatch.setattr(image_io, "load_for_extraction", lambda path, *a: loaded.append(path.name) or original(path, *a))
+    monkeypatch.setattr(
+        image_io, "load_for_extraction", lambda path, *a: loaded.append(path.name) or original(path, *a)
+    )
     extract_global.main(conf, images, out)  # resume: only the image not yet in the file, same vocabulary
     assert loaded == ["db5.png"]
     assert list_global_images(out) == [f"db{i}.png" for i in range(6)]
@@ -153,8 +157,16 @@ def test_dinov2_random_weights_round_trip_and_errors(tmp_path: Path, hub_dir: Pa
     vector = model(image)
     assert vector.shape == (2 * 384,) and np.linalg.norm(vector) == pytest.approx(1, abs=1e-5)
     keys = set(model.net.state_dict())
-    assert {"patch_embed.proj.weight", "cls_token", "pos_embed", "mask_token", "blocks.11.attn.qkv.weight",
-            "blocks.0.ls1.gamma", "blocks.0.mlp.fc2.bias", "norm.weight"} <= keys
+    assert {
+        "patch_embed.proj.weight",
+        "cls_token",
+        "pos_embed",
+        "mask_token",
+        "blocks.11.attn.qkv.weight",
+        "blocks.0.ls1.gamma",
+        "blocks.0.mlp.fc2.bias",
+        "norm.weight",
+    } <= keys
     assert model.net.pos_embed.shape == (1, 1370, 384)
 
     with pytest.raises(InputError, match="DINOv2 weights not found") as error:
@@ -171,18 +183,22 @@ def test_dinov2_random_weights_round_trip_and_errors(tmp_path: Path, hub_dir: Pa
 
 
 def test_registry_and_cli(images: Path, tmp_path: Path, hub_dir: Path):
-    assert get_global_descriptor("vlad") is VLAD
+    assert GLOBAL_DESCRIPTORS.get("vlad") is VLAD
     with pytest.raises(ConfigError, match="unknown global descriptor 'foo'; known: dinov2, netvlad, vlad"):
-        get_global_descriptor("foo")
+        GLOBAL_DESCRIPTORS.get("foo")
     runner = CliRunner()
     out = tmp_path / "out"
     out.mkdir()
-    result = runner.invoke(app, ["extract", str(images), str(out), "--conf", "vlad", "--set", "num_clusters=8", "--set", "pca_dim=none"])
+    command = ["extract", "global", str(images), str(out), "--conf", "vlad", "--set", "num_clusters=8"]
+    result = runner.invoke(app, [*command, "--set", "pca_dim=none"])  # a folder: the file's self-describing name
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and str(out / "global-vlad.h5") in result.output
+    command[3] = str(out / "global-vlad.h5")
+    result = runner.invoke(app, [*command, "--set", "pca_dim=none"])
     assert result.exit_code == 0, result.output
     assert read_global_descriptors(out / "global-vlad.h5", ["db0.png"]).shape == (1, 8 * 128)
     assert (out / "global-vlad.vocab.npz").is_file()
 
-    result = runner.invoke(app, ["extract", str(images), str(tmp_path / "n.h5"), "--conf", "netvlad"])
+    result = runner.invoke(app, ["extract", "global", str(images), str(tmp_path / "n.h5"), "--conf", "netvlad"])
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and "pittsburgh_WPCA4096.pth.tar" in result.output
     assert not (tmp_path / "n.h5").exists()

@@ -1,4 +1,5 @@
-"""Instance labels: generated clusters agree with the rendered buildings, masks give their ids exactly, bad input fails."""
+"""Instance labels: generated clusters agree with the rendered buildings, masks give their ids exactly,
+bad input fails."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ import cv2  # before pycolmap: the other order makes PNG writing abort (two zlib
 import numpy as np
 import pycolmap
 import pytest
+from helpers import assert_one_line_error
 from typer.testing import CliRunner
 
-from helpers import assert_one_line_error
-from vloc import instances
 from vloc.cli import app
 from vloc.errors import FormatError, InputError
 from vloc.io.h5 import open_for_reading
 from vloc.io.instances import InstanceReader
 from vloc.io.model import read_model
+from vloc.recognize import map_instances as instances
 
 
 def rendered_instances(scene: Path, name: str) -> np.ndarray:
@@ -72,7 +73,9 @@ def test_generated_clusters_agree_with_rendered_buildings(synthetic_map: dict[st
                     truth.setdefault(point.point3D_id, []).append(rendered[rows[index], cols[index]])
     assert np.mean(np.concatenate(labels_at_keypoints)) > 0.99  # masks hold each labelled keypoint's label
     ids = sorted(truth)
-    result = instances.agreement(np.array([predicted[i] for i in ids]), np.array([np.bincount(truth[i]).argmax() for i in ids]))
+    result = instances.agreement(
+        np.array([predicted[i] for i in ids]), np.array([np.bincount(truth[i]).argmax() for i in ids])
+    )
     assert np.mean([predicted[i] > 0 for i in ids]) > 0.9
     # measured 0.980 / 0.932 / 0.947 (ground points are a class of their own)
     assert result["purity"] > 0.94 and result["inverse_purity"] > 0.88 and result["ari"] > 0.9, result
@@ -82,7 +85,9 @@ def test_masks_give_the_rendered_ids_exactly(synthetic_map: dict[str, Path], ren
     remap = tmp_path / "remap.txt"
     remap.write_text("# mask_id instance_id\n" + "".join(f"{i} {100 + 7 * (i // 2)}\n" for i in range(1, 9)))
     out = instances.main(instances.InstancesConf(), synthetic_map["model"], tmp_path / "a.h5", rendered_masks)
-    remapped = instances.main(instances.InstancesConf(), synthetic_map["model"], tmp_path / "b.h5", rendered_masks, remap)
+    remapped = instances.main(
+        instances.InstancesConf(), synthetic_map["model"], tmp_path / "b.h5", rendered_masks, remap
+    )
     model = read_model(synthetic_map["model"])
     with InstanceReader(out) as reader, InstanceReader(remapped) as merged, open_for_reading(out) as handle:
         assert handle.attrs["source"] == "masks"
@@ -94,7 +99,9 @@ def test_masks_give_the_rendered_ids_exactly(synthetic_map: dict[str, Path], ren
             rows, cols = keypoint_pixels(image)
             assert np.array_equal(original[reader.keypoint_labels(image.name)], truth[rows, cols])
             assert np.array_equal(original[reader.mask(image.name)], truth)
-            assert np.array_equal(merged_original[merged.mask(image.name)], np.where(truth > 0, 100 + 7 * (truth // 2), 0))
+            assert np.array_equal(
+                merged_original[merged.mask(image.name)], np.where(truth > 0, 100 + 7 * (truth // 2), 0)
+            )
             assert original[reader.instances(image.name)].tolist() == sorted(set(np.unique(truth)) - {0})
 
 
@@ -126,11 +133,18 @@ def test_models_without_points_or_images_fail_with_one_line(synthetic_map: dict[
 
 def test_cli_prints_a_one_line_summary(synthetic_map: dict[str, Path], tmp_path: Path):
     out = tmp_path / "instances.h5"
-    result = CliRunner().invoke(app, ["instances", "build", str(synthetic_map["model"]), str(out), "--set", "fill_radius=5"])
+    result = CliRunner().invoke(
+        app, ["instances", "build", str(synthetic_map["model"]), str(out), "--set", "fill_radius=5"]
+    )
     assert result.exit_code == 0, result.output
     with open_for_reading(out) as handle:
-        summary = f"{handle.attrs['num_instances']} instances (generated); {handle.attrs['labelled_fraction']:.1%} of keypoints"
+        summary = (
+            f"{handle.attrs['num_instances']} instances (generated); "
+            f"{handle.attrs['labelled_fraction']:.1%} of keypoints"
+        )
         assert handle.attrs["labelled_fraction"] > 0.9 and '"fill_radius": 5.0' in handle.attrs["config"]
     assert result.output.strip() == f"{summary} with 3D points labelled -> {out}"
-    result = CliRunner().invoke(app, ["instances", "build", str(synthetic_map["model"]), str(out), "--set", "clusters.radius=big"])
+    result = CliRunner().invoke(
+        app, ["instances", "build", str(synthetic_map["model"]), str(out), "--set", "clusters.radius=big"]
+    )
     assert_one_line_error(result, "config key 'clusters.radius' expects float, got 'big'")

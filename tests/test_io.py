@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from vloc.errors import FormatError, InputError
+from vloc.io.atomic import atomic_path
 from vloc.io.features import FeatureReader, Features, list_images, write_features
 from vloc.io.h5 import FORMAT_ATTR, atomic_writer
 from vloc.io.matches import MatchReader, names_to_pair, write_matches
@@ -112,17 +113,39 @@ def test_atomic_writer_keeps_the_old_file_on_error(tmp_path: Path):
     path = tmp_path / "f.h5"
     with atomic_writer(path, resume=False) as handle:
         write_features(handle, "a.jpg", random_features(rng, 5))
-    with pytest.raises(RuntimeError):
-        with atomic_writer(path, resume=True) as handle:
-            write_features(handle, "b.jpg", random_features(rng, 5))
-            raise RuntimeError("crash")
+    with pytest.raises(RuntimeError), atomic_writer(path, resume=True) as handle:
+        write_features(handle, "b.jpg", random_features(rng, 5))
+        raise RuntimeError("crash")
     assert list_images(path) == ["a.jpg"]
     assert not path.with_name("f.h5.tmp").exists()
-    with pytest.raises(KeyboardInterrupt):  # Ctrl-C keeps the work done so far, for a resume
-        with atomic_writer(path, resume=True) as handle:
-            write_features(handle, "c.jpg", random_features(rng, 5))
-            raise KeyboardInterrupt
+    # Ctrl-C keeps the work done so far, for a resume
+    with pytest.raises(KeyboardInterrupt), atomic_writer(path, resume=True) as handle:
+        write_features(handle, "c.jpg", random_features(rng, 5))
+        raise KeyboardInterrupt
     assert list_images(path) == ["a.jpg", "c.jpg"]
+    # but never a complete file swapped for a partial one when not resuming
+    with pytest.raises(KeyboardInterrupt), atomic_writer(path, resume=False) as handle:
+        write_features(handle, "d.jpg", random_features(rng, 5))
+        raise KeyboardInterrupt
+    assert list_images(path) == ["a.jpg", "c.jpg"]
+    assert not path.with_name("f.h5.tmp").exists()
+
+
+def test_atomic_path_swaps_in_files_and_folders_and_removes_failed_ones(tmp_path: Path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "old.bin").write_text("old")
+    with atomic_path(tmp_path / "model") as staging:
+        staging.mkdir()
+        (staging / "images.bin").write_text("new")
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["images.bin"]
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "a.txt") as temporary:
+        temporary.write_text("half")
+        raise RuntimeError("crash")
+    with pytest.raises(KeyboardInterrupt), atomic_path(tmp_path / "model") as staging:
+        staging.mkdir()
+        raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert (tmp_path / "model" / "images.bin").read_text() == "new"
 
 
 def test_text_files_round_trip(tmp_path: Path):

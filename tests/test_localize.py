@@ -9,24 +9,24 @@ from types import SimpleNamespace
 import numpy as np
 import pycolmap
 import pytest
+from helpers import localization_inputs
 from typer.testing import CliRunner
 
-from vloc import localize
 from vloc.cli import app
 from vloc.errors import FormatError
-from vloc.evaluate import evaluate
-from vloc.geometry.pose import pose_errors
+from vloc.evaluate.poses import evaluate
+from vloc.featuremetric.query_refiner import RefineConf
+from vloc.geometry.rigid3d import pose_errors
 from vloc.io.model import write_model
 from vloc.io.text import log_path, read_poses, write_queries
-from vloc.refine.run import RefineConf
+from vloc.localize import hierarchical as localize
+from vloc.pnp.absolute_pose import LocalizeConf
 
 
-def run(paths: dict[str, Path], results: Path, conf: localize.LocalizeConf = localize.LocalizeConf(), **changes) -> Path:
-    arguments = {
-        "model_path": paths["model"], "queries_path": paths["queries"], "pairs_path": paths["pairs_query"],
-        "features": paths["features"], "matches": paths["matches_query"], "results": results,
-    }
-    return localize.main(conf, **{**arguments, **changes})
+def run(paths: dict[str, Path], results: Path, conf: LocalizeConf | None = None, **changes) -> Path:
+    if conf is None:
+        conf = LocalizeConf()
+    return localize.main(conf, localization_inputs(paths, **changes), results)
 
 
 def test_night_queries_are_localized_against_the_day_map(synthetic_map: dict[str, Path], tmp_path: Path):
@@ -57,7 +57,7 @@ def test_position_std_tells_how_good_each_pose_is(synthetic_map: dict[str, Path]
 
 
 def test_covisibility_clustering_keeps_accuracy(synthetic_map: dict[str, Path], tmp_path: Path):
-    conf = localize.LocalizeConf(covisibility_clustering=True, num_db_images=0)
+    conf = LocalizeConf(covisibility_clustering=True, num_db_images=0)
     results = run(synthetic_map, tmp_path / "results.txt", conf)
     report = evaluate(read_poses(results), read_poses(synthetic_map["ground_truth"]), [(0.05, 0.5)])
     assert report["groups"]["all"]["recall_percent"][0] >= 80
@@ -81,19 +81,21 @@ def test_clusters_are_connected_components_largest_first():
 
 def test_a_query_without_matches_is_logged_as_failed_not_given_a_pose(synthetic_map: dict[str, Path], tmp_path: Path):
     pairs = tmp_path / "pairs.txt"
-    kept = [line for line in synthetic_map["pairs_query"].read_text().splitlines() if not line.startswith("night/frame_001")]
+    kept = [
+        line for line in synthetic_map["pairs_query"].read_text().splitlines() if not line.startswith("night/frame_001")
+    ]
     pairs.write_text("\n".join(kept) + "\n")
-    results = run(synthetic_map, tmp_path / "results.txt", pairs_path=pairs)
+    results = run(synthetic_map, tmp_path / "results.txt", pairs=pairs)
     assert "night/frame_001.png" not in read_poses(results)
     entry = {q["name"]: q for q in json.loads(log_path(results).read_text())["queries"]}["night/frame_001.png"]
     assert not entry["success"] and entry["failure_reason"] == "only 0 2D-3D matches"
     # A fallback is explicit and recorded: here none is possible since the query matched no database image.
-    results = run(synthetic_map, tmp_path / "fallback.txt", localize.LocalizeConf(fallback_to_top_image=True), pairs_path=pairs)
+    results = run(synthetic_map, tmp_path / "fallback.txt", LocalizeConf(fallback_to_top_image=True), pairs=pairs)
     assert "night/frame_001.png" not in read_poses(results)
 
 
 def test_fallback_pose_is_recorded_in_the_log(synthetic_map: dict[str, Path], tmp_path: Path):
-    conf = localize.LocalizeConf(min_inliers=100000, fallback_to_top_image=True)  # every PnP "fails"
+    conf = LocalizeConf(min_inliers=100000, fallback_to_top_image=True)  # every PnP "fails"
     results = run(synthetic_map, tmp_path / "results.txt", conf)
     log = json.loads(log_path(results).read_text())["queries"]
     assert all(not q["success"] and q["fallback"] for q in log)
@@ -108,19 +110,27 @@ def test_bad_inputs_fail_with_one_line(synthetic_map: dict[str, Path], tmp_path:
     camera = pycolmap.Camera(model="SIMPLE_PINHOLE", width=640, height=480, params=[500, 320, 240])
     write_queries(queries, {"night/unknown.png": camera})
     with pytest.raises(FormatError, match="query 'night/unknown.png' has no features"):
-        run(synthetic_map, tmp_path / "r.txt", queries_path=queries)
+        run(synthetic_map, tmp_path / "r.txt", queries=queries)
 
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("night/frame_001.png day/missing.png\n")
     with pytest.raises(FormatError, match="database image 'day/missing.png' is not in the model"):
-        run(synthetic_map, tmp_path / "r.txt", pairs_path=pairs)
+        run(synthetic_map, tmp_path / "r.txt", pairs=pairs)
 
     empty = pycolmap.Reconstruction(synthetic_map["reference"])
     write_model(empty, tmp_path / "empty")
-    result = CliRunner().invoke(app, [
-        "localize", str(tmp_path / "empty"), str(synthetic_map["queries"]), str(synthetic_map["pairs_query"]),
-        str(synthetic_map["features"]), str(synthetic_map["matches_query"]), str(tmp_path / "r.txt"),
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "localize",
+            str(tmp_path / "empty"),
+            str(synthetic_map["queries"]),
+            str(synthetic_map["pairs_query"]),
+            str(synthetic_map["features"]),
+            str(synthetic_map["matches_query"]),
+            str(tmp_path / "r.txt"),
+        ],
+    )
     assert result.exit_code == 1
     assert "model has no 3D points" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
@@ -148,10 +158,12 @@ def test_a_refinement_that_loses_2d3d_inliers_keeps_the_pnp_pose(keep_pnp_inlier
     nudged = pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([0.0, 0.001, 0.0])), np.zeros(3))  # 0.5 px: all inliers
     turned = pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([0.0, 0.05, 0.0])), np.zeros(3))  # 25 px: none
     index = SimpleNamespace(xyz=xyz)
-    conf = localize.LocalizeConf()
+    conf = LocalizeConf()
 
     def refine_to(pose: pycolmap.Rigid3d):
-        return SimpleNamespace(conf=RefineConf(keep_pnp_inliers=keep_pnp_inliers), refine=lambda *args: (pose, {"accepted": True}))
+        return SimpleNamespace(
+            conf=RefineConf(keep_pnp_inliers=keep_pnp_inliers), refine=lambda *args: (pose, {"accepted": True})
+        )
 
     matches = (pixels, np.arange(60))
     pose, log = localize.refine_pnp_pose(refine_to(nudged), "q", camera, pnp, ["db"], matches, index, conf)

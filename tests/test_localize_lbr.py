@@ -1,4 +1,5 @@
-"""vloc localize --method lbr: instance-guided candidate groups, matched on demand, early exit, co-visibility refinement."""
+"""vloc localize --method lbr: instance-guided candidate groups, matched on demand, early exit,
+co-visibility refinement."""
 
 from __future__ import annotations
 
@@ -6,25 +7,32 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from helpers import assert_one_line_error, localization_inputs
 from typer.testing import CliRunner
 
-from helpers import assert_one_line_error
-from vloc import localize, localize_lbr, match
 from vloc.cli import app
-from vloc.evaluate import evaluate
+from vloc.evaluate.poses import evaluate
 from vloc.io.features import FeatureReader
 from vloc.io.groups import groups_path
 from vloc.io.matches import MatchReader
 from vloc.io.model import read_model
 from vloc.io.text import log_path, read_pairs, read_poses, read_queries
-from vloc.map_index import MapIndex
+from vloc.localize import hierarchical as localize
+from vloc.localize import lbr as localize_lbr
+from vloc.match import local_features as match
 from vloc.matchers.instance_nn import InstanceNNConf
+from vloc.matchers.pair_matcher import conf_by_name as match_conf
+from vloc.pnp.absolute_pose import LocalizeConf, correspondences, count_inliers
+from vloc.pnp.map_index import MapIndex
 
 
 def run_lbr(inputs: dict[str, Path], results: Path, matches: Path) -> dict:
     localize_lbr.main(
-        localize_lbr.LbrConf(covisibility_refinement=True), match.conf_by_name("nnml"), inputs["model"], inputs["queries"], inputs["pairs_instances"],
-        inputs["features"], matches, results, [inputs["instances"], inputs["recognitions"]],
+        localize_lbr.LbrConf(covisibility_refinement=True),
+        match_conf("nnml"),
+        localization_inputs(inputs, pairs=inputs["pairs_instances"], matches=matches),
+        results,
+        labels=[inputs["instances"], inputs["recognitions"]],
     )
     return json.loads(log_path(results).read_text())
 
@@ -35,10 +43,7 @@ def test_lbr_localizes_night_queries_with_early_exit(lbr_inputs: dict[str, Path]
     truth = read_poses(lbr_inputs["ground_truth"])
     lbr = evaluate(read_poses(tmp_path / "results.txt"), truth, thresholds)["groups"]["all"]
     # hierarchical localization against every mapping image (exhaustive pairs) is the reference
-    localize.main(
-        localize.LocalizeConf(), lbr_inputs["model"], lbr_inputs["queries"], lbr_inputs["pairs_query"],
-        lbr_inputs["features"], lbr_inputs["matches_query"], tmp_path / "results-hloc.txt",
-    )
+    localize.main(LocalizeConf(), localization_inputs(lbr_inputs), tmp_path / "results-hloc.txt")
     hloc = evaluate(read_poses(tmp_path / "results-hloc.txt"), truth, thresholds)["groups"]["all"]
     assert lbr["recall_percent"][0] >= 80 and lbr["recall_percent"][-1] >= hloc["recall_percent"][-1] - 10
     summary = log["summary"]
@@ -57,11 +62,13 @@ def test_early_exit_needs_a_well_determined_position(lbr_inputs: dict[str, Path]
     an earlier, rejected one had more inliers; with a bound of 0 no group ends the search, so every group's pairs are
     matched and the pooled images are tried last."""
     inputs = lbr_inputs
-    arguments = (match.conf_by_name("nnml"), inputs["model"], inputs["queries"], inputs["pairs_instances"], inputs["features"])
+    query_inputs = localization_inputs(inputs, pairs=inputs["pairs_instances"], matches=tmp_path / "m.h5")
     labels = [inputs["instances"], inputs["recognitions"]]
 
     def run(results: str, **conf) -> dict:
-        localize_lbr.main(localize_lbr.LbrConf(**conf), *arguments, tmp_path / "m.h5", tmp_path / results, labels)
+        localize_lbr.main(
+            localize_lbr.LbrConf(**conf), match_conf("nnml"), query_inputs, tmp_path / results, labels=labels
+        )
         return json.loads(log_path(tmp_path / results).read_text())
 
     strict = run("strict.txt", accept_inliers=50, accept_max_position_std=0.0006)
@@ -85,15 +92,27 @@ def test_early_exit_needs_a_well_determined_position(lbr_inputs: dict[str, Path]
 
 def test_lbr_bad_inputs_are_one_line_errors(lbr_inputs: dict[str, Path], tmp_path: Path):
     inputs = lbr_inputs
-    arguments = [str(inputs["model"]), str(inputs["queries"]), str(inputs["pairs_query"]), str(inputs["features"]),
-                 str(tmp_path / "m.h5"), str(tmp_path / "r.txt"), "--method", "lbr"]
+    arguments = [
+        str(inputs["model"]),
+        str(inputs["queries"]),
+        str(inputs["pairs_query"]),
+        str(inputs["features"]),
+        str(tmp_path / "m.h5"),
+        str(tmp_path / "r.txt"),
+        "--method",
+        "lbr",
+    ]
     result = CliRunner().invoke(app, ["localize", *arguments])
     assert_one_line_error(result, "pairs-query.groups.json", "not found")
     broken = tmp_path / "pairs.txt"
     broken.write_text("")
-    groups_path(broken).write_text(groups_path(inputs["pairs_instances"]).read_text().replace("day/frame_000", "day/nowhere"))
+    groups_path(broken).write_text(
+        groups_path(inputs["pairs_instances"]).read_text().replace("day/frame_000", "day/nowhere")
+    )
     arguments[2] = str(broken)
-    result = CliRunner().invoke(app, ["localize", *arguments, "--labels", str(inputs["instances"]), "--labels", str(inputs["recognitions"])])
+    result = CliRunner().invoke(
+        app, ["localize", *arguments, "--labels", str(inputs["instances"]), "--labels", str(inputs["recognitions"])]
+    )
     assert_one_line_error(result, "day/nowhere.png", "not in the model")
     arguments[2] = str(inputs["pairs_instances"])
     result = CliRunner().invoke(app, ["localize", *arguments])
@@ -108,16 +127,16 @@ def ground_truth_inlier_ratio(inputs: dict[str, Path], matches: Path) -> float:
     total = correct = 0
     with FeatureReader(inputs["features"]) as features, MatchReader(matches) as reader:
         for query, db_name in read_pairs(inputs["pairs_query"]):
-            points2D, point_indices = localize.correspondences(query, db_name, index, features.keypoints(query), reader)
+            points2D, point_indices = correspondences(query, db_name, index, features.keypoints(query), reader)
             total += len(points2D)
-            correct += localize.count_inliers(truth[query], cameras[query], points2D, index.xyz[point_indices], 4.0)
+            correct += count_inliers(truth[query], cameras[query], points2D, index.xyz[point_indices], 4.0)
     return correct / total
 
 
 def test_instancewise_matching_has_a_higher_inlier_ratio_than_mutual_nn(lbr_inputs: dict[str, Path], tmp_path: Path):
     labels = [lbr_inputs["instances"], lbr_inputs["recognitions"]]
-    nnml = replace(match.conf_by_name("nnml"), model=InstanceNNConf(ratio_threshold=None))
+    nnml = replace(match_conf("nnml"), model=InstanceNNConf(ratio_threshold=None))
     match.main(nnml, lbr_inputs["pairs_query"], lbr_inputs["features"], tmp_path / "nnml.h5", labels=labels)
-    match.main(match.conf_by_name("nn-mutual"), lbr_inputs["pairs_query"], lbr_inputs["features"], tmp_path / "mnn.h5")
+    match.main(match_conf("nn-mutual"), lbr_inputs["pairs_query"], lbr_inputs["features"], tmp_path / "mnn.h5")
     instancewise, plain = (ground_truth_inlier_ratio(lbr_inputs, tmp_path / f"{m}.h5") for m in ("nnml", "mnn"))
     assert instancewise >= plain + 0.1, (instancewise, plain)

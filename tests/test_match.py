@@ -1,9 +1,9 @@
-"""vloc match: nearest-neighbour rules against brute force, Hamming matching, accuracy under ground truth, errors, resume."""
+"""vloc match: nearest-neighbour rules against brute force, Hamming matching, accuracy under ground truth,
+errors, resume."""
 
 from __future__ import annotations
 
 import json
-
 import shutil
 from pathlib import Path
 
@@ -12,26 +12,30 @@ import numpy as np
 import pycolmap
 import pytest
 import torch
+from helpers import assert_one_line_error
 from typer.testing import CliRunner
 
-from helpers import assert_one_line_error
-from vloc import extract, match
 from vloc.cli import app
 from vloc.datasets import TempleRing
-from vloc.geometry import epipolar_distances, fundamental_from_poses
+from vloc.extract import local_features as extract
+from vloc.geometry.epipolar import epipolar_distances, fundamental_from_poses
 from vloc.io.features import FeatureReader, Features, write_features
 from vloc.io.h5 import atomic_writer
 from vloc.io.matches import MatchReader, names_to_pair
+from vloc.match import local_features as match
 from vloc.matchers.hamming import Hamming, HammingConf
 from vloc.matchers.nearest_neighbor import NearestNeighbor, NearestNeighborConf, match_similarity
-from vloc.synth import SynthConfig, main as synth
+from vloc.matchers.pair_matcher import conf_by_name as match_conf
+from vloc.synth import SynthConfig
+from vloc.synth import main as synth
 
 SYNTH = SynthConfig(seed=3, num_cameras=12, width=320, height=240, focal=250.0, num_buildings=6, conditions=("day",))
 
 
 # ---------------------------------------------------------------- matching rules
 def reference_matches(similarity: np.ndarray, ratio: float | None, distance: float | None, mutual: bool) -> np.ndarray:
-    """Brute force on cosine similarities of unit descriptors: sorted distances per row and column, Lowe's test both ways."""
+    """Brute force on cosine similarities of unit descriptors: sorted distances per row and column,
+    Lowe's test both ways."""
     dist = np.sqrt(np.clip(2 - 2 * similarity.astype(np.float64), 0, None))
     by_row, by_column = np.sort(dist, 1), np.sort(dist, 0)
     best_in_row, best_in_column = dist.argmin(1), dist.argmin(0)
@@ -48,6 +52,7 @@ def reference_matches(similarity: np.ndarray, ratio: float | None, distance: flo
 
 def planted_unit_descriptors(rng: np.random.Generator, n0: int, n1: int, planted: int, noise: float):
     """Random unit vectors (N, 128); desc1[truth1[k]] is a noisy copy of desc0[truth0[k]]."""
+
     def unit(x):
         return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
@@ -59,7 +64,14 @@ def planted_unit_descriptors(rng: np.random.Generator, n0: int, n1: int, planted
 
 @pytest.mark.parametrize(
     "ratio, distance, mutual",
-    [(0.8, None, True), (0.95, None, True), (None, None, True), (0.9, None, False), (None, 1.0, True), (0.97, 1.2, False)],
+    [
+        (0.8, None, True),
+        (0.95, None, True),
+        (None, None, True),
+        (0.9, None, False),
+        (None, 1.0, True),
+        (0.97, 1.2, False),
+    ],
 )
 def test_nearest_neighbor_equals_brute_force(ratio, distance, mutual):
     rng = np.random.default_rng(0)
@@ -77,7 +89,7 @@ def test_nearest_neighbor_equals_brute_force(ratio, distance, mutual):
     np.testing.assert_allclose(squared[valid], 2 - 2 * np.sum(desc0[valid] * desc1[expected[valid]], 1), atol=1e-5)
 
     matcher = NearestNeighbor(NearestNeighborConf(ratio, distance, mutual))
-    (matches0, scores0), = matcher(matcher.prepare(desc0.T), [matcher.prepare(desc1.T)])
+    ((matches0, scores0),) = matcher(matcher.prepare(desc0.T), [matcher.prepare(desc1.T)])
     np.testing.assert_array_equal(matches0, expected)
     np.testing.assert_allclose(scores0[valid], np.sum(desc0[valid] * desc1[expected[valid]], 1), atol=1e-5)
     assert (scores0[matches0 == -1] == 0).all()
@@ -106,7 +118,7 @@ def test_hamming_recovers_planted_near_duplicates():
     assert desc0.shape == (32, 200) and desc0.dtype == np.uint8
 
     matcher = Hamming(HammingConf())
-    (matches0, scores0), = matcher(matcher.prepare(desc0), [matcher.prepare(desc1)])
+    ((matches0, scores0),) = matcher(matcher.prepare(desc0), [matcher.prepare(desc1)])
     expected = np.full(200, -1)
     expected[truth0] = truth1
     np.testing.assert_array_equal(matches0, expected)
@@ -116,7 +128,7 @@ def test_hamming_recovers_planted_near_duplicates():
 
     # a distance threshold of 8 bits keeps only the planted pairs with at most 8 flipped bits
     strict = Hamming(HammingConf(distance_threshold=8))
-    (matches0, _), = strict(strict.prepare(desc0), [strict.prepare(desc1)])
+    ((matches0, _),) = strict(strict.prepare(desc0), [strict.prepare(desc1)])
     np.testing.assert_array_equal(matches0[truth0], np.where(flips <= 8, truth1, -1))
 
 
@@ -128,7 +140,12 @@ def scene_coordinates_at(geometry: dict, keypoints: np.ndarray) -> tuple[np.ndar
     x0 = np.clip(np.floor(keypoints[:, 0]).astype(int), 0, width - 2)
     y0 = np.clip(np.floor(keypoints[:, 1]).astype(int), 0, height - 2)
     fx, fy = (keypoints[:, 0] - x0)[:, None], (keypoints[:, 1] - y0)[:, None]
-    corners = [(y0, x0, (1 - fx) * (1 - fy)), (y0, x0 + 1, fx * (1 - fy)), (y0 + 1, x0, (1 - fx) * fy), (y0 + 1, x0 + 1, fx * fy)]
+    corners = [
+        (y0, x0, (1 - fx) * (1 - fy)),
+        (y0, x0 + 1, fx * (1 - fy)),
+        (y0 + 1, x0, (1 - fx) * fy),
+        (y0 + 1, x0 + 1, fx * fy),
+    ]
     points = sum(xyz[y, x] * w for y, x, w in corners)
     depths = np.stack([depth[y, x] for y, x, _ in corners], 1)
     smooth = np.isfinite(points).all(1) & (depths.min(1) > 0) & (depths.max(1) - depths.min(1) < 0.02 * depths.max(1))
@@ -144,7 +161,7 @@ def synthetic(tmp_path_factory) -> dict:
     pairs = list(zip(names[:-1], names[1:]))
     pairs_path = root / "pairs-neighbours.txt"
     pairs_path.write_text("".join(f"{a} {b}\n" for a, b in pairs))
-    conf = match.conf_by_name("nn-ratio-verified")
+    conf = match_conf("nn-ratio-verified")
     matches = match.main(conf, pairs_path, features, root / conf.output_name(pairs_path))
     return {"root": root, "features": features, "matches": matches, "pairs": pairs, "pairs_path": pairs_path}
 
@@ -164,12 +181,17 @@ def test_synthetic_verified_matches_are_correct(synthetic):
             image1 = model.find_image_with_name(name1)
             projected = model.cameras[image1.camera_id].img_from_cam(image1.cam_from_world() * points[smooth]) - 0.5
             error = np.linalg.norm(projected - features.keypoints(name1)[verified[smooth, 1]], axis=1)
-            print(f"{name0} {name1}: {len(every)} matches, {len(verified)} verified, {smooth.sum()} checked, "
-                  f"{(error < 2).mean() if len(error) else float('nan'):.3f} correct")
+            print(
+                f"{name0} {name1}: {len(every)} matches, {len(verified)} verified, {smooth.sum()} checked, "
+                f"{(error < 2).mean() if len(error) else float('nan'):.3f} correct"
+            )
             errors.append(error)
     errors = np.concatenate(errors)
     fraction = (errors < 2).mean()
-    print(f"synthetic: {fraction:.4f} of {len(errors)} verified matches within 2 px, median error {np.median(errors):.3f} px")
+    print(
+        f"synthetic: {fraction:.4f} of {len(errors)} verified matches within 2 px, "
+        f"median error {np.median(errors):.3f} px"
+    )
     assert len(errors) > 500
     assert fraction >= 0.90  # measured 0.988
     # measured 0.2 px; mixing up the +0.5 pixel-centre conventions would add a 0.71 px offset
@@ -182,10 +204,12 @@ def temple(shared_data, tmp_path_factory) -> tuple:
     out = tmp_path_factory.mktemp("temple")
     names = [f"templeR{k:04d}.png" for k in range(2, 13)]
     (out / "list.txt").write_text("".join(f"{n}\n" for n in names))
-    features = extract.main(extract.conf_by_name("sift"), data.image_root, out / "feats.h5", image_list=out / "list.txt")
+    features = extract.main(
+        extract.conf_by_name("sift"), data.image_root, out / "feats.h5", image_list=out / "list.txt"
+    )
     pairs = list(zip(names[:-1], names[1:]))
     (out / "pairs.txt").write_text("".join(f"{a} {b}\n" for a, b in pairs))
-    matches = match.main(match.conf_by_name("nn-ratio-verified"), out / "pairs.txt", features, out / "matches.h5")
+    matches = match.main(match_conf("nn-ratio-verified"), out / "pairs.txt", features, out / "matches.h5")
     return data, features, matches, pairs
 
 
@@ -197,7 +221,9 @@ def test_templering_verified_matches_follow_epipolar_geometry(temple):
             verified, _ = matches.read(name0, name1)
             points0 = features.keypoints(name0)[verified[:, 0]] + 0.5  # COLMAP pixel convention, as the cameras
             points1 = features.keypoints(name1)[verified[:, 1]] + 0.5
-            fundamental = fundamental_from_poses(data.poses[name0], data.cameras[name0], data.poses[name1], data.cameras[name1])
+            fundamental = fundamental_from_poses(
+                data.poses[name0], data.cameras[name0], data.poses[name1], data.cameras[name1]
+            )
             distances = epipolar_distances(points0, points1, fundamental)
             medians.append(float(np.median(distances)))
             counts.append(len(verified))
@@ -213,10 +239,16 @@ def write_random_features(path: Path, names: list[str]) -> Path:
     with atomic_writer(path, resume=False) as handle:
         for name in names:
             n = 50
-            write_features(handle, name, Features(
-                rng.uniform(0, 300, (n, 2)).astype(np.float32), rng.random((128, n)).astype(np.float16),
-                rng.random(n).astype(np.float32), np.array([320, 240]),
-            ))
+            write_features(
+                handle,
+                name,
+                Features(
+                    rng.uniform(0, 300, (n, 2)).astype(np.float32),
+                    rng.random((128, n)).astype(np.float16),
+                    rng.random(n).astype(np.float32),
+                    np.array([320, 240]),
+                ),
+            )
     return path
 
 
@@ -226,32 +258,34 @@ def test_cli_pairs_naming_absent_image_and_truncated_features(tmp_path: Path):
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("a.jpg db/b.jpg\na.jpg db/missing.jpg\n")
     out = tmp_path / "matches.h5"
-    result = runner.invoke(app, ["match", str(pairs), str(features), str(out)])
+    result = runner.invoke(app, ["match", "features", str(pairs), str(features), str(out)])
     assert_one_line_error(result, str(pairs), "db/missing.jpg")
     assert not out.exists() and not out.with_name("matches.h5.tmp").exists()
 
     truncated = tmp_path / "truncated.h5"
     truncated.write_bytes(features.read_bytes()[: features.stat().st_size // 2])
     pairs.write_text("a.jpg db/b.jpg\n")
-    result = runner.invoke(app, ["match", str(pairs), str(truncated), str(out)])
+    result = runner.invoke(app, ["match", "features", str(pairs), str(truncated), str(out)])
     assert_one_line_error(result, str(truncated))
     assert not out.exists()
 
-    result = runner.invoke(app, ["match", str(pairs), str(features), str(out)])
+    result = runner.invoke(app, ["match", "features", str(pairs), str(features), str(out)])
     assert result.exit_code == 0, result.output
     with MatchReader(out) as matches:
         assert ("db/b.jpg", "a.jpg") in matches
     with h5py.File(out, "r") as handle:
         assert handle[names_to_pair("a.jpg", "db/b.jpg")]["matches0"].dtype == np.int32
         assert json.loads(handle.attrs["config"])["name"] == "nn-ratio"
-    result = runner.invoke(app, ["match", str(pairs), str(features), str(tmp_path / "hamming.h5"), "--conf", "hamming"])
+    result = runner.invoke(
+        app, ["match", "features", str(pairs), str(features), str(tmp_path / "hamming.h5"), "--conf", "hamming"]
+    )
     assert_one_line_error(result, "has float descriptors, which matcher Hamming does not match")
 
 
 def test_resume_skips_matched_pairs_unless_overwrite(synthetic, tmp_path: Path):
     out = tmp_path / "matches.h5"
     shutil.copyfile(synthetic["matches"], out)
-    conf = match.conf_by_name("nn-ratio-verified")
+    conf = match_conf("nn-ratio-verified")
     name0, name1 = synthetic["pairs"][0]
     key = names_to_pair(name0, name1)
     with h5py.File(out, "r+") as handle:
@@ -283,21 +317,32 @@ def test_instancewise_matching_never_pairs_two_different_instances():
     # the query sees building 1 at night: its keypoints are noisy copies of the texture
     query = facade + 0.3 * rng.standard_normal(facade.shape).astype(np.float32)
     query_labels = np.array([1, 1, 1, 1])
-    # the database image shows building 2 exactly as the query's texture, building 1 a little worse, and unlabelled keypoints
-    database = np.concatenate([facade + 0.05 * rng.standard_normal(facade.shape).astype(np.float32),
-                               facade + 0.4 * rng.standard_normal(facade.shape).astype(np.float32), other], 1)
+    # the database image shows building 2 exactly as the query's texture, building 1 a little worse,
+    # and unlabelled keypoints
+    database = np.concatenate(
+        [
+            facade + 0.05 * rng.standard_normal(facade.shape).astype(np.float32),
+            facade + 0.4 * rng.standard_normal(facade.shape).astype(np.float32),
+            other,
+        ],
+        1,
+    )
     database[:, :4] = query  # building 2 repeats the query's appearance exactly
     db_labels = np.array([2, 2, 2, 2, 1, 1, 1, 1, 0, 0])
     plain = NearestNeighbor(NearestNeighborConf(ratio_threshold=None))
-    (plain_matches, _), = plain(plain.prepare(query), [plain.prepare(database)])
+    ((plain_matches, _),) = plain(plain.prepare(query), [plain.prepare(database)])
     assert plain_matches.tolist() == [0, 1, 2, 3]  # the repeated texture of the other building wins
     matcher = InstanceNearestNeighbor(InstanceNNConf(ratio_threshold=None))
-    (matches, scores), = matcher(matcher.prepare(query, query_labels), [matcher.prepare(database, db_labels)])
+    ((matches, scores),) = matcher(matcher.prepare(query, query_labels), [matcher.prepare(database, db_labels)])
     assert matches.tolist() == [4, 5, 6, 7] and np.all(scores > 0)
     # instance-wise detection: labelled keypoints first, then unlabelled ones in file order
     assert instancewise_keep(np.array([0, 3, 0, 2, 0]), 3).tolist() == [True, True, False, True, False]
-    limited = InstanceNearestNeighbor(InstanceNNConf(ratio_threshold=None, max_keypoints=4))  # drops the unlabelled copies
-    (matches, _), = limited(limited.prepare(query, query_labels), [limited.prepare(database, np.array([0, 0, 0, 0, 1, 1, 1, 1, 0, 0]))])
+    limited = InstanceNearestNeighbor(
+        InstanceNNConf(ratio_threshold=None, max_keypoints=4)
+    )  # drops the unlabelled copies
+    ((matches, _),) = limited(
+        limited.prepare(query, query_labels), [limited.prepare(database, np.array([0, 0, 0, 0, 1, 1, 1, 1, 0, 0]))]
+    )
     assert matches.tolist() == [4, 5, 6, 7]
 
 
@@ -307,9 +352,15 @@ def test_nnml_without_labels_is_a_one_line_error(tmp_path: Path):
     with atomic_writer(features, resume=False) as handle:
         for name in ("a.png", "b.png"):
             keypoints = rng.uniform(0, 100, (20, 2)).astype(np.float32)
-            write_features(handle, name, Features(keypoints, rng.random((128, 20), np.float32), np.ones(20, np.float32), np.array([100, 100])))
+            write_features(
+                handle,
+                name,
+                Features(keypoints, rng.random((128, 20), np.float32), np.ones(20, np.float32), np.array([100, 100])),
+            )
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("a.png b.png\n")
-    result = CliRunner().invoke(app, ["match", str(pairs), str(features), str(tmp_path / "m.h5"), "--conf", "nnml"])
+    result = CliRunner().invoke(
+        app, ["match", "features", str(pairs), str(features), str(tmp_path / "m.h5"), "--conf", "nnml"]
+    )
     assert_one_line_error(result, "needs instance labels", "--labels")
     assert not (tmp_path / "m.h5").exists()

@@ -72,7 +72,9 @@ def test_from_poses_pairs_estimated_query_poses_with_the_nearest_database_camera
     query_poses = {"q1": pose_at(6.0), "q2": pose_at(0.4), "B": pose_at(9.0), "q3": pose_at(2.0, 170.0)}
     written = read_pairs(pairs.from_poses(line_poses, tmp_path / "p.txt", 2, query_poses=query_poses))
     assert written == [("B", "E"), ("B", "F"), ("q1", "D"), ("q1", "E"), ("q2", "A"), ("q2", "B"), ("q3", "away")]
-    assert read_pairs(pairs.from_poses(line_poses, tmp_path / "p.txt", 1, queries=["q2"], query_poses=query_poses)) == [("q2", "A")]
+    assert read_pairs(pairs.from_poses(line_poses, tmp_path / "p.txt", 1, queries=["q2"], query_poses=query_poses)) == [
+        ("q2", "A")
+    ]
     with pytest.raises(InputError, match="'A' has no pose"):
         pairs.from_poses(line_poses, tmp_path / "p.txt", 1, queries=["A"], query_poses=query_poses)
 
@@ -89,7 +91,7 @@ def covisible_model(shared: dict[tuple[str, ...], int]) -> pycolmap.Reconstructi
     """Posed images a..d and, for each tuple of images, that many 3D points seen by exactly those images."""
     camera = pycolmap.Camera(model="SIMPLE_PINHOLE", width=100, height=100, params=[100.0, 50.0, 50.0])
     names = ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]
-    model = build_posed_model({n: camera for n in names}, {n: pose_at(float(i)) for i, n in enumerate(names)})
+    model = build_posed_model(dict.fromkeys(names, camera), {n: pose_at(float(i)) for i, n in enumerate(names)})
     ids = {image.name: image_id for image_id, image in model.images.items()}
     for image in model.images.values():
         image.points2D = pycolmap.Point2DList([pycolmap.Point2D(np.array([k + 0.5, 50.0])) for k in range(40)])
@@ -105,12 +107,25 @@ def covisible_model(shared: dict[tuple[str, ...], int]) -> pycolmap.Reconstructi
 
 
 def test_covisibility_ranks_images_by_shared_points(tmp_path: Path):
-    model = covisible_model({("a.jpg", "b.jpg"): 5, ("a.jpg", "c.jpg"): 4, ("a.jpg", "d.jpg"): 1,
-                             ("b.jpg", "c.jpg", "d.jpg"): 2, ("b.jpg", "c.jpg"): 1})
+    model = covisible_model(
+        {
+            ("a.jpg", "b.jpg"): 5,
+            ("a.jpg", "c.jpg"): 4,
+            ("a.jpg", "d.jpg"): 1,
+            ("b.jpg", "c.jpg", "d.jpg"): 2,
+            ("b.jpg", "c.jpg"): 1,
+        }
+    )
     assert model.num_points3D() == 13
     # shared points: a: b5 c4 d1 | b: a5 c3 d2 | c: a4 b3 d2 | d: b2 c2 a1
     written = read_pairs(pairs.covisibility(model, tmp_path / "pairs.txt", num_neighbors=2))
-    assert written == [("a.jpg", "b.jpg"), ("a.jpg", "c.jpg"), ("b.jpg", "c.jpg"), ("b.jpg", "d.jpg"), ("c.jpg", "d.jpg")]
+    assert written == [
+        ("a.jpg", "b.jpg"),
+        ("a.jpg", "c.jpg"),
+        ("b.jpg", "c.jpg"),
+        ("b.jpg", "d.jpg"),
+        ("c.jpg", "d.jpg"),
+    ]
     written = read_pairs(pairs.covisibility(model, tmp_path / "pairs.txt", num_neighbors=10))
     assert len(written) == 6  # every image pair shares a point
 
@@ -124,7 +139,9 @@ def _write_instances(path, by_image: dict[str, list[int]], scores: dict[str, lis
     with atomic_writer(path, resume=False) as handle:
         handle.attrs["num_instances"] = 3
         for name, instances in by_image.items():
-            write_instance_image(handle, name, np.zeros(0), np.zeros((2, 2)), instances, None if scores is None else scores[name])
+            write_instance_image(
+                handle, name, np.zeros(0), np.zeros((2, 2)), instances, None if scores is None else scores[name]
+            )
 
 
 def test_instance_groups_follow_recognition_then_similarity(tmp_path: Path, caplog):
@@ -133,22 +150,41 @@ def test_instance_groups_follow_recognition_then_similarity(tmp_path: Path, capl
 
     db = {f"db{i}.png": instances for i, instances in enumerate([[1], [1, 2], [2], [1], [3], []])}
     _write_instances(tmp_path / "instances.h5", db)
-    _write_instances(tmp_path / "recognitions.h5", {"q.png": [2, 1], "lost.png": []}, {"q.png": [0.7, 0.2], "lost.png": []})
+    _write_instances(
+        tmp_path / "recognitions.h5", {"q.png": [2, 1], "lost.png": []}, {"q.png": [0.7, 0.2], "lost.png": []}
+    )
     angles = {"q.png": 0.0, "lost.png": 0.0, **{f"db{i}.png": a for i, a in enumerate([0.5, 0.9, 0.1, 0.3, 0.2, 0.05])}}
     for path, names in (("queries.h5", ["q.png", "lost.png"]), ("db.h5", list(db))):
         with atomic_writer(tmp_path / path, resume=False) as handle:
             for name in names:
-                write_global_descriptor(handle, name, np.array([np.cos(angles[name]), np.sin(angles[name])], np.float32))
+                write_global_descriptor(
+                    handle, name, np.array([np.cos(angles[name]), np.sin(angles[name])], np.float32)
+                )
     out = pairs.instance_groups(
-        tmp_path / "recognitions.h5", tmp_path / "instances.h5", tmp_path / "queries.h5", tmp_path / "db.h5",
-        tmp_path / "pairs.txt", num_candidates=2, num_groups=3, num_retrieval=3, max_pairs=5,
+        tmp_path / "recognitions.h5",
+        tmp_path / "instances.h5",
+        tmp_path / "queries.h5",
+        tmp_path / "db.h5",
+        tmp_path / "pairs.txt",
+        num_candidates=2,
+        num_groups=3,
+        num_retrieval=3,
+        max_pairs=5,
     )
     groups = read_groups(groups_path(out))
     # instance 2 first (db2 more similar than db1), then instance 1 (its 2 most similar: db3, db0), then the retrieved
     # images not grouped yet as singletons (db5; db4 is past the 5-image budget)
     assert [(g.instance, g.db_images) for g in groups["q.png"]] == [
-        (2, ["db2.png", "db1.png"]), (1, ["db3.png", "db0.png"]), (None, ["db5.png"]),
+        (2, ["db2.png", "db1.png"]),
+        (1, ["db3.png", "db0.png"]),
+        (None, ["db5.png"]),
     ]
-    assert [(g.instance, g.db_images) for g in groups["lost.png"]] == [(None, ["db5.png"]), (None, ["db2.png"]), (None, ["db4.png"])]
+    assert [(g.instance, g.db_images) for g in groups["lost.png"]] == [
+        (None, ["db5.png"]),
+        (None, ["db2.png"]),
+        (None, ["db4.png"]),
+    ]
     assert "1 queries have no recognised instance" in caplog.text
-    assert [p for p in read_pairs(out) if p[0] == "q.png"] == [("q.png", n) for n in ["db2.png", "db1.png", "db3.png", "db0.png", "db5.png"]]
+    assert [p for p in read_pairs(out) if p[0] == "q.png"] == [
+        ("q.png", n) for n in ["db2.png", "db1.png", "db3.png", "db0.png", "db5.png"]
+    ]

@@ -44,12 +44,17 @@ DB = ["db/a", "db/b", "db/c", "db/d", "db/e"]
 
 
 def test_retrieval_keeps_rank_order(tmp_path: Path, planar: Path):
-    out = pairs.retrieval(planar, tmp_path / "pairs.txt", 3, ["q/1", "q/0"], DB)
+    out = pairs.retrieval(planar, tmp_path / "pairs.txt", 3, query_names=["q/1", "q/0"], db_names=DB)
     assert out.read_text().splitlines() == [
-        "q/1 db/b", "q/1 db/d", "q/1 db/a", "q/0 db/c", "q/0 db/a", "q/0 db/d",
+        "q/1 db/b",
+        "q/1 db/d",
+        "q/1 db/a",
+        "q/0 db/c",
+        "q/0 db/a",
+        "q/0 db/d",
     ]
     # cos(50 deg) = 0.643, cos(40 deg) = 0.766: a minimum score of 0.7 drops q/1's third image only
-    out = pairs.retrieval(planar, tmp_path / "pairs.txt", 3, ["q/1", "q/0"], DB, min_score=0.7)
+    out = pairs.retrieval(planar, tmp_path / "pairs.txt", 3, query_names=["q/1", "q/0"], db_names=DB, min_score=0.7)
     assert read_pairs(out) == [("q/1", "db/b"), ("q/1", "db/d"), ("q/0", "db/c"), ("q/0", "db/a")]
 
 
@@ -60,17 +65,17 @@ def test_retrieval_excludes_self_and_warns_when_k_exceeds_database(tmp_path: Pat
     assert [b for a, b in written if a == "db/b"] == ["q/1", "db/d"]  # 10 and 20 deg away
 
     with caplog.at_level(logging.WARNING):
-        written = read_pairs(pairs.retrieval(planar, tmp_path / "pairs.txt", 10, ["q/1"], DB))
+        written = read_pairs(pairs.retrieval(planar, tmp_path / "pairs.txt", 10, query_names=["q/1"], db_names=DB))
     assert "larger than the database (5 images)" in caplog.text
     assert [b for _, b in written] == ["db/b", "db/d", "db/a", "db/c", "db/e"]
 
 
 def test_retrieval_errors(tmp_path: Path, planar: Path):
     with pytest.raises(InputError, match="database image list is empty"):
-        pairs.retrieval(planar, tmp_path / "pairs.txt", 2, ["q/1"], [])
+        pairs.retrieval(planar, tmp_path / "pairs.txt", 2, query_names=["q/1"], db_names=[])
     other = write_descriptors(tmp_path / "db3.h5", {"x": np.ones(3), "y": np.arange(3.0)})
     with pytest.raises(FormatError) as error:
-        pairs.retrieval(planar, tmp_path / "pairs.txt", 2, ["q/1"], db_descriptors=other)
+        pairs.retrieval(planar, tmp_path / "pairs.txt", 2, query_names=["q/1"], db_descriptors=other)
     message = str(error.value)
     assert "\n" not in message and "2 in" in message and "3 in" in message
     assert str(planar) in message and str(other) in message
@@ -79,13 +84,26 @@ def test_retrieval_errors(tmp_path: Path, planar: Path):
 def test_retrieval_cli_with_prefixes(tmp_path: Path, planar: Path):
     out = tmp_path / "pairs.txt"
     result = CliRunner().invoke(
-        app, ["pairs", "retrieval", str(out), "--descriptors", str(planar), "--num", "2",
-              "--query-prefix", "q/", "--db-prefix", "db/"],
+        app,
+        [
+            "pairs",
+            "retrieval",
+            str(out),
+            "--descriptors",
+            str(planar),
+            "--num",
+            "2",
+            "--query-prefix",
+            "q/",
+            "--db-prefix",
+            "db/",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert read_pairs(out) == [("q/0", "db/c"), ("q/0", "db/a"), ("q/1", "db/b"), ("q/1", "db/d")]
     result = CliRunner().invoke(
-        app, ["pairs", "retrieval", str(out), "--descriptors", str(planar), "--num", "2", "--db-prefix", "nothing/"],
+        app,
+        ["pairs", "retrieval", str(out), "--descriptors", str(planar), "--num", "2", "--db-prefix", "nothing/"],
     )
     assert result.exit_code == 1 and "database image list is empty" in result.output
 
@@ -106,13 +124,20 @@ def test_sequential_pairs_and_loops(tmp_path: Path):
 
 def test_retrieval_expanded_by_covisibility(tmp_path: Path):
     # shared points: a: b5 c4 d1 | b: a5 c3 d2 | c: a4 b3 d2 | d: b2 c2 a1
-    model = covisible_model({("a.jpg", "b.jpg"): 5, ("a.jpg", "c.jpg"): 4, ("a.jpg", "d.jpg"): 1,
-                             ("b.jpg", "c.jpg", "d.jpg"): 2, ("b.jpg", "c.jpg"): 1})
+    model = covisible_model(
+        {
+            ("a.jpg", "b.jpg"): 5,
+            ("a.jpg", "c.jpg"): 4,
+            ("a.jpg", "d.jpg"): 1,
+            ("b.jpg", "c.jpg", "d.jpg"): 2,
+            ("b.jpg", "c.jpg"): 1,
+        }
+    )
     angles = {"a.jpg": 0, "b.jpg": 90, "c.jpg": 180, "d.jpg": 260, "q.jpg": 5}
     descriptors = write_descriptors(tmp_path / "global.h5", {n: at_angle(a) for n, a in angles.items()})
     db = ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]
     out = tmp_path / "pairs.txt"
-    pairs.retrieval(descriptors, out, 1, ["q.jpg", "a.jpg"], db, expand_model=model, expand_num=2)
+    pairs.retrieval(descriptors, out, 1, query_names=["q.jpg", "a.jpg"], db_names=db, expand_model=model, expand_num=2)
     # q retrieves a, then a's 2 most covisible (b, c); a retrieves b (90 deg away; d is 100), whose most
     # covisible are a (the query itself: dropped) and c
     written = read_pairs(out)

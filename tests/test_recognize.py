@@ -6,28 +6,35 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_one_line_error, renderer_instances, visible_instances
 from typer.testing import CliRunner
 
-from helpers import assert_one_line_error, renderer_instances, visible_instances
-from vloc import recognize
 from vloc.cli import app
 from vloc.io.features import FeatureReader
 from vloc.io.instances import InstanceReader
 from vloc.io.text import read_image_list
+from vloc.recognize import queries as recognize
 from vloc.recognizers.base import label_map_from_keypoints
 
 
 @pytest.fixture(scope="module")
 def labelled_map(synthetic_map: dict[str, Path], tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("recognize")
-    return {**synthetic_map, "instances": renderer_instances(synthetic_map["model"], synthetic_map["scene"], out / "instances.h5")}
+    return {
+        **synthetic_map,
+        "instances": renderer_instances(synthetic_map["model"], synthetic_map["scene"], out / "instances.h5"),
+    }
 
 
 def test_vote_recognises_visible_buildings_at_night(labelled_map: dict[str, Path], tmp_path: Path):
     queries = read_image_list(labelled_map["root"] / "query_list.txt")
     out = recognize.main(
-        recognize.conf_by_name("vote"), labelled_map["instances"], queries, labelled_map["images"],
-        labelled_map["features"], tmp_path / "recognitions.h5",
+        recognize.conf_by_name("vote"),
+        labelled_map["instances"],
+        queries,
+        labelled_map["images"],
+        labelled_map["features"],
+        tmp_path / "recognitions.h5",
     )
     correct = 0
     with InstanceReader(out) as recognitions, FeatureReader(labelled_map["features"]) as features:
@@ -52,11 +59,18 @@ def test_label_map_spreads_keypoint_labels_within_the_radius():
 def test_recognize_bad_inputs_are_one_line_errors(labelled_map: dict[str, Path], tmp_path: Path):
     queries = tmp_path / "queries.txt"
     queries.write_text("night/unknown.png\n")
-    arguments = [str(labelled_map["instances"]), str(labelled_map["images"]), str(labelled_map["features"]), str(tmp_path / "r.h5")]
+    arguments = [
+        str(labelled_map["instances"]),
+        str(labelled_map["images"]),
+        str(labelled_map["features"]),
+        str(tmp_path / "r.h5"),
+    ]
     result = CliRunner().invoke(app, ["recognize", *arguments, "--queries", str(queries)])
     assert_one_line_error(result, "night/unknown.png", "no features")
     result = CliRunner().invoke(app, ["recognize", *arguments, "--queries", str(queries), "--conf", "magic"])
     assert_one_line_error(result, "unknown recognize conf 'magic'")
-    result = CliRunner().invoke(app, ["recognize", str(labelled_map["features"]), *arguments[1:], "--queries", str(queries)])
+    result = CliRunner().invoke(
+        app, ["recognize", str(labelled_map["features"]), *arguments[1:], "--queries", str(queries)]
+    )
     assert_one_line_error(result, "no image has instance labels")
     assert not (tmp_path / "r.h5").exists()

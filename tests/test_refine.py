@@ -8,26 +8,34 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import assert_one_line_error, localization_inputs
 from typer.testing import CliRunner
 
-from helpers import assert_one_line_error
-from vloc import extract_dense, localize
+from vloc import refine as run
+from vloc.benchmark.basin import convergence_basin
 from vloc.cli import app
+from vloc.dense.pyramid import DenseReader, build_backbone, compute_pyramid
+from vloc.dense.pyramid import conf_by_name as dense_conf
 from vloc.errors import ConfigError
-from vloc.evaluate import evaluate
-from vloc.geometry.pose import pose_errors
-from vloc.io.dense import DenseReader
+from vloc.evaluate.poses import evaluate
+from vloc.extract import dense_features as extract_dense
+from vloc.featuremetric.query_refiner import QueryRefiner, RefineConf
+from vloc.featuremetric.refiner import FeatureMetricConf
+from vloc.geometry.rigid3d import pose_errors
 from vloc.io.model import read_model
 from vloc.io.text import log_path, read_poses, read_queries
-from vloc.map_index import MapIndex
-from vloc.refine import run
-from vloc.refine.basin import convergence_basin
-from vloc.refine.featuremetric import FeatureMetricConf
+from vloc.localize import hierarchical as localize
+from vloc.pnp.absolute_pose import LocalizeConf
+from vloc.pnp.map_index import MapIndex
 
-def localize_queries(paths: dict[str, Path], results: Path, refine: run.RefineConf | None) -> Path:
+
+def localize_queries(paths: dict[str, Path], results: Path, refine: RefineConf | None) -> Path:
     return localize.main(
-        localize.LocalizeConf(), paths["model"], paths["queries"], paths["pairs_query"], paths["features"],
-        paths["matches_query"], results, refine, image_root=paths["images"] if refine else None,
+        LocalizeConf(),
+        localization_inputs(paths),
+        results,
+        refine=refine,
+        image_root=paths["images"] if refine else None,
     )
 
 
@@ -35,7 +43,7 @@ def test_refinement_of_night_queries_keeps_or_raises_recall(synthetic_map: dict[
     truth = read_poses(synthetic_map["ground_truth"])
     thresholds = json.loads((synthetic_map["root"] / "dataset.json").read_text())["thresholds"]
     plain = localize_queries(synthetic_map, tmp_path / "plain.txt", None)
-    refined = localize_queries(synthetic_map, tmp_path / "refined.txt", run.RefineConf())
+    refined = localize_queries(synthetic_map, tmp_path / "refined.txt", RefineConf())
     before = evaluate(read_poses(plain), truth, thresholds)["groups"]["all"]
     after = evaluate(read_poses(refined), truth, thresholds)["groups"]["all"]
     # Measured on this scene: 91.7 / 91.7 / 91.7 % before, 83.3 / 91.7 / 91.7 % after (one query leaves the finest
@@ -57,13 +65,17 @@ def test_refinement_of_night_queries_keeps_or_raises_recall(synthetic_map: dict[
 
 def test_refinement_converges_from_perturbed_ground_truth(synthetic_map: dict[str, Path], tmp_path: Path):
     index = MapIndex(read_model(synthetic_map["model"], need_points=True))
-    refiner = run.QueryRefiner(run.RefineConf(), index, synthetic_map["images"], None)
+    refiner = QueryRefiner(RefineConf(), index, synthetic_map["images"], None)
     truth = read_poses(synthetic_map["ground_truth"])
-    rows = convergence_basin(refiner, index, read_queries(synthetic_map["queries"]), truth, [(0.0, 0.0), (2.0, 0.05)], (0.0365, 0.5))
+    rows = convergence_basin(
+        refiner, index, read_queries(synthetic_map["queries"]), truth, [(0.0, 0.0), (2.0, 0.05)], (0.0365, 0.5)
+    )
     assert rows[0]["within_percent"] >= 90 and rows[0]["median_translation"] < 0.01
     assert rows[1]["within_percent"] >= 40 and rows[1]["median_translation"] < 0.0365  # measured 50 %
     for row in rows:  # one record per start, which the summary counts
-        assert sorted(start["query"] for start in row["starts"]) == sorted(q for q in read_queries(synthetic_map["queries"]) if q in truth)
+        assert sorted(start["query"] for start in row["starts"]) == sorted(
+            q for q in read_queries(synthetic_map["queries"]) if q in truth
+        )
         assert 100 * np.mean([start["within"] for start in row["starts"]]) == row["within_percent"]
         assert np.median([start["translation"] for start in row["starts"]]) == row["median_translation"]
 
@@ -71,9 +83,9 @@ def test_refinement_converges_from_perturbed_ground_truth(synthetic_map: dict[st
 def test_dense_extraction_round_trip(synthetic_map: dict[str, Path], tmp_path: Path):
     names = (synthetic_map["root"] / "query_list.txt").read_text().split()[:2]
     (tmp_path / "list.txt").write_text("\n".join(names) + "\n")
-    conf = extract_dense.conf_by_name("dsift")
+    conf = dense_conf("dsift")
     out = extract_dense.main(conf, synthetic_map["images"], tmp_path / "dense.h5", tmp_path / "list.txt")
-    direct = extract_dense.compute_pyramid(extract_dense.build_backbone(conf), conf, synthetic_map["images"] / names[0])
+    direct = compute_pyramid(build_backbone(conf), conf, synthetic_map["images"] / names[0])
     with DenseReader(out) as reader:
         stored = reader.read(names[0])
         assert reader.handle[names[0]]["level_0"].dtype == np.float16
@@ -86,28 +98,47 @@ def test_dense_extraction_round_trip(synthetic_map: dict[str, Path], tmp_path: P
 def test_bad_refinement_inputs(synthetic_map: dict[str, Path], tmp_path: Path):
     query = sorted(read_queries(synthetic_map["queries"]))[0]
     (tmp_path / "list.txt").write_text(query + "\n")
-    dense = extract_dense.main(extract_dense.conf_by_name("dsift"), synthetic_map["images"], tmp_path / "dense.h5", tmp_path / "list.txt")
+    dense = extract_dense.main(
+        dense_conf("dsift"), synthetic_map["images"], tmp_path / "dense.h5", tmp_path / "list.txt"
+    )
     arguments = [str(synthetic_map[k]) for k in ("model", "queries", "pairs_query", "features", "matches_query")]
     # dense features missing for the database images
-    result = CliRunner().invoke(app, ["localize", *arguments, str(tmp_path / "r.txt"), "--refine", "featuremetric", "--dense", str(dense)])
+    result = CliRunner().invoke(
+        app, ["localize", *arguments, str(tmp_path / "r.txt"), "--refine", "featuremetric", "--dense", str(dense)]
+    )
     assert_one_line_error(result, str(dense), "no dense features for image")
     assert not (tmp_path / "r.txt").exists()
     # a refinement configuration with no levels
     result = CliRunner().invoke(
-        app, ["localize", *arguments, str(tmp_path / "r.txt"), "--refine", "featuremetric", "--refine-set", "featuremetric.levels=()"]
+        app,
+        [
+            "localize",
+            *arguments,
+            str(tmp_path / "r.txt"),
+            "--refine",
+            "featuremetric",
+            "--refine-set",
+            "featuremetric.levels=()",
+        ],
     )
     assert_one_line_error(result, "at least one pyramid level")
     model = read_model(synthetic_map["model"])
-    refiner = run.QueryRefiner(
-        run.RefineConf(featuremetric=FeatureMetricConf(levels=(7,))), MapIndex(model), synthetic_map["images"], None
+    refiner = QueryRefiner(
+        RefineConf(featuremetric=FeatureMetricConf(levels=(7,))), MapIndex(model), synthetic_map["images"], None
     )
     db_name = next(iter(model.images.values())).name
     with pytest.raises(ConfigError, match="do not fit a pyramid"):
-        refiner.refine(query, read_queries(synthetic_map["queries"])[query], read_poses(synthetic_map["ground_truth"])[query], [db_name])
+        refiner.refine(
+            query,
+            read_queries(synthetic_map["queries"])[query],
+            read_poses(synthetic_map["ground_truth"])[query],
+            [db_name],
+        )
+
 
 def test_reference_images_without_observed_points_give_a_logged_failure(synthetic_map: dict[str, Path], tmp_path: Path):
     posed_only = read_model(synthetic_map["reference"])  # the mapping poses before triangulation: no 3D points
-    refiner = run.QueryRefiner(run.RefineConf(), MapIndex(posed_only), synthetic_map["images"], None)
+    refiner = QueryRefiner(RefineConf(), MapIndex(posed_only), synthetic_map["images"], None)
     query = sorted(read_queries(synthetic_map["queries"]))[0]
     initial = read_poses(synthetic_map["ground_truth"])[query]
     db_name = next(iter(posed_only.images.values())).name
@@ -123,11 +154,19 @@ def test_query_without_pairs_is_a_logged_failure(synthetic_map: dict[str, Path],
     pairs = [p for p in synthetic_map["pairs_query"].read_text().splitlines() if p.split()[0] == paired]
     (tmp_path / "pairs.txt").write_text("\n".join(pairs) + "\n")
     results = run.main(
-        run.RefineConf(), synthetic_map["model"], tmp_path / "queries.txt", tmp_path / "pairs.txt", tmp_path / "refined.txt",
-        poses_path=synthetic_map["ground_truth"], image_root=synthetic_map["images"],
+        RefineConf(),
+        synthetic_map["model"],
+        tmp_path / "queries.txt",
+        tmp_path / "pairs.txt",
+        tmp_path / "refined.txt",
+        poses_path=synthetic_map["ground_truth"],
+        image_root=synthetic_map["images"],
     )
     entries = {e["name"]: e for e in json.loads(log_path(results).read_text())["queries"]}
-    assert entries[unpaired]["failure_reason"] == "no database images paired with the query" and not entries[unpaired]["accepted"]
+    assert (
+        entries[unpaired]["failure_reason"] == "no database images paired with the query"
+        and not entries[unpaired]["accepted"]
+    )
     assert entries[paired]["num_points"] >= 20
     truth = read_poses(synthetic_map["ground_truth"])
     assert max(pose_errors(read_poses(results)[unpaired], truth[unpaired])) < 1e-9  # kept as given

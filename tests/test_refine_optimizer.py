@@ -4,14 +4,14 @@ import math
 
 import pytest
 import torch
-
 from helpers import sinusoid_map
+
+from vloc.dense.interpolation import sample_features
 from vloc.errors import ConfigError
+from vloc.featuremetric.losses import barron, cauchy, get_loss, huber
+from vloc.featuremetric.optimizer import LevenbergMarquardt, LMConf
 from vloc.geometry.camera import Camera
-from vloc.geometry.rigid import Pose
-from vloc.refine.interpolation import sample_features
-from vloc.refine.losses import barron, cauchy, get_loss, huber
-from vloc.refine.optimizer import LevenbergMarquardt, LMConf
+from vloc.geometry.pose import Pose
 
 DT = torch.float64
 
@@ -19,8 +19,11 @@ DT = torch.float64
 def synthetic_problem(seed: int = 0, n: int = 200, distortion: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)):
     """Camera, true cam_from_world, 3D points, reference features, feature map (stride 1)."""
     g = torch.Generator().manual_seed(seed)
-    camera = Camera(torch.tensor([140.0, 140.0, 80.0, 60.0], dtype=DT), torch.tensor([160.0, 120.0], dtype=DT),
-                    torch.tensor(distortion, dtype=DT))
+    camera = Camera(
+        torch.tensor([140.0, 140.0, 80.0, 60.0], dtype=DT),
+        torch.tensor([160.0, 120.0], dtype=DT),
+        torch.tensor(distortion, dtype=DT),
+    )
     true_pose = Pose.exp(torch.tensor([0.1, -0.2, 0.05, 0.3, -0.1, 0.5], dtype=DT))
     pixels = torch.rand(n, 2, generator=g, dtype=DT) * torch.tensor([140.0, 100.0], dtype=DT) + 10
     depth = 4 + 4 * torch.rand(n, 1, generator=g, dtype=DT)
@@ -47,14 +50,23 @@ def pose_errors(pose: Pose, true_pose: Pose) -> tuple[float, float]:
 
 # ----- interpolation convention
 
+
 def test_sample_features_convention_and_gradients():
     H, W, stride = 6, 8, 4.0
     rows, cols = torch.meshgrid(torch.arange(H, dtype=DT), torch.arange(W, dtype=DT), indexing="ij")
     feature_map = torch.stack([cols, rows, cols * rows])  # (3, H, W)
     # Cell (i, j) is centred at COLMAP pixel ((j + 0.5) * s, (i + 0.5) * s).
-    pixels = torch.tensor([[(2 + 0.5) * stride, (3 + 0.5) * stride], [0.5 * stride, 0.5 * stride],
-                           [(W - 0.5) * stride, (H - 0.5) * stride], [11.0, 9.0],
-                           [0.5 * stride - 0.01, 8.0], [10.0, (H - 0.5) * stride + 0.01]], dtype=DT)
+    pixels = torch.tensor(
+        [
+            [(2 + 0.5) * stride, (3 + 0.5) * stride],
+            [0.5 * stride, 0.5 * stride],
+            [(W - 0.5) * stride, (H - 0.5) * stride],
+            [11.0, 9.0],
+            [0.5 * stride - 0.01, 8.0],
+            [10.0, (H - 0.5) * stride + 0.01],
+        ],
+        dtype=DT,
+    )
     features, valid, gradients = sample_features(feature_map, pixels, stride)
     assert valid.tolist() == [True, True, True, True, False, False]
     assert features[0].tolist() == [2.0, 3.0, 6.0]
@@ -80,9 +92,18 @@ def test_interpolated_gradient_approximates_smooth_field():
 
 # ----- robust losses
 
-@pytest.mark.parametrize("loss", [
-    lambda s: huber(s, 0.4), lambda s: cauchy(s, 0.4), lambda s: barron(s, 1.0, 0.4),
-    lambda s: barron(s, 0.0, 0.4), lambda s: barron(s, -2.0, 0.4), lambda s: barron(s, 2.0, 0.4)])
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        lambda s: huber(s, 0.4),
+        lambda s: cauchy(s, 0.4),
+        lambda s: barron(s, 1.0, 0.4),
+        lambda s: barron(s, 0.0, 0.4),
+        lambda s: barron(s, -2.0, 0.4),
+        lambda s: barron(s, 2.0, 0.4),
+    ],
+)
 def test_loss_weight_is_derivative(loss):
     s = torch.tensor([1e-4, 0.05, 0.1599, 0.1601, 0.5, 2.0, 10.0], dtype=DT)
     cost, weight = loss(s)
@@ -103,6 +124,7 @@ def test_huber_values():
 
 # ----- Levenberg-Marquardt
 
+
 @pytest.mark.parametrize("loss", ["huber", "cauchy", "squared"])
 def test_lm_recovers_true_pose(loss):
     camera, true_pose, points3D, reference, feature_map, depth = synthetic_problem()
@@ -111,8 +133,7 @@ def test_lm_recovers_true_pose(loss):
     assert rotation_error > math.radians(4.9)
     costs = []
     lm = LevenbergMarquardt(LMConf(loss=loss))
-    pose, info = lm.run(start, points3D, reference, feature_map, camera, 1.0,
-                        callback=lambda i, p, c: costs.append(c))
+    pose, info = lm.run(start, points3D, reference, feature_map, camera, 1.0, callback=lambda i, p, c: costs.append(c))
     rotation_error, translation_error = pose_errors(pose, true_pose)
     assert rotation_error < 1e-3 and translation_error / depth < 1e-3
     assert rotation_error < 1e-8 and translation_error / depth < 1e-8  # measured ~2e-10
@@ -124,7 +145,9 @@ def test_lm_recovers_true_pose(loss):
 
 def test_lm_recovers_true_pose_through_a_distorted_camera():
     """OPENCV distortion (as SfM models have): the references sit at distorted projections, the Jacobian follows."""
-    camera, true_pose, points3D, reference, feature_map, depth = synthetic_problem(distortion=(-0.15, 0.05, 0.003, -0.002))
+    camera, true_pose, points3D, reference, feature_map, depth = synthetic_problem(
+        distortion=(-0.15, 0.05, 0.003, -0.002)
+    )
     pose, info = LevenbergMarquardt(LMConf(loss="huber")).run(
         perturb(true_pose, 5.0, 0.1 * depth, seed=1), points3D, reference, feature_map, camera, 1.0
     )
@@ -149,8 +172,9 @@ def test_lm_rejects_steps_that_raise_the_cost():
     start = perturb(true_pose, 5.0, 0.1 * depth, seed=1)
     records = []
     lm = OvershootingLM()
-    pose, info = lm.run(start, points3D, reference, feature_map, camera, 1.0,
-                        callback=lambda i, p, c: records.append((p, c)))
+    pose, info = lm.run(
+        start, points3D, reference, feature_map, camera, 1.0, callback=lambda i, p, c: records.append((p, c))
+    )
     costs = [c for _, c in records]
     assert info["num_rejected"] >= 1
     assert records[0][0] is start and costs[0] == info["initial_cost"]  # rejected: pose kept

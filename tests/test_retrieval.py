@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vloc.errors import FormatError
-from vloc.retrieval import DescriptorIndex
+from vloc.global_descriptors.index import DescriptorIndex
 
 
 def unit_rows(rng: np.random.Generator, num: int, dim: int) -> np.ndarray:
@@ -69,7 +69,7 @@ def test_dimension_mismatch_is_one_line():
 
 
 def test_profile_retrieval_reports_each_size(tmp_path):
-    from vloc.benchmark import plot_retrieval_profile, profile_retrieval
+    from vloc.benchmark.speed import plot_retrieval_profile, profile_retrieval
 
     report = profile_retrieval([2000, 500], dim=16, repeat=3, float16_from=2000)
     assert [r["num_db"] for r in report["sizes"]] == [500, 2000]  # ascending: peak-RSS growth needs it

@@ -8,9 +8,13 @@ from pathlib import Path
 import pycolmap
 import pytest
 
-from vloc import extract, match, pairs, sfm
-from vloc.geometry.pose import pose_errors
+from vloc import pairs
+from vloc.extract import local_features as extract
+from vloc.geometry.rigid3d import pose_errors
 from vloc.io.model import model_poses
+from vloc.mapping import sfm
+from vloc.match import local_features as match
+from vloc.matchers.pair_matcher import conf_by_name as match_conf
 from vloc.synth import SynthConfig
 from vloc.synth import main as synthesize
 
@@ -30,7 +34,7 @@ def reconstructed(tmp_path_factory) -> tuple[Path, list[str], pycolmap.Reconstru
     (out / "list.txt").write_text("\n".join(names) + "\n")
     features = extract.main(extract.conf_by_name("sift"), images, out / "feats.h5", out / "list.txt")
     pairs_path = pairs.exhaustive(names, out / "pairs.txt")
-    matches = match.main(match.conf_by_name("nn-ratio"), pairs_path, features, out / "matches.h5")
+    matches = match.main(match_conf("nn-ratio"), pairs_path, features, out / "matches.h5")
     model = sfm.main(sfm.SfMConf(), images, pairs_path, features, matches, out / "model")
     return scene, names, model
 

@@ -67,7 +67,9 @@ def test_geometry_matches_poses(scene: Path):
     seen = set()
     for k in range(CONF.num_cameras):
         geometry = _geometry(scene, k)
-        depth, xyz, normals, instances = (geometry[key] for key in ("depth", "scene_coordinates", "normals", "instances"))
+        depth, xyz, normals, instances = (
+            geometry[key] for key in ("depth", "scene_coordinates", "normals", "instances")
+        )
         assert depth.shape == (240, 320) and xyz.shape == (240, 320, 3) and instances.dtype == np.int32
         assert depth.dtype == xyz.dtype == normals.dtype == np.float32
         solid = depth > 0
@@ -143,8 +145,9 @@ def test_resume_and_config_guard(scene: Path):
 
 
 def test_ring_layout(tmp_path: Path):
-    conf = SynthConfig(seed=1, num_cameras=4, width=160, height=120, focal=125.0, layout="ring", num_buildings=4,
-                       conditions=("day",))
+    conf = SynthConfig(
+        seed=1, num_cameras=4, width=160, height=120, focal=125.0, layout="ring", num_buildings=4, conditions=("day",)
+    )
     root = main(conf, tmp_path / "ring")
     assert pycolmap.Reconstruction(root / "model").num_reg_images() == 4
     seen = set()

@@ -15,7 +15,15 @@ from torch.utils.data import DataLoader
 
 from vloc.errors import InputError
 from vloc.train.data import (
-    AugmentConf, ColmapPairs, PairsConf, RGBDFrame, RGBDPairs, SyntheticPairs, augment, collate_pairs, reproject,
+    AugmentConf,
+    ColmapPairs,
+    PairsConf,
+    RGBDFrame,
+    RGBDPairs,
+    SyntheticPairs,
+    augment,
+    collate_pairs,
+    reproject,
 )
 
 MAX_POINTS = 300
@@ -52,8 +60,10 @@ def test_synthetic_pairs_cover_conditions_and_viewpoints(synthetic: SyntheticPai
     # the fixture scene has 24 cameras in day and night: every frame day -> night, then overlapping viewpoints
     assert kinds[("day", "night", True)] == 24
     assert set(kinds) == {("day", "night", True), ("day", "day", False), ("day", "night", False)}
-    viewpoints = {c: {(_frame(a), _frame(b)) for a, b in synthetic.pairs if _frame(a) != _frame(b) and b.startswith(c)}
-                  for c in ("day", "night")}
+    viewpoints = {
+        c: {(_frame(a), _frame(b)) for a, b in synthetic.pairs if _frame(a) != _frame(b) and b.startswith(c)}
+        for c in ("day", "night")
+    }
     assert viewpoints["day"] == viewpoints["night"] and len(viewpoints["day"]) >= 23  # the same geometry
     assert ("frame_000.png", "frame_001.png") in viewpoints["day"]
     assert ("frame_000.png", "frame_023.png") not in viewpoints["day"]  # opposite ends of the street
@@ -163,8 +173,9 @@ def test_data_loader_batches_padded_points(synthetic: SyntheticPairs):
     assert batch["name0"] == [synthetic.pairs[k][0] for k in range(3)]
 
 
-def test_rgbd_pairs_from_depth_files_and_no_pair_errors(synthetic: SyntheticPairs, synthetic_map: dict[str, Path],
-                                                        tmp_path: Path):
+def test_rgbd_pairs_from_depth_files_and_no_pair_errors(
+    synthetic: SyntheticPairs, synthetic_map: dict[str, Path], tmp_path: Path
+):
     scene, images = synthetic_map["scene"], synthetic_map["images"]
     model = pycolmap.Reconstruction(scene / "model")
     frames = {}
@@ -191,12 +202,19 @@ def test_rgbd_pairs_from_depth_files_and_no_pair_errors(synthetic: SyntheticPair
 def test_reprojection_through_distorted_cameras_agrees_with_pycolmap():
     """World points seen by two distorted cameras: pixel and depth in frame 0 give pycolmap's pixel in frame 1."""
     camera0 = pycolmap.Camera(model="SIMPLE_RADIAL", width=640, height=480, params=[500, 320, 240, -0.1])
-    camera1 = pycolmap.Camera(model="OPENCV", width=640, height=480, params=[480, 490, 330, 235, 0.05, -0.02, 0.002, 0.001])
+    camera1 = pycolmap.Camera(
+        model="OPENCV", width=640, height=480, params=[480, 490, 330, 235, 0.05, -0.02, 0.002, 0.001]
+    )
     pose0 = pycolmap.Rigid3d()
     pose1 = pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([0.0, 0.05, 0.0])), np.array([-0.3, 0.0, 0.05]))
     world = np.random.default_rng(0).uniform([-1.0, -0.8, 3.0], [1.0, 0.8, 5.0], (100, 3))
-    frame0, frame1 = (RGBDFrame("unused.png", Path("unused.npy"), camera, pose) for camera, pose in ((camera0, pose0), (camera1, pose1)))
-    pixels1, depths1, valid = reproject(torch.from_numpy(camera0.img_from_cam(world)), torch.from_numpy(world[:, 2]), frame0, frame1)
+    frame0, frame1 = (
+        RGBDFrame("unused.png", Path("unused.npy"), camera, pose)
+        for camera, pose in ((camera0, pose0), (camera1, pose1))
+    )
+    pixels1, depths1, valid = reproject(
+        torch.from_numpy(camera0.img_from_cam(world)), torch.from_numpy(world[:, 2]), frame0, frame1
+    )
     in_frame1 = (pose1.rotation.matrix() @ world.T).T + pose1.translation
     assert valid.float().mean() > 0.8
     np.testing.assert_allclose(pixels1.numpy(), camera1.img_from_cam(in_frame1), atol=1e-6)

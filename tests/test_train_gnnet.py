@@ -9,13 +9,14 @@ from pathlib import Path
 import cv2
 import pytest
 import torch
+from helpers import assert_one_line_error, sinusoid_map
 from typer.testing import CliRunner
 
-from helpers import assert_one_line_error, sinusoid_map
 from vloc.cli import app
 from vloc.dense.base import DenseLevel
 from vloc.dense.gnnet import GNNetBackbone, GNNetBackboneConf
-from vloc.models.gnnet import GNNet, GNNetConf, save_checkpoint
+from vloc.models.checkpoint import save_checkpoint
+from vloc.models.gnnet import GNNet, GNNetConf
 from vloc.train import gnnet
 from vloc.train.data import ColmapPairs, PairDataset, PairsConf, SyntheticPairs
 
@@ -39,10 +40,22 @@ def test_training_resumes_and_writes_a_loadable_checkpoint(tiny_pairs: Synthetic
     checkpoint = gnnet.main(replace(conf, epochs=2), tiny_pairs, tmp_path, resume=tmp_path / "last.pt")
     history = json.loads((tmp_path / "history.json").read_text())["epochs"]
     assert [h["epoch"] for h in history] == [1, 2]
-    assert set(history[-1]) >= {"train_total", "train_contrastive", "train_gauss_newton", "accuracy@3px", "convergence_rate"}
+    assert set(history[-1]) >= {
+        "train_total",
+        "train_contrastive",
+        "train_gauss_newton",
+        "accuracy@3px",
+        "convergence_rate",
+    }
     backbone = GNNetBackbone(GNNetBackboneConf(checkpoint=str(checkpoint)))
     levels = backbone(torch.zeros(96, 128, dtype=torch.uint8).numpy())
-    assert [level.stride.tolist() for level in levels] == [[16.0, 16.0], [8.0, 8.0], [4.0, 4.0], [2.0, 2.0], [1.0, 1.0]]  # 2 pooled
+    assert [level.stride.tolist() for level in levels] == [
+        [16.0, 16.0],
+        [8.0, 8.0],
+        [4.0, 4.0],
+        [2.0, 2.0],
+        [1.0, 1.0],
+    ]  # 2 pooled
     assert all(level.features.shape[0] == 16 for level in levels)
 
 
@@ -55,7 +68,11 @@ class TransposedPairs(PairDataset):
         cv2.imwrite(str(root / "landscape.png"), image)
         cv2.imwrite(str(root / "portrait.png"), image.T.copy())
         self.pairs = [("landscape.png", "portrait.png")] * 4
-        self.points = torch.rand(300, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * torch.tensor([60.0, 44.0]) + 2
+        self.points = (
+            torch.rand(300, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+            * torch.tensor([60.0, 44.0])
+            + 2
+        )
 
     def correspondences(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.points, self.points.flip(1)
@@ -82,12 +99,17 @@ def test_validation_metrics_on_known_features():
     """Identical smooth maps: nearest neighbours land on the true cell and 2D alignment converges from 3 px away."""
     level = DenseLevel(sinusoid_map(16, 60, 80, (12, 30), seed=2), torch.tensor([1.0, 1.0], dtype=torch.float64))
     level.features = torch.nn.functional.normalize(level.features, dim=0)
-    points = torch.rand(200, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * torch.tensor([60.0, 40.0]) + 10
+    points = (
+        torch.rand(200, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * torch.tensor([60.0, 40.0])
+        + 10
+    )
     errors = gnnet.matching_errors(level, level, points, points)
     # the true cell's centre (at most 0.71 px away), or a neighbour where the interpolated feature is between two
     assert float(errors.median()) < 0.5 and float(errors.max()) < 1.6
     assert float((gnnet.matching_errors(level, level, points, points + 3) > 2).double().mean()) == 1.0
-    starts = points + (torch.rand(points.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1) * 3
+    starts = (
+        points + (torch.rand(points.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1) * 3
+    )
     aligned = gnnet.align_points([level], [level], points, starts, gnnet.ValidationConf())
     assert float(((aligned - points).norm(dim=1) < 0.05).double().mean()) > 0.9
 
@@ -95,14 +117,18 @@ def test_validation_metrics_on_known_features():
 def test_bad_training_inputs(synthetic_map: dict[str, Path], tmp_path: Path):
     runner = CliRunner()
     scene = str(synthetic_map["scene"])
-    result = runner.invoke(app, ["train", "gnnet", str(tmp_path / "run"), "--synthetic", scene, "--resume", str(tmp_path / "nowhere.pt")])
+    result = runner.invoke(
+        app, ["train", "gnnet", str(tmp_path / "run"), "--synthetic", scene, "--resume", str(tmp_path / "nowhere.pt")]
+    )
     assert_one_line_error(result, "cannot resume", "nowhere.pt", "not found")
     other = tmp_path / "other.pt"
-    save_checkpoint(other, GNNet(SMALL), SMALL)
+    save_checkpoint(other, GNNet(SMALL))
     result = runner.invoke(app, ["train", "gnnet", str(tmp_path / "run"), "--synthetic", scene, "--init", str(other)])
     assert_one_line_error(result, str(other), "another architecture")
     torch.save({"architecture": "resnet"}, tmp_path / "resnet.pt")
-    result = runner.invoke(app, ["train", "gnnet", str(tmp_path / "run"), "--synthetic", scene, "--init", str(tmp_path / "resnet.pt")])
+    result = runner.invoke(
+        app, ["train", "gnnet", str(tmp_path / "run"), "--synthetic", scene, "--init", str(tmp_path / "resnet.pt")]
+    )
     assert_one_line_error(result, "resnet.pt", "not a GN-Net checkpoint")
     result = runner.invoke(app, ["train", "gnnet", str(tmp_path / "run")])
     assert_one_line_error(result, "one training source")

@@ -11,12 +11,18 @@ import pytest
 import torch
 
 from vloc.dense.base import DenseLevel, l2_normalize
+from vloc.dense.interpolation import sample_features
 from vloc.errors import ConfigError
 from vloc.models.gnnet import GNNet, GNNetConf
-from vloc.refine.interpolation import sample_features
 from vloc.train.losses import (
-    GNNetLossConf, contrastive_loss, gauss_newton_nll, gauss_newton_step, gnnet_loss, hard_negative_count,
-    level_losses, mine_hard_negatives,
+    GNNetLossConf,
+    contrastive_loss,
+    gauss_newton_nll,
+    gauss_newton_step,
+    gnnet_loss,
+    hard_negative_count,
+    level_losses,
+    mine_hard_negatives,
 )
 
 
@@ -110,8 +116,8 @@ def test_gauss_newton_loss_gradient_matches_finite_differences(one_thread):
 def test_contrastive_loss_hand_values():
     conf = GNNetLossConf()  # margins 0.1 and 1.0
     positive, negative = contrastive_loss(torch.tensor([0.05, 0.3, 0.6]), torch.tensor([0.4, 1.5]), conf)
-    assert float(positive) == pytest.approx((0 + 0.2 ** 2 + 0.5 ** 2) / 3)
-    assert float(negative) == pytest.approx((0.6 ** 2 + 0) / 2)
+    assert float(positive) == pytest.approx((0 + 0.2**2 + 0.5**2) / 3)
+    assert float(negative) == pytest.approx((0.6**2 + 0) / 2)
     positive, negative = contrastive_loss(torch.tensor([0.0, 0.1]), torch.tensor([1.0, 2.0]), conf)
     assert float(positive) == 0 and float(negative) == 0
 
@@ -154,8 +160,14 @@ def test_no_correspondence_on_the_map_gives_a_zero_loss_that_backpropagates():
     outside = torch.tensor([[100.0, 3.0], [1.0, 1.0]])  # beyond the last cell centre, before the first
     total, log = gnnet_loss([level], [level], outside, outside, GNNetLossConf(), 4)
     total.backward()
-    assert log == {"contrastive": 0.0, "gauss_newton": 0.0, "level0/positive": 0.0, "level0/negative": 0.0,
-                   "level0/gauss_newton": 0.0, "total": 0.0}
+    assert log == {
+        "contrastive": 0.0,
+        "gauss_newton": 0.0,
+        "level0/positive": 0.0,
+        "level0/negative": 0.0,
+        "level0/gauss_newton": 0.0,
+        "total": 0.0,
+    }
     assert float(feature_map.grad.abs().sum()) == 0
 
 
@@ -191,7 +203,7 @@ def blob_texture(points: torch.Tensor, size: int) -> torch.Tensor:
     centres = torch.rand(300, 2, generator=generator, dtype=torch.float64) * size * 1.6 - size * 0.3
     sigmas = torch.rand(300, generator=generator, dtype=torch.float64) * 3 + 1.5
     amplitudes = torch.randn(300, generator=generator, dtype=torch.float64)
-    return (amplitudes * torch.exp(-torch.cdist(points, centres) ** 2 / (2 * sigmas ** 2))).sum(-1)
+    return (amplitudes * torch.exp(-(torch.cdist(points, centres) ** 2) / (2 * sigmas**2))).sum(-1)
 
 
 def synthetic_pair(size: int = 64) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
@@ -247,7 +259,8 @@ def evaluate(
         offsets = torch.rand(matches.shape, generator=torch.Generator().manual_seed(8)) * 2 - 1
         means, _, _ = gauss_newton_step(anchors, target.features, matches + offsets, conf.damping)
     return {
-        "contrastive": log["contrastive"], "gauss_newton": log["gauss_newton"],
+        "contrastive": log["contrastive"],
+        "gauss_newton": log["gauss_newton"],
         "accuracy": float(((nearest - matches).norm(dim=1) <= 1).float().mean()),
         "step_error": float((means - matches).norm(dim=1).median()),
     }
@@ -266,8 +279,9 @@ def test_training_a_tiny_gnnet_lowers_the_losses_and_raises_matching_accuracy(on
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(3)
     for step in range(steps):
-        total, log = gnnet_loss(*pyramids(net, images), train_source, train_target, conf,
-                                hard_negative_count(step, steps, 64, 4), generator)
+        total, log = gnnet_loss(
+            *pyramids(net, images), train_source, train_target, conf, hard_negative_count(step, steps, 64, 4), generator
+        )
         optimizer.zero_grad()
         total.backward()
         optimizer.step()

@@ -12,15 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import assert_one_line_error
 from typer.testing import CliRunner
 
-from helpers import assert_one_line_error
 from vloc.cli import app
 from vloc.errors import FormatError, InputError
 from vloc.io.h5 import atomic_writer
 from vloc.io.images import read_image
 from vloc.io.instances import InstanceReader, write_instance_image
-from vloc.models.recognizer import RecognizerNet, RecognizerNetConf, save_checkpoint
+from vloc.models.checkpoint import save_checkpoint
+from vloc.models.recognizer import RecognizerNet, RecognizerNetConf
 from vloc.recognizers.seg import SegConf, Segmentation
 from vloc.synth import SynthConfig
 from vloc.synth import main as synthesize
@@ -45,12 +46,16 @@ def write_instances(scene: Path, condition: str, out: Path, num_instances: int =
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("recognizer")
-    conf = SynthConfig(seed=2, num_cameras=8, width=160, height=120, focal=125.0, num_buildings=BUILDINGS,
-                       conditions=("day", "night"))
+    conf = SynthConfig(
+        seed=2, num_cameras=8, width=160, height=120, focal=125.0, num_buildings=BUILDINGS, conditions=("day", "night")
+    )
     synthesize(conf, root / "scene")
-    return {"root": root, "images": root / "scene" / "images",
-            "day": write_instances(root / "scene", "day", root / "day.h5"),
-            "night": write_instances(root / "scene", "night", root / "night.h5")}
+    return {
+        "root": root,
+        "images": root / "scene" / "images",
+        "day": write_instances(root / "scene", "day", root / "day.h5"),
+        "night": write_instances(root / "scene", "night", root / "night.h5"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +92,19 @@ def test_ohem_keeps_the_hardest_share_of_the_labelled_pixels():
     logits = torch.randn(1, 3, 2, 5, generator=torch.Generator().manual_seed(0))
     labels = torch.tensor([[[0, 1, 2, 0, trainer.IGNORE], [1, 1, 2, 0, 2]]])
     log_probabilities = logits.log_softmax(1)[0].numpy()
-    losses = sorted((-log_probabilities[labels[0, i, j], i, j] for i in range(2) for j in range(5)
-                     if labels[0, i, j] != trainer.IGNORE), reverse=True)
+    losses = sorted(
+        (
+            -log_probabilities[labels[0, i, j], i, j]
+            for i in range(2)
+            for j in range(5)
+            if labels[0, i, j] != trainer.IGNORE
+        ),
+        reverse=True,
+    )
     kept = math.ceil(0.7 * 9)  # 7 of the 9 labelled pixels
     expected = np.mean(losses[:kept])
     assert float(trainer.ohem_cross_entropy(logits, labels, 0.7)) == pytest.approx(expected, rel=1e-6)
     assert float(trainer.ohem_cross_entropy(logits, labels, 1.0)) == pytest.approx(np.mean(losses), rel=1e-6)
-
 
 
 def test_presence_targets_grow_with_the_visible_share():
@@ -126,12 +137,19 @@ def test_training_learns_resumes_exactly_and_loads(scene: dict[str, Path], train
     assert np.mean([e["loss"] for e in epochs[-3:]]) < 0.7 * epochs[0]["loss"]
     assert [e["epoch"] for e in epochs if "top1_accuracy" in e] == list(range(4, TINY.epochs + 1, 4))
     assert epochs[-1]["top1_accuracy"] >= 0.75  # night images of the training frames; a constant guess gets 0.625
-    resumed = trainer.main(TINY, scene["day"], scene["images"], tmp_path, resume=trained / "before_last.pt",
-                           validation=(scene["night"], scene["images"]))
+    resumed = trainer.main(
+        TINY,
+        scene["day"],
+        scene["images"],
+        tmp_path,
+        resume=trained / "before_last.pt",
+        validation=(scene["night"], scene["images"]),
+    )
     again = json.loads((tmp_path / "history.json").read_text())["epochs"]
     for first, second in zip(epochs, again):
         assert {k: v for k, v in first.items() if k != "time_s"} == pytest.approx(
-            {k: v for k, v in second.items() if k != "time_s"}, rel=1e-5)
+            {k: v for k, v in second.items() if k != "time_s"}, rel=1e-5
+        )
 
     with InstanceReader(scene["day"]) as instances:
         recognizer = Segmentation(SegConf(checkpoint=str(resumed), min_score=0.0, max_instances=3), instances, None)
@@ -157,7 +175,7 @@ def test_bad_checkpoints(scene: dict[str, Path], tmp_path: Path):
             Segmentation(SegConf(checkpoint=str(other)), instances, None)
         with pytest.raises(InputError, match="nowhere.pt"):
             Segmentation(SegConf(checkpoint=str(tmp_path / "nowhere.pt")), instances, None)
-        torch.save({"vloc_model": "gnnet"}, tmp_path / "gnnet.pt")
+        torch.save({"architecture": "gnnet"}, tmp_path / "gnnet.pt")
         with pytest.raises(FormatError, match="not a recognizer checkpoint"):
             Segmentation(SegConf(checkpoint=str(tmp_path / "gnnet.pt")), instances, None)
 
@@ -167,7 +185,7 @@ def test_bad_training_inputs(scene: dict[str, Path], tmp_path: Path):
     common = ["train", "recognizer", str(tmp_path / "run"), "--images", str(scene["images"])]
     result = runner.invoke(app, [*common, "--instances", str(scene["day"]), "--resume", str(tmp_path / "nowhere.pt")])
     assert_one_line_error(result, "cannot resume", "nowhere.pt", "not found")
-    torch.save({"vloc_model": "gnnet"}, tmp_path / "gnnet.pt")
+    torch.save({"architecture": "gnnet"}, tmp_path / "gnnet.pt")
     result = runner.invoke(app, [*common, "--instances", str(scene["day"]), "--resume", str(tmp_path / "gnnet.pt")])
     assert_one_line_error(result, "gnnet.pt", "not a recognizer checkpoint")
     with atomic_writer(tmp_path / "empty.h5", resume=False) as handle:

@@ -1,4 +1,5 @@
-"""Triangulation from known poses: points land on the true surfaces; a wrong known pose is named; bad input fails with one line."""
+"""Triangulation from known poses: points land on the true surfaces; a wrong known pose is named;
+bad input fails with one line."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import numpy as np
 import pycolmap
 import pytest
 
-from vloc import triangulation
 from vloc.errors import FormatError
 from vloc.io.model import read_model, write_model
+from vloc.mapping import triangulation
 
 
 def test_points_lie_on_the_rendered_surfaces(synthetic_map: dict[str, Path]):
@@ -36,8 +37,13 @@ def test_pairs_naming_an_image_absent_from_the_model_fail(synthetic_map: dict[st
     pairs.write_text("day/frame_000.png night/frame_001.png\n")  # night images are not in the reference
     with pytest.raises(FormatError, match="pairs.txt: pair .* names image 'night/frame_001.png' absent from the model"):
         triangulation.main(
-            triangulation.TriangulationConf(), synthetic_map["reference"], synthetic_map["images"], pairs,
-            synthetic_map["features"], synthetic_map["matches_mapping"], tmp_path / "model",
+            triangulation.TriangulationConf(),
+            synthetic_map["reference"],
+            synthetic_map["images"],
+            pairs,
+            synthetic_map["features"],
+            synthetic_map["matches_mapping"],
+            tmp_path / "model",
         )
     assert not (tmp_path / "model").exists()
 
@@ -47,11 +53,18 @@ def test_pose_support_names_an_image_whose_known_pose_is_wrong(synthetic_map: di
     wrong = next(image for image in reference.images.values() if image.name == "day/frame_006.png")
     upside_down = pycolmap.Rotation3d(np.array([0.0, 0.0, 1.0, 0.0]))  # 180 deg about the optical axis, as templeR0041
     pose = wrong.cam_from_world()
-    reference.frames[wrong.frame_id].rig_from_world = pycolmap.Rigid3d(upside_down * pose.rotation, upside_down * pose.translation)
+    reference.frames[wrong.frame_id].rig_from_world = pycolmap.Rigid3d(
+        upside_down * pose.rotation, upside_down * pose.translation
+    )
     write_model(reference, tmp_path / "reference")
     model = triangulation.main(
-        triangulation.TriangulationConf(), tmp_path / "reference", synthetic_map["images"], synthetic_map["pairs_mapping"],
-        synthetic_map["features"], synthetic_map["matches_mapping"], tmp_path / "model",
+        triangulation.TriangulationConf(),
+        tmp_path / "reference",
+        synthetic_map["images"],
+        synthetic_map["pairs_mapping"],
+        synthetic_map["features"],
+        synthetic_map["matches_mapping"],
+        tmp_path / "model",
     )
     supports = {s.name: s for s in triangulation.pose_support(model)}
     assert supports["day/frame_006.png"].num_observations == 0

@@ -9,13 +9,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import textured_image
 from typer.testing import CliRunner
 
-from helpers import textured_image
 from vloc.cli import app
 from vloc.errors import FormatError, InputError
-from vloc.vocabulary import Vocabulary, VocabularyConf, build, kmeans, learn_pca, load_vocabulary, save_vocabulary
-
+from vloc.global_descriptors.vocabulary import Vocabulary, VocabularyConf, load_vocabulary, save_vocabulary
+from vloc.global_descriptors.vocabulary_learning import build, kmeans, learn_pca
 
 
 def test_kmeans_finds_separated_clusters():
@@ -23,7 +23,9 @@ def test_kmeans_finds_separated_clusters():
     centres = rng.normal(size=(8, 16)) * 10
     points = centres[rng.integers(0, 8, 4000)] + rng.normal(size=(4000, 16)) * 0.1
     for init in ("kmeans++", "random"):
-        found = kmeans(torch.from_numpy(points).float(), VocabularyConf(num_clusters=8, iterations=10, init=init)).numpy()
+        found = kmeans(
+            torch.from_numpy(points).float(), VocabularyConf(num_clusters=8, iterations=10, init=init)
+        ).numpy()
         error = np.linalg.norm(found[:, None] - centres[None], axis=2).min(1)
         assert found.shape == (8, 16)
         if init == "kmeans++":  # seeding spreads over all clusters; random seeds may merge two
@@ -67,7 +69,9 @@ def test_save_load_round_trip_and_bad_files(tmp_path: Path):
     np.testing.assert_array_equal(loaded.centroids, vocabulary.centroids)
     x = rng.random((2, 512))
     np.testing.assert_allclose(loaded.project(x), vocabulary.project(x), rtol=1e-4, atol=1e-4)
-    no_pca = load_vocabulary(save_vocabulary(Vocabulary(replace(conf, pca_dim=None), vocabulary.centroids), tmp_path / "n.npz"))
+    no_pca = load_vocabulary(
+        save_vocabulary(Vocabulary(replace(conf, pca_dim=None), vocabulary.centroids), tmp_path / "n.npz")
+    )
     assert no_pca.pca_projection is None and no_pca.project(x) is x
 
     with pytest.raises(InputError, match="missing.npz: vocabulary file not found"):
@@ -94,8 +98,21 @@ def test_build_from_images_and_cli(tmp_path: Path):
 
     (tmp_path / "list.txt").write_text("db0.png\ndb3.png\n")
     out = tmp_path / "voc.npz"
-    result = CliRunner().invoke(app, ["vocab", "build", str(images), str(out), "--list", str(tmp_path / "list.txt"),
-                                      "--set", "num_clusters=8", "--set", "pca_dim=none"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "vocab",
+            "build",
+            str(images),
+            str(out),
+            "--list",
+            str(tmp_path / "list.txt"),
+            "--set",
+            "num_clusters=8",
+            "--set",
+            "pca_dim=none",
+        ],
+    )
     assert result.exit_code == 0, result.output
     loaded = load_vocabulary(out)
     assert loaded.conf.num_clusters == 8 and loaded.pca_projection is None

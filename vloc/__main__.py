@@ -1,3 +1,3 @@
-from .cli import app
+from vloc.cli import app
 
 app()

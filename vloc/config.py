@@ -5,23 +5,11 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
-from .errors import ConfigError
+from vloc.errors import ConfigError
 
 T = TypeVar("T")
-
-
-def lookup(registry: dict[str, T], name: str, kind: str) -> T:
-    """The entry `name` of a registry, or a one-line error naming the known ones."""
-    if name not in registry:
-        raise ConfigError(f"unknown {kind} '{name}'; known: {', '.join(sorted(registry))}")
-    return registry[name]
-
-
-def choose(presets: dict[str, Callable[[], T]], name: str, kind: str) -> T:
-    """Build the preset `name` of `presets`, or fail naming the known ones."""
-    return lookup(presets, name, f"{kind} conf")()
 
 
 def override(conf: T, assignments: list[str]) -> T:
@@ -40,7 +28,9 @@ def _set(conf: Any, path: list[str], value: str, full_key: str, prefix: str) -> 
     if head not in fields:
         model = getattr(conf, "model", None)
         if len(path) == 1 and dataclasses.is_dataclass(model) and head in {f.name for f in dataclasses.fields(model)}:
-            return _set(conf, ["model", head], value, full_key, prefix)  # `--set max_keypoints=...` reaches model fields
+            return _set(
+                conf, ["model", head], value, full_key, prefix
+            )  # `--set max_keypoints=...` reaches model fields
         raise ConfigError(f"unknown config key '{full_key}'; known: {', '.join(_keys(conf, prefix))}")
     current = getattr(conf, head)
     if len(path) > 1:

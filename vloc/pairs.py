@@ -4,18 +4,18 @@ retrieval, or sequentially along a video."""
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pycolmap
 
-from .errors import ConfigError, FormatError, InputError
-from .geometry import camera_center
-from .io.global_features import list_global_images, read_global_descriptors
-from .io.groups import CandidateGroup, groups_path, write_groups
-from .io.instances import InstanceReader
-from .io.text import write_directed_pairs, write_pairs, write_text_atomic
+from vloc.errors import ConfigError, FormatError, InputError
+from vloc.geometry.rigid3d import camera_center
+from vloc.io.global_features import list_global_images, read_global_descriptors
+from vloc.io.groups import CandidateGroup, groups_path, write_groups
+from vloc.io.instances import InstanceReader
+from vloc.io.text import write_directed_pairs, write_pairs, write_text_atomic
+from vloc.pnp.covisibility import covisible_images
 
 
 def exhaustive(names: list[str], out: Path, names_ref: list[str] | None = None) -> Path:
@@ -63,25 +63,13 @@ def from_poses(
     return out
 
 
-def covisible_counts(model: pycolmap.Reconstruction, image: pycolmap.Image) -> Counter[int]:
-    """Number of 3D points `image` shares with every other image, by image id."""
-    counts: Counter[int] = Counter()
-    for point2D in image.points2D:
-        if point2D.has_point3D():
-            for element in model.points3D[point2D.point3D_id].track.elements:
-                if element.image_id != image.image_id:
-                    counts[element.image_id] += 1
-    return counts
-
-
 def covisibility(model: pycolmap.Reconstruction, out: Path, num_neighbors: int) -> Path:
     """For each registered image, the `num_neighbors` images sharing the most 3D points with it."""
     pairs = []
     for image in model.images.values():
         if not image.has_pose:
             continue
-        counts = covisible_counts(model, image)
-        pairs += [(image.name, model.images[i].name) for i, _ in counts.most_common(num_neighbors)]
+        pairs += [(image.name, name) for name in covisible_images(model, image, num_neighbors)]
     if not pairs:
         raise InputError(f"{out}: the model has no covisible images (no 3D points?)")
     write_pairs(out, pairs)
@@ -103,7 +91,7 @@ def rank(
     min_score: float | None = None,
 ) -> dict[str, list[tuple[str, float]]]:
     """The `num` database images most similar (cosine) to each query, best first, never the query itself."""
-    from .retrieval import DescriptorIndex  # torch loads only for the stages that search
+    from vloc.global_descriptors.index import DescriptorIndex  # torch loads only for the stages that search
 
     db_index = {name: i for i, name in enumerate(db_names)}
     self_matches = [(q, db_index[name]) for q, name in enumerate(query_names) if name in db_index]
@@ -133,8 +121,7 @@ def expand_by_covisibility(
                 missing.add(name)
                 continue
             if name not in neighbors:
-                counts = covisible_counts(model, images[name])
-                neighbors[name] = [model.images[i].name for i, _ in counts.most_common(num)]
+                neighbors[name] = covisible_images(model, images[name], num)
             names += neighbors[name]
         expanded[query] = [n for n in dict.fromkeys(names) if n != query]
     if missing:
@@ -160,6 +147,7 @@ def retrieval(
     descriptors: Path,
     out: Path,
     num: int,
+    *,
     query_names: list[str] | None = None,
     db_names: list[str] | None = None,
     db_descriptors: Path | None = None,
@@ -207,7 +195,7 @@ def sequential(
     pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 : i + 1 + num]]
     if loop_descriptors is not None and loop_num > 0:
         gap = num if loop_min_gap is None else loop_min_gap
-        from .retrieval import DescriptorIndex
+        from vloc.global_descriptors.index import DescriptorIndex
 
         rows = np.repeat(np.arange(len(names)), 2 * gap + 1)
         columns = rows + np.tile(np.arange(-gap, gap + 1), len(names))
@@ -225,6 +213,7 @@ def instance_groups(
     descriptors: Path,
     db_descriptors: Path,
     out: Path,
+    *,
     num_candidates: int = 3,
     num_groups: int = 3,
     min_similarity: float | None = None,
@@ -238,14 +227,18 @@ def instance_groups(
     Writes the pairs (hloc layout, group order) to `out` and the groups to `groups_path(out)`.
     """
     if min(num_candidates, num_groups + 1, num_retrieval + 1, max_pairs or 1) < 1:
-        raise ConfigError("--num-candidates and --max-pairs must be at least 1, --num-groups and --num-retrieval at least 0")
+        raise ConfigError(
+            "--num-candidates and --max-pairs must be at least 1, --num-groups and --num-retrieval at least 0"
+        )
     with InstanceReader(recognitions) as recognized, InstanceReader(instances) as database:
         query_names = recognized.names
         db_names = database.names
         images_by_instance = database.images_by_instance()
         recognised = {q: recognized.instances(q)[:num_groups].tolist() for q in query_names}
         scores = {q: recognized.scores(q)[:num_groups].tolist() for q in query_names}
-    query_descriptors, database_descriptors = read_query_and_database(descriptors, query_names, db_descriptors, db_names)
+    query_descriptors, database_descriptors = read_query_and_database(
+        descriptors, query_names, db_descriptors, db_names
+    )
     ranking = rank(query_names, query_descriptors, db_names, database_descriptors, len(db_names), min_score=None)
     groups: dict[str, list[CandidateGroup]] = {}
     for query in query_names:

@@ -1,6 +1,8 @@
 """Command-line interface: each module registers its stage on the shared app, in pipeline order."""
 
-from . import synth, prepare, extract, vocab, pairs, match, mapping, instances, recognize, localize, refine, evaluate, benchmark, train  # noqa: F401, I001
-from .app import app
+# ruff: noqa: F401, I001  (importing a module registers its commands; the order is the help's)
+from vloc.cli import synth, prepare, extract, vocab, pairs, match, mapping, instances, recognize, localize, refine
+from vloc.cli import evaluate, benchmark, train
+from vloc.cli.app import app
 
 __all__ = ["app"]

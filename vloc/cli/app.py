@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
+from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from ..errors import VlocError
+from vloc.errors import ConfigError, InputError, VlocError
 
 app = typer.Typer(
     help="vloc: visual localization from image folders, one stage per command; stages talk through files.",
@@ -38,6 +39,22 @@ def stage(parent: typer.Typer, name: str, help_text: str, example: str) -> Calla
     return register
 
 
+def parse_pair(text: str, option: str, meaning: str) -> tuple[float, float]:
+    """'a,b' -> (a, b), or a one-line error naming the option and what its two numbers mean."""
+    try:
+        first, second = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"{option} '{text}' is not '{meaning}' (two comma-separated numbers)") from None
+    return first, second
+
+
+def output_file(path: Path, self_describing_name: str) -> Path:
+    """An output argument, which names a file: a folder is refused, naming the file it could hold."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give the output file, e.g. {path / self_describing_name}")
+    return path
+
+
 def sub_app(name: str, help_text: str) -> typer.Typer:
     """A command group such as `vloc pairs ...`."""
     group = typer.Typer(help=help_text, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -46,15 +63,21 @@ def sub_app(name: str, help_text: str) -> typer.Typer:
 
 
 @app.callback()
-def main(ctx: typer.Context, verbose: bool = typer.Option(False, "--verbose", "-v", help="Show info-level logs.")) -> None:
+def main(
+    ctx: typer.Context, verbose: bool = typer.Option(False, "--verbose", "-v", help="Show info-level logs.")
+) -> None:
     """vloc: visual localization from image folders, one stage per command; stages talk through files."""
     import logging
     import os
 
     from rich.logging import RichHandler
 
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[RichHandler(console=err_console)], format="%(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        handlers=[RichHandler(console=err_console)],
+        format="%(message)s",
+    )
     if os.environ.get("VLOC_TIMINGS"):
-        from ..benchmark import record_stage_time
+        from vloc.benchmark.recipes import record_stage_time
 
         ctx.call_on_close(record_stage_time(os.environ["VLOC_TIMINGS"]))

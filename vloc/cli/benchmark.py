@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .app import console, stage, sub_app
+from vloc.cli.app import console, parse_pair, stage, sub_app
 
 benchmark_app = sub_app("benchmark", "Time recipes and stages (median of repetitions); results as JSON.")
 
@@ -26,7 +26,7 @@ def recipe(
     repeat: int = typer.Option(3, "--repeat", help="Number of runs."),
     args: list[str] = typer.Option([], "--arg", help="Extra arguments passed to the recipe after OUT."),
 ) -> None:
-    from ..benchmark import run_recipe
+    from vloc.benchmark.recipes import run_recipe
 
     report = run_recipe(recipe_path, out, repeat, args)
     table = Table(title=f"{recipe_path.name}: median of {repeat} runs")
@@ -53,21 +53,11 @@ def foundation(
     conf: str = typer.Option("sift", "--conf", help="Extraction preset."),
     repeat: int = typer.Option(3, "--repeat", help="Repetitions (the median is reported)."),
 ) -> None:
-    import tempfile
+    from vloc.benchmark.speed import profile_foundation
+    from vloc.extract import local_features as extract
+    from vloc.io.text import write_text_atomic
 
-    from .. import extract, match, pairs
-    from ..benchmark import profile_extraction, profile_matching
-    from ..io.images import list_image_names
-    from ..io.text import write_text_atomic
-
-    names = list_image_names(images)
-    extract_conf = extract.conf_by_name(conf)
-    report = {"extract": profile_extraction(extract_conf, images, names, repeat)}
-    with tempfile.TemporaryDirectory() as work:
-        features = extract.main(extract_conf, images, Path(work) / "feats.h5")
-        pairs_path = pairs.exhaustive(names, Path(work) / "pairs.txt")
-        match_conf = match.conf_by_name("hamming" if extract_conf.extractor == "orb" else "nn-ratio")
-        report["match"] = profile_matching(match_conf, pairs_path, features, repeat)
+    report = profile_foundation(extract.conf_by_name(conf), images, repeat)
     write_text_atomic(out, json.dumps(report, indent=1))
     console.print_json(json.dumps(report))
 
@@ -85,8 +75,8 @@ def retrieval(
     sizes: list[int] = typer.Option([1_000, 10_000, 100_000, 1_000_000], "--size", help="Database sizes, repeatable."),
     repeat: int = typer.Option(20, "--repeat", help="Repetitions per size (the median is reported)."),
 ) -> None:
-    from ..benchmark import plot_retrieval_profile, profile_retrieval
-    from ..io.text import write_text_atomic
+    from vloc.benchmark.speed import plot_retrieval_profile, profile_retrieval
+    from vloc.io.text import write_text_atomic
 
     report = profile_retrieval(sizes, dim, repeat)
     write_text_atomic(out, json.dumps(report, indent=1))
@@ -96,8 +86,13 @@ def retrieval(
         table.add_column(column, justify="right")
     for r in report["sizes"]:
         growth = r["peak_rss_growth_build_bytes"] + r["peak_rss_growth_search_bytes"]
-        table.add_row(f"{r['num_db']:,}", r["dtype"], f"{1000 * r['median_query_s']:.2f}",
-                      f"{r['index_bytes'] / 2**20:.0f}", f"{growth / 2**20:.0f}")
+        table.add_row(
+            f"{r['num_db']:,}",
+            r["dtype"],
+            f"{1000 * r['median_query_s']:.2f}",
+            f"{r['index_bytes'] / 2**20:.0f}",
+            f"{growth / 2**20:.0f}",
+        )
     console.print(table)
     console.print(f"report written to {out} and {out.with_suffix('.png')}")
 
@@ -109,7 +104,8 @@ def retrieval(
     "(angle, distance) of the grid (fixed seed) and report the fraction ending within THRESHOLD; the JSON also holds "
     "each start's query and final errors. Reference images: the database images nearest the true pose.",
     "vloc benchmark basin outputs/templering/model outputs/templering/queries.txt outputs/templering/ground_truth.txt "
-    "outputs/basin.json --images ../shared/data/middlebury_templeRing/images --grid 2,0.01 --grid 5,0.01 --threshold 0.001,0.5",
+    "outputs/basin.json --images ../shared/data/middlebury_templeRing/images --grid 2,0.01 --grid 5,0.01 --threshold "
+    "0.001,0.5",
 )
 def basin(
     model: Path = typer.Argument(..., help="Triangulated COLMAP model."),
@@ -124,33 +120,33 @@ def basin(
     starts: int = typer.Option(1, help="Random starts per query and grid cell."),
     set_: list[str] = typer.Option([], "--set", help="Refinement override, e.g. featuremetric.levels=(2,3,4)."),
 ) -> None:
-    from ..config import override
-    from ..errors import ConfigError
-    from ..extract_dense import conf_by_name
-    from ..io.model import read_model
-    from ..io.text import read_poses, read_queries, write_text_atomic
-    from ..map_index import MapIndex
-    from ..refine.basin import convergence_basin
-    from ..refine.run import QueryRefiner, RefineConf
+    from vloc.benchmark.basin import basin_report
+    from vloc.config import override
+    from vloc.dense.pyramid import conf_by_name
+    from vloc.featuremetric.query_refiner import RefineConf
+    from vloc.io.text import write_text_atomic
 
-    try:
-        cells = [tuple(float(v) for v in cell.split(",")) for cell in grid]
-        limit = tuple(float(v) for v in threshold.split(","))
-    except ValueError:
-        raise ConfigError("--grid and --threshold take two comma-separated numbers, e.g. --grid 2,0.01") from None
-    if any(len(c) != 2 for c in cells) or len(limit) != 2:
-        raise ConfigError("--grid and --threshold take two comma-separated numbers, e.g. --grid 2,0.01")
+    cells = [parse_pair(cell, "--grid", "angle_deg,distance") for cell in grid]
+    limit = parse_pair(threshold, "--threshold", "distance,angle_deg")
     conf = override(RefineConf(dense=conf_by_name(dense_conf)), set_)
-    index = MapIndex(read_model(model, need_points=True))
-    with QueryRefiner(conf, index, images, dense) as refiner:
-        rows = convergence_basin(refiner, index, read_queries(queries), read_poses(ground_truth), cells, limit, starts)
-    write_text_atomic(out, json.dumps({"threshold": limit, "backbone": conf.dense.backbone, "grid": rows}, indent=1))
+    report = basin_report(
+        conf, model, queries, ground_truth, images=images, dense=dense, cells=cells, limit=limit, starts=starts
+    )
+    write_text_atomic(out, json.dumps(report, indent=1))
+    rows = report["grid"]
     table = Table(title=f"convergence basin, within {limit[0]:g}, {limit[1]:g} deg")
     for column in ("angle (deg)", "distance", "starts", "within", "median t", "median R (deg)", "s/start"):
         table.add_column(column, justify="right")
     for r in rows:
-        table.add_row(f"{r['angle_deg']:g}", f"{r['distance']:g}", str(r["num_starts"]), f"{r['within_percent']:.1f}%",
-                      f"{r['median_translation']:.4g}", f"{r['median_rotation_deg']:.3f}", f"{r['seconds_per_start']:.2f}")
+        table.add_row(
+            f"{r['angle_deg']:g}",
+            f"{r['distance']:g}",
+            str(r["num_starts"]),
+            f"{r['within_percent']:.1f}%",
+            f"{r['median_translation']:.4g}",
+            f"{r['median_rotation_deg']:.3f}",
+            f"{r['seconds_per_start']:.2f}",
+        )
     console.print(table)
 
 
@@ -172,33 +168,39 @@ def dense_matching(
     max_pairs: int = typer.Option(40, help="Image pairs evaluated, evenly spread over those sharing enough points."),
     max_side: int = typer.Option(640, help="Images resized to this longer side."),
 ) -> None:
-    from dataclasses import replace
+    from vloc.benchmark.dense_matching import dense_matching_report
+    from vloc.io.text import write_text_atomic
 
-    from torch.utils.data import Subset
-
-    from ..extract_dense import build_backbone, conf_by_name
-    from ..io.text import write_text_atomic
-    from ..train.data import ColmapPairs, PairsConf
-    from ..train.gnnet import backbone_pyramids, validate
-
-    dataset = ColmapPairs(model, images, PairsConf(max_side=max_side))
-    step = max(len(dataset) / max_pairs, 1)
-    pairs = Subset(dataset, sorted({int(k * step) for k in range(min(max_pairs, len(dataset)))}))
-    report = {"model": str(model), "num_pairs": len(pairs), "backbones": {}}
-    for name in backbone:
-        preset, _, checkpoint = name.partition(":")
-        conf = conf_by_name(preset)
-        if checkpoint:
-            conf = replace(conf, model=replace(conf.model, checkpoint=checkpoint))
-        report["backbones"][name] = validate(backbone_pyramids(build_backbone(conf)), pairs)
+    report = dense_matching_report(model, images, backbone, max_pairs, max_side)
     write_text_atomic(out, json.dumps(report, indent=1))
-    table = Table(title=f"dense matching on {len(pairs)} pairs of {model}")
+    table = Table(title=f"dense matching on {report['num_pairs']} pairs of {model}")
     metrics = list(next(iter(report["backbones"].values())))
     for column in ["backbone", *metrics]:
         table.add_column(column, justify="right")
     for name, values in report["backbones"].items():
         table.add_row(name, *(f"{100 * values[m]:.1f}%" for m in metrics))
     console.print(table)
+
+
+def seed_spread_table(report: dict, num_seeds: int) -> Table:
+    """Each seed's medians and recalls, then their min / median / max."""
+    recalls = [f"{m:g} m, {d:g} deg" for m, d in report["thresholds"]]
+    table = Table(title=f"localization over {num_seeds} RANSAC seeds")
+    for column in ("seed", "failed", "median t (m)", "median R (deg)", *recalls):
+        table.add_column(column, justify="right")
+
+    def add_row(label: str, failed: float, translation: float, rotation: float, recalls: list[float]) -> None:
+        table.add_row(label, f"{failed:g}", f"{translation:.4g}", f"{rotation:.3f}", *(f"{r:.1f}%" for r in recalls))
+
+    for run in report["runs"]:
+        figures = (run["num_failed"], run["median_translation_m"], run["median_rotation_deg"], run["recall_percent"])
+        add_row(str(run["seed"]), *figures)
+    spread = report["spread"]
+    for statistic in ("min", "median", "max"):
+        recall = [spread[f"recall_percent@{k}"][statistic] for k in range(len(recalls))]
+        figures = (spread[name][statistic] for name in ("num_failed", "median_translation_m", "median_rotation_deg"))
+        add_row(f"[bold]{statistic}", *figures, recall)
+    return table
 
 
 @stage(
@@ -225,57 +227,79 @@ def ransac_seeds(
     ground_truth: Path = typer.Argument(..., help="Poses file or COLMAP model with the queries' true poses."),
     out: Path = typer.Argument(..., help="Output JSON."),
     seeds: int = typer.Option(8, "--seeds", help="Number of RANSAC seeds (0, 1, ...)."),
-    dataset_json: Path | None = typer.Option(None, "--dataset-json", help="dataset.json of `vloc prepare`: thresholds and query list."),
-    threshold: list[str] = typer.Option([], "--threshold", help="'metres,degrees', repeatable; overrides dataset.json."),
+    dataset_json: Path | None = typer.Option(
+        None, "--dataset-json", help="dataset.json of `vloc prepare`: thresholds and query list."
+    ),
+    threshold: list[str] = typer.Option(
+        [], "--threshold", help="'metres,degrees', repeatable; overrides dataset.json."
+    ),
     set_: list[str] = typer.Option([], "--set", help="Localization override, e.g. ransac_max_error=8."),
     method: str = typer.Option("hloc", help="hloc (PnP over the paired images) or lbr (candidate groups, early exit)."),
     match_conf: str = typer.Option("nnml", help="With --method lbr: the matcher preset for pairs not yet in MATCHES."),
     match_set: list[str] = typer.Option([], "--match-set", help="With --method lbr: matcher override."),
-    labels: list[Path] = typer.Option([], "--labels", help="With --method lbr and nnml: instances.h5 and the queries' recognitions."),
+    labels: list[Path] = typer.Option(
+        [], "--labels", help="With --method lbr and nnml: instances.h5 and the queries' recognitions."
+    ),
 ) -> None:
-    import shutil
-    import tempfile
-    from dataclasses import asdict, replace
-
-    from .. import localize, localize_lbr
-    from ..benchmark import localization_seed_spread
-    from ..evaluate import finite_or_none
-    from ..io.text import write_text_atomic
-    from .evaluate import evaluation_setup
-    from .localize import localization_confs
+    from vloc.benchmark.seeds import method_seed_spread
+    from vloc.evaluate.poses import finite_or_none
+    from vloc.evaluate.setup import evaluation_setup
+    from vloc.io.text import write_text_atomic
+    from vloc.localize.methods import localization_confs
+    from vloc.pnp.inputs import LocalizationInputs
 
     conf, configuration = localization_confs(method, set_, match_conf, match_set)
-    thresholds, names, _ = evaluation_setup(dataset_json, threshold, None)
-    with tempfile.TemporaryDirectory() as work:
-        if method == "hloc":
-
-            def localize_with_seed(seed: int, results: Path) -> Path:
-                return localize.main(replace(conf, random_seed=seed), model, queries, pairs, features, matches, results)
-        else:
-            matches_copy = Path(work) / "matches.h5"
-            if matches.exists():
-                shutil.copyfile(matches, matches_copy)
-
-            def localize_with_seed(seed: int, results: Path) -> Path:
-                return localize_lbr.main(replace(conf, random_seed=seed), configuration, model, queries, pairs, features,
-                                         matches_copy, results, labels or None)
-        report = localization_seed_spread(
-            localize_with_seed, {"method": method, **asdict(conf)}, list(range(seeds)), ground_truth, thresholds, names, Path(work)
-        )
+    setup = evaluation_setup(dataset_json, [parse_pair(t, "--threshold", "metres,degrees") for t in threshold], None)
+    report = method_seed_spread(
+        conf,
+        configuration,
+        LocalizationInputs(model, queries, pairs, features, matches),
+        labels=labels or None,
+        ground_truth=ground_truth,
+        setup=setup,
+        num_seeds=seeds,
+    )
     write_text_atomic(out, json.dumps(finite_or_none(report), indent=1))
-    recalls = [f"{m:g} m, {d:g} deg" for m, d in thresholds]
-    table = Table(title=f"localization over {seeds} RANSAC seeds")
-    for column in ("seed", "failed", "median t (m)", "median R (deg)", *recalls):
-        table.add_column(column, justify="right")
-
-    def add_row(label: str, failed: float, translation: float, rotation: float, recalls: list[float]) -> None:
-        table.add_row(label, f"{failed:g}", f"{translation:.4g}", f"{rotation:.3f}", *(f"{r:.1f}%" for r in recalls))
-
-    for run in report["runs"]:
-        add_row(str(run["seed"]), run["num_failed"], run["median_translation_m"], run["median_rotation_deg"], run["recall_percent"])
-    spread = report["spread"]
-    for statistic in ("min", "median", "max"):
-        add_row(f"[bold]{statistic}", spread["num_failed"][statistic], spread["median_translation_m"][statistic],
-                spread["median_rotation_deg"][statistic], [spread[f"recall_percent@{k}"][statistic] for k in range(len(thresholds))])
-    console.print(table)
+    console.print(seed_spread_table(report, seeds))
     console.print(f"report written to {out}")
+
+
+@stage(
+    benchmark_app,
+    "compare-runs",
+    "Compare two runs of a recipe file by file (results, pairs, evaluation, consistency, retrieval and dataset files, "
+    "each run's folder name aside): which are byte-identical, which differ (for results, the largest pose change) "
+    "and which are missing. Exits with 1 when any file differs or is missing, so a refactoring can be checked.",
+    "vloc benchmark compare-runs outputs/templering-before outputs/templering-after --out-json outputs/compare.json",
+)
+def compare_runs(
+    before: Path = typer.Argument(..., help="Output folder of the first run."),
+    after: Path = typer.Argument(..., help="Output folder of the second run."),
+    out_json: Path | None = typer.Option(None, "--out-json", help="Write the comparison as JSON."),
+) -> None:
+    from vloc.benchmark.compare import compare_runs as compare
+    from vloc.io.text import write_text_atomic
+
+    report = compare(before, after)
+    if out_json is not None:
+        write_text_atomic(out_json, json.dumps(report, indent=1))
+    table = Table(title=f"{before} -> {after}")
+    for column in ("file", "verdict"):
+        table.add_column(column)
+    for name in report["identical"]:
+        table.add_row(name, "identical")
+    for name, change in report["different"].items():
+        detail = ""
+        if change:
+            detail = f" (max {change['max_translation']:.3g} / {change['max_rotation_deg']:.3g} deg"
+            unmatched = len(change["only_before"]) + len(change["only_after"])
+            detail += f", {unmatched} queries in one run only)" if unmatched else ")"
+        table.add_row(name, f"[bold red]different{detail}")
+    for name in report["missing"]:
+        table.add_row(name, "[bold red]missing in the second run")
+    console.print(table)
+    console.print(
+        f"{len(report['identical'])} identical, {len(report['different'])} different, {len(report['missing'])} missing"
+    )
+    if report["different"] or report["missing"]:
+        raise typer.Exit(1)

@@ -1,51 +1,128 @@
-"""CLI: vloc extract."""
+"""CLI: vloc extract local | dense | global."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from .app import app, console, stage
+from vloc.cli.app import console, output_file, stage, sub_app
+
+extract_app = sub_app(
+    "extract",
+    "Extract local features, dense feature pyramids or global descriptors of every image below IMAGES into an HDF5 "
+    "file (hloc layout). Images already in the file are skipped unless --overwrite.",
+)
+
+IMAGES = typer.Argument(..., help="Image folder; names are paths relative to it.")
+SET = typer.Option([], "--set", help="Override a config field, e.g. preprocessing.resize_max=1024.")
+IMAGE_LIST = typer.Option(None, "--list", help="Text file of image names to extract (default: all).")
+OVERWRITE = typer.Option(False, help="Re-extract images already in the output.")
+SKIP_UNREADABLE = typer.Option(False, help="Warn and skip unreadable images instead of failing.")
+
+
+def run(
+    conf_by_name: Callable[[str], Any],
+    main: Callable[..., Path],
+    conf: str,
+    set_: list[str],
+    images: Path,
+    out: Path,
+    image_list: Path | None,
+    overwrite: bool,
+    skip_unreadable: bool,
+) -> Path:
+    """Build the preset with its overrides, check that OUT names a file, and extract into it."""
+    from vloc.config import override
+
+    configuration = override(conf_by_name(conf), set_)
+    out = output_file(out, configuration.output_name)
+    return main(configuration, images, out, image_list, overwrite, skip_unreadable)
 
 
 @stage(
-    app,
-    "extract",
-    "Extract local features (or, with a global preset, one retrieval descriptor; with --dense, a pyramid of dense "
-    "feature maps for feature-metric refinement) of every image below IMAGES into an HDF5 file (hloc layout). "
-    "Images already in the file are skipped unless --overwrite.",
-    "vloc extract images/ outputs/feats-sift.h5 --conf sift --set max_keypoints=2048",
+    extract_app,
+    "local",
+    "Local features (keypoints, descriptors, scores) of every image, for matching.",
+    "vloc extract local images/ outputs/feats-sift-n2048-r1600.h5 --conf sift --set max_keypoints=2048",
 )
-def extract(
-    images: Path = typer.Argument(..., help="Image folder; names are paths relative to it."),
-    out: Path = typer.Argument(..., help="Output features file (.h5), or an existing folder for a self-describing name."),
-    conf: str = typer.Option(
-        "sift", "--conf", help="Preset: sift, sift-colmap, orb; global: vlad, netvlad, dinov2; --dense: dsift, gnnet, s2dhm-vgg16."
-    ),
-    dense: bool = typer.Option(False, "--dense", help="Dense feature pyramids (float16), e.g. --dense --conf dsift."),
-    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. max_keypoints=2048 or preprocessing.resize_max=1024."),
-    image_list: Path | None = typer.Option(None, "--list", help="Text file of image names to extract (default: all)."),
-    overwrite: bool = typer.Option(False, help="Re-extract images already in the output."),
-    skip_unreadable: bool = typer.Option(False, help="Warn and skip unreadable images instead of failing."),
+def local(
+    images: Path = IMAGES,
+    out: Path = typer.Argument(..., help="Output features file (.h5), e.g. feats-sift-n4096-r1600.h5."),
+    conf: str = typer.Option("sift", "--conf", help="Preset: sift, sift-colmap, orb."),
+    set_: list[str] = SET,
+    image_list: Path | None = IMAGE_LIST,
+    overwrite: bool = OVERWRITE,
+    skip_unreadable: bool = SKIP_UNREADABLE,
 ) -> None:
-    from .. import extract as extract_stage
-    from .. import extract_dense, extract_global
-    from ..config import override
+    from vloc.extract import local_features
 
-    if dense:
-        dense_conf = override(extract_dense.conf_by_name("dsift" if conf == "sift" else conf), set_)
-        out = out / dense_conf.output_name if out.is_dir() else out
-        extract_dense.main(dense_conf, images, out, image_list, overwrite, skip_unreadable)
-        console.print(f"dense features written to {out}")
-        return
-    if conf in extract_global.CONFS:
-        global_conf = override(extract_global.conf_by_name(conf), set_)
-        out = out / global_conf.output_name if out.is_dir() else out
-        extract_global.main(global_conf, images, out, image_list, overwrite, skip_unreadable)
-        console.print(f"global descriptors written to {out}")
-        return
-    configuration = override(extract_stage.conf_by_name(conf), set_)
-    out = out / configuration.output_name if out.is_dir() else out
-    extract_stage.main(configuration, images, out, image_list, overwrite, skip_unreadable)
+    out = run(
+        local_features.conf_by_name,
+        local_features.main,
+        conf,
+        set_,
+        images,
+        out,
+        image_list,
+        overwrite,
+        skip_unreadable,
+    )
     console.print(f"features written to {out}")
+
+
+@stage(
+    extract_app,
+    "dense",
+    "A pyramid of dense feature maps (float16) of every image, for feature-metric refinement and sparse-to-dense "
+    "matching.",
+    "vloc extract dense images/ outputs/dense-dsift-r640.h5 --conf dsift",
+)
+def dense(
+    images: Path = IMAGES,
+    out: Path = typer.Argument(..., help="Output dense features file (.h5), e.g. dense-dsift-r640.h5."),
+    conf: str = typer.Option("dsift", "--conf", help="Preset: dsift, gnnet, s2dhm-vgg16."),
+    set_: list[str] = SET,
+    image_list: Path | None = IMAGE_LIST,
+    overwrite: bool = OVERWRITE,
+    skip_unreadable: bool = SKIP_UNREADABLE,
+) -> None:
+    from vloc.dense.pyramid import conf_by_name
+    from vloc.extract import dense_features
+
+    out = run(conf_by_name, dense_features.main, conf, set_, images, out, image_list, overwrite, skip_unreadable)
+    console.print(f"dense features written to {out}")
+
+
+@stage(
+    extract_app,
+    "global",
+    "One global descriptor per image, for image retrieval; `vlad` learns its vocabulary (OUT.vocab.npz) on the images "
+    "it extracts unless --set vocabulary=FILE.",
+    "vloc extract global images/ outputs/global-vlad.h5 --conf vlad --list mapping.txt",
+)
+def global_(
+    images: Path = IMAGES,
+    out: Path = typer.Argument(..., help="Output global descriptors file (.h5), e.g. global-vlad.h5."),
+    conf: str = typer.Option("vlad", "--conf", help="Preset: vlad, netvlad, dinov2."),
+    set_: list[str] = SET,
+    image_list: Path | None = IMAGE_LIST,
+    overwrite: bool = OVERWRITE,
+    skip_unreadable: bool = SKIP_UNREADABLE,
+) -> None:
+    from vloc.extract import global_features
+
+    out = run(
+        global_features.conf_by_name,
+        global_features.main,
+        conf,
+        set_,
+        images,
+        out,
+        image_list,
+        overwrite,
+        skip_unreadable,
+    )
+    console.print(f"global descriptors written to {out}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .app import console, stage, sub_app
+from vloc.cli.app import console, stage, sub_app
 
 instances_app = sub_app("instances", "Global instance labels of database images (LBR-style recognition).")
 
@@ -15,7 +15,8 @@ instances_app = sub_app("instances", "Global instance labels of database images 
     instances_app,
     "build",
     "Label every keypoint of the model's images with a global instance and write per-image masks. With --masks, labels "
-    "come from one RGB PNG per image (id = B*65536 + G*256 + R, 0 = none; optionally mapped by --remap); otherwise vloc's "
+    "come from one RGB PNG per image (id = B*65536 + G*256 + R, 0 = none; optionally mapped by --remap); otherwise "
+    "vloc's "
     "own generator clusters the model's 3D points into landmarks.",
     "vloc instances build outputs/street/model outputs/street/instances.h5 --set fill_radius=30",
 )
@@ -23,13 +24,17 @@ def build(
     model: Path = typer.Argument(..., help="Triangulated COLMAP model of the database images."),
     out: Path = typer.Argument(..., help="Output instances file (.h5)."),
     masks: Path | None = typer.Option(None, help="Folder of instance masks: the image's relative name with .png."),
-    remap: Path | None = typer.Option(None, help="Text file of 'mask_id instance_id' lines mapping mask ids (needs --masks)."),
-    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. clusters.radius_factor=2 or fill_radius=30."),
+    remap: Path | None = typer.Option(
+        None, help="Text file of 'mask_id instance_id' lines mapping mask ids (needs --masks)."
+    ),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override a config field, e.g. clusters.radius_factor=2 or fill_radius=30."
+    ),
 ) -> None:
-    from .. import instances
-    from ..config import override
-    from ..errors import ConfigError
-    from ..io.h5 import open_for_reading
+    from vloc.config import override
+    from vloc.errors import ConfigError
+    from vloc.io.h5 import open_for_reading
+    from vloc.recognize import map_instances as instances
 
     conf = override(instances.InstancesConf(), set_)
     if remap is not None and masks is None:
@@ -37,4 +42,6 @@ def build(
     instances.main(conf, model, out, masks, remap)
     with open_for_reading(out) as handle:
         count, source, fraction = (handle.attrs[key] for key in ("num_instances", "source", "labelled_fraction"))
-    console.print(f"{count} instances ({source}); {fraction:.1%} of keypoints with 3D points labelled -> {out}", soft_wrap=True)
+    console.print(
+        f"{count} instances ({source}); {fraction:.1%} of keypoints with 3D points labelled -> {out}", soft_wrap=True
+    )

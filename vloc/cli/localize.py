@@ -2,33 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
-from .app import app, console, stage
-
-if TYPE_CHECKING:
-    from ..localize import LocalizeConf
-    from ..localize_lbr import LbrConf
-    from ..match import MatchConf
-
-
-def localization_confs(
-    method: str, set_: list[str], match_conf: str, match_set: list[str]
-) -> tuple[LocalizeConf | LbrConf, MatchConf | None]:
-    """The --method's localizer configuration with its --set overrides, and for lbr the matcher configuration for
-    pairs not yet matched (None for hloc)."""
-    from .. import localize, localize_lbr, match
-    from ..config import override
-    from ..errors import ConfigError
-
-    if method == "hloc":
-        return override(localize.LocalizeConf(), set_), None
-    if method == "lbr":
-        return override(localize_lbr.LbrConf(), set_), override(match.conf_by_name(match_conf), match_set)
-    raise ConfigError(f"--method must be hloc or lbr, got '{method}'")
+from vloc.cli.app import app, console, stage
 
 
 @stage(
@@ -40,49 +19,77 @@ def localization_confs(
     "the refined one reprojects fewer 2D-3D matches (--refine-set keep_pnp_inliers=false skips that check). "
     "--method lbr localizes over the candidate groups of PAIRS (vloc pairs instances) with early exit: pairs are "
     "matched when first reached (--match-conf, default nnml with --labels) and kept in MATCHES.",
-    "vloc localize outputs/sfm queries.txt pairs-query.txt feats.h5 matches-query.h5 outputs/results.txt --set ransac_max_error=8 "
+    "vloc localize outputs/sfm queries.txt pairs-query.txt feats.h5 matches-query.h5 outputs/results.txt --set "
+    "ransac_max_error=8 "
     "--refine featuremetric --images images/\n\n    "
-    "vloc localize outputs/sfm queries.txt pairs-instances.txt feats.h5 matches-lbr.h5 outputs/results-lbr.txt --method lbr "
+    "vloc localize outputs/sfm queries.txt pairs-instances.txt feats.h5 matches-lbr.h5 outputs/results-lbr.txt "
+    "--method lbr "
     "--labels instances.h5 --labels recognitions.h5",
 )
 def localize(
     model: Path = typer.Argument(..., help="Triangulated COLMAP model."),
     queries: Path = typer.Argument(..., help="Queries file: 'name MODEL width height params...' per line."),
     pairs: Path = typer.Argument(..., help="Query-to-database pairs file."),
-    features: Path = typer.Argument(..., help="Features file of the queries (database keypoints come from the model; where present here they must agree)."),
+    features: Path = typer.Argument(
+        ...,
+        help=(
+            "Features file of the queries (database keypoints come from the model; where present here they must agree)."
+        ),
+    ),
     matches: Path = typer.Argument(..., help="Matches file of the query pairs (--method lbr: read and added to)."),
     results: Path = typer.Argument(..., help="Output results file."),
     set_: list[str] = typer.Option(
-        [], "--set", help="Override, e.g. ransac_max_error=8, min_inliers=20, covisibility_clustering=true, fallback_to_top_image=true."
+        [],
+        "--set",
+        help=(
+            "Override, e.g. ransac_max_error=8, min_inliers=20, covisibility_clustering=true, "
+            "fallback_to_top_image=true."
+        ),
     ),
     refine: str = typer.Option("none", help="none, or featuremetric: refine each PnP pose on dense features."),
-    dense: Path | None = typer.Option(None, help="With --refine: dense features file (vloc extract --dense)."),
+    dense: Path | None = typer.Option(None, help="With --refine: dense features file (vloc extract dense)."),
     images: Path | None = typer.Option(None, help="With --refine: image folder, to compute dense features on the fly."),
     dense_conf: str = typer.Option("dsift", help="With --refine: dense backbone preset for on-the-fly features."),
-    refine_set: list[str] = typer.Option([], "--refine-set", help="Refinement override, e.g. featuremetric.levels=(3,4)."),
+    refine_set: list[str] = typer.Option(
+        [], "--refine-set", help="Refinement override, e.g. featuremetric.levels=(3,4)."
+    ),
     method: str = typer.Option("hloc", help="hloc (PnP over the paired images) or lbr (candidate groups, early exit)."),
     match_conf: str = typer.Option("nnml", help="With --method lbr: the matcher preset for pairs not yet in MATCHES."),
-    match_set: list[str] = typer.Option([], "--match-set", help="With --method lbr: matcher override, e.g. ratio_threshold=none."),
-    labels: list[Path] = typer.Option([], "--labels", help="With --method lbr and nnml: instances.h5 of the database and the queries' recognitions."),
+    match_set: list[str] = typer.Option(
+        [], "--match-set", help="With --method lbr: matcher override, e.g. ratio_threshold=none."
+    ),
+    labels: list[Path] = typer.Option(
+        [], "--labels", help="With --method lbr and nnml: instances.h5 of the database and the queries' recognitions."
+    ),
 ) -> None:
-    from .. import localize as localize_stage
-    from ..config import override
-    from ..errors import ConfigError
-    from ..extract_dense import conf_by_name
-    from ..io.text import log_path
-    from ..refine.run import RefineConf
+    from vloc.config import override
+    from vloc.dense.pyramid import conf_by_name
+    from vloc.errors import ConfigError
+    from vloc.featuremetric.query_refiner import RefineConf
+    from vloc.io.text import log_path
+    from vloc.localize import hierarchical as localize_stage
+    from vloc.localize.methods import localization_confs
+    from vloc.pnp.inputs import LocalizationInputs
 
     conf, configuration = localization_confs(method, set_, match_conf, match_set)
+    inputs = LocalizationInputs(model, queries, pairs, features, matches)
     if method == "lbr":
-        from .. import localize_lbr
+        from vloc.localize import lbr as localize_lbr
 
         if refine != "none":
             raise ConfigError("--refine is not available with --method lbr")
-        localize_lbr.main(conf, configuration, model, queries, pairs, features, matches, results, labels or None)
+        localize_lbr.main(conf, configuration, inputs, results, labels=labels or None)
+        summary = json.loads(log_path(results).read_text())["summary"]
+        console.print(
+            f"LBR: {summary['mean_pairs_matched']:.2f} pairs matched per query, "
+            f"{summary['num_early_exits']}/{summary['num_queries']} early exits"
+        )
         console.print(f"poses written to {results}, log to {log_path(results)}")
         return
     if refine not in ("none", "featuremetric"):
         raise ConfigError(f"--refine must be none or featuremetric, got '{refine}'")
-    refine_conf = override(RefineConf(dense=conf_by_name(dense_conf)), refine_set) if refine == "featuremetric" else None
-    localize_stage.main(conf, model, queries, pairs, features, matches, results, refine_conf, dense, images)
+    refine_conf = (
+        override(RefineConf(dense=conf_by_name(dense_conf)), refine_set) if refine == "featuremetric" else None
+    )
+    localize_stage.main(conf, inputs, results, refine=refine_conf, dense_path=dense, image_root=images)
     console.print(f"poses written to {results}, log to {log_path(results)}")

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import typer
 
-from .app import app, console, stage
+from vloc.cli.app import app, console, stage
 
 
 @stage(
     app,
     "triangulate",
-    "Triangulate 3D points for a reference model with known poses and cameras (held fixed); matches are first verified against the poses.",
+    "Triangulate 3D points for a reference model with known poses and cameras (held fixed); matches are first "
+    "verified against the poses.",
     "vloc triangulate outputs/reference images/ pairs-mapping.txt feats.h5 matches.h5 outputs/sfm",
 )
 def triangulate(
@@ -24,8 +25,8 @@ def triangulate(
     out: Path = typer.Argument(..., help="Output model folder."),
     set_: list[str] = typer.Option([], "--set", help="Override, e.g. max_epipolar_error=2 or min_angle=1."),
 ) -> None:
-    from .. import triangulation
-    from ..config import override
+    from vloc.config import override
+    from vloc.mapping import triangulation
 
     conf = override(triangulation.TriangulationConf(), set_)
     model = triangulation.main(conf, reference, images, pairs, features, matches, out)
@@ -41,7 +42,8 @@ def triangulate(
 @stage(
     app,
     "sfm",
-    "Structure from motion from scratch (pycolmap incremental mapping) of the images in PAIRS; keeps the largest model.",
+    "Structure from motion from scratch (pycolmap incremental mapping) of the images in PAIRS; keeps the largest "
+    "model.",
     "vloc sfm images/ pairs-exhaustive.txt feats.h5 matches.h5 outputs/sfm",
 )
 def sfm(
@@ -52,9 +54,9 @@ def sfm(
     out: Path = typer.Argument(..., help="Output model folder."),
     set_: list[str] = typer.Option([], "--set", help="Override, e.g. min_num_inliers=30."),
 ) -> None:
-    from .. import sfm as sfm_stage
-    from ..config import override
-    from ..io.text import names_in_pairs, read_pairs
+    from vloc.config import override
+    from vloc.io.text import names_in_pairs, read_pairs
+    from vloc.mapping import sfm as sfm_stage
 
     conf = override(sfm_stage.SfMConf(), set_)
     model = sfm_stage.main(conf, images, pairs, features, matches, out)

@@ -1,4 +1,4 @@
-"""CLI: vloc match."""
+"""CLI: vloc match features | sparse-to-dense."""
 
 from __future__ import annotations
 
@@ -6,55 +6,77 @@ from pathlib import Path
 
 import typer
 
-from .app import app, console, stage
+from vloc.cli.app import console, output_file, stage, sub_app
+
+match_app = sub_app("match", "Correspondences of image pairs: from local features, or sparse-to-dense.")
 
 
 @stage(
-    app,
-    "match",
-    "Match the features of every pair in PAIRS into a matches file (hloc layout). Pairs already matched are skipped "
-    "unless --overwrite. With --matcher sparse-to-dense, the map keypoints of each (query, database) pair are searched "
-    "for in the query's dense features (vloc extract --dense): the hits are written to FEATURES as the query "
-    "keypoints, and to OUT as matches, for vloc localize.",
-    "vloc match pairs.txt feats-sift.h5 matches.h5 --conf nn-ratio --set ratio_threshold=0.85\n\n    "
-    "vloc match pairs-query.txt feats-sift.h5 matches-nnml.h5 --conf nnml --labels instances.h5 --labels recognitions.h5\n\n    "
-    "vloc match pairs-query.txt feats-s2d.h5 matches-s2d.h5 --matcher sparse-to-dense --model model --dense dense-dsift-r640.h5",
+    match_app,
+    "features",
+    "Match the local features of every pair in PAIRS into a matches file (hloc layout). Pairs already matched are "
+    "skipped unless --overwrite.",
+    "vloc match features pairs.txt feats-sift.h5 matches.h5 --conf nn-ratio --set ratio_threshold=0.85\n\n    "
+    "vloc match features pairs-query.txt feats-sift.h5 matches-nnml.h5 --conf nnml --labels instances.h5 --labels "
+    "recognitions.h5",
 )
-def match(
+def features(
     pairs: Path = typer.Argument(..., help="Pairs file, 'name0 name1' per line."),
     features: Path = typer.Argument(
-        ..., help="Features file of the first images (and the second, without --features-ref); for sparse-to-dense, the "
-        "query keypoints it writes."
+        ..., help="Features file of the first images (and the second, without --features-ref)."
     ),
-    out: Path = typer.Argument(..., help="Output matches file (.h5), or an existing folder for a self-describing name."),
+    out: Path = typer.Argument(..., help="Output matches file (.h5), e.g. matches-nn-ratio_pairs-query.h5."),
     conf: str = typer.Option(
-        "nn-ratio", "--conf", "--matcher", help="Preset: nn-ratio, nn-mutual, nn-ratio-verified, hamming, nnml (instance-wise, needs --labels), sparse-to-dense."
+        "nn-ratio",
+        "--conf",
+        help="Preset: nn-ratio, nn-mutual, nn-ratio-verified, hamming, nnml (instance-wise, needs --labels).",
     ),
-    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. ratio_threshold=0.9 or verification.enabled=true."),
-    features_ref: Path | None = typer.Option(None, "--features-ref", help="Features file of the second image of each pair."),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override a config field, e.g. ratio_threshold=0.9 or verification.enabled=true."
+    ),
+    features_ref: Path | None = typer.Option(
+        None, "--features-ref", help="Features file of the second image of each pair."
+    ),
     overwrite: bool = typer.Option(False, help="Re-match pairs already in the output."),
-    model: Path | None = typer.Option(None, help="sparse-to-dense: the triangulated model (its keypoints with 3D points)."),
-    dense: Path | None = typer.Option(None, help="sparse-to-dense: dense features file (vloc extract --dense)."),
-    images: Path | None = typer.Option(None, help="sparse-to-dense: image folder, to compute dense features on the fly."),
     labels: list[Path] = typer.Option(
-        [], "--labels", help="nnml: keypoint instance labels (vloc instances build for the database, vloc recognize for the queries); repeat."
+        [],
+        "--labels",
+        help=(
+            "nnml: keypoint instance labels (vloc instances build for the database, vloc recognize for the "
+            "queries); repeat."
+        ),
     ),
 ) -> None:
-    from .. import match as match_stage
-    from ..config import override
+    from vloc.config import override
+    from vloc.match import local_features as match_stage
+    from vloc.matchers.pair_matcher import conf_by_name
 
-    if conf == "sparse-to-dense":
-        from .. import sparse_to_dense
-        from ..errors import ConfigError
-
-        if model is None:
-            raise ConfigError("--matcher sparse-to-dense needs --model (the triangulated model)")
-        configuration = override(sparse_to_dense.SparseToDenseConf(), set_)
-        sparse_to_dense.main(configuration, pairs, model, out, features, dense, images)
-        console.print(f"query keypoints written to {features}, matches to {out}")
-        return
-
-    configuration = override(match_stage.conf_by_name(conf), set_)
-    out = out / configuration.output_name(pairs) if out.is_dir() else out
+    configuration = override(conf_by_name(conf), set_)
+    out = output_file(out, configuration.output_name(pairs))
     match_stage.main(configuration, pairs, features, out, features_ref, overwrite, labels or None)
     console.print(f"matches written to {out}")
+
+
+@stage(
+    match_app,
+    "sparse-to-dense",
+    "Sparse-to-dense matching (S2DHM): the map keypoints of each (query, database) pair are searched for in the "
+    "query's dense features (vloc extract dense, or computed from --images); the hits are written to KEYPOINTS as the "
+    "query keypoints, and to OUT as matches, for vloc localize.",
+    "vloc match sparse-to-dense pairs-query.txt model feats-s2d.h5 matches-s2d.h5 --dense dense-dsift-r640.h5",
+)
+def sparse_to_dense(
+    pairs: Path = typer.Argument(..., help="Query-to-database pairs file."),
+    model: Path = typer.Argument(..., help="The triangulated model (its keypoints with 3D points)."),
+    keypoints: Path = typer.Argument(..., help="Output features file of the query keypoints found (.h5)."),
+    out: Path = typer.Argument(..., help="Output matches file (.h5)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. dense.backbone=gnnet."),
+    dense: Path | None = typer.Option(None, help="Dense features file of the queries (vloc extract dense)."),
+    images: Path | None = typer.Option(None, help="Image folder, to compute dense features on the fly."),
+) -> None:
+    from vloc.config import override
+    from vloc.match import sparse_to_dense as stage_module
+
+    configuration = override(stage_module.SparseToDenseConf(), set_)
+    stage_module.main(configuration, pairs, model, out, keypoints, dense, images)
+    console.print(f"query keypoints written to {keypoints}, matches to {out}")

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import typer
 
-from .app import console, stage, sub_app
+from vloc.cli.app import console, stage, sub_app
 
 pairs_app = sub_app("pairs", "Choose image pairs to match (writes a pairs file: 'name0 name1' per line).")
 
 
 def _names(image_list: Path | None, features: Path | None, what: str) -> list[str] | None:
-    from ..errors import InputError
-    from ..io.features import list_images
-    from ..io.text import read_image_list
+    from vloc.errors import InputError
+    from vloc.io.features import list_images
+    from vloc.io.text import read_image_list
 
     if image_list is not None and features is not None:
         raise InputError(f"give either --{what}list or --{what}features, not both")
@@ -38,8 +38,8 @@ def exhaustive(
     ref_list: Path | None = typer.Option(None, "--ref-list", help="Reference image names (query-to-reference pairs)."),
     ref_features: Path | None = typer.Option(None, "--ref-features", help="Take reference names from a features file."),
 ) -> None:
-    from .. import pairs
-    from ..errors import InputError
+    from vloc import pairs
+    from vloc.errors import InputError
 
     names = _names(image_list, features, "")
     if names is None:
@@ -51,11 +51,13 @@ def exhaustive(
 @stage(
     pairs_app,
     "from-poses",
-    "The k nearest cameras of each image by camera-centre distance, within a viewing-angle limit, from a COLMAP model or a "
+    "The k nearest cameras of each image by camera-centre distance, within a viewing-angle limit, from a COLMAP "
+    "model or a "
     "poses file. With --query-poses (e.g. the results of a first vloc localize), each of those queries is paired with "
     "the model's cameras nearest its estimated pose instead.",
     "vloc pairs from-poses outputs/pairs-mapping.txt --model outputs/reference --num 20\n\n    "
-    "vloc pairs from-poses outputs/pairs-query-pose.txt --model outputs/model --query-poses outputs/results.txt --num 10 --max-angle 30",
+    "vloc pairs from-poses outputs/pairs-query-pose.txt --model outputs/model --query-poses outputs/results.txt "
+    "--num 10 --max-angle 30",
 )
 def from_poses(
     out: Path = typer.Argument(..., help="Output pairs file."),
@@ -64,12 +66,14 @@ def from_poses(
     num: int = typer.Option(20, "--num", help="Neighbours per image."),
     max_angle: float = typer.Option(90.0, "--max-angle", help="Largest angle between viewing directions, degrees."),
     query_list: Path | None = typer.Option(None, "--queries", help="Pair only these images (default: every image)."),
-    query_poses: Path | None = typer.Option(None, "--query-poses", help="Poses file of queries outside the model (e.g. results.txt)."),
+    query_poses: Path | None = typer.Option(
+        None, "--query-poses", help="Poses file of queries outside the model (e.g. results.txt)."
+    ),
 ) -> None:
-    from .. import pairs
-    from ..errors import InputError
-    from ..io.model import model_poses, read_model
-    from ..io.text import read_image_list, read_poses
+    from vloc import pairs
+    from vloc.errors import InputError
+    from vloc.io.model import model_poses, read_model
+    from vloc.io.text import read_image_list, read_poses
 
     if (model is None) == (poses is None):
         raise InputError("give exactly one of --model or --poses")
@@ -90,8 +94,8 @@ def covisibility(
     model: Path = typer.Option(..., "--model", help="COLMAP model folder with 3D points."),
     num: int = typer.Option(20, "--num", help="Neighbours per image."),
 ) -> None:
-    from .. import pairs
-    from ..io.model import read_model
+    from vloc import pairs
+    from vloc.io.model import read_model
 
     pairs.covisibility(read_model(model, need_points=True), out, num)
     console.print(f"pairs written to {out}")
@@ -99,9 +103,9 @@ def covisibility(
 
 def _global_names(image_list: Path | None, prefix: str | None, descriptors: Path, flags: str) -> list[str]:
     """Names from a list file, or those of a global-descriptor file (optionally starting with `prefix`)."""
-    from ..errors import InputError
-    from ..io.global_features import list_global_images
-    from ..io.text import read_image_list
+    from vloc.errors import InputError
+    from vloc.io.global_features import list_global_images
+    from vloc.io.text import read_image_list
 
     if image_list is not None and prefix is not None:
         raise InputError(f"give either {flags}, not both")
@@ -121,24 +125,48 @@ def _global_names(image_list: Path | None, prefix: str | None, descriptors: Path
 )
 def retrieval(
     out: Path = typer.Argument(..., help="Output pairs file (query first, in rank order)."),
-    descriptors: Path = typer.Option(..., "--descriptors", help="Global descriptors of the queries (and of the database)."),
-    db_descriptors: Path | None = typer.Option(None, "--db-descriptors", help="Global descriptors of the database, if in another file."),
+    descriptors: Path = typer.Option(
+        ..., "--descriptors", help="Global descriptors of the queries (and of the database)."
+    ),
+    db_descriptors: Path | None = typer.Option(
+        None, "--db-descriptors", help="Global descriptors of the database, if in another file."
+    ),
     num: int = typer.Option(..., "--num", help="Database images per query."),
-    query_list: Path | None = typer.Option(None, "--queries", help="Query names, one per line (default: every image of --descriptors)."),
-    query_prefix: str | None = typer.Option(None, "--query-prefix", help="Queries: the images of --descriptors whose names start with this."),
-    db_list: Path | None = typer.Option(None, "--db", help="Database names, one per line (default: every image of the database file)."),
+    query_list: Path | None = typer.Option(
+        None, "--queries", help="Query names, one per line (default: every image of --descriptors)."
+    ),
+    query_prefix: str | None = typer.Option(
+        None, "--query-prefix", help="Queries: the images of --descriptors whose names start with this."
+    ),
+    db_list: Path | None = typer.Option(
+        None, "--db", help="Database names, one per line (default: every image of the database file)."
+    ),
     db_prefix: str | None = typer.Option(None, "--db-prefix", help="Database: the images whose names start with this."),
-    min_score: float | None = typer.Option(None, "--min-score", help="Drop retrieved images with a lower cosine similarity."),
-    expand_covisible: Path | None = typer.Option(None, "--expand-covisible", help="COLMAP model with 3D points for covisibility expansion."),
+    min_score: float | None = typer.Option(
+        None, "--min-score", help="Drop retrieved images with a lower cosine similarity."
+    ),
+    expand_covisible: Path | None = typer.Option(
+        None, "--expand-covisible", help="COLMAP model with 3D points for covisibility expansion."
+    ),
     expand_num: int = typer.Option(5, "--expand-num", help="Covisible images added per retrieved image."),
 ) -> None:
-    from .. import pairs
-    from ..io.model import read_model
+    from vloc import pairs
+    from vloc.io.model import read_model
 
     queries = _global_names(query_list, query_prefix, descriptors, "--queries or --query-prefix")
     database = _global_names(db_list, db_prefix, db_descriptors or descriptors, "--db or --db-prefix")
     model = read_model(expand_covisible, need_points=True) if expand_covisible is not None else None
-    pairs.retrieval(descriptors, out, num, queries, database, db_descriptors, min_score, model, expand_num)
+    pairs.retrieval(
+        descriptors,
+        out,
+        num,
+        query_names=queries,
+        db_names=database,
+        db_descriptors=db_descriptors,
+        min_score=min_score,
+        expand_model=model,
+        expand_num=expand_num,
+    )
     console.print(f"pairs written to {out}")
 
 
@@ -154,12 +182,18 @@ def sequential(
     out: Path = typer.Argument(..., help="Output pairs file."),
     image_list: Path = typer.Option(..., "--list", help="Image names in video order, one per line."),
     num: int = typer.Option(..., "--num", help="Successors per image."),
-    loop_descriptors: Path | None = typer.Option(None, "--loop-descriptors", help="Global descriptors for loop-closure pairs."),
+    loop_descriptors: Path | None = typer.Option(
+        None, "--loop-descriptors", help="Global descriptors for loop-closure pairs."
+    ),
     loop_num: int = typer.Option(5, "--loop-num", help="Loop-closure pairs per image."),
-    loop_min_gap: int | None = typer.Option(None, "--loop-min-gap", help="Loop pairs only between images more than this many positions apart (default: --num)."),
+    loop_min_gap: int | None = typer.Option(
+        None,
+        "--loop-min-gap",
+        help="Loop pairs only between images more than this many positions apart (default: --num).",
+    ),
 ) -> None:
-    from .. import pairs
-    from ..io.text import read_image_list
+    from vloc import pairs
+    from vloc.io.text import read_image_list
 
     pairs.sequential(read_image_list(image_list), out, num, loop_descriptors, loop_num, loop_min_gap)
     console.print(f"pairs written to {out}")
@@ -173,25 +207,42 @@ def sequential(
     "the ordinary retrieval list follows as single-image groups. Writes the pairs and OUT's .groups.json for "
     "vloc localize --method lbr.",
     "vloc pairs instances outputs/pairs-instances.txt --recognitions outputs/recognitions.h5 --instances "
-    "outputs/instances.h5 --descriptors outputs/global-queries.h5 --db-descriptors outputs/global-mapping.h5 --max-pairs 10",
+    "outputs/instances.h5 --descriptors outputs/global-queries.h5 --db-descriptors outputs/global-mapping.h5 "
+    "--max-pairs 10",
 )
 def instances(
     out: Path = typer.Argument(..., help="Output pairs file (query first, in group order)."),
-    recognitions: Path = typer.Option(..., "--recognitions", help="Recognised instances of the queries (vloc recognize)."),
-    instances_file: Path = typer.Option(..., "--instances", help="Instance labels of the database images (vloc instances build)."),
+    recognitions: Path = typer.Option(
+        ..., "--recognitions", help="Recognised instances of the queries (vloc recognize)."
+    ),
+    instances_file: Path = typer.Option(
+        ..., "--instances", help="Instance labels of the database images (vloc instances build)."
+    ),
     descriptors: Path = typer.Option(..., "--descriptors", help="Global descriptors of the queries."),
     db_descriptors: Path = typer.Option(..., "--db-descriptors", help="Global descriptors of the database images."),
     num_candidates: int = typer.Option(3, "--num-candidates", help="k_can: database images per instance group."),
     num_groups: int = typer.Option(3, "--num-groups", help="k_rec: recognised instances turned into groups."),
-    min_similarity: float | None = typer.Option(None, "--min-similarity", help="Leave out of groups images less similar than this."),
+    min_similarity: float | None = typer.Option(
+        None, "--min-similarity", help="Leave out of groups images less similar than this."
+    ),
     num_retrieval: int = typer.Option(10, "--num-retrieval", help="Retrieved images appended as single-image groups."),
-    max_pairs: int | None = typer.Option(None, "--max-pairs", help="At most this many database images per query, in group order."),
+    max_pairs: int | None = typer.Option(
+        None, "--max-pairs", help="At most this many database images per query, in group order."
+    ),
 ) -> None:
-    from .. import pairs
-    from ..io.groups import groups_path
+    from vloc import pairs
+    from vloc.io.groups import groups_path
 
     pairs.instance_groups(
-        recognitions, instances_file, descriptors, db_descriptors, out, num_candidates, num_groups, min_similarity,
-        num_retrieval, max_pairs,
+        recognitions,
+        instances_file,
+        descriptors,
+        db_descriptors,
+        out,
+        num_candidates=num_candidates,
+        num_groups=num_groups,
+        min_similarity=min_similarity,
+        num_retrieval=num_retrieval,
+        max_pairs=max_pairs,
     )
     console.print(f"pairs written to {out}, candidate groups to {groups_path(out)}")

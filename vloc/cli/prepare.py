@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .app import app, console, stage
+from vloc.cli.app import app, console, stage
 
 DATASETS = ("7scenes", "templering", "synthetic", "colmap")
 
@@ -28,8 +28,8 @@ def prepare(
     images: Path | None = typer.Option(None, "--images", help="colmap: the image folder."),
     query_list: Path | None = typer.Option(None, "--queries", help="colmap: list of query image names."),
 ) -> None:
-    from .. import datasets
-    from ..errors import ConfigError, InputError
+    from vloc import datasets
+    from vloc.errors import ConfigError, InputError
 
     if not root.exists():
         raise InputError(f"{root}: dataset root not found")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .app import app, console, stage
+from vloc.cli.app import app, console, stage
 
 
 @stage(
@@ -16,23 +16,33 @@ from .app import app, console, stage
     "scores, a label map, and the instance label of each query keypoint, written to a recognitions file. "
     "Recognizers: vote (weight-free: query descriptors vote through labelled database keypoints) and seg "
     "(a segmentation network trained by vloc train recognizer; --set checkpoint=PATH).",
-    "vloc recognize outputs/instances.h5 images/ feats-sift.h5 outputs/recognitions.h5 --queries query_list.txt --conf vote",
+    "vloc recognize outputs/instances.h5 images/ feats-sift.h5 outputs/recognitions.h5 --queries query_list.txt "
+    "--conf vote",
 )
 def recognize(
     instances: Path = typer.Argument(..., help="Instance labels of the database images (vloc instances build)."),
     images: Path = typer.Argument(..., help="Image folder."),
-    features: Path = typer.Argument(..., help="Local features of the queries (and the database, without --db-features)."),
+    features: Path = typer.Argument(
+        ..., help="Local features of the queries (and the database, without --db-features)."
+    ),
     out: Path = typer.Argument(..., help="Output recognitions file (.h5)."),
     query_list: Path = typer.Option(..., "--queries", help="Query image names, one per line."),
     conf: str = typer.Option("vote", "--conf", help="Recognizer: vote or seg."),
-    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. checkpoint=outputs/rec/recognizer.pt."),
-    db_features: Path | None = typer.Option(None, "--db-features", help="Local features of the database images, if in another file."),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override a config field, e.g. checkpoint=outputs/rec/recognizer.pt."
+    ),
+    db_features: Path | None = typer.Option(
+        None, "--db-features", help="Local features of the database images, if in another file."
+    ),
     overwrite: bool = typer.Option(False, help="Recognise queries already in the output again."),
 ) -> None:
-    from .. import recognize as recognize_stage
-    from ..config import override
-    from ..io.text import read_image_list
+    from vloc.config import override
+    from vloc.io.text import read_image_list
+    from vloc.recognize import queries as recognize_stage
 
     configuration = override(recognize_stage.conf_by_name(conf), set_)
-    recognize_stage.main(configuration, instances, read_image_list(query_list), images, features, out, db_features, overwrite)
+    queries = read_image_list(query_list)
+    recognize_stage.main(
+        configuration, instances, queries, images, features, out, db_features=db_features, overwrite=overwrite
+    )
     console.print(f"recognitions written to {out}")

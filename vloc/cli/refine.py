@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .app import app, console, stage
+from vloc.cli.app import app, console, stage
 
 
 @stage(
@@ -23,22 +23,31 @@ def refine(
     queries: Path = typer.Argument(..., help="Queries file: 'name MODEL width height params...' per line."),
     pairs: Path = typer.Argument(..., help="Query-to-database pairs (reference images, in retrieval order)."),
     results: Path = typer.Argument(..., help="Output results file."),
-    poses: Path | None = typer.Option(None, help="Initial poses: PnP results (its _log.json names the images used) or a prior."),
-    init: str = typer.Option("poses", help="poses (from --poses) or retrieval (pose of the top database image in PAIRS)."),
-    dense: Path | None = typer.Option(None, help="Dense features of queries and database images (vloc extract --dense)."),
+    poses: Path | None = typer.Option(
+        None, help="Initial poses: PnP results (its _log.json names the images used) or a prior."
+    ),
+    init: str = typer.Option(
+        "poses", help="poses (from --poses) or retrieval (pose of the top database image in PAIRS)."
+    ),
+    dense: Path | None = typer.Option(None, help="Dense features of queries and database images (vloc extract dense)."),
     images: Path | None = typer.Option(None, help="Image folder, to compute dense features on the fly instead."),
-    dense_conf: str = typer.Option("dsift", help="Dense backbone preset for on-the-fly features: dsift, gnnet, s2dhm-vgg16."),
+    dense_conf: str = typer.Option(
+        "dsift", help="Dense backbone preset for on-the-fly features: dsift, gnnet, s2dhm-vgg16."
+    ),
     set_: list[str] = typer.Option(
-        [], "--set", help="Override, e.g. featuremetric.levels=(2,3,4), featuremetric.optimizer.loss=cauchy, num_db_images=5."
+        [],
+        "--set",
+        help="Override, e.g. featuremetric.levels=(2,3,4), featuremetric.optimizer.loss=cauchy, num_db_images=5.",
     ),
 ) -> None:
-    from ..config import override
-    from ..errors import ConfigError
-    from ..extract_dense import conf_by_name
-    from ..refine import run
+    from vloc import refine as run
+    from vloc.config import override
+    from vloc.dense.pyramid import conf_by_name
+    from vloc.errors import ConfigError
+    from vloc.featuremetric.query_refiner import RefineConf
 
     if init not in ("poses", "retrieval"):
         raise ConfigError(f"--init must be poses or retrieval, got '{init}'")
-    conf = override(run.RefineConf(dense=conf_by_name(dense_conf)), set_)
-    run.main(conf, model, queries, pairs, results, poses, init, dense, images)
+    conf = override(RefineConf(dense=conf_by_name(dense_conf)), set_)
+    run.main(conf, model, queries, pairs, results, poses_path=poses, init=init, dense_path=dense, image_root=images)
     console.print(f"refined poses written to {results}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .app import console, stage, sub_app
+from vloc.cli.app import console, stage, sub_app
 
 train_app = sub_app("train", "Train vloc's own models.")
 
@@ -27,15 +27,19 @@ def gnnet(
     synthetic: Path | None = typer.Option(None, help="A vloc synth folder to train on."),
     colmap_model: Path | None = typer.Option(None, help="A COLMAP model to train on (with --images)."),
     images: Path | None = typer.Option(None, help="Image folder of --colmap-model."),
-    validation_synthetic: Path | None = typer.Option(None, help="A vloc synth folder to validate on (else held-out pairs)."),
-    init: Path | None = typer.Option(None, help="Start from this checkpoint's weights (fine-tuning), e.g. the shipped one."),
+    validation_synthetic: Path | None = typer.Option(
+        None, help="A vloc synth folder to validate on (else held-out pairs)."
+    ),
+    init: Path | None = typer.Option(
+        None, help="Start from this checkpoint's weights (fine-tuning), e.g. the shipped one."
+    ),
     resume: Path | None = typer.Option(None, help="Resume an interrupted run from its OUT/last.pt."),
     set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. epochs=4 or pairs.max_side=480."),
 ) -> None:
-    from ..config import override
-    from ..errors import ConfigError
-    from ..train import data
-    from ..train import gnnet as trainer
+    from vloc.config import override
+    from vloc.errors import ConfigError
+    from vloc.train import data
+    from vloc.train import gnnet as trainer
 
     conf = override(trainer.TrainGNNetConf(), set_)
     if (synthetic is None) == (colmap_model is None):
@@ -67,14 +71,15 @@ def recognizer(
     instances: Path = typer.Option(..., help="instances.h5 with a label mask per database image."),
     images: Path = typer.Option(..., help="Image folder the names of --instances are relative to."),
     validation_instances: Path | None = typer.Option(
-        None, help="instances.h5 of validation images (with --validation-images)."),
+        None, help="instances.h5 of validation images (with --validation-images)."
+    ),
     validation_images: Path | None = typer.Option(None, help="Image folder of --validation-instances."),
     resume: Path | None = typer.Option(None, help="Resume an interrupted run from its OUT/last.pt."),
     set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. epochs=60 or max_side=240."),
 ) -> None:
-    from ..config import override
-    from ..errors import ConfigError
-    from ..train import recognizer as trainer
+    from vloc.config import override
+    from vloc.errors import ConfigError
+    from vloc.train import recognizer as trainer
 
     conf = override(trainer.TrainRecognizerConf(), set_)
     if (validation_instances is None) != (validation_images is None):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .app import console, stage, sub_app
+from vloc.cli.app import console, stage, sub_app
 
 vocab_app = sub_app("vocab", "Visual vocabularies for VLAD retrieval (k-means of RootSIFT + PCA whitening, .npz).")
 
@@ -15,25 +15,31 @@ vocab_app = sub_app("vocab", "Visual vocabularies for VLAD retrieval (k-means of
     vocab_app,
     "build",
     "Learn a vocabulary from the database images: k-means centroids of their RootSIFT, then the PCA of their "
-    "VLADs (whitened unless --set whiten=false). Use it with `vloc extract --conf vlad --set vocabulary=OUT.npz`.",
+    "VLADs (whitened unless --set whiten=false). Use it with `vloc extract global --conf vlad --set "
+    "vocabulary=OUT.npz`.",
     "vloc vocab build images/ outputs/vlad.vocab.npz --list mapping.txt --set num_clusters=64",
 )
 def build(
     images: Path = typer.Argument(..., help="Image folder; names are paths relative to it."),
     out: Path = typer.Argument(..., help="Output vocabulary file (.npz)."),
     image_list: Path | None = typer.Option(None, "--list", help="Text file of database image names (default: all)."),
-    set_: list[str] = typer.Option([], "--set", help="Override a field, e.g. num_clusters=128, pca_dim=none or whiten=false."),
-    resize_max: int = typer.Option(1024, help="Downscale images to this longer side, as `vloc extract --conf vlad` does."),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override a field, e.g. num_clusters=128, pca_dim=none or whiten=false."
+    ),
+    resize_max: int = typer.Option(
+        1024, help="Downscale images to this longer side, as `vloc extract global --conf vlad` does."
+    ),
 ) -> None:
-    from .. import vocabulary
-    from ..config import override
-    from ..errors import InputError
-    from ..io.images import list_image_names
-    from ..io.text import read_image_list
+    from vloc.config import override
+    from vloc.errors import InputError
+    from vloc.global_descriptors import vocabulary
+    from vloc.global_descriptors.vocabulary_learning import build as build_vocabulary
+    from vloc.io.images import list_image_names
+    from vloc.io.text import read_image_list
 
     if not images.is_dir():
         raise InputError(f"{images}: image folder not found")
     conf = override(vocabulary.VocabularyConf(), set_)
     names = read_image_list(image_list) if image_list else list_image_names(images)
-    vocabulary.save_vocabulary(vocabulary.build(conf, images, names, resize_max or None), out)
+    vocabulary.save_vocabulary(build_vocabulary(conf, images, names, resize_max or None), out)
     console.print(f"vocabulary written to {out}")

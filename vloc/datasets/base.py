@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import pycolmap
 
-from ..errors import InputError
-from ..io.model import build_posed_model, write_model
-from ..io.text import write_poses, write_queries, write_text_atomic
-
-DATASET_JSON_VERSION = 1
+from vloc.errors import InputError
+from vloc.io.dataset_info import write_dataset_json
+from vloc.io.model import build_posed_model, write_model
+from vloc.io.text import write_poses, write_queries, write_text_atomic
 
 
 @dataclass
@@ -65,7 +63,6 @@ def prepare(dataset: Dataset, out: Path) -> Path:
     write_model(build_posed_model(data.cameras, {n: data.poses[n] for n in data.mapping}), out / "reference")
     write_poses(out / "ground_truth.txt", {n: data.poses[n] for n in data.queries if n in data.poses})
     info = {
-        "vloc_format": DATASET_JSON_VERSION,
         "name": data.name,
         "image_root": str(data.image_root.resolve()),
         "thresholds": [list(t) for t in data.thresholds],
@@ -73,16 +70,5 @@ def prepare(dataset: Dataset, out: Path) -> Path:
         "num_mapping": len(data.mapping),
         "num_queries": len(data.queries),
     }
-    write_text_atomic(out / "dataset.json", json.dumps(info, indent=2) + "\n")
+    write_dataset_json(out / "dataset.json", info)
     return out
-
-
-def read_dataset_json(path: Path) -> dict:
-    """The dataset.json written by `prepare`, thresholds as tuples."""
-    try:
-        info = json.loads(require(path, "dataset.json").read_text())
-        info["thresholds"] = [(float(m), float(d)) for m, d in info["thresholds"]]
-        info.setdefault("conditions", {})
-    except (ValueError, KeyError, TypeError) as error:
-        raise InputError(f"{path}: not a dataset.json written by `vloc prepare` ({error})") from None
-    return info

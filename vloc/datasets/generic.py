@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError
-from ..io.model import model_cameras, model_poses, read_model
-from ..io.text import read_image_list, read_poses, read_queries
-from .base import Prepared, require
+from vloc.datasets.base import Prepared, require
+from vloc.errors import InputError
+from vloc.io.model import model_cameras, model_poses, read_model
+from vloc.io.text import read_image_list, read_poses, read_queries
 
 OUTDOOR_THRESHOLDS = ((0.25, 2.0), (0.5, 5.0), (5.0, 10.0))
 
@@ -32,9 +32,13 @@ class ColmapImages:
             raise InputError(f"{self.queries_list}: query {missing[0]} is not a posed image of {self.model}")
         query_set = set(queries)
         return Prepared(
-            name=self.name, image_root=require(self.image_root, "image folder"),
-            mapping=sorted(n for n in poses if n not in query_set), queries=queries,
-            cameras=model_cameras(model), poses=poses, thresholds=list(self.thresholds),
+            name=self.name,
+            image_root=require(self.image_root, "image folder"),
+            mapping=sorted(n for n in poses if n not in query_set),
+            queries=queries,
+            cameras=model_cameras(model),
+            poses=poses,
+            thresholds=list(self.thresholds),
         )
 
 
@@ -52,8 +56,11 @@ class PosesFile:
 
     def load(self) -> Prepared:
         return Prepared(
-            name=self.name, image_root=require(self.image_root, "image folder"),
-            mapping=read_image_list(self.mapping_list), queries=read_image_list(self.query_list),
-            cameras=read_queries(self.queries_file), poses=read_poses(self.poses_file),
+            name=self.name,
+            image_root=require(self.image_root, "image folder"),
+            mapping=read_image_list(self.mapping_list),
+            queries=read_image_list(self.query_list),
+            cameras=read_queries(self.queries_file),
+            poses=read_poses(self.poses_file),
             thresholds=list(self.thresholds),
         )

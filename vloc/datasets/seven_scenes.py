@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pycolmap
 
-from ..errors import ConfigError, FormatError
-from ..geometry.pose import nearest_rotation, rigid_from_matrix
-from ..io.text import read_image_list
-from .base import Prepared, require
+from vloc.datasets.base import Prepared, require
+from vloc.errors import ConfigError, FormatError
+from vloc.geometry.rigid3d import nearest_rotation, rigid_from_matrix
+from vloc.io.text import read_image_list
 
 SPLITS = {"easy": ("mapping.txt", "query.txt"), "hard": ("mapping_first_half.txt", "query_second_half_revisits.txt")}
 
@@ -31,8 +31,13 @@ class SevenScenes:
         camera = pycolmap.Camera(model="SIMPLE_PINHOLE", width=640, height=480, params=[525.0, 320.0, 240.0])
         poses = {name: _read_pose(frames / name.replace(".color.jpg", ".pose.txt")) for name in mapping + queries}
         return Prepared(
-            name=f"7scenes-{self.root.name}-{self.split}", image_root=frames, mapping=mapping, queries=queries,
-            cameras={n: camera for n in mapping + queries}, poses=poses, thresholds=list(self.thresholds),
+            name=f"7scenes-{self.root.name}-{self.split}",
+            image_root=frames,
+            mapping=mapping,
+            queries=queries,
+            cameras=dict.fromkeys(mapping + queries, camera),
+            poses=poses,
+            thresholds=list(self.thresholds),
         )
 
 

@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError
-from ..io.model import model_cameras, model_poses, read_model
-from ..io.text import read_image_list
-from .base import Prepared, require
+from vloc.datasets.base import Prepared, require
+from vloc.errors import InputError
+from vloc.io.model import model_cameras, model_poses, read_model
+from vloc.io.text import read_image_list
 
 
 @dataclass
@@ -28,7 +28,10 @@ class Synthetic:
         return Prepared(
             name=f"synthetic-{self.root.name}-{self.query_condition}",
             image_root=require(self.root / "images", "synthetic images folder"),
-            mapping=read_image_list(self.root / "splits" / "mapping.txt"), queries=queries,
-            cameras=model_cameras(model), poses=model_poses(model), thresholds=thresholds,
+            mapping=read_image_list(self.root / "splits" / "mapping.txt"),
+            queries=queries,
+            cameras=model_cameras(model),
+            poses=model_poses(model),
+            thresholds=thresholds,
             conditions={name: name.split("/")[0] for name in queries},
         )

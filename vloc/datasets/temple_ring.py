@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pycolmap
 
-from ..errors import FormatError
-from ..geometry.pose import rigid_from_matrix
-from ..io.text import read_image_list
-from .base import Prepared, require
+from vloc.datasets.base import Prepared, require
+from vloc.errors import FormatError
+from vloc.geometry.rigid3d import rigid_from_matrix
+from vloc.io.text import read_image_list
 
 
 @dataclass
@@ -24,9 +24,13 @@ class TempleRing:
         queries = read_image_list(self.root / "splits" / "query.txt")
         latitudes = read_latitudes(self.root / "templeR_ang.txt") if (self.root / "templeR_ang.txt").is_file() else {}
         return Prepared(
-            name="templering", image_root=require(self.root / "images", "templeRing images folder"),
-            mapping=read_image_list(self.root / "splits" / "mapping.txt"), queries=queries,
-            cameras=cameras, poses=poses, thresholds=list(self.thresholds),
+            name="templering",
+            image_root=require(self.root / "images", "templeRing images folder"),
+            mapping=read_image_list(self.root / "splits" / "mapping.txt"),
+            queries=queries,
+            cameras=cameras,
+            poses=poses,
+            thresholds=list(self.thresholds),
             # evaluated per ring of the gantry as well: the two rings' poses fit their images differently well
             conditions={name: f"lat {latitudes[name]:+.0f}" for name in queries if name in latitudes},
         )

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
+
+from vloc.plugins import Plugin
 
 
 @dataclass
 class DenseLevel:
     """One pyramid level: features (C, H, W) and the stride (2,) = (sx, sy) of a cell in image pixels.
 
-    Cell (i, j) is centred at the COLMAP pixel ((j + 0.5) sx, (i + 0.5) sy), see vloc.refine.interpolation.
+    Cell (i, j) is centred at the COLMAP pixel ((j + 0.5) sx, (i + 0.5) sy), see vloc.dense.interpolation.
     """
 
     features: torch.Tensor
@@ -21,8 +23,9 @@ class DenseLevel:
 
 
 def l2_normalize(features: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Per-pixel L2 normalisation of (C, H, W) maps; eps keeps textureless cells near zero instead of amplifying noise."""
-    return features / torch.sqrt((features ** 2).sum(0, keepdim=True) + eps ** 2)
+    """Per-pixel L2 normalisation of (C, H, W) maps; eps keeps textureless cells near zero
+    instead of amplifying noise."""
+    return features / torch.sqrt((features**2).sum(0, keepdim=True) + eps**2)
 
 
 def normalized_level(features: torch.Tensor, width: int, height: int) -> DenseLevel:
@@ -31,22 +34,14 @@ def normalized_level(features: torch.Tensor, width: int, height: int) -> DenseLe
     return DenseLevel(l2_normalize(features), stride)
 
 
-class DenseBackbone:
+class DenseBackbone(Plugin):
     """A dense backbone: `default_conf` (a dataclass), `_init` and `_forward` on one image.
 
     `_forward` takes a float image (1, C, H, W) in [0, 1] and returns [(features (D, h, w), stride)]
     from the coarsest to the finest level; `__call__` normalises them and measures the exact strides.
     """
 
-    default_conf: ClassVar[Any]
     grayscale: ClassVar[bool] = True
-
-    def __init__(self, conf: Any):
-        self.conf = conf
-        self._init(conf)
-
-    def _init(self, conf: Any) -> None:
-        """Build the network or filters once."""
 
     def _forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         raise NotImplementedError

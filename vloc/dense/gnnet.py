@@ -13,10 +13,11 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ConfigError
-from ..filters import blur_downsample
-from ..models.gnnet import GNNet, GNNetConf, load_checkpoint
-from .base import DenseBackbone, l2_normalize
+from vloc.dense.base import DenseBackbone, l2_normalize
+from vloc.dense.filters import blur_downsample
+from vloc.errors import ConfigError
+from vloc.models.checkpoint import load_checkpoint
+from vloc.models.gnnet import GNNet, GNNetConf
 
 SHIPPED_CHECKPOINT = Path(__file__).parents[1] / "models" / "weights" / "gnnet.pt"
 
@@ -44,12 +45,13 @@ class GNNetBackbone(DenseBackbone):
         elif conf.checkpoint == "shipped":
             if not SHIPPED_CHECKPOINT.is_file():
                 raise ConfigError(
-                    f"the shipped GN-Net checkpoint is missing ({SHIPPED_CHECKPOINT}; pipelines/train_gnnet.sh makes it); "
+                    f"the shipped GN-Net checkpoint is missing ({SHIPPED_CHECKPOINT}; "
+                    "pipelines/train_gnnet.sh makes it); "
                     "pass --set model.checkpoint=PATH or model.checkpoint=random"
                 )
-            self.net = load_checkpoint(SHIPPED_CHECKPOINT)
+            self.net, _ = load_checkpoint(SHIPPED_CHECKPOINT, GNNet)
         else:
-            self.net = load_checkpoint(Path(conf.checkpoint))
+            self.net, _ = load_checkpoint(Path(conf.checkpoint), GNNet)
         self.net.eval()
 
     def _forward(self, image: torch.Tensor) -> list[torch.Tensor]:

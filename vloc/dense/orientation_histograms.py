@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..filters import blur_downsample, gaussian_blur
-from .base import DenseBackbone
+from vloc.dense.base import DenseBackbone
+from vloc.dense.filters import blur_downsample, gaussian_blur
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ def shift(maps: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
     r = max(abs(dx), abs(dy))
     padded = F.pad(maps, (r, r, r, r), mode="replicate")
     H, W = maps.shape[-2:]
-    return padded[..., r + dy: r + dy + H, r + dx: r + dx + W]
+    return padded[..., r + dy : r + dy + H, r + dx : r + dx + W]
 
 
 class OrientationHistograms(DenseBackbone):

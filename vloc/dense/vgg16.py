@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, FormatError, InputError
-from ..global_descriptors.base import IMAGENET_MEAN, IMAGENET_STD, load_state_dict
-from ..global_descriptors.netvlad import vgg16_conv5_3
-from .base import DenseBackbone
+from vloc.dense.base import DenseBackbone
+from vloc.errors import ConfigError, FormatError, InputError
+from vloc.models.checkpoint import load_state_dict
+from vloc.models.vgg16 import IMAGENET_MEAN, IMAGENET_STD, vgg16_conv5_3
 
 TAPS = (13, 16, 20, 23, 27)  # torchvision `vgg16().features` indices of relu3_2, pool3, relu4_2, pool4, relu5_2
 PREFIXES = ("module.", "model.", "encoder.", "features.")
@@ -41,7 +41,7 @@ def vgg16_relu5_2() -> nn.Sequential:
 def strip_prefixes(key: str) -> str:
     """`key` without its leading wrapper prefixes: `module.encoder.0.weight` -> `0.weight`."""
     while key.startswith(PREFIXES):
-        key = key[next(len(p) for p in PREFIXES if key.startswith(p)):]
+        key = key[next(len(p) for p in PREFIXES if key.startswith(p)) :]
     return key
 
 
@@ -91,6 +91,8 @@ class VGG16Hypercolumns(DenseBackbone):
         levels = []
         for stride in self.conf.strides:
             size = (max(1, height // stride), max(1, width // stride))
-            resized = [F.interpolate(tap, size=size, mode="bilinear", align_corners=False, antialias=True) for tap in taps]
+            resized = [
+                F.interpolate(tap, size=size, mode="bilinear", align_corners=False, antialias=True) for tap in taps
+            ]
             levels.append(torch.cat(resized, 1)[0])
         return levels

@@ -1,14 +1,16 @@
-"""Registry of local-feature extractors: name -> plug-in class."""
+"""Registry of local-feature extractors: name -> plug-in class and its presets (`vloc extract local --conf`)."""
 
 from __future__ import annotations
 
-from ..config import lookup
-from .base import Extractor
-from .orb import ORB
-from .sift import SIFT
+from vloc.extractors.base import Extractor
+from vloc.extractors.orb import ORB
+from vloc.extractors.sift import SIFT
+from vloc.plugins import Entry, Preset, Registry
 
-EXTRACTORS: dict[str, type[Extractor]] = {"sift": SIFT, "orb": ORB}
-
-
-def get_extractor(name: str) -> type[Extractor]:
-    return lookup(EXTRACTORS, name, "extractor")
+EXTRACTORS: Registry[Extractor] = Registry(
+    "extractor",
+    {
+        "sift": Entry(SIFT, {"sift": Preset(), "sift-colmap": Preset(model={"backend": "pycolmap"})}),
+        "orb": Entry(ORB, {"orb": Preset()}),
+    },
+)

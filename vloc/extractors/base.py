@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
+from vloc.plugins import Plugin
 
-class Extractor:
+
+class Extractor(Plugin):
     """A local-feature extractor: `default_conf` (a dataclass), `_init` and `_forward` on one image.
 
     `_forward` takes a uint8 image (H, W) or (H, W, 3) and returns `keypoints` (N, 2, pixel centres
     at integer coordinates), `descriptors` (D, N) and `scores` (N,); optionally `scales`, `oris`.
     """
 
-    default_conf: ClassVar[Any]
     grayscale: ClassVar[bool] = True
-
-    def __init__(self, conf: Any):
-        self.conf = conf
-        self._init(conf)
-
-    def _init(self, conf: Any) -> None:
-        """Build models or OpenCV objects once."""
 
     def _forward(self, image: np.ndarray) -> dict[str, np.ndarray]:
         raise NotImplementedError

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .base import Extractor
+from vloc.extractors.base import Extractor
 
 
 @dataclass(frozen=True)

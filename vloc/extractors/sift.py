@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pycolmap
 
-from ..errors import ConfigError
-from ..utils import quiet_pycolmap
-from .base import Extractor
+from vloc.console import quiet_pycolmap
+from vloc.errors import ConfigError
+from vloc.extractors.base import Extractor
 
 
 @dataclass(frozen=True)
@@ -75,4 +75,3 @@ class SIFT(Extractor):
             "scales": scales,
             "oris": oris,
         }
-

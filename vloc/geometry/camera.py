@@ -12,7 +12,6 @@ import torch
 
 from vloc.errors import ConfigError
 
-
 # COLMAP models as (fx, fy, cx, cy, k1, k2, p1, p2): the index of each of those in the model's params, None for 0.
 _PARAMETER_INDICES = {
     "SIMPLE_PINHOLE": (0, 0, 1, 2, None, None, None, None),
@@ -31,13 +30,15 @@ class Camera:
     def __init__(self, intrinsics: torch.Tensor, size: torch.Tensor, distortion: torch.Tensor | None = None):
         distortion = torch.zeros_like(intrinsics) if distortion is None else distortion.to(intrinsics)
         if intrinsics.shape[-1] != 4 or size.shape[-1] != 2 or distortion.shape != intrinsics.shape:
-            raise ValueError(f"Bad camera shapes {tuple(intrinsics.shape)}, {tuple(size.shape)}, {tuple(distortion.shape)}")
+            raise ValueError(
+                f"Bad camera shapes {tuple(intrinsics.shape)}, {tuple(size.shape)}, {tuple(distortion.shape)}"
+            )
         self.intrinsics = intrinsics
         self.size = size.to(intrinsics)
         self.distortion = distortion
 
     @classmethod
-    def from_pycolmap(cls, camera, dtype=torch.float64, device=None) -> "Camera":
+    def from_pycolmap(cls, camera, dtype=torch.float64, device=None) -> Camera:
         """From a pycolmap.Camera of model SIMPLE_PINHOLE, PINHOLE, SIMPLE_RADIAL, RADIAL or OPENCV."""
         model = camera.model.name
         if model not in _PARAMETER_INDICES:
@@ -67,13 +68,13 @@ class Camera:
     def c(self) -> torch.Tensor:
         return self.intrinsics[..., 2:]
 
-    def __getitem__(self, index) -> "Camera":
+    def __getitem__(self, index) -> Camera:
         return Camera(self.intrinsics[index], self.size[index], self.distortion[index])
 
     def __repr__(self) -> str:
         return f"Camera(shape={tuple(self.intrinsics.shape[:-1])}, dtype={self.intrinsics.dtype})"
 
-    def scale(self, factor: float) -> "Camera":
+    def scale(self, factor: float) -> Camera:
         """Camera of an image resized by factor: COLMAP pixel coordinates map as p -> p * factor.
 
         A feature map of stride s is the image seen by camera.scale(1 / s): its cell (i, j)
@@ -108,8 +109,13 @@ class Camera:
         a, b = normalized.unbind(-1)
         r2 = a * a + b * b
         radial_scale = 1 + k1 * r2 + k2 * r2 * r2
-        return torch.stack([a * radial_scale + 2 * p1 * a * b + p2 * (r2 + 2 * a * a),
-                            b * radial_scale + 2 * p2 * a * b + p1 * (r2 + 2 * b * b)], -1)
+        return torch.stack(
+            [
+                a * radial_scale + 2 * p1 * a * b + p2 * (r2 + 2 * a * a),
+                b * radial_scale + 2 * p2 * a * b + p1 * (r2 + 2 * b * b),
+            ],
+            -1,
+        )
 
     def J_distort(self, normalized: torch.Tensor) -> torch.Tensor:
         """d distorted / d normalised (..., N, 2, 2)."""
@@ -118,8 +124,15 @@ class Camera:
         r2 = a * a + b * b
         radial_scale = 1 + k1 * r2 + k2 * r2 * r2
         d_scale = 2 * (k1 + 2 * k2 * r2)  # d radial_scale / d a = a d_scale, likewise for b
-        J = torch.stack([radial_scale + a * a * d_scale + 2 * p1 * b + 6 * p2 * a, a * b * d_scale + 2 * p1 * a + 2 * p2 * b,
-                         a * b * d_scale + 2 * p2 * b + 2 * p1 * a, radial_scale + b * b * d_scale + 2 * p2 * a + 6 * p1 * b], -1)
+        J = torch.stack(
+            [
+                radial_scale + a * a * d_scale + 2 * p1 * b + 6 * p2 * a,
+                a * b * d_scale + 2 * p1 * a + 2 * p2 * b,
+                a * b * d_scale + 2 * p2 * b + 2 * p1 * a,
+                radial_scale + b * b * d_scale + 2 * p2 * a + 6 * p1 * b,
+            ],
+            -1,
+        )
         return J.reshape(normalized.shape[:-1] + (2, 2))
 
     def J_project(self, points_cam: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pycolmap
 
-from .pose import relative_pose
+from vloc.geometry.rigid3d import relative_pose
 
 
 def skew(v: np.ndarray) -> np.ndarray:
@@ -19,7 +19,10 @@ def essential_from_poses(cam0_from_world: pycolmap.Rigid3d, cam1_from_world: pyc
 
 
 def fundamental_from_poses(
-    cam0_from_world: pycolmap.Rigid3d, camera0: pycolmap.Camera, cam1_from_world: pycolmap.Rigid3d, camera1: pycolmap.Camera
+    cam0_from_world: pycolmap.Rigid3d,
+    camera0: pycolmap.Camera,
+    cam1_from_world: pycolmap.Rigid3d,
+    camera1: pycolmap.Camera,
 ) -> np.ndarray:
     """F with p1^T F p0 = 0 for pixel coordinates of pinhole cameras (any pixel origin, as long as K matches)."""
     essential = essential_from_poses(cam0_from_world, cam1_from_world)
@@ -27,7 +30,9 @@ def fundamental_from_poses(
     return np.linalg.inv(k1).T @ essential @ np.linalg.inv(k0)
 
 
-def epipolar_distances_each(points0: np.ndarray, points1: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def epipolar_distances_each(
+    points0: np.ndarray, points1: np.ndarray, matrix: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Distance of each point to the epipolar line of its match, in image 0 and in image 1.
 
     With F and pixel coordinates the distances are in pixels; with E and normalised coordinates, in those units.

@@ -1,93 +1,148 @@
-"""Rigid poses (cam_from_world, COLMAP convention) as pycolmap.Rigid3d, and the errors between them."""
+"""Batched rigid transformations (cam_from_world, COLMAP convention) with Jacobians.
+
+Pose updates are LEFT-multiplicative: T' = exp(delta) * T, with delta = (omega, v) in R^6,
+rotation first (omega, axis-angle in rad) then translation (v, in world-to-camera units).
+"""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-import pycolmap
 import torch
 
-from .camera import Camera
-from .rigid import Pose
+
+def skew(v: torch.Tensor) -> torch.Tensor:
+    """Cross-product matrices [v]_x (..., 3, 3) of vectors (..., 3)."""
+    zero = torch.zeros_like(v[..., 0])
+    x, y, z = v.unbind(-1)
+    return torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(v.shape[:-1] + (3, 3))
 
 
-def nearest_rotation(matrix: np.ndarray) -> np.ndarray:
-    """Project a 3x3 matrix onto SO(3) (closest rotation in Frobenius norm, by SVD)."""
-    u, _, vt = np.linalg.svd(matrix)
-    fix = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-    return u @ fix @ vt
+def _exp_coefficients(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """sin(t)/t, (1-cos(t))/t^2, (t-sin(t))/t^3, with Taylor series near t = 0."""
+    small = theta < 1e-3 if theta.dtype == torch.float64 else theta < 3e-2
+    t = torch.where(small, torch.ones_like(theta), theta)  # avoid 0/0 in the unused branch
+    t2 = theta * theta
+    a = torch.where(small, 1 - t2 / 6 + t2 * t2 / 120, torch.sin(t) / t)
+    b = torch.where(small, 0.5 - t2 / 24 + t2 * t2 / 720, (1 - torch.cos(t)) / (t * t))
+    c = torch.where(small, 1 / 6 - t2 / 120 + t2 * t2 / 5040, (t - torch.sin(t)) / (t * t * t))
+    return a, b, c
 
 
-def rigid_from_matrix(rotation: np.ndarray, translation: np.ndarray) -> pycolmap.Rigid3d:
-    """A Rigid3d from R (projected onto SO(3)) and t."""
-    rotation = nearest_rotation(np.asarray(rotation, np.float64))
-    return pycolmap.Rigid3d(pycolmap.Rotation3d(rotation), np.asarray(translation, np.float64).reshape(3))
+class Pose:
+    """Rigid transform p_cam = R @ p_world + t, batched over leading dimensions."""
 
+    def __init__(self, R: torch.Tensor, t: torch.Tensor):
+        if R.shape[-2:] != (3, 3) or t.shape[-1] != 3 or R.shape[:-2] != t.shape[:-1]:
+            raise ValueError(f"Bad pose shapes R {tuple(R.shape)}, t {tuple(t.shape)}")
+        self.R = R
+        self.t = t
 
-def camera_center(cam_from_world: pycolmap.Rigid3d) -> np.ndarray:
-    """Position of the camera in world coordinates."""
-    return cam_from_world.inverse().translation
+    # ----- construction and conversion
+    @classmethod
+    def from_Rt(cls, R: torch.Tensor, t: torch.Tensor) -> Pose:
+        return cls(R, t)
 
+    @classmethod
+    def identity(cls, batch_shape: tuple[int, ...] = (), dtype=torch.float64, device=None) -> Pose:
+        R = torch.eye(3, dtype=dtype, device=device).expand(*batch_shape, 3, 3).clone()
+        return cls(R, torch.zeros(*batch_shape, 3, dtype=dtype, device=device))
 
-def camera_center_covariance(
-    cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera, points2D: np.ndarray, points3D: np.ndarray
-) -> np.ndarray:
-    """First-order covariance (3, 3) of the camera centre in world coordinates given 2D-3D inliers (COLMAP pixels):
-    sigma^2 (J^T J)^-1 over the 6 pose parameters, sigma^2 the inliers' residual variance. inf where J^T J is singular."""
-    points_cam = Pose.from_pycolmap(cam_from_world).transform(torch.from_numpy(np.asarray(points3D, np.float64)))
-    projector = Camera.from_pycolmap(camera)
-    pixels, _ = projector.project(points_cam)
-    jacobian = (projector.J_project(points_cam) @ Pose.J_transform(points_cam)).reshape(-1, 6).numpy()
-    residuals = (pixels.numpy() - points2D).ravel()
-    if len(residuals) <= 6:
-        return np.full((3, 3), np.inf)
-    variance = residuals @ residuals / (len(residuals) - 6)
-    information = jacobian.T @ jacobian
-    if np.linalg.cond(information) > 1e12:
-        return np.full((3, 3), np.inf)
-    # Under a left update exp(omega, v) T, the centre moves by -R^T v: its covariance is R^T cov(v) R.
-    rotation = cam_from_world.rotation.matrix()
-    return rotation.T @ (variance * np.linalg.inv(information))[3:, 3:] @ rotation
+    @classmethod
+    def from_pycolmap(cls, rigid3d, dtype=torch.float64, device=None) -> Pose:
+        """From a pycolmap.Rigid3d (single pose)."""
+        R = torch.as_tensor(np.asarray(rigid3d.rotation.matrix()), dtype=dtype, device=device)
+        t = torch.as_tensor(np.asarray(rigid3d.translation), dtype=dtype, device=device)
+        return cls(R, t)
 
+    def to_pycolmap(self):
+        """To a pycolmap.Rigid3d; only for an unbatched pose."""
+        import pycolmap
 
-def reprojection_errors(
-    cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera, points2D: np.ndarray, points3D: np.ndarray
-) -> np.ndarray:
-    """Pixel distance between each 2D point (COLMAP pixels) and its 3D point projected by the pose; inf where the point
-    does not project into the image (behind the camera, outside the frame, or where the distortion folds back)."""
-    points_cam = Pose.from_pycolmap(cam_from_world).transform(torch.from_numpy(np.asarray(points3D, np.float64)))
-    pixels, valid = Camera.from_pycolmap(camera).project(points_cam)
-    errors = np.linalg.norm(pixels.numpy() - np.asarray(points2D, np.float64), axis=1)
-    return np.where(valid.numpy(), errors, np.inf)
+        if self.R.dim() != 2:
+            raise ValueError("to_pycolmap needs an unbatched pose")
+        R = self.R.detach().cpu().double().numpy()
+        t = self.t.detach().cpu().double().numpy()
+        return pycolmap.Rigid3d(pycolmap.Rotation3d(R), t)
 
+    @property
+    def shape(self) -> torch.Size:
+        return self.t.shape[:-1]
 
-def relative_pose(cam0_from_world: pycolmap.Rigid3d, cam1_from_world: pycolmap.Rigid3d) -> pycolmap.Rigid3d:
-    """cam1_from_cam0."""
-    return cam1_from_world * cam0_from_world.inverse()
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.t.dtype
 
+    @property
+    def device(self) -> torch.device:
+        return self.t.device
 
-def rotation_angle_deg(rotation: np.ndarray) -> float:
-    """Angle of a rotation matrix in degrees, accurate near 0 and 180 (atan2 of sine and cosine parts)."""
-    cos = (np.trace(rotation) - 1) / 2
-    axis = np.array([rotation[2, 1] - rotation[1, 2], rotation[0, 2] - rotation[2, 0], rotation[1, 0] - rotation[0, 1]])
-    sin = np.linalg.norm(axis) / 2
-    return float(np.degrees(np.arctan2(sin, cos)))
+    def __getitem__(self, index) -> Pose:
+        return Pose(self.R[index], self.t[index])
 
+    def __repr__(self) -> str:
+        return f"Pose(shape={tuple(self.shape)}, dtype={self.dtype})"
 
-def pose_errors(estimate: pycolmap.Rigid3d, truth: pycolmap.Rigid3d) -> tuple[float, float]:
-    """Camera-centre distance and rotation angle (deg) between two cam_from_world poses.
+    # ----- group operations
+    def inverse(self) -> Pose:
+        R_inv = self.R.transpose(-1, -2)
+        return Pose(R_inv, -(R_inv @ self.t.unsqueeze(-1)).squeeze(-1))
 
-    Rigid3d stores unit quaternions, so ground truth read through `rigid_from_matrix` is already on SO(3).
-    """
-    dt = float(np.linalg.norm(camera_center(estimate) - camera_center(truth)))
-    return dt, rotation_angle_deg(estimate.rotation.matrix() @ truth.rotation.matrix().T)
+    def compose(self, other: Pose) -> Pose:
+        """self @ other: apply other first, then self."""
+        R = self.R @ other.R
+        t = (self.R @ other.t.unsqueeze(-1)).squeeze(-1) + self.t
+        return Pose(R, t)
 
+    def __matmul__(self, other: Pose) -> Pose:
+        return self.compose(other)
 
-def qvec_wxyz(pose: pycolmap.Rigid3d) -> list[float]:
-    """The rotation quaternion in the order results files and COLMAP text models use (w first)."""
-    qx, qy, qz, qw = pose.rotation.quat
-    return [float(qw), float(qx), float(qy), float(qz)]
+    def transform(self, points: torch.Tensor) -> torch.Tensor:
+        """Points (..., N, 3) -> R p + t (..., N, 3)."""
+        return points @ self.R.transpose(-1, -2) + self.t.unsqueeze(-2)
 
+    @staticmethod
+    def J_transform(points_transformed: torch.Tensor) -> torch.Tensor:
+        """d p' / d delta (..., N, 3, 6) at delta = 0 for p' = exp(delta) T p, given p' = T p.
 
-def pose_record(cam_from_world: pycolmap.Rigid3d) -> dict[str, list[float]]:
-    """A pose for a JSON log: {"qvec_wxyz": [w, x, y, z], "tvec": [x, y, z]}."""
-    return {"qvec_wxyz": qvec_wxyz(cam_from_world), "tvec": cam_from_world.translation.tolist()}
+        Columns 0-2 are the rotation omega ([-p']_x), columns 3-5 the translation v (I).
+        """
+        eye = torch.eye(3, dtype=points_transformed.dtype, device=points_transformed.device)
+        eye = eye.expand(points_transformed.shape[:-1] + (3, 3))
+        return torch.cat([-skew(points_transformed), eye], dim=-1)
+
+    # ----- Lie algebra
+    @staticmethod
+    def exp(delta: torch.Tensor) -> Pose:
+        """SE(3) exponential of delta (..., 6) = (omega, v); Rodrigues with Taylor near 0."""
+        omega, v = delta[..., :3], delta[..., 3:]
+        theta = torch.linalg.norm(omega, dim=-1)[..., None, None]
+        a, b, c = _exp_coefficients(theta)
+        W = skew(omega)
+        W2 = W @ W
+        eye = torch.eye(3, dtype=delta.dtype, device=delta.device)
+        R = eye + a * W + b * W2
+        V = eye + b * W + c * W2
+        return Pose(R, (V @ v.unsqueeze(-1)).squeeze(-1))
+
+    def left_update(self, delta: torch.Tensor) -> Pose:
+        """exp(delta) * self."""
+        return Pose.exp(delta).compose(self)
+
+    def magnitude(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rotation angle in degrees, translation norm)."""
+        trace = self.R.diagonal(dim1=-1, dim2=-2).sum(-1)
+        cos = ((trace - 1) / 2).clamp(-1.0, 1.0)
+        # acos is imprecise near 0: use atan2(|sin|, cos) with |sin| from the skew part.
+        axis = torch.stack(
+            [
+                self.R[..., 2, 1] - self.R[..., 1, 2],
+                self.R[..., 0, 2] - self.R[..., 2, 0],
+                self.R[..., 1, 0] - self.R[..., 0, 1],
+            ],
+            dim=-1,
+        )
+        sin = torch.linalg.norm(axis, dim=-1) / 2
+        angle = torch.atan2(sin, cos) * (180.0 / math.pi)
+        return angle, torch.linalg.norm(self.t, dim=-1)

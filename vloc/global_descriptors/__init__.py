@@ -1,15 +1,19 @@
-"""Registry of global descriptors for image retrieval: name -> plug-in class."""
+"""Registry of global descriptors for image retrieval: name -> plug-in class and its presets
+(`vloc extract global --conf`)."""
 
 from __future__ import annotations
 
-from ..config import lookup
-from .base import GlobalDescriptor
-from .dinov2 import DINOv2
-from .netvlad import NetVLAD
-from .vlad import VLAD
+from vloc.global_descriptors.base import GlobalDescriptor
+from vloc.global_descriptors.dinov2 import DINOv2
+from vloc.global_descriptors.netvlad import NetVLAD
+from vloc.global_descriptors.vlad import VLAD
+from vloc.plugins import Entry, Preset, Registry
 
-GLOBAL_DESCRIPTORS: dict[str, type[GlobalDescriptor]] = {"vlad": VLAD, "netvlad": NetVLAD, "dinov2": DINOv2}
-
-
-def get_global_descriptor(name: str) -> type[GlobalDescriptor]:
-    return lookup(GLOBAL_DESCRIPTORS, name, "global descriptor")
+GLOBAL_DESCRIPTORS: Registry[GlobalDescriptor] = Registry(
+    "global descriptor",
+    {
+        "vlad": Entry(VLAD, {"vlad": Preset(stage={"preprocessing": {"resize_max": 1024}})}),
+        "netvlad": Entry(NetVLAD, {"netvlad": Preset(stage={"preprocessing": {"resize_max": 1024}})}),
+        "dinov2": Entry(DINOv2, {"dinov2": Preset(stage={"preprocessing": {"resize_max": 518}})}),
+    },
+)

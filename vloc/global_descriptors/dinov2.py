@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import GlobalDescriptor, load_into, load_state_dict, require_keys, to_tensor, weights_path
+from vloc.global_descriptors.base import GlobalDescriptor, to_tensor
+from vloc.models.checkpoint import load_into, load_state_dict, require_keys, weights_path
 
 ARCHS = {"vits14": (384, 12, 6), "vitb14": (768, 12, 12), "vitl14": (1024, 24, 16)}  # width, depth, heads
 PATCH = 14
@@ -117,7 +118,9 @@ class DINOv2(GlobalDescriptor):
         if not conf.random_init:
             path = weights_path(conf.weights, f"dinov2_{conf.arch}_pretrain.pth", "DINOv2")
             state = load_state_dict(path)
-            require_keys(state, ["patch_embed.proj.weight", "cls_token", "pos_embed", "blocks.0.attn.qkv.weight"], path, "DINOv2")
+            require_keys(
+                state, ["patch_embed.proj.weight", "cls_token", "pos_embed", "blocks.0.attn.qkv.weight"], path, "DINOv2"
+            )
             load_into(self.net, state, path, f"DINOv2 {conf.arch}")
         self.net.eval()
 

@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import GlobalDescriptor, load_into, load_state_dict, require_keys, to_tensor, weights_path
-
-VGG16_CHANNELS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+from vloc.global_descriptors.base import GlobalDescriptor, to_tensor
+from vloc.models.checkpoint import load_into, load_state_dict, require_keys, weights_path
+from vloc.models.vgg16 import vgg16_conv5_3
 
 
 @dataclass(frozen=True)
@@ -32,19 +32,6 @@ class NetVLADConf:
     checkpoint: str = "pittsburgh_WPCA4096.pth.tar"
     random_init: bool = False  # tests only: random weights, no whitening, num_clusters clusters
     num_clusters: int = 64  # random_init only; a checkpoint brings its own
-
-
-def vgg16_conv5_3() -> nn.Sequential:
-    """VGG-16 `features` up to conv5_3, without its ReLU and the last max-pool (torchvision's indices)."""
-    layers: list[nn.Module] = []
-    channels = 3
-    for spec in VGG16_CHANNELS:
-        if spec == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers += [nn.Conv2d(channels, spec, 3, padding=1), nn.ReLU(inplace=True)]
-            channels = spec
-    return nn.Sequential(*layers[:-1])
 
 
 class NetVLADLayer(nn.Module):
@@ -86,13 +73,18 @@ class NetVLAD(GlobalDescriptor):
             path = weights_path(conf.weights, conf.checkpoint, "NetVLAD")
             state = load_state_dict(path)
             convs = [i for i, layer in enumerate(vgg16_conv5_3()) if isinstance(layer, nn.Conv2d)]
-            names = [f"encoder.{i}.{p}" for i in convs for p in ("weight", "bias")] + ["pool.centroids", "pool.conv.weight"]
+            names = [f"encoder.{i}.{p}" for i in convs for p in ("weight", "bias")] + [
+                "pool.centroids",
+                "pool.conv.weight",
+            ]
             require_keys(state, names, path, "NetVLAD")
             whitening = state.get("WPCA.0.weight")
             if whitening is not None and whitening.ndim == 2:
                 state["WPCA.0.weight"] = whitening[:, :, None, None]
             num_clusters = state["pool.centroids"].shape[0]
-            self.net = NetVLADNet(num_clusters, None if whitening is None else whitening.shape[0], "pool.conv.bias" in state)
+            self.net = NetVLADNet(
+                num_clusters, None if whitening is None else whitening.shape[0], "pool.conv.bias" in state
+            )
             load_into(self.net, state, path, "NetVLAD")
         self.net.eval()
 

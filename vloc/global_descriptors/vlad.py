@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..extractors.sift import SIFT
-from ..vocabulary import VocabularyConf, load_vocabulary
-from .base import GlobalDescriptor
+from vloc.errors import ConfigError
+from vloc.extractors.sift import SIFT
+from vloc.global_descriptors.base import GlobalDescriptor
+from vloc.global_descriptors.vocabulary import VocabularyConf, load_vocabulary
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..errors import FormatError
-from .h5 import list_groups_with, open_for_reading, require, write_group
+from vloc.errors import FormatError
+from vloc.io.h5 import ImageGroupsReader, list_groups_with, open_for_reading, require, write_group
 
 
 @dataclass
@@ -44,26 +44,11 @@ def list_images(path: Path) -> list[str]:
         return list_groups_with(handle, "keypoints")
 
 
-class FeatureReader:
+class FeatureReader(ImageGroupsReader):
     """Reads features of many images from one file, keeping the file open."""
 
-    def __init__(self, path: Path):
-        self.path = path
-        self.handle = open_for_reading(path)
-
-    def __enter__(self) -> "FeatureReader":
-        return self
-
-    def __exit__(self, *args) -> None:
-        self.handle.close()
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.handle and "keypoints" in self.handle[name]
-
-    def group(self, name: str) -> h5py.Group:
-        if name not in self:
-            raise FormatError(f"{self.path}: no features for image '{name}'")
-        return self.handle[name]
+    dataset = "keypoints"
+    contents = "features"
 
     def keypoints(self, name: str) -> np.ndarray:
         return self.group(name)["keypoints"][()].astype(np.float32)
@@ -75,9 +60,9 @@ class FeatureReader:
         descriptors = group["descriptors"][()]
         if descriptors.ndim != 2 or descriptors.shape[1] != len(keypoints):
             raise FormatError(
-                f"{self.path}: image '{name}' has {len(keypoints)} keypoints but descriptors of shape {descriptors.shape}"
+                f"{self.path}: image '{name}' has {len(keypoints)} keypoints "
+                f"but descriptors of shape {descriptors.shape}"
             )
         scores = group["scores"][()] if "scores" in group else np.ones(len(keypoints), np.float32)
         size = group["image_size"][()] if "image_size" in group else np.zeros(2, np.int32)
         return Features(keypoints, descriptors, scores.astype(np.float32), size)
-

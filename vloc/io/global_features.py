@@ -7,8 +7,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..errors import FormatError
-from .h5 import list_groups_with, open_for_reading, write_group
+from vloc.errors import FormatError
+from vloc.io.h5 import list_groups_with, open_for_reading, write_group
 
 
 def write_global_descriptor(handle: h5py.File, name: str, descriptor: np.ndarray) -> None:

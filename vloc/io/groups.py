@@ -1,4 +1,5 @@
-"""Candidate groups of instance-guided retrieval (LBR): per query, database images to localize against together, in order.
+"""Candidate groups of instance-guided retrieval (LBR): per query, database images to localize against together,
+in order.
 
 Stored as JSON beside the pairs file they come from (`pairs.txt` -> `pairs.groups.json`); the pairs file itself
 stays an ordinary hloc pairs file listing every pair of every group.
@@ -10,8 +11,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..errors import FormatError, InputError
-from .text import write_text_atomic
+from vloc.errors import FormatError, InputError
+from vloc.io.text import write_text_atomic
 
 FORMAT = "vloc-groups-1"
 

@@ -1,16 +1,17 @@
-"""HDF5 plumbing shared by every vloc file: format version, validated opening, atomic writes."""
+"""HDF5 plumbing shared by every vloc file: format version, validated opening, readers, atomic writes."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import ClassVar, TypeVar
 
 import h5py
 
-from ..errors import ConfigError, FormatError, InputError
+from vloc.errors import ConfigError, FormatError, InputError
+from vloc.io.atomic import atomic_path
 
 FORMAT_VERSION = 1
 FORMAT_ATTR = "vloc_format"
@@ -50,6 +51,44 @@ def require(group: h5py.Group, names: tuple[str, ...], path: Path, what: str) ->
         raise FormatError(f"{path}: {what} lacks dataset(s) {', '.join(missing)}")
 
 
+Reader = TypeVar("Reader", bound="H5Reader")
+
+
+class H5Reader:
+    """An HDF5 file written by vloc or hloc, open for reading until `close` or the end of a `with` block."""
+
+    def __init__(self, path: Path, handle: h5py.File | None = None):
+        """Open `path`, or read through `handle`, an already open file of that path (e.g. one being written)."""
+        self.path = path
+        self.handle = open_for_reading(path) if handle is None else handle
+
+    def __enter__(self: Reader) -> Reader:
+        return self
+
+    def __exit__(self, *args) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+class ImageGroupsReader(H5Reader):
+    """A file in hloc's layout, one group per image name; an image is in it when its group holds `dataset`."""
+
+    dataset: ClassVar[str]
+    contents: ClassVar[str]  # what the groups hold, as in "no <contents> for image ..."
+    hint: ClassVar[str] = ""  # appended to that error: how to add the image
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.handle and self.dataset in self.handle[name]
+
+    def group(self, name: str) -> h5py.Group:
+        """The group of image `name`; FormatError if the file has none."""
+        if name not in self:
+            raise FormatError(f"{self.path}: no {self.contents} for image '{name}'{self.hint}")
+        return self.handle[name]
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path, resume: bool) -> Iterator[h5py.File]:
     """Yield an HDF5 file that replaces `path` only when the block ends.
@@ -58,30 +97,24 @@ def atomic_writer(path: Path, resume: bool) -> Iterator[h5py.File]:
     entries completed so far (each entry is written whole) unless that would replace a
     complete file when not resuming; any other error leaves `path` as it was.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     if resume and path.exists():
         open_for_reading(path).close()
-        shutil.copyfile(path, tmp)
-    elif tmp.exists():
-        tmp.unlink()
-    handle = h5py.File(tmp, "a", locking=False)
-    handle.attrs[FORMAT_ATTR] = FORMAT_VERSION
-    try:
-        yield handle
-    except KeyboardInterrupt:
-        handle.close()
-        if resume or not path.exists():
-            os.replace(tmp, path)  # whole entries only: a later run resumes from them
-        else:
-            tmp.unlink()  # never swap a complete file for a partial one
-        raise
-    except BaseException:
-        handle.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    handle.close()
-    os.replace(tmp, path)
+    interrupt: KeyboardInterrupt | None = None
+    with atomic_path(path) as temporary:
+        if resume and path.exists():
+            shutil.copyfile(path, temporary)
+        handle = h5py.File(temporary, "a", locking=False)
+        try:
+            handle.attrs[FORMAT_ATTR] = FORMAT_VERSION
+            yield handle
+        except KeyboardInterrupt as error:
+            if not resume and path.exists():
+                raise  # never swap a complete file for a partial one
+            interrupt = error  # whole entries only: the file replaces `path` and a later run resumes from them
+        finally:
+            handle.close()
+    if interrupt is not None:
+        raise interrupt
 
 
 def stamp_config(handle: h5py.File, path: Path, conf_json: str) -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
 
-from ..errors import InputError
-from .text import read_image_list
+from vloc.errors import InputError
+from vloc.io.text import read_image_list
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,9 @@ def resize_max(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, np.
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.array([size[0] / width, size[1] / height])
 
 
-def load_for_extraction(path: Path, grayscale: bool, max_side: int | None) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+def load_for_extraction(
+    path: Path, grayscale: bool, max_side: int | None
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Read and downscale an image; returns it, the (x, y) scale applied, and the original (width, height)."""
     image = read_image(path, grayscale)
     size = (image.shape[1], image.shape[0])
@@ -81,3 +84,8 @@ def prefetch_images(
                 logger.warning("skipping unreadable image %s", root / name)
                 yield name, None
             futures[index] = None  # free the decoded image
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    resize_max: int | None = 1600

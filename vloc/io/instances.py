@@ -14,13 +14,17 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..errors import FormatError
-from .h5 import list_groups_with, open_for_reading, require, write_group
+from vloc.errors import FormatError
+from vloc.io.h5 import ImageGroupsReader, list_groups_with, require, write_group
 
 
 def write_instance_image(
-    handle: h5py.File, name: str, keypoint_labels: np.ndarray, mask: np.ndarray,
-    instances: np.ndarray, scores: np.ndarray | None = None,
+    handle: h5py.File,
+    name: str,
+    keypoint_labels: np.ndarray,
+    mask: np.ndarray,
+    instances: np.ndarray,
+    scores: np.ndarray | None = None,
 ) -> None:
     """Write one image's labels; `scores` (best first) only for a recognised query."""
     datasets = {"keypoint_labels": np.asarray(keypoint_labels, np.int32), "instances": np.asarray(instances, np.int32)}
@@ -34,31 +38,19 @@ def write_instance_image(
         raise
 
 
-class InstanceReader:
+class InstanceReader(ImageGroupsReader):
     """Reads per-image instance labels from an `instances.h5` or a recognitions file, keeping it open."""
 
+    dataset = "keypoint_labels"
+    contents = "instance labels"
+
     def __init__(self, path: Path):
-        self.path = path
-        self.handle = open_for_reading(path)
-        self.names = list_groups_with(self.handle, "keypoint_labels")
+        super().__init__(path)
+        self.names = list_groups_with(self.handle, self.dataset)
         if not self.names:
-            self.handle.close()
+            self.close()
             raise FormatError(f"{path}: no image has instance labels (not an instances or recognitions file?)")
         self.num_instances = int(self.handle.attrs.get("num_instances", 0))
-
-    def __enter__(self) -> "InstanceReader":
-        return self
-
-    def __exit__(self, *args) -> None:
-        self.handle.close()
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.handle and "keypoint_labels" in self.handle[name]
-
-    def group(self, name: str) -> h5py.Group:
-        if name not in self:
-            raise FormatError(f"{self.path}: no instance labels for image '{name}'")
-        return self.handle[name]
 
     def keypoint_labels(self, name: str) -> np.ndarray:
         return self.group(name)["keypoint_labels"][()].astype(np.int64)
@@ -94,12 +86,12 @@ class KeypointLabels:
     def __init__(self, paths: list[Path]):
         self.readers = [InstanceReader(path) for path in paths]
 
-    def __enter__(self) -> "KeypointLabels":
+    def __enter__(self) -> KeypointLabels:
         return self
 
     def __exit__(self, *args) -> None:
         for reader in self.readers:
-            reader.handle.close()
+            reader.close()
 
     def __call__(self, name: str, num_keypoints: int) -> np.ndarray:
         for reader in self.readers:
@@ -107,7 +99,8 @@ class KeypointLabels:
                 labels = reader.keypoint_labels(name)
                 if len(labels) != num_keypoints:
                     raise FormatError(
-                        f"{reader.path}: image '{name}' has {len(labels)} keypoint labels for {num_keypoints} keypoints "
+                        f"{reader.path}: image '{name}' has {len(labels)} keypoint labels "
+                        f"for {num_keypoints} keypoints "
                         "(labels of another extraction?)"
                     )
                 return labels

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import h5py
 import numpy as np
 
-from ..errors import FormatError
-from .h5 import open_for_reading, require, write_group
+from vloc.errors import FormatError
+from vloc.io.h5 import H5Reader, require, write_group
 
 
 def names_to_pair(name0: str, name1: str, separator: str = "/") -> str:
@@ -17,7 +15,12 @@ def names_to_pair(name0: str, name1: str, separator: str = "/") -> str:
 
 
 def write_matches(
-    handle: h5py.File, name0: str, name1: str, matches0: np.ndarray, scores0: np.ndarray, inliers0: np.ndarray | None = None
+    handle: h5py.File,
+    name0: str,
+    name1: str,
+    matches0: np.ndarray,
+    scores0: np.ndarray,
+    inliers0: np.ndarray | None = None,
 ) -> None:
     """Write one pair; `inliers0` marks matches that passed geometric verification."""
     datasets = {"matches0": np.asarray(matches0, np.int32), "matching_scores0": np.asarray(scores0, np.float16)}
@@ -26,19 +29,8 @@ def write_matches(
     write_group(handle, names_to_pair(name0, name1), datasets)
 
 
-class MatchReader:
+class MatchReader(H5Reader):
     """Reads pairs from one file, finding a pair stored in either order (also hloc's old '_' keys)."""
-
-    def __init__(self, path: Path, handle: h5py.File | None = None):
-        """Open `path`, or read through `handle`, an already open file of that path (e.g. one being written)."""
-        self.path = path
-        self.handle = open_for_reading(path) if handle is None else handle
-
-    def __enter__(self) -> "MatchReader":
-        return self
-
-    def __exit__(self, *args) -> None:
-        self.handle.close()
 
     def find(self, name0: str, name1: str) -> tuple[str, bool] | None:
         """Key of the pair and whether it is stored reversed, or None."""
@@ -55,7 +47,8 @@ class MatchReader:
     def read(self, name0: str, name1: str, verified_only: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Index pairs (M, 2) into the keypoints of name0 and name1, and their scores (M,).
 
-        Where geometric verification recorded `inliers0`, only verified matches are returned unless `verified_only` is False.
+        Where geometric verification recorded `inliers0`, only verified matches are returned
+        unless `verified_only` is False.
         """
         found = self.find(name0, name1)
         if found is None:
@@ -64,7 +57,11 @@ class MatchReader:
         group = self.handle[key]
         require(group, ("matches0",), self.path, f"pair '{key}'")
         matches0 = group["matches0"][()].astype(np.int64)
-        scores0 = group["matching_scores0"][()].astype(np.float32) if "matching_scores0" in group else np.ones(len(matches0), np.float32)
+        scores0 = (
+            group["matching_scores0"][()].astype(np.float32)
+            if "matching_scores0" in group
+            else np.ones(len(matches0), np.float32)
+        )
         valid = matches0 > -1
         if verified_only and "inliers0" in group:
             valid &= group["inliers0"][()].astype(bool)

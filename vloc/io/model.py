@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pycolmap
 
-from ..errors import FormatError, InputError
+from vloc.errors import FormatError, InputError
+from vloc.io.atomic import atomic_path
 
 
 def read_model(path: Path, need_points: bool = False) -> pycolmap.Reconstruction:
@@ -29,15 +29,14 @@ def read_model(path: Path, need_points: bool = False) -> pycolmap.Reconstruction
 
 def write_model(model: pycolmap.Reconstruction, path: Path) -> None:
     """Write a model in binary format into a staging folder, then swap it in place of `path`."""
-    staging = path.with_name(path.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    model.write_binary(staging)
-    shutil.rmtree(path, ignore_errors=True)
-    staging.rename(path)
+    with atomic_path(path) as staging:
+        staging.mkdir()
+        model.write_binary(staging)
 
 
-def build_posed_model(cameras: dict[str, pycolmap.Camera], poses: dict[str, pycolmap.Rigid3d]) -> pycolmap.Reconstruction:
+def build_posed_model(
+    cameras: dict[str, pycolmap.Camera], poses: dict[str, pycolmap.Rigid3d]
+) -> pycolmap.Reconstruction:
     """A model of posed images and no points; images with equal intrinsics share one camera. Ids follow sorted names."""
     model = pycolmap.Reconstruction()
     camera_ids: dict[tuple, int] = {}
@@ -48,8 +47,11 @@ def build_posed_model(cameras: dict[str, pycolmap.Camera], poses: dict[str, pyco
             camera_ids[key] = len(camera_ids) + 1
             model.add_camera_with_trivial_rig(
                 pycolmap.Camera(
-                    model=camera.model_name, width=camera.width, height=camera.height,
-                    params=camera.params, camera_id=camera_ids[key],
+                    model=camera.model_name,
+                    width=camera.width,
+                    height=camera.height,
+                    params=camera.params,
+                    camera_id=camera_ids[key],
                 )
             )
         image = pycolmap.Image(name=name, camera_id=camera_ids[key], image_id=image_id)

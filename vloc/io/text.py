@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pycolmap
 
-from ..errors import FormatError, InputError
-from ..geometry.pose import qvec_wxyz
+from vloc.errors import FormatError, InputError
+from vloc.geometry.rigid3d import qvec_wxyz
+from vloc.io.atomic import atomic_path
 
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` through a temporary file, so no half-written file is left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)
 
 
 def _lines(path: Path) -> list[str]:

@@ -1,15 +1,25 @@
-"""Registry of matchers: name -> plug-in class."""
+"""Registry of matchers: name -> plug-in class and its presets (`vloc match features --conf`)."""
 
 from __future__ import annotations
 
-from ..config import lookup
-from .base import Matcher
-from .hamming import Hamming
-from .instance_nn import InstanceNearestNeighbor
-from .nearest_neighbor import NearestNeighbor
+from vloc.matchers.base import Matcher
+from vloc.matchers.hamming import Hamming
+from vloc.matchers.instance_nn import InstanceNearestNeighbor
+from vloc.matchers.nearest_neighbor import NearestNeighbor
+from vloc.plugins import Entry, Preset, Registry
 
-MATCHERS: dict[str, type[Matcher]] = {"nearest_neighbor": NearestNeighbor, "hamming": Hamming, "instance_nn": InstanceNearestNeighbor}
-
-
-def get_matcher(name: str) -> type[Matcher]:
-    return lookup(MATCHERS, name, "matcher")
+MATCHERS: Registry[Matcher] = Registry(
+    "matcher",
+    {
+        "nearest_neighbor": Entry(
+            NearestNeighbor,
+            {
+                "nn-ratio": Preset(),
+                "nn-mutual": Preset(model={"ratio_threshold": None}),
+                "nn-ratio-verified": Preset(model={"ratio_threshold": 0.8}, stage={"verification": {"enabled": True}}),
+            },
+        ),
+        "hamming": Entry(Hamming, {"hamming": Preset()}),
+        "instance_nn": Entry(InstanceNearestNeighbor, {"nnml": Preset()}),
+    },
+)

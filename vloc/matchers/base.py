@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from vloc.plugins import Plugin
 
-class Matcher:
+
+class Matcher(Plugin):
     """Matches the descriptors of one image with those of several others.
 
     `prepare` turns stored descriptors (D, N) into the tensor the matcher consumes, once per image;
     `_forward(desc0, [desc1, ...])` returns, per other image, matches0 (N0,) int64 (-1 unmatched) and scores0 (N0,).
     """
 
-    default_conf: ClassVar[Any]
     binary_descriptors: ClassVar[bool] = False  # packed uint8 bit strings (ORB) rather than float vectors
     needs_labels: ClassVar[bool] = False  # `prepare(descriptors, labels)` with the keypoints' instance labels
-
-    def __init__(self, conf: Any):
-        self.conf = conf
-        self._init(conf)
-
-    def _init(self, conf: Any) -> None:
-        """Build models once."""
 
     def prepare(self, descriptors: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(descriptors).float()
@@ -42,4 +36,3 @@ class Matcher:
             for i, result in zip(nonempty, self._forward(desc0, [descs1[i] for i in nonempty])):
                 results[i] = result
         return results
-

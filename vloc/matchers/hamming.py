@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .nearest_neighbor import NearestNeighbor
+from vloc.matchers.nearest_neighbor import NearestNeighbor
 
 
 @dataclass(frozen=True)

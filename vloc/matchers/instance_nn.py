@@ -8,8 +8,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .base import Matcher
-from .nearest_neighbor import NearestNeighbor, match_similarity
+from vloc.matchers.base import Matcher
+from vloc.matchers.nearest_neighbor import NearestNeighbor, match_similarity
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,9 @@ class InstanceNearestNeighbor(Matcher):
         labels = np.where(instancewise_keep(labels, self.conf.max_keypoints), labels, -1)
         return LabelledDescriptors(NearestNeighbor.prepare(self, descriptors), labels)
 
-    def _forward(self, desc0: LabelledDescriptors, descs1: list[LabelledDescriptors]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _forward(
+        self, desc0: LabelledDescriptors, descs1: list[LabelledDescriptors]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         results = []
         for desc1 in descs1:
             similarity = (desc0.descriptors.T @ desc1.descriptors).numpy()

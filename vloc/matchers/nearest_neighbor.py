@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .base import Matcher
+from vloc.matchers.base import Matcher
 
 
 @dataclass(frozen=True)

@@ -9,18 +9,14 @@ the presence head (K multi-label logits).
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, FormatError, InputError
-
-MODEL = "recognizer"
+from vloc.errors import ConfigError
+from vloc.models.checkpoint import VlocNetwork
 
 
 @dataclass(frozen=True)
@@ -38,31 +34,40 @@ class RecognizerNetConf:
             raise ConfigError("recognizer widths and bins must not be empty, output_stride must be at least 1")
 
 
-def conv_norm(in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1,
-              kernel: int = 3) -> nn.Sequential:
+def conv_norm(
+    in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1, kernel: int = 3
+) -> nn.Sequential:
     """Convolution, BatchNorm, ReLU."""
     padding = dilation * (kernel // 2)
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel, stride, padding, dilation, bias=False),
-                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel, stride, padding, dilation, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
 
 
-class RecognizerNet(nn.Module):
+class RecognizerNet(VlocNetwork):
+    architecture = "recognizer"
+    title = "recognizer"
+    conf_type = RecognizerNetConf
+
     def __init__(self, conf: RecognizerNetConf):
-        super().__init__()
-        self.conf = conf
+        super().__init__(conf)
         stages, channels, stride, dilation = [], 3, 1, 1
         for width in conf.widths:
             step = 2 if stride < conf.output_stride else 1
             dilation *= 1 if step == 2 else 2
             stride *= step
-            stages.append(nn.Sequential(conv_norm(channels, width, step, dilation),
-                                        conv_norm(width, width, dilation=dilation)))
+            stages.append(
+                nn.Sequential(conv_norm(channels, width, step, dilation), conv_norm(width, width, dilation=dilation))
+            )
             channels = width
         self.stride = stride
         self.encoder = nn.Sequential(*stages)
         # no BatchNorm on the pooled cells: a 1x1 cell of a batch of one has no statistics
-        self.pools = nn.ModuleList(nn.Sequential(nn.Conv2d(channels, conf.decoder_width, 1), nn.ReLU(inplace=True))
-                                   for _ in conf.bins)
+        self.pools = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(channels, conf.decoder_width, 1), nn.ReLU(inplace=True)) for _ in conf.bins
+        )
         self.fuse = conv_norm(channels + len(conf.bins) * conf.decoder_width, conf.decoder_width)
         self.pixel_head = nn.Conv2d(conf.decoder_width, conf.num_instances + 1, 1)
         self.presence_head = nn.Linear(2 * channels, conf.num_instances)
@@ -77,8 +82,10 @@ class RecognizerNet(nn.Module):
         """Pixel logits (B, K + 1, H / s, W / s) and presence logits (B, K)."""
         features = self.encode(image)
         size = features.shape[-2:]
-        pooled = [F.interpolate(pool(F.adaptive_avg_pool2d(features, bins)), size, mode="bilinear", align_corners=False)
-                  for pool, bins in zip(self.pools, self.conf.bins)]
+        pooled = [
+            F.interpolate(pool(F.adaptive_avg_pool2d(features, bins)), size, mode="bilinear", align_corners=False)
+            for pool, bins in zip(self.pools, self.conf.bins)
+        ]
         pixels = self.pixel_head(self.fuse(torch.cat([features, *pooled], 1)))
         presence = self.presence_head(torch.cat([features.amax((2, 3)), features.mean((2, 3))], 1))
         return pixels, presence
@@ -86,34 +93,3 @@ class RecognizerNet(nn.Module):
     def describe(self, image: torch.Tensor) -> torch.Tensor:
         """Global descriptors (B, C): the L2-normalised max pool of the encoder features."""
         return F.normalize(self.encode(image).amax((2, 3)), dim=1)
-
-
-def save_checkpoint(path: Path, net: RecognizerNet, extra: dict[str, Any] | None = None) -> None:
-    """Write {vloc_model, conf, state_dict, extra} to `path` atomically (a temporary file, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint = {"vloc_model": MODEL, "conf": asdict(net.conf), "state_dict": net.state_dict(), "extra": extra or {}}
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(checkpoint, temporary)
-    os.replace(temporary, path)
-
-
-def load_checkpoint(path: Path) -> tuple[RecognizerNet, dict[str, Any]]:
-    """The network stored by `save_checkpoint` (in evaluation mode) and its `extra`; InputError if the file is
-    missing, FormatError if it is not a recognizer checkpoint."""
-    if not path.is_file():
-        raise InputError(f"recognizer checkpoint not found: {path}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types (pickle, zip, runtime) for a bad file
-        raise FormatError(f"{path} is not a recognizer checkpoint: unreadable ({type(error).__name__})") from None
-    kind = checkpoint.get("vloc_model") if isinstance(checkpoint, dict) else type(checkpoint).__name__
-    if kind != MODEL:
-        raise FormatError(f"{path} is not a recognizer checkpoint (vloc_model is {kind!r})")
-    try:
-        net = RecognizerNet(RecognizerNetConf(**{k: tuple(v) if isinstance(v, list) else v
-                                                 for k, v in checkpoint["conf"].items()}))
-        net.load_state_dict(checkpoint["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError, ConfigError) as error:
-        reason = str(error).splitlines()[0]
-        raise FormatError(f"{path}: recognizer checkpoint does not fit its conf ({reason})") from None
-    return net.eval(), checkpoint.get("extra", {})

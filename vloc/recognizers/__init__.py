@@ -1,17 +1,18 @@
-"""Registry of recognizers: name -> plug-in class."""
+"""Registry of recognizers: name -> plug-in class and its presets (`vloc recognize --conf`)."""
 
 from __future__ import annotations
 
-from ..config import lookup
-from .base import Recognition, Recognizer
-from .seg import Segmentation
-from .vote import Vote
+from vloc.plugins import Entry, Preset, Registry
+from vloc.recognizers.base import Recognition, Recognizer
+from vloc.recognizers.seg import Segmentation
+from vloc.recognizers.vote import Vote
 
-RECOGNIZERS: dict[str, type[Recognizer]] = {"vote": Vote, "seg": Segmentation}
+RECOGNIZERS: Registry[Recognizer] = Registry(
+    "recognizer",
+    {
+        "vote": Entry(Vote, {"vote": Preset()}),
+        "seg": Entry(Segmentation, {"seg": Preset()}),
+    },
+)
 
-
-def get_recognizer(name: str) -> type[Recognizer]:
-    return lookup(RECOGNIZERS, name, "recognizer")
-
-
-__all__ = ["RECOGNIZERS", "Recognition", "Recognizer", "get_recognizer"]
+__all__ = ["RECOGNIZERS", "Recognition", "Recognizer"]

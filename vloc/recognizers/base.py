@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from ..geometry.label_maps import fill_mask
-from ..io.features import FeatureReader, Features
-from ..io.instances import InstanceReader
+from vloc.geometry.label_maps import fill_mask
+from vloc.io.features import FeatureReader, Features
+from vloc.io.instances import InstanceReader
+from vloc.plugins import Plugin
 
 
 @dataclass
@@ -21,7 +22,7 @@ class Recognition:
     label_map: np.ndarray  # (H, W) int64
 
 
-class Recognizer:
+class Recognizer(Plugin):
     """Recognises the database's global instances in query images.
 
     Built once per map from its conf, the database labels (`instances.h5`) and, for recognizers that match
@@ -29,16 +30,10 @@ class Recognizer:
     uint8 and its local features.
     """
 
-    default_conf: ClassVar[Any]
-
     def __init__(self, conf: Any, instances: InstanceReader, db_features: FeatureReader | None):
-        self.conf = conf
         self.instances = instances
         self.db_features = db_features
-        self._init(conf)
-
-    def _init(self, conf: Any) -> None:
-        """Load models or index the database once."""
+        super().__init__(conf)
 
     def recognize(self, image: np.ndarray, features: Features) -> Recognition:
         raise NotImplementedError

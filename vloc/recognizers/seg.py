@@ -10,11 +10,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError, FormatError
-from ..io.features import Features
-from ..io.images import resize_max
-from ..models.recognizer import load_checkpoint
-from .base import Recognition, Recognizer
+from vloc.errors import ConfigError, FormatError
+from vloc.io.features import Features
+from vloc.io.images import resize_max
+from vloc.models.checkpoint import load_checkpoint
+from vloc.models.recognizer import RecognizerNet
+from vloc.recognizers.base import Recognition, Recognizer
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,15 @@ class Segmentation(Recognizer):
 
     def _init(self, conf: SegConf) -> None:
         if not conf.checkpoint:
-            raise ConfigError("the seg recognizer needs its checkpoint: --set checkpoint=OUT/recognizer.pt "
-                              "(vloc train recognizer)")
-        self.net, _ = load_checkpoint(Path(conf.checkpoint))
+            raise ConfigError(
+                "the seg recognizer needs its checkpoint: --set checkpoint=OUT/recognizer.pt (vloc train recognizer)"
+            )
+        self.net, _ = load_checkpoint(Path(conf.checkpoint), RecognizerNet)
         trained, expected = self.net.conf.num_instances, self.instances.num_instances
         if trained != expected:
             raise FormatError(
-                f"checkpoint {conf.checkpoint} was trained for {trained} instances, the map has {expected}")
+                f"checkpoint {conf.checkpoint} was trained for {trained} instances, the map has {expected}"
+            )
 
     def _input(self, image: np.ndarray) -> torch.Tensor:
         small, _ = resize_max(image, self.conf.max_side)
@@ -49,8 +52,9 @@ class Segmentation(Recognizer):
         scores = torch.sigmoid(presence[0]).numpy()
         order = np.argsort(-scores, kind="stable")[: self.conf.max_instances]
         order = order[scores[order] >= self.conf.min_score]
-        return Recognition(order.astype(np.int64) + 1, scores[order].astype(np.float32),
-                           label_map.numpy().astype(np.int64))
+        return Recognition(
+            order.astype(np.int64) + 1, scores[order].astype(np.float32), label_map.numpy().astype(np.int64)
+        )
 
     def describe(self, image: np.ndarray) -> np.ndarray:
         """The query's global descriptor (D,): the L2-normalised max pool of the encoder's features."""

@@ -1,4 +1,5 @@
-"""`vote`: weight-free recognition: query descriptors vote for the instance of their nearest labelled database keypoint."""
+"""`vote`: weight-free recognition: query descriptors vote for the instance of their nearest labelled
+database keypoint."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..io.features import Features
-from .base import Recognition, Recognizer, label_map_from_keypoints
+from vloc.io.features import Features
+from vloc.recognizers.base import Recognition, Recognizer, label_map_from_keypoints
 
 
 @dataclass(frozen=True)
@@ -64,4 +65,8 @@ class Vote(Recognizer):
         instances, scores = ids[order], (counts[order] / max(counts.sum(), 1)).astype(np.float32)
         labels = np.where(np.isin(votes, instances), votes, 0)
         height, width = image.shape[:2]
-        return Recognition(instances, scores, label_map_from_keypoints(features.keypoints, labels, width, height, self.conf.fill_radius))
+        return Recognition(
+            instances,
+            scores,
+            label_map_from_keypoints(features.keypoints, labels, width, height, self.conf.fill_radius),
+        )

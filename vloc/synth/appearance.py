@@ -40,7 +40,11 @@ def build_atlas(textures: list[np.ndarray], densities: list[float], num_levels: 
             table.append(values + [values[-1]] * (num_levels - len(values)))
     as_int = lambda x: np.asarray(x, np.int64)  # noqa: E731
     return Atlas(
-        np.concatenate(chunks), as_int(offset), as_int(width), as_int(height), as_int(max_level),
+        np.concatenate(chunks),
+        as_int(offset),
+        as_int(width),
+        as_int(height),
+        as_int(max_level),
         np.asarray(densities, np.float32),
     )
 
@@ -67,7 +71,8 @@ def _bilinear(atlas: Atlas, surface: np.ndarray, u: np.ndarray, v: np.ndarray, l
 
 
 def sample(atlas: Atlas, surface: np.ndarray, u: np.ndarray, v: np.ndarray, footprint: np.ndarray) -> np.ndarray:
-    """Trilinear lookup at surface coordinates (u, v) in metres; `footprint` is the pixel size on the surface in metres."""
+    """Trilinear lookup at surface coordinates (u, v) in metres;
+    `footprint` is the pixel size on the surface in metres."""
     level = np.clip(np.log2(np.maximum(footprint * atlas.density[surface], 1e-6)), 0, atlas.max_level[surface])
     level0 = np.floor(level).astype(np.int64)
     level1 = np.minimum(level0 + 1, atlas.max_level[surface])

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from . import appearance, textures
-from .scene import Layout, SynthConfig, make_layout, make_poses
+from vloc.synth import appearance, textures
+from vloc.synth.scene import Layout, SynthConfig, make_layout, make_poses
 
 FACADE_DENSITY = 40.0  # texels per metre
 GROUND_DENSITY = 30.0
@@ -50,7 +50,9 @@ def build_world(conf: SynthConfig) -> World:
         for axis in (0, 1):
             other = 1 - axis
             for sign in (-1.0, 1.0):
-                pairs.append(textures.facade(rng, extent[other], extent[2], FACADE_DENSITY, hue + rng.uniform(-0.03, 0.03)))
+                pairs.append(
+                    textures.facade(rng, extent[other], extent[2], FACADE_DENSITY, hue + rng.uniform(-0.03, 0.03))
+                )
                 normal.append(sign * np.eye(3)[axis])
                 axes.append((other, 2))
                 origin.append((box.lo[other], 0.0))
@@ -64,8 +66,13 @@ def build_world(conf: SynthConfig) -> World:
         densities.append(10.0)
     atlas = appearance.build_atlas([np.concatenate(p, axis=2) for p in pairs], densities)
     return World(
-        layout, poses, np.asarray(normal, np.float32), np.asarray(axes, np.int64), np.asarray(origin, np.float64),
-        np.asarray(instance, np.int32), atlas,
+        layout,
+        poses,
+        np.asarray(normal, np.float32),
+        np.asarray(axes, np.int64),
+        np.asarray(origin, np.float64),
+        np.asarray(instance, np.int32),
+        atlas,
     )
 
 
@@ -83,8 +90,9 @@ class Hits:
         return self.centre + np.where(np.isfinite(self.depth), self.depth, 0)[:, None] * self.rays
 
 
-def _box_block(box, rotation: np.ndarray, translation: np.ndarray, focal: float, width: int, height: int,
-               scale: int) -> tuple[slice, slice] | None:
+def _box_block(
+    box, rotation: np.ndarray, translation: np.ndarray, focal: float, width: int, height: int, scale: int
+) -> tuple[slice, slice] | None:
     """Rows and columns of the (upsampled) image that can see `box`; None if it is behind the camera or outside."""
     corners = np.stack(np.meshgrid(*zip(box.lo, box.hi), indexing="ij"), axis=-1).reshape(-1, 3)
     cam = corners @ rotation.T + translation
@@ -99,9 +107,18 @@ def _box_block(box, rotation: np.ndarray, translation: np.ndarray, focal: float,
     return (slice(r0, r1), slice(c0, c1)) if r0 < r1 and c0 < c1 else None
 
 
-def cast(world: World, rotation: np.ndarray, translation: np.ndarray, focal: float, width: int, height: int,
-         scale: int = 1, dtype: type = np.float64) -> Hits:
-    """Rays through the centres of an image upsampled `scale` times; COLMAP pixel centres (j + 0.5, i + 0.5) at scale 1."""
+def cast(
+    world: World,
+    rotation: np.ndarray,
+    translation: np.ndarray,
+    focal: float,
+    width: int,
+    height: int,
+    scale: int = 1,
+    dtype: type = np.float64,
+) -> Hits:
+    """Rays through the centres of an image upsampled `scale` times;
+    COLMAP pixel centres (j + 0.5, i + 0.5) at scale 1."""
     cols = ((np.arange(width * scale) + 0.5) / scale - width / 2) / focal
     rows = ((np.arange(height * scale) + 0.5) / scale - height / 2) / focal
     x, y = np.meshgrid(cols.astype(dtype), rows.astype(dtype))
@@ -136,7 +153,8 @@ def cast(world: World, rotation: np.ndarray, translation: np.ndarray, focal: flo
 
 
 def geometry_maps(world: World, hits: Hits, width: int, height: int) -> dict[str, np.ndarray]:
-    """depth (0 for sky), scene_coordinates (nan for sky), normals (0 for sky), instances, as float32/int32 (H, W) maps."""
+    """depth (0 for sky), scene_coordinates (nan for sky), normals (0 for sky), instances,
+    as float32/int32 (H, W) maps."""
     sky = hits.surface == 0
     points = hits.points
     points[sky] = np.nan
@@ -148,8 +166,15 @@ def geometry_maps(world: World, hits: Hits, width: int, height: int) -> dict[str
     }
 
 
-def render_images(world: World, hits: Hits, focal: float, width: int, height: int, conditions: tuple[str, ...],
-                  rng: np.random.Generator) -> dict[str, np.ndarray]:
+def render_images(
+    world: World,
+    hits: Hits,
+    focal: float,
+    width: int,
+    height: int,
+    conditions: tuple[str, ...],
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
     """uint8 (H, W, 3) RGB per condition from hits at SUPERSAMPLING times the resolution, area-downsampled."""
     solid = hits.surface > 0
     surface = hits.surface[solid]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ConfigError
+from vloc.errors import ConfigError
 
 LAYOUTS = ("street", "ring")
 CONDITIONS = ("day", "night", "season")
@@ -67,7 +67,9 @@ def _street(rng: np.random.Generator, num_buildings: int) -> Layout:
         sides[side].append((start, start + rng.uniform(8, 14)))
         depth, height = rng.uniform(8, 12), rng.uniform(6, 16)
         y_lo, y_hi = (half_width, half_width + depth) if side == 0 else (-half_width - depth, -half_width)
-        boxes.append(Box(index + 1, np.array([sides[side][-1][0], y_lo, 0.0]), np.array([sides[side][-1][1], y_hi, height])))
+        boxes.append(
+            Box(index + 1, np.array([sides[side][-1][0], y_lo, 0.0]), np.array([sides[side][-1][1], y_hi, height]))
+        )
     length = max(s[-1][1] for s in sides if s)
     for box in boxes:  # centre the street on the origin
         box.lo[0] -= length / 2

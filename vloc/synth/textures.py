@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -33,11 +34,19 @@ def hsv(h: float, s: float, v: float) -> np.ndarray:
 def _grid(shape: tuple[int, int], density: float) -> tuple[np.ndarray, np.ndarray]:
     """Texel-centre coordinates in metres: u along columns, v along rows."""
     h, w = shape
-    return np.meshgrid((np.arange(w, dtype=np.float32) + 0.5) / density, (np.arange(h, dtype=np.float32) + 0.5) / density)
+    return np.meshgrid(
+        (np.arange(w, dtype=np.float32) + 0.5) / density, (np.arange(h, dtype=np.float32) + 0.5) / density
+    )
 
 
-def _paint_decals(rng: np.random.Generator, image: np.ndarray, density: float, count: int, v_range: tuple[float, float],
-                  sizes: tuple[float, float] = (0.25, 1.4)) -> None:
+def _paint_decals(
+    rng: np.random.Generator,
+    image: np.ndarray,
+    density: float,
+    count: int,
+    v_range: tuple[float, float],
+    sizes: tuple[float, float] = (0.25, 1.4),
+) -> None:
     """Posters and graffiti: ellipses and rectangles of random colour, each filled with its own noise."""
     h, w = image.shape[:2]
     for _ in range(count):
@@ -58,17 +67,39 @@ def _paint_decals(rng: np.random.Generator, image: np.ndarray, density: float, c
         image[r0:r1, c0:c1][inside] = patch[inside]
 
 
-def facade(
-    rng: np.random.Generator, width_m: float, height_m: float, density: float, hue: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """A building side (rows are heights from the ground up): wall pattern, windows and posters; day and season RGB."""
-    shape = (max(int(round(height_m * density)), 4), max(int(round(width_m * density)), 4))
-    uu, vv = _grid(shape, density)
-    sat, val = rng.uniform(0.25, 0.6), rng.uniform(0.5, 0.85)
+@dataclass(frozen=True)
+class WindowGrid:
+    """A facade's floors and window columns: where each texel lies on them, and the window outline there."""
+
+    floor: np.ndarray  # (H, W) row of the per-window tables (floor), clipped
+    column: np.ndarray  # (H, W) column of the per-window tables, clipped
+    across: np.ndarray  # (H, W) metres from the centre of the window column
+    up: np.ndarray  # (H, W) metres above the floor
+    valid: np.ndarray  # (H, W) in a floor and column that has windows
+    half_width: np.ndarray  # (H, W) of the window (wider on the ground floor)
+    top: np.ndarray  # (H, W) of the window, above the floor
+    bottom: np.ndarray  # (H, W)
+    table_shape: tuple[int, int]  # of the per-window tables
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Where a facade's windows, frames and sills are (H, W) and their colours."""
+
+    glass: np.ndarray
+    frame: np.ndarray
+    sill: np.ndarray  # the ledge under each window, snowy in the season variant
+    pane_colour: np.ndarray  # (H, W, 3): glass, curtains, mullions
+    frame_colour: np.ndarray  # (3,)
+
+
+def _wall_shade(
+    rng: np.random.Generator, shape: tuple[int, int], uu: np.ndarray, vv: np.ndarray, density: float
+) -> np.ndarray:
+    """Brightness of a wall: grain and speckle on bricks, panels or plaster."""
     grain = fbm(rng, shape, (1.2 * density, 0.4 * density, 0.15 * density, 6.0))
     speckle = noise(rng, shape, 3.5)  # blobs of a few pixels in the image: what SIFT detects
     wall_shade = 1 + 0.12 * grain + 0.12 * speckle
-
     style = rng.integers(3)
     if style == 0:  # bricks with a per-brick shade
         bw, bh = rng.uniform(0.35, 0.55), rng.uniform(0.14, 0.22)
@@ -86,58 +117,97 @@ def facade(
         wall_shade *= np.where(seam, 0.6, table[row.astype(int), col.astype(int)])
     else:  # plaster with stains
         wall_shade *= 1 + 0.18 * fbm(rng, shape, (0.8 * density, 0.25 * density))
+    return wall_shade
 
-    # windows on a floor grid; every window gets its own glass shade, curtain and frame colour
+
+def _window_grid(
+    rng: np.random.Generator, uu: np.ndarray, vv: np.ndarray, width_m: float, height_m: float
+) -> WindowGrid:
+    """Floors of random height and window columns of random spacing over a facade, and random window sizes."""
     floor_h, spacing = rng.uniform(2.8, 3.4), rng.uniform(1.8, 3.2)
     win_w, win_h = rng.uniform(0.7, min(1.5, spacing - 0.5)), rng.uniform(1.1, 1.7)
     sill = 0.5 * (floor_h - win_h)
     margin = 0.5 * (width_m - spacing * np.floor((width_m - 0.6) / spacing))
     floor = np.floor(vv / floor_h)
-    fy = vv - floor * floor_h
     col = np.floor((uu - margin) / spacing)
-    fx = uu - margin - col * spacing - 0.5 * spacing
     n_floors, n_cols = int(height_m / floor_h), int(np.floor((width_m - 0.6) / spacing))
-    valid = (col >= 0) & (col < n_cols) & (floor < n_floors - (height_m - n_floors * floor_h < 0.6))
-    fi, ci = np.clip(floor, 0, n_floors + 1).astype(int), np.clip(col, 0, n_cols + 1).astype(int)
-    tshape = (n_floors + 2, n_cols + 2)
+    return WindowGrid(
+        floor=np.clip(floor, 0, n_floors + 1).astype(int),
+        column=np.clip(col, 0, n_cols + 1).astype(int),
+        across=uu - margin - col * spacing - 0.5 * spacing,
+        up=vv - floor * floor_h,
+        valid=(col >= 0) & (col < n_cols) & (floor < n_floors - (height_m - n_floors * floor_h < 0.6)),
+        half_width=np.where(floor == 0, 0.5 * min(spacing - 0.3, win_w * 1.6), 0.5 * win_w),
+        top=np.where(floor == 0, floor_h - 0.6, sill + win_h),
+        bottom=np.where(floor == 0, 0.25, sill),
+        table_shape=(n_floors + 2, n_cols + 2),
+    )
+
+
+def _windows(rng: np.random.Generator, grid: WindowGrid, hue: float) -> Windows:
+    """Windows on the grid, a few left out; each with its own glass shade, curtain and frame colour."""
+    fi, ci, fx, fy, tshape = grid.floor, grid.column, grid.across, grid.up, grid.table_shape
     present = rng.random(tshape) > 0.12
     glass = rng.uniform(0.4, 1.5, tshape).astype(np.float32)
     curtain = rng.uniform(0.0, 1.0, tshape).astype(np.float32)
     curtains = [hsv(rng.random(), rng.uniform(0, 0.5), rng.uniform(0.6, 0.95)) for _ in range(tshape[0] * tshape[1])]
     curtain_colour = np.stack(curtains).reshape(*tshape, 3)
-    half_w = np.where(floor == 0, 0.5 * min(spacing - 0.3, win_w * 1.6), 0.5 * win_w)
-    top = np.where(floor == 0, floor_h - 0.6, sill + win_h)
-    bottom = np.where(floor == 0, 0.25, sill)
     frame_t = 0.08
-    window = valid & present[fi, ci] & (np.abs(fx) < half_w) & (fy > bottom) & (fy < top)
-    framed = valid & present[fi, ci] & (np.abs(fx) < half_w + frame_t) & (fy > bottom - frame_t) & (fy < top + frame_t) & ~window
-    rel = (fy - bottom) / np.maximum(top - bottom, 1e-3)
+    placed = grid.valid & present[fi, ci]
+    window = placed & (np.abs(fx) < grid.half_width) & (fy > grid.bottom) & (fy < grid.top)
+    framed = (
+        placed
+        & (np.abs(fx) < grid.half_width + frame_t)
+        & (fy > grid.bottom - frame_t)
+        & (fy < grid.top + frame_t)
+        & ~window
+    )
+    sill = placed & (np.abs(fx) < grid.half_width + 0.15) & (fy > grid.bottom - 0.12) & (fy < grid.bottom - frame_t)
+    rel = (fy - grid.bottom) / np.maximum(grid.top - grid.bottom, 1e-3)
     pane = np.array([0.16, 0.21, 0.28], np.float32) * (glass[fi, ci] * (0.8 + 0.5 * rel))[..., None]
-    pane = np.where((rel > curtain[fi, ci])[..., None] & (curtain[fi, ci] > 0.3)[..., None], curtain_colour[fi, ci], pane)
+    pane = np.where(
+        (rel > curtain[fi, ci])[..., None] & (curtain[fi, ci] > 0.3)[..., None], curtain_colour[fi, ci], pane
+    )
     mullion = np.abs(fx) < 0.03
     pane = np.where(mullion[..., None], 0.9, pane)
     frame_colour = hsv(hue + rng.uniform(-0.5, 0.5), rng.uniform(0, 0.3), rng.uniform(0.75, 0.98))
+    return Windows(window, framed, sill, pane, frame_colour)
 
-    def compose(base: np.ndarray, snow: bool, decal_rng: np.random.Generator) -> np.ndarray:
-        image = base * wall_shade[..., None]
-        _paint_decals(decal_rng, image, density, int(width_m * height_m / 5) + 4, (0.2, height_m))
-        image = np.where(framed[..., None], frame_colour, image)
-        image = np.where(window[..., None], pane, image)
-        if snow:  # snow on the sills
-            sill_line = valid & present[fi, ci] & (np.abs(fx) < half_w + 0.15) & (fy > bottom - 0.12) & (fy < bottom - frame_t)
-            image = np.where(sill_line[..., None], 0.95, image)
-        return np.clip(image, 0, 1)
 
+def _with_windows(wall: np.ndarray, windows: Windows, snow: bool) -> np.ndarray:
+    """The wall image with the window frames and panes on it, and with snow on the sills."""
+    image = np.where(windows.frame[..., None], windows.frame_colour, wall)
+    image = np.where(windows.glass[..., None], windows.pane_colour, image)
+    if snow:
+        image = np.where(windows.sill[..., None], 0.95, image)
+    return np.clip(image, 0, 1)
+
+
+def facade(
+    rng: np.random.Generator, width_m: float, height_m: float, density: float, hue: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A building side (rows are heights from the ground up): wall pattern, windows and posters; day and season RGB."""
+    shape = (max(int(round(height_m * density)), 4), max(int(round(width_m * density)), 4))
+    uu, vv = _grid(shape, density)
+    sat, val = rng.uniform(0.25, 0.6), rng.uniform(0.5, 0.85)
+    wall_shade = _wall_shade(rng, shape, uu, vv, density)
+    windows = _windows(rng, _window_grid(rng, uu, vv, width_m, height_m), hue)
+    num_decals = int(width_m * height_m / 5) + 4
     decal_seed = rng.integers(2**32)
-    day = compose(hsv(hue, sat, val), False, np.random.default_rng(decal_seed))
+    day = hsv(hue, sat, val) * wall_shade[..., None]
+    _paint_decals(np.random.default_rng(decal_seed), day, density, num_decals, (0.2, height_m))
     # season: repainted walls, half of the posters replaced (another stream after the shared first ones), snow on sills
     season_rng = np.random.default_rng([decal_seed, 1]) if rng.random() < 0.5 else np.random.default_rng(decal_seed)
-    season = compose(hsv(hue + rng.uniform(0.08, 0.2), sat * 0.8, val * 0.95), True, season_rng)
-    return day, season
+    season = hsv(hue + rng.uniform(0.08, 0.2), sat * 0.8, val * 0.95) * wall_shade[..., None]
+    _paint_decals(season_rng, season, density, num_decals, (0.2, height_m))
+    return _with_windows(day, windows, snow=False), _with_windows(season, windows, snow=True)
 
 
 def ground(
-    rng: np.random.Generator, size_m: tuple[float, float], origin: tuple[float, float], density: float,
+    rng: np.random.Generator,
+    size_m: tuple[float, float],
+    origin: tuple[float, float],
+    density: float,
     street_half_width: float | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ground (columns along x, rows along y): asphalt, lane marks, pavement tiles and stains; season is snow."""
@@ -147,7 +217,9 @@ def ground(
     grain = fbm(rng, shape, (3.0 * density, 0.8 * density, 0.25 * density, 5.0)) + 0.8 * noise(rng, shape, 2.5)
     tile_size = rng.uniform(0.5, 0.9)
     row, col = np.floor(y / tile_size), np.floor(x / tile_size)
-    tile_table = rng.uniform(0.8, 1.2, (int(row.max() - row.min()) + 2, int(col.max() - col.min()) + 2)).astype(np.float32)
+    tile_table = rng.uniform(0.8, 1.2, (int(row.max() - row.min()) + 2, int(col.max() - col.min()) + 2)).astype(
+        np.float32
+    )
     tile_shade = tile_table[(row - row.min()).astype(int), (col - col.min()).astype(int)]
     joint = (y - row * tile_size < 0.03) | (x - col * tile_size < 0.03)
     tiles = np.array([0.62, 0.58, 0.52], np.float32) * np.where(joint, 0.55, tile_shade)[..., None]

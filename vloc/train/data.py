@@ -19,16 +19,16 @@ import cv2
 import numpy as np
 import pycolmap
 import torch
-from scipy import sparse
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError, FormatError, InputError
-from ..filters import gaussian_blur
-from ..geometry.camera import Camera
-from ..geometry.pose import relative_pose
-from ..geometry.rigid import Pose
-from ..io.images import read_image, resize_max
-from ..io.model import read_model
+from vloc.dense.filters import gaussian_blur
+from vloc.errors import ConfigError, FormatError, InputError
+from vloc.geometry.camera import Camera
+from vloc.geometry.pose import Pose
+from vloc.geometry.rigid3d import relative_pose
+from vloc.io.images import read_image, resize_max
+from vloc.io.model import read_model
+from vloc.pnp.covisibility import shared_point_counts
 
 # Pair enumeration compares depths on a grid `overlap_stride` times coarser than the image, where the nearest sample
 # can be a few pixels from the reprojection: a looser relative tolerance than per pixel keeps slanted surfaces.
@@ -50,8 +50,15 @@ class AugmentConf:
     blur_probability: float = 0.3  # ... with this probability
 
     def __post_init__(self):
-        strengths = (self.brightness, self.contrast, self.saturation, self.colour, self.gamma, self.noise_std,
-                     self.blur_sigma)
+        strengths = (
+            self.brightness,
+            self.contrast,
+            self.saturation,
+            self.colour,
+            self.gamma,
+            self.noise_std,
+            self.blur_sigma,
+        )
         if min(strengths) < 0 or max(self.contrast, self.saturation, self.colour) >= 1:
             raise ConfigError("augment strengths must be >= 0, and contrast, saturation and colour below 1")
         if not 0 <= self.blur_probability <= 1:
@@ -143,7 +150,10 @@ class PairDataset(Dataset):
             image0 = augment(image0, self.conf.augment, generator)
             image1 = augment(image1, self.conf.augment, generator)
         return {
-            "image0": image0, "image1": image1, "name0": name0, "name1": name1,
+            "image0": image0,
+            "image1": image1,
+            "name0": name0,
+            "name1": name1,
             "points0": (points0[keep] * torch.from_numpy(scale0)).float(),
             "points1": (points1[keep] * torch.from_numpy(scale1)).float(),
         }
@@ -198,8 +208,9 @@ def read_depth(frame: RGBDFrame) -> torch.Tensor:
     return torch.from_numpy(np.maximum(depth, 0.0))
 
 
-def reproject(pixels0: torch.Tensor, depth0: torch.Tensor, frame0: RGBDFrame,
-              frame1: RGBDFrame) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def reproject(
+    pixels0: torch.Tensor, depth0: torch.Tensor, frame0: RGBDFrame, frame1: RGBDFrame
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pixels (N, 2) of frame 0 with depths (N,) -> pixels (N, 2) and depths (N,) in frame 1, and in front & inside."""
     normalized = torch.from_numpy(frame0.camera.cam_from_img(pixels0.double().numpy()))  # undistorted
     points0 = torch.cat([normalized, torch.ones_like(depth0)[:, None]], -1) * depth0[:, None]
@@ -208,8 +219,9 @@ def reproject(pixels0: torch.Tensor, depth0: torch.Tensor, frame0: RGBDFrame,
     return pixels1, points1[:, 2], valid
 
 
-def depth_agrees(pixels: torch.Tensor, depths: torch.Tensor, depth_map: torch.Tensor, tolerance: float,
-                 stride: int = 1) -> torch.Tensor:
+def depth_agrees(
+    pixels: torch.Tensor, depths: torch.Tensor, depth_map: torch.Tensor, tolerance: float, stride: int = 1
+) -> torch.Tensor:
     """Whether `depths` agree (relative tolerance) with a depth map, sampled every `stride` pixels, at `pixels`."""
     height, width = depth_map.shape
     cols = (pixels[:, 0] / stride).floor().clamp(0, width - 1).long()
@@ -225,8 +237,14 @@ class RGBDPairs(PairDataset):
     in errors (default: the image root).
     """
 
-    def __init__(self, image_root: Path, frames: list[RGBDFrame], conf: PairsConf = PairsConf(),
-                 candidates: list[tuple[int, int]] | None = None, source: str | None = None):
+    def __init__(
+        self,
+        image_root: Path,
+        frames: list[RGBDFrame],
+        conf: PairsConf = PairsConf(),
+        candidates: list[tuple[int, int]] | None = None,
+        source: str | None = None,
+    ):
         super().__init__(image_root, conf)
         self.frames = frames
         if candidates is None:
@@ -234,8 +252,10 @@ class RGBDPairs(PairDataset):
         self.frame_pairs = self._overlapping(candidates)
         self.pairs = [(frames[i].image, frames[j].image) for i, j in self.frame_pairs]
         if not self.pairs:
-            raise InputError(f"{source or image_root}: no image pair with at least {conf.min_correspondences} "
-                             f"correspondences and {conf.min_overlap:.0%} overlap")
+            raise InputError(
+                f"{source or image_root}: no image pair with at least {conf.min_correspondences} "
+                f"correspondences and {conf.min_overlap:.0%} overlap"
+            )
 
     def _overlapping(self, candidates: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """The candidates whose coarse reprojection check passes; frames with the same depth and pose are one view."""
@@ -261,8 +281,10 @@ class RGBDPairs(PairDataset):
         for i, j in candidates:
             key = (view(self.frames[i]), view(self.frames[j]))
             if key not in results:
-                (share0, count), (share1, _) = (seen(self.frames[i], self.frames[j]),
-                                                seen(self.frames[j], self.frames[i]))
+                (share0, count), (share1, _) = (
+                    seen(self.frames[i], self.frames[j]),
+                    seen(self.frames[j], self.frames[i]),
+                )
                 results[key] = min(share0, share1) >= self.conf.min_overlap and count >= self.conf.min_correspondences
             if results[key]:
                 kept.append((i, j))
@@ -278,8 +300,9 @@ class RGBDPairs(PairDataset):
         return pixels0[keep], pixels1[keep]
 
 
-def _synthetic_candidates(names: list[str], conditions: list[str], same_frame: bool,
-                          viewpoints: bool) -> list[tuple[int, int]]:
+def _synthetic_candidates(
+    names: list[str], conditions: list[str], same_frame: bool, viewpoints: bool
+) -> list[tuple[int, int]]:
     """Index pairs into `names` (condition/frame.png): a frame across conditions, and frames across viewpoints."""
     index = {name: k for k, name in enumerate(names)}
     frames = sorted({name.split("/", 1)[1] for name in names})
@@ -311,8 +334,12 @@ class SyntheticPairs(RGBDPairs):
         frames = []
         for image in sorted(model.images.values(), key=lambda image: image.name):
             stem = Path(image.name).stem
-            camera = pycolmap.Camera(model=image.camera.model_name, width=image.camera.width,
-                                     height=image.camera.height, params=image.camera.params)
+            camera = pycolmap.Camera(
+                model=image.camera.model_name,
+                width=image.camera.width,
+                height=image.camera.height,
+                params=image.camera.params,
+            )
             frames.append(RGBDFrame(image.name, root / "geometry" / f"{stem}.npz", camera, image.cam_from_world()))
         candidates = _synthetic_candidates([f.image for f in frames], conditions, same_frame, viewpoints)
         super().__init__(root / "images", frames, conf, candidates, source=str(root))
@@ -336,11 +363,7 @@ class ColmapPairs(PairDataset):
             xy = np.array([points[k] for k in keys], dtype=np.float64).reshape(-1, 2)
             self.observations[image.name] = np.array(keys, dtype=np.uint64), xy
         names = sorted(self.observations)
-        ids = [self.observations[name][0] for name in names]
-        rows = np.repeat(np.arange(len(names)), [len(i) for i in ids])
-        points, cols = np.unique(np.concatenate(ids), return_inverse=True)
-        visibility = sparse.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(names), len(points)))
-        shared = sparse.triu(visibility @ visibility.T, k=1).tocoo()  # shared 3D points per image pair
+        shared = shared_point_counts([self.observations[name][0] for name in names])
         keep = shared.data >= conf.min_correspondences
         self.pairs = sorted((names[i], names[j]) for i, j in zip(shared.row[keep], shared.col[keep]))
         if not self.pairs:

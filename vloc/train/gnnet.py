@@ -6,30 +6,33 @@ import copy
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from ..config import to_json
-from ..dense.base import DenseBackbone, DenseLevel, normalized_level
-from ..errors import InputError
-from ..io.text import write_text_atomic
-from ..models.gnnet import GNNet, GNNetConf, load_checkpoint, save_checkpoint
-from ..refine.interpolation import sample_features
-from ..utils import progress_bar
-from .data import AugmentConf, PairDataset, PairsConf, collate_pairs
-from .losses import GNNetLossConf, gnnet_loss, hard_negative_count
-from .resume import restore
+from vloc.config import to_json
+from vloc.console import progress_bar
+from vloc.dense.base import DenseBackbone, DenseLevel, normalized_level
+from vloc.dense.interpolation import sample_features
+from vloc.errors import InputError
+from vloc.io.text import write_text_atomic
+from vloc.models.checkpoint import load_checkpoint, save_checkpoint
+from vloc.models.gnnet import GNNet, GNNetConf
+from vloc.train.data import AugmentConf, PairDataset, PairsConf, collate_pairs
+from vloc.train.losses import GNNetLossConf, gnnet_loss, hard_negative_count
+from vloc.train.resume import restore
 
 
 @dataclass(frozen=True)
 class TrainGNNetConf:
     model: GNNetConf = field(default_factory=GNNetConf)
     loss: GNNetLossConf = field(default_factory=GNNetLossConf)
-    pairs: PairsConf = field(default_factory=lambda: PairsConf(max_points=384, max_side=320, augment=AugmentConf(enabled=True)))
+    pairs: PairsConf = field(
+        default_factory=lambda: PairsConf(max_points=384, max_side=320, augment=AugmentConf(enabled=True))
+    )
     epochs: int = 8
     learning_rate: float = 1e-3  # AdamW, cosine-annealed to 1 % over the run
     weight_decay: float = 1e-4
@@ -57,7 +60,9 @@ def pyramid(net: GNNet, images: list[torch.Tensor]) -> list[list[DenseLevel]]:
     return [[normalized_level(m[b], width, height) for m in maps] for b in range(len(images))]
 
 
-def matching_errors(source: DenseLevel, target: DenseLevel, points0: torch.Tensor, points1: torch.Tensor) -> torch.Tensor:
+def matching_errors(
+    source: DenseLevel, target: DenseLevel, points0: torch.Tensor, points1: torch.Tensor
+) -> torch.Tensor:
     """Pixel error of the nearest-neighbour cell in the whole target map, per source point (inf where outside)."""
     features, valid, _ = sample_features(source.features, points0, source.stride)
     similarity = torch.nn.functional.normalize(features, dim=1) @ target.features.flatten(1)
@@ -69,7 +74,11 @@ def matching_errors(source: DenseLevel, target: DenseLevel, points0: torch.Tenso
 
 
 def align_points(
-    source: list[DenseLevel], target: list[DenseLevel], points0: torch.Tensor, starts: torch.Tensor, conf: ValidationConf
+    source: list[DenseLevel],
+    target: list[DenseLevel],
+    points0: torch.Tensor,
+    starts: torch.Tensor,
+    conf: ValidationConf,
 ) -> torch.Tensor:
     """Coarse-to-fine 2D Gauss-Newton alignment of target locations to the source features: final points (N, 2)."""
     current = starts.clone()
@@ -86,7 +95,9 @@ def align_points(
 
 @torch.no_grad()
 def validate(
-    pyramids: Callable[[list[torch.Tensor]], list[list[DenseLevel]]], dataset: PairDataset | Subset, conf: ValidationConf = ValidationConf()
+    pyramids: Callable[[list[torch.Tensor]], list[list[DenseLevel]]],
+    dataset: PairDataset | Subset,
+    conf: ValidationConf = ValidationConf(),
 ) -> dict[str, float]:
     """Matching accuracy (finest level, nearest neighbour over the whole map) and the 2D refinement convergence rate
     of the dense features that `pyramids` gives for the two (C, H, W) images of a pair."""
@@ -106,6 +117,7 @@ def validate(
 
 def network_pyramids(net: GNNet) -> Callable[[list[torch.Tensor]], list[list[DenseLevel]]]:
     """`validate`'s view of a network under training (evaluation mode)."""
+
     def pyramids(images: list[torch.Tensor]) -> list[list[DenseLevel]]:
         net.eval()
         return pyramid(net, images)
@@ -115,6 +127,7 @@ def network_pyramids(net: GNNet) -> Callable[[list[torch.Tensor]], list[list[Den
 
 def backbone_pyramids(backbone: DenseBackbone) -> Callable[[list[torch.Tensor]], list[list[DenseLevel]]]:
     """`validate`'s view of a dense backbone (dsift, a shipped gnnet, ...)."""
+
     def pyramids(images: list[torch.Tensor]) -> list[list[DenseLevel]]:
         arrays = [(image * 255).round().clamp(0, 255).byte().permute(1, 2, 0).numpy() for image in images]
         return [backbone(a[..., 0] if a.shape[-1] == 1 else a) for a in arrays]
@@ -138,9 +151,82 @@ def without_augmentation(dataset: PairDataset) -> PairDataset:
     return plain
 
 
+def training_sets(
+    conf: TrainGNNetConf, dataset: PairDataset, validation_set: PairDataset | None
+) -> tuple[PairDataset | Subset, PairDataset | Subset]:
+    """The pairs to train on and those to validate on (without augmentation): `validation_set`, else pairs held out
+    of `dataset`."""
+    if validation_set is None:
+        train_indices, held_out = split(dataset, conf.validation_pairs)
+        return Subset(dataset, train_indices), Subset(without_augmentation(dataset), held_out)
+    return dataset, without_augmentation(validation_set)
+
+
+def initial_network(conf: GNNetConf, init: Path | None) -> GNNet:
+    """A new GN-Net, with the weights of checkpoint `init` (same architecture) when given."""
+    net = GNNet(conf)
+    if init is not None:
+        trained, _ = load_checkpoint(init, GNNet)
+        if trained.conf != conf:
+            raise InputError(f"{init} holds a GN-Net of another architecture ({trained.conf}) than model ({conf})")
+        net.load_state_dict(trained.state_dict())
+    return net
+
+
+def train_step(
+    net: GNNet,
+    batch: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    conf: GNNetLossConf,
+    negatives: int,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """One optimizer step on a batch of one pair, hard negatives drawn among the `negatives` hardest: its loss
+    terms."""
+    mask = batch["mask"][0]
+    source, target = pyramid(net, [batch["image0"][0], batch["image1"][0]])
+    loss, terms = gnnet_loss(
+        source, target, batch["points0"][0][mask], batch["points1"][0][mask], conf, negatives, generator
+    )
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    schedule.step()
+    return terms
+
+
+def train_epoch(
+    net: GNNet,
+    train_set: PairDataset | Subset,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    generator: torch.Generator,
+    conf: TrainGNNetConf,
+    epoch: int,
+) -> dict[str, float]:
+    """One pass over `train_set` in random order (drawn from `generator`): the mean of each loss term."""
+    loader = DataLoader(train_set, batch_size=1, shuffle=True, collate_fn=collate_pairs, generator=generator)
+    net.train()
+    sums: dict[str, float] = {}
+    with progress_bar(f"train gnnet, epoch {epoch + 1}/{conf.epochs}", len(train_set)) as advance:
+        for k, batch in enumerate(loader):
+            step, total_steps = epoch * len(train_set) + k, conf.epochs * len(train_set)
+            negatives = hard_negative_count(step, total_steps, conf.negatives_start, conf.negatives_end)
+            terms = train_step(net, batch, optimizer, schedule, conf.loss, negatives, generator)
+            for name in ("total", "contrastive", "gauss_newton"):
+                sums[name] = sums.get(name, 0.0) + terms[name]
+            advance(1)
+    return {f"train_{name}": value / len(train_set) for name, value in sums.items()}
+
+
 def main(
-    conf: TrainGNNetConf, dataset: PairDataset, out: Path, validation_set: PairDataset | None = None,
-    resume: Path | None = None, init: Path | None = None,
+    conf: TrainGNNetConf,
+    dataset: PairDataset,
+    out: Path,
+    validation_set: PairDataset | None = None,
+    resume: Path | None = None,
+    init: Path | None = None,
 ) -> Path:
     """Train on `dataset`, validating each epoch on `validation_set` (else on pairs held out of `dataset`);
     from the weights of checkpoint `init` (fine-tuning) or from scratch, or resuming a run from its last.pt.
@@ -149,62 +235,38 @@ def main(
     `out`/history.json at the end.
     """
     torch.manual_seed(conf.seed)
-    if validation_set is None:
-        train_indices, held_out = split(dataset, conf.validation_pairs)
-        train_set, validation_set = Subset(dataset, train_indices), Subset(without_augmentation(dataset), held_out)
-    else:
-        train_set, validation_set = dataset, without_augmentation(validation_set)
-    net = GNNet(conf.model)
-    if init is not None:
-        trained = load_checkpoint(init)
-        if trained.conf != conf.model:
-            raise InputError(f"{init} holds a GN-Net of another architecture ({trained.conf}) than model ({conf.model})")
-        net.load_state_dict(trained.state_dict())
+    train_set, validation_set = training_sets(conf, dataset, validation_set)
+    net = initial_network(conf.model, init)
     optimizer = torch.optim.AdamW(net.parameters(), lr=conf.learning_rate, weight_decay=conf.weight_decay)
     total_steps = conf.epochs * len(train_set)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps, eta_min=conf.learning_rate / 100)
     start_epoch, history = 0, []
     if resume is not None:
-        start_epoch, history = restore(resume, net, optimizer, schedule, _load_with_extra, "GN-Net")
+        start_epoch, history = restore(resume, net, optimizer, schedule)
     generator = torch.Generator().manual_seed(conf.seed)
     for epoch in range(start_epoch, conf.epochs):
         dataset.set_epoch(epoch)
-        loader = DataLoader(train_set, batch_size=1, shuffle=True, collate_fn=collate_pairs, generator=generator)
-        net.train()
-        sums: dict[str, float] = {}
         started = time.perf_counter()
-        with progress_bar(f"train gnnet, epoch {epoch + 1}/{conf.epochs}", len(train_set)) as advance:
-            for k, batch in enumerate(loader):
-                step = epoch * len(train_set) + k
-                mask = batch["mask"][0]
-                source, target = pyramid(net, [batch["image0"][0], batch["image1"][0]])
-                negatives = hard_negative_count(step, total_steps, conf.negatives_start, conf.negatives_end)
-                loss, terms = gnnet_loss(
-                    source, target, batch["points0"][0][mask], batch["points1"][0][mask], conf.loss, negatives, generator
-                )
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                for name in ("total", "contrastive", "gauss_newton"):
-                    sums[name] = sums.get(name, 0.0) + terms[name]
-                advance(1)
+        losses = train_epoch(net, train_set, optimizer, schedule, generator, conf, epoch)
         record = {
-            "epoch": epoch + 1, "time_s": time.perf_counter() - started,
-            **{f"train_{name}": value / len(train_set) for name, value in sums.items()},
+            "epoch": epoch + 1,
+            "time_s": time.perf_counter() - started,
+            **losses,
             **validate(network_pyramids(net), validation_set),
         }
         history.append(record)
         print(json.dumps(record))
-        save_checkpoint(out / "last.pt", net, conf.model, {
-            "epoch": epoch + 1, "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-            "history": json.dumps(history), "train_conf": to_json(conf),
-        })
-    save_checkpoint(out / "gnnet.pt", net, conf.model, {"history": json.dumps(history), "train_conf": to_json(conf)})
+        save_checkpoint(
+            out / "last.pt",
+            net,
+            {
+                "epoch": epoch + 1,
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+                "history": json.dumps(history),
+                "train_conf": to_json(conf),
+            },
+        )
+    save_checkpoint(out / "gnnet.pt", net, {"history": json.dumps(history), "train_conf": to_json(conf)})
     write_text_atomic(out / "history.json", json.dumps({"conf": asdict(conf), "epochs": history}, indent=1))
     return out / "gnnet.pt"
-
-
-def _load_with_extra(path: Path) -> tuple[GNNet, dict]:
-    """The GN-Net of a checkpoint and the checkpoint's extra (the training state, for last.pt)."""
-    return load_checkpoint(path), torch.load(path, map_location="cpu", weights_only=True)["extra"]

@@ -1,7 +1,7 @@
 """GN-Net training losses (von Stumberg et al.): double-margin contrastive with hard negatives, and Gauss-Newton.
 
 Per pyramid level, correspondences are taken to level coordinates (COLMAP pixel / stride), in which cell (i, j)
-is centred at (j + 0.5, i + 0.5) and distances are in cells; maps are sampled with vloc.refine.interpolation.
+is centred at (j + 0.5, i + 0.5) and distances are in cells; maps are sampled with vloc.dense.interpolation.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..dense.base import DenseLevel
-from ..errors import ConfigError
-from ..refine.interpolation import sample_features
+from vloc.dense.base import DenseLevel
+from vloc.dense.interpolation import sample_features
+from vloc.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,10 @@ class GNNetLossConf:
 
     def __post_init__(self):
         if not 0 <= self.positive_margin < self.negative_margin:
-            raise ConfigError(f"GN-Net loss margins need 0 <= positive_margin < negative_margin, got "
-                              f"{self.positive_margin} and {self.negative_margin}")
+            raise ConfigError(
+                f"GN-Net loss margins need 0 <= positive_margin < negative_margin, got "
+                f"{self.positive_margin} and {self.negative_margin}"
+            )
         if min(self.negative_radius, self.start_radius, self.damping) < 0:
             raise ConfigError("GN-Net loss negative_radius, start_radius and damping must not be negative")
 
@@ -52,8 +54,13 @@ def feature_distances(features: torch.Tensor, others: torch.Tensor) -> torch.Ten
 
 
 def mine_hard_negatives(
-    anchors: torch.Tensor, target_map: torch.Tensor, targets: torch.Tensor, num_negatives: int, radius: float,
-    generator: torch.Generator | None = None, chunk_size: int = 256,
+    anchors: torch.Tensor,
+    target_map: torch.Tensor,
+    targets: torch.Tensor,
+    num_negatives: int,
+    radius: float,
+    generator: torch.Generator | None = None,
+    chunk_size: int = 256,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per anchor (N, C), a cell of target_map (C, H, W) drawn among its num_negatives (>= 1) nearest in feature space
     that lie at least radius cells from the true match targets (N, 2); flat cell indices (N,) and found (N,)."""
@@ -125,8 +132,13 @@ def gauss_newton_nll(
 
 
 def level_losses(
-    source: DenseLevel, target: DenseLevel, pixels_source: torch.Tensor, pixels_target: torch.Tensor,
-    conf: GNNetLossConf, num_negatives: int, generator: torch.Generator | None = None,
+    source: DenseLevel,
+    target: DenseLevel,
+    pixels_source: torch.Tensor,
+    pixels_target: torch.Tensor,
+    conf: GNNetLossConf,
+    num_negatives: int,
+    generator: torch.Generator | None = None,
 ) -> dict[str, torch.Tensor]:
     """Mean positive, negative and Gauss-Newton losses on one level, for correspondences in COLMAP pixels (N, 2).
 
@@ -155,8 +167,13 @@ def level_losses(
 
 
 def gnnet_loss(
-    sources: list[DenseLevel], targets: list[DenseLevel], pixels_source: torch.Tensor, pixels_target: torch.Tensor,
-    conf: GNNetLossConf, num_negatives: int, generator: torch.Generator | None = None,
+    sources: list[DenseLevel],
+    targets: list[DenseLevel],
+    pixels_source: torch.Tensor,
+    pixels_target: torch.Tensor,
+    conf: GNNetLossConf,
+    num_negatives: int,
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Sum over levels of contrastive + gn_weight * Gauss-Newton, and a log of the terms per level and summed."""
     level_totals = []

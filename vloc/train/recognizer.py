@@ -19,15 +19,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import to_json
-from ..errors import ConfigError, InputError
-from ..io.images import read_image, resize_max
-from ..io.instances import InstanceReader
-from ..io.text import write_text_atomic
-from ..models.recognizer import RecognizerNet, RecognizerNetConf, load_checkpoint, save_checkpoint
-from ..utils import progress_bar
-from .data import AugmentConf, augment, uniform
-from .resume import restore
+from vloc.config import to_json
+from vloc.console import progress_bar
+from vloc.errors import ConfigError, InputError
+from vloc.io.images import read_image, resize_max
+from vloc.io.instances import InstanceReader
+from vloc.io.text import write_text_atomic
+from vloc.models.checkpoint import save_checkpoint
+from vloc.models.recognizer import RecognizerNet, RecognizerNetConf
+from vloc.train.data import AugmentConf, augment, uniform
+from vloc.train.resume import restore
 
 IGNORE = -1  # label of pixels warped in from outside the image
 
@@ -58,8 +59,11 @@ class TrainRecognizerConf:
     max_side: int = 320  # images are trained at this longer side
     scale: tuple[float, float] = (0.7, 1.5)  # random zoom (log-uniform), 1 = the image just covers the crop
     max_rotation: float = 7.0  # degrees
-    augment: AugmentConf = field(default_factory=lambda: AugmentConf(
-        enabled=True, brightness=0.15, contrast=0.4, saturation=0.5, colour=0.2, gamma=0.5, noise_std=0.02))
+    augment: AugmentConf = field(
+        default_factory=lambda: AugmentConf(
+            enabled=True, brightness=0.15, contrast=0.4, saturation=0.5, colour=0.2, gamma=0.5, noise_std=0.02
+        )
+    )
     night: NightConf = field(default_factory=NightConf)
     ohem_fraction: float = 0.7  # the hardest share of the labelled pixels in the cross-entropy
     presence_weight: float = 1.0
@@ -70,8 +74,9 @@ class TrainRecognizerConf:
 
     def __post_init__(self):
         if not 0 < self.ohem_fraction <= 1 or min(self.epochs, self.batch_size, self.validate_every) < 1:
-            raise ConfigError("train recognizer: ohem_fraction must be in (0, 1], epochs, batch_size and "
-                              "validate_every at least 1")
+            raise ConfigError(
+                "train recognizer: ohem_fraction must be in (0, 1], epochs, batch_size and validate_every at least 1"
+            )
         if self.max_side < 32:
             raise ConfigError(f"train recognizer: max_side must be at least 32, got {self.max_side}")
 
@@ -91,14 +96,16 @@ def load_labelled(instances: Path, images: Path, max_side: int) -> tuple[list[np
         return rgbs, masks, max(reader.num_instances, largest)
 
 
-def stylise_night(image: torch.Tensor, background: torch.Tensor, conf: NightConf,
-                  generator: torch.Generator) -> torch.Tensor:
+def stylise_night(
+    image: torch.Tensor, background: torch.Tensor, conf: NightConf, generator: torch.Generator
+) -> torch.Tensor:
     """A (3, H, W) day image in [0, 1] made night-like: gamma darkening, blue tint, ambient light and a lamp near the
     camera, a dark sky (`background` (H, W) pixels darker towards the top), sensor noise and occasional bright
     spots."""
     height, width = image.shape[-2:]
-    rows, cols = torch.meshgrid(torch.arange(height, dtype=image.dtype), torch.arange(width, dtype=image.dtype),
-                                indexing="ij")
+    rows, cols = torch.meshgrid(
+        torch.arange(height, dtype=image.dtype), torch.arange(width, dtype=image.dtype), indexing="ij"
+    )
     image = image ** uniform(generator, *conf.gamma)
     tint = torch.tensor([uniform(generator, *conf.red), uniform(generator, *conf.green), 1.0])[:, None, None]
     centre = (uniform(generator, 0, width), uniform(generator, 1.0 * height, 1.6 * height))
@@ -118,8 +125,9 @@ def stylise_night(image: torch.Tensor, background: torch.Tensor, conf: NightConf
     return (image + noise).clamp(0, 1)
 
 
-def sample(rgb: np.ndarray, mask: np.ndarray, size: tuple[int, int], conf: TrainRecognizerConf,
-           generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def sample(
+    rgb: np.ndarray, mask: np.ndarray, size: tuple[int, int], conf: TrainRecognizerConf, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A randomly rotated, zoomed and cropped (3, h, w) image of (w, h) `size` with appearance changes, and its
     labels (h, w) (IGNORE outside the source image)."""
     height, width = mask.shape
@@ -130,8 +138,9 @@ def sample(rgb: np.ndarray, mask: np.ndarray, size: tuple[int, int], conf: Train
     warp = cv2.getRotationMatrix2D((width / 2, height / 2), angle, zoom)
     warp[:, 2] += centre - np.array([width, height]) / 2
     image = cv2.warpAffine(rgb, warp, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    labels = cv2.warpAffine(mask.astype(np.float32), warp, size, flags=cv2.INTER_NEAREST,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=IGNORE)
+    labels = cv2.warpAffine(
+        mask.astype(np.float32), warp, size, flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=IGNORE
+    )
     image = augment(torch.from_numpy(image).permute(2, 0, 1).float() / 255, conf.augment, generator)
     labels = torch.from_numpy(labels).long()
     if uniform(generator, 0, 1) < conf.night.probability:
@@ -183,8 +192,51 @@ def generator_for(seed: int, *keys: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0]))
 
 
-def main(conf: TrainRecognizerConf, instances: Path, images: Path, out: Path, resume: Path | None = None,
-         validation: tuple[Path, Path] | None = None) -> Path:
+def train_epoch(
+    net: RecognizerNet,
+    rgbs: list[np.ndarray],
+    masks: list[np.ndarray],
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    balance: torch.Tensor | None,
+    conf: TrainRecognizerConf,
+    epoch: int,
+) -> np.ndarray:
+    """One pass over the images in random order, in batches of augmented samples: the sums over the batches of the
+    loss, its cross-entropy and its presence term."""
+    net.train()
+    order = torch.randperm(len(rgbs), generator=generator_for(conf.seed, epoch)).tolist()
+    size = rgbs[0].shape[1::-1]
+    sums = np.zeros(3)
+    with progress_bar(f"train recognizer, epoch {epoch + 1}/{conf.epochs}", len(rgbs)) as advance:
+        for first in range(0, len(order), conf.batch_size):
+            batch = [
+                sample(rgbs[i], masks[i], size, conf, generator_for(conf.seed, epoch, i))
+                for i in order[first : first + conf.batch_size]
+            ]
+            image, labels = torch.stack([b[0] for b in batch]), torch.stack([b[1] for b in batch])
+            pixels, presence = net(image)
+            cross_entropy = ohem_cross_entropy(pixels, labels, conf.ohem_fraction)
+            targets = presence_targets(labels, conf.model.num_instances, conf.visible_share)
+            presence_loss = F.binary_cross_entropy_with_logits(presence, targets, pos_weight=balance)
+            loss = cross_entropy + conf.presence_weight * presence_loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            sums += [loss.item(), cross_entropy.item(), presence_loss.item()]
+            advance(len(batch))
+    return sums
+
+
+def main(
+    conf: TrainRecognizerConf,
+    instances: Path,
+    images: Path,
+    out: Path,
+    resume: Path | None = None,
+    validation: tuple[Path, Path] | None = None,
+) -> Path:
     """Train on the labelled images of `instances` (read from `images`), validating each epoch on `validation`
     (instances, images), else on the training images; writes `out`/last.pt after every epoch, `out`/recognizer.pt
     and `out`/history.json at the end, and returns the path of recognizer.pt."""
@@ -196,40 +248,35 @@ def main(conf: TrainRecognizerConf, instances: Path, images: Path, out: Path, re
     optimizer = torch.optim.AdamW(net.parameters(), lr=conf.learning_rate, weight_decay=conf.weight_decay)
     steps = math.ceil(len(rgbs) / conf.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine(step / (conf.epochs * steps)))
-    start, history = restore(resume, net, optimizer, schedule, load_checkpoint, "recognizer") if resume else (0, [])
-    size = rgbs[0].shape[1::-1]
+    start, history = restore(resume, net, optimizer, schedule) if resume else (0, [])
     balance = positive_weights(masks, num_instances, conf.visible_share) if conf.balance_presence else None
     for epoch in range(start, conf.epochs):
-        net.train()
-        order = torch.randperm(len(rgbs), generator=generator_for(conf.seed, epoch)).tolist()
-        sums, started = np.zeros(3), time.perf_counter()
-        with progress_bar(f"train recognizer, epoch {epoch + 1}/{conf.epochs}", len(rgbs)) as advance:
-            for first in range(0, len(order), conf.batch_size):
-                batch = [sample(rgbs[i], masks[i], size, conf, generator_for(conf.seed, epoch, i))
-                         for i in order[first : first + conf.batch_size]]
-                image, labels = torch.stack([b[0] for b in batch]), torch.stack([b[1] for b in batch])
-                pixels, presence = net(image)
-                cross_entropy = ohem_cross_entropy(pixels, labels, conf.ohem_fraction)
-                targets = presence_targets(labels, num_instances, conf.visible_share)
-                presence_loss = F.binary_cross_entropy_with_logits(presence, targets, pos_weight=balance)
-                loss = cross_entropy + conf.presence_weight * presence_loss
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                sums += [loss.item(), cross_entropy.item(), presence_loss.item()]
-                advance(len(batch))
-        record = {"epoch": epoch + 1, "time_s": time.perf_counter() - started,
-                  **dict(zip(("loss", "cross_entropy", "presence"), (sums / steps).tolist()))}
+        started = time.perf_counter()
+        sums = train_epoch(net, rgbs, masks, optimizer, schedule, balance, conf, epoch)
+        record = {
+            "epoch": epoch + 1,
+            "time_s": time.perf_counter() - started,
+            **dict(zip(("loss", "cross_entropy", "presence"), (sums / steps).tolist())),
+        }
         if (epoch + 1) % conf.validate_every == 0 or epoch + 1 == conf.epochs:
             record["top1_accuracy"] = top1_accuracy(net, *held_out, conf.visible_share)
         history.append(record)
         print(json.dumps(record))
-        save_checkpoint(out / "last.pt", net, {"epoch": epoch + 1, "optimizer": optimizer.state_dict(),
-                                               "schedule": schedule.state_dict(), "history": json.dumps(history),
-                                               "train_conf": to_json(conf)})
+        save_checkpoint(
+            out / "last.pt",
+            net,
+            {
+                "epoch": epoch + 1,
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+                "history": json.dumps(history),
+                "train_conf": to_json(conf),
+            },
+        )
     save_checkpoint(out / "recognizer.pt", net, {"history": json.dumps(history), "train_conf": to_json(conf)})
     validated_on = "validation images" if validation else "training images"
-    write_text_atomic(out / "history.json", json.dumps(
-        {"conf": asdict(conf), "top1_accuracy_on": validated_on, "epochs": history}, indent=1))
+    write_text_atomic(
+        out / "history.json",
+        json.dumps({"conf": asdict(conf), "top1_accuracy_on": validated_on, "epochs": history}, indent=1),
+    )
     return out / "recognizer.pt"

@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..errors import InputError
+from vloc.errors import InputError
+from vloc.models.checkpoint import VlocNetwork, load_checkpoint
 
 
-def restore(
-    path: Path, net: torch.nn.Module, optimizer: torch.optim.Optimizer, schedule: Any,
-    load: Callable[[Path], tuple[torch.nn.Module, dict[str, Any]]], kind: str,
-) -> tuple[int, list[dict]]:
-    """Load into `net`, `optimizer` and `schedule` the state `load` reads from `path` (a network of `kind` and the
-    checkpoint's extra); returns the epoch to start from and the history so far."""
+def restore(path: Path, net: VlocNetwork, optimizer: torch.optim.Optimizer, schedule: Any) -> tuple[int, list[dict]]:
+    """Load into `net`, `optimizer` and `schedule` the training state of checkpoint `path` (a network of the same
+    architecture and conf, and the extra); returns the epoch to start from and the history so far."""
     if not path.is_file():
         raise InputError(f"cannot resume: {path} not found")
-    trained, extra = load(path)
+    trained, extra = load_checkpoint(path, type(net))
     if trained.conf != net.conf:
-        raise InputError(f"cannot resume from {path}: it holds a {kind} of another architecture ({trained.conf})")
+        raise InputError(f"cannot resume from {path}: it holds a {net.title} of another architecture ({trained.conf})")
     if "optimizer" not in extra:
         raise InputError(f"cannot resume from {path}: it holds a model only, not a training state (use last.pt)")
     net.load_state_dict(trained.state_dict())

@@ -1,0 +1,1 @@
+"""`vloc benchmark`: speed, memory and accuracy measurements of stages and recipes."""

@@ -1,0 +1,40 @@
+"""What an evaluation compares: thresholds, query names and conditions, from the options or a prepared dataset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vloc.errors import ConfigError
+from vloc.io.dataset_info import read_dataset_json
+from vloc.io.text import read_image_list
+
+
+@dataclass(frozen=True)
+class EvaluationSetup:
+    thresholds: list[tuple[float, float]]  # (metres or model units, degrees)
+    queries: list[str] | None  # None: every query of the results or ground truth
+    conditions: dict[str, str] | None  # query name -> condition, reported as groups
+
+
+def dataset_conditions(dataset_json: Path | None) -> dict[str, str] | None:
+    """The conditions of dataset.json (None without it or when it has none)."""
+    return (read_dataset_json(dataset_json)["conditions"] or None) if dataset_json is not None else None
+
+
+def query_names(dataset_json: Path | None, query_list: Path | None) -> list[str] | None:
+    """Query names: the list, else dataset.json's query_list.txt beside it, else None (all)."""
+    if query_list is None and dataset_json is not None and (dataset_json.parent / "query_list.txt").exists():
+        query_list = dataset_json.parent / "query_list.txt"
+    return read_image_list(query_list) if query_list is not None else None
+
+
+def evaluation_setup(
+    dataset_json: Path | None, thresholds: list[tuple[float, float]], query_list: Path | None
+) -> EvaluationSetup:
+    """The given thresholds (else dataset.json's), the query names and the conditions of an evaluation."""
+    info = read_dataset_json(dataset_json) if dataset_json is not None else {"thresholds": [], "conditions": {}}
+    thresholds = thresholds or info["thresholds"]
+    if not thresholds:
+        raise ConfigError("no thresholds: give --threshold metres,degrees or --dataset-json")
+    return EvaluationSetup(thresholds, query_names(dataset_json, query_list), info["conditions"] or None)

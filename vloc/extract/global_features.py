@@ -1,0 +1,112 @@
+"""`vloc extract global`: one global descriptor per image, for image retrieval (hloc layout)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from vloc.config import preset_field, to_json
+from vloc.console import track
+from vloc.errors import ConfigError, InputError
+from vloc.global_descriptors import GLOBAL_DESCRIPTORS
+from vloc.global_descriptors.vlad import VLADConf
+from vloc.global_descriptors.vocabulary import conf_of, load_vocabulary, save_vocabulary
+from vloc.global_descriptors.vocabulary_learning import build
+from vloc.io.global_features import write_global_descriptor
+from vloc.io.h5 import atomic_writer, list_groups_with, stamp_config
+from vloc.io.images import Preprocessing, prefetch_images, select_images
+
+
+@dataclass(frozen=True)
+class GlobalConf:
+    descriptor: str = preset_field()
+    model: Any = preset_field()
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+
+    @property
+    def output_name(self) -> str:
+        """Self-describing file name, e.g. global-vlad.h5."""
+        return f"global-{self.descriptor}.h5"
+
+
+def conf_by_name(name: str) -> GlobalConf:
+    """The global extract conf of the global-descriptor preset `name`, e.g. `vlad`."""
+    return GLOBAL_DESCRIPTORS.conf(name, "global extract", GlobalConf)
+
+
+def vocabulary_path(out: Path) -> Path:
+    """Where `main` keeps the vocabulary it builds for `out`: `<out stem>.vocab.npz` beside it."""
+    return out.with_name(out.stem + ".vocab.npz")
+
+
+def _plan_vocabulary(conf: GlobalConf, out: Path, overwrite: bool) -> tuple[GlobalConf, bool]:
+    """The conf naming the vocabulary file it uses (with that file's settings), and whether that file must be built."""
+    model: VLADConf = conf.model
+    if model.vocabulary:
+        vocabulary = load_vocabulary(Path(model.vocabulary))
+        return replace(
+            conf, model=replace(model, **vars(vocabulary.conf))
+        ), False  # the file's settings describe the output
+    path = vocabulary_path(out)
+    conf = replace(conf, model=replace(model, vocabulary=str(path)))
+    if overwrite or not path.exists():
+        if out.exists() and not overwrite:
+            raise InputError(f"{path}: vocabulary of {out} is missing; use --overwrite to start again")
+        return conf, True
+    if load_vocabulary(path).conf != conf_of(model):
+        raise ConfigError(f"{path} was built with other settings; use --overwrite or set vocabulary=FILE")
+    return conf, False
+
+
+def main(
+    conf: GlobalConf,
+    image_root: Path,
+    out: Path,
+    image_list: Path | None = None,
+    overwrite: bool = False,
+    skip_unreadable: bool = False,
+) -> Path:
+    """Write the global descriptor of each image below `image_root` (or in `image_list`) into `out`.
+
+    VLAD without a `vocabulary` first learns one from these images into `<out stem>.vocab.npz`.
+    """
+    descriptor_class = GLOBAL_DESCRIPTORS.get(conf.descriptor)
+    names = select_images(image_root, image_list)
+    needs_build = False
+    if isinstance(conf.model, VLADConf):
+        conf, needs_build = _plan_vocabulary(conf, out, overwrite)
+    vocabulary = Path(conf.model.vocabulary) if needs_build else None
+    pending = vocabulary.with_name(vocabulary.name + ".new") if vocabulary else None  # committed along with `out`
+    keeps_old_output = overwrite and out.exists()  # what atomic_writer does on Ctrl-C
+    try:
+        with atomic_writer(out, resume=not overwrite) as handle:
+            stamp_config(handle, out, to_json(conf))  # before building: refuse a mismatching file first
+            if pending:
+                save_vocabulary(build(conf_of(conf.model), image_root, names, conf.preprocessing.resize_max), pending)
+            descriptor = descriptor_class(replace(conf.model, vocabulary=str(pending)) if pending else conf.model)
+            done = set() if overwrite else set(list_groups_with(handle, "global_descriptor"))
+            todo = [n for n in names if n not in done]
+            loaded_images = prefetch_images(
+                image_root, todo, descriptor_class.grayscale, conf.preprocessing.resize_max, skip_unreadable
+            )
+            for name, loaded in track(loaded_images, f"global {conf.descriptor}", len(todo)):
+                if loaded is not None:
+                    write_global_descriptor(handle, name, descriptor(loaded[0]))
+    except KeyboardInterrupt:
+        _settle(pending, vocabulary, keep=not keeps_old_output)
+        raise
+    except BaseException:
+        _settle(pending, vocabulary, keep=False)
+        raise
+    _settle(pending, vocabulary, keep=True)
+    return out
+
+
+def _settle(pending: Path | None, path: Path | None, keep: bool) -> None:
+    """Move a newly built vocabulary to its place when the output made with it is kept, else drop it."""
+    if pending is not None and path is not None and pending.exists():
+        if keep:
+            pending.replace(path)
+        else:
+            pending.unlink()

@@ -1,0 +1,2 @@
+"""Feature-metric pose refinement (PixLoc / GN-Net style) on dense features,
+shared by `vloc refine` and `vloc localize --refine`."""

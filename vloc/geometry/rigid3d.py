@@ -1,0 +1,57 @@
+"""Rigid poses (cam_from_world, COLMAP convention) as pycolmap.Rigid3d, and the errors between them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pycolmap
+
+
+def nearest_rotation(matrix: np.ndarray) -> np.ndarray:
+    """Project a 3x3 matrix onto SO(3) (closest rotation in Frobenius norm, by SVD)."""
+    u, _, vt = np.linalg.svd(matrix)
+    fix = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    return u @ fix @ vt
+
+
+def rigid_from_matrix(rotation: np.ndarray, translation: np.ndarray) -> pycolmap.Rigid3d:
+    """A Rigid3d from R (projected onto SO(3)) and t."""
+    rotation = nearest_rotation(np.asarray(rotation, np.float64))
+    return pycolmap.Rigid3d(pycolmap.Rotation3d(rotation), np.asarray(translation, np.float64).reshape(3))
+
+
+def camera_center(cam_from_world: pycolmap.Rigid3d) -> np.ndarray:
+    """Position of the camera in world coordinates."""
+    return cam_from_world.inverse().translation
+
+
+def relative_pose(cam0_from_world: pycolmap.Rigid3d, cam1_from_world: pycolmap.Rigid3d) -> pycolmap.Rigid3d:
+    """cam1_from_cam0."""
+    return cam1_from_world * cam0_from_world.inverse()
+
+
+def rotation_angle_deg(rotation: np.ndarray) -> float:
+    """Angle of a rotation matrix in degrees, accurate near 0 and 180 (atan2 of sine and cosine parts)."""
+    cos = (np.trace(rotation) - 1) / 2
+    axis = np.array([rotation[2, 1] - rotation[1, 2], rotation[0, 2] - rotation[2, 0], rotation[1, 0] - rotation[0, 1]])
+    sin = np.linalg.norm(axis) / 2
+    return float(np.degrees(np.arctan2(sin, cos)))
+
+
+def pose_errors(estimate: pycolmap.Rigid3d, truth: pycolmap.Rigid3d) -> tuple[float, float]:
+    """Camera-centre distance and rotation angle (deg) between two cam_from_world poses.
+
+    Rigid3d stores unit quaternions, so ground truth read through `rigid_from_matrix` is already on SO(3).
+    """
+    dt = float(np.linalg.norm(camera_center(estimate) - camera_center(truth)))
+    return dt, rotation_angle_deg(estimate.rotation.matrix() @ truth.rotation.matrix().T)
+
+
+def qvec_wxyz(pose: pycolmap.Rigid3d) -> list[float]:
+    """The rotation quaternion in the order results files and COLMAP text models use (w first)."""
+    qx, qy, qz, qw = pose.rotation.quat
+    return [float(qw), float(qx), float(qy), float(qz)]
+
+
+def pose_record(cam_from_world: pycolmap.Rigid3d) -> dict[str, list[float]]:
+    """A pose for a JSON log: {"qvec_wxyz": [w, x, y, z], "tvec": [x, y, z]}."""
+    return {"qvec_wxyz": qvec_wxyz(cam_from_world), "tvec": cam_from_world.translation.tolist()}

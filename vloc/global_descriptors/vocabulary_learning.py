@@ -1,0 +1,91 @@
+"""Learning a VLAD vocabulary: k-means centroids of database RootSIFT, then a PCA of the database VLADs."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vloc.console import track
+from vloc.errors import InputError
+from vloc.extractors.sift import SIFT
+from vloc.global_descriptors.vlad import vlad_vector
+from vloc.global_descriptors.vocabulary import Vocabulary, VocabularyConf
+from vloc.io.images import load_for_extraction
+
+logger = logging.getLogger(__name__)
+
+
+def nearest_centroid(points: torch.Tensor, centroids: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+    """Index of the nearest centroid of each point (squared Euclidean distance)."""
+    norms = (centroids**2).sum(1)
+    return torch.cat([(norms - 2 * part @ centroids.T).argmin(1) for part in points.split(chunk)])
+
+
+def kmeans(points: torch.Tensor, conf: VocabularyConf) -> torch.Tensor:
+    """Lloyd's k-means from k-means++ or random seeds (fixed by `conf.seed`); empty clusters are re-seeded."""
+    if len(points) < conf.num_clusters:
+        raise InputError(
+            f"only {len(points)} local descriptors for {conf.num_clusters} clusters; add images or lower num_clusters"
+        )
+    generator = torch.Generator().manual_seed(conf.seed)
+    if conf.init == "random":
+        centroids = points[torch.randperm(len(points), generator=generator)[: conf.num_clusters]].clone()
+    else:
+        chosen = [int(torch.randint(len(points), (1,), generator=generator))]
+        distances = ((points - points[chosen[0]]) ** 2).sum(1)
+        for _ in range(1, conf.num_clusters):
+            weights = distances if distances.sum() > 0 else torch.ones_like(distances)
+            chosen.append(int(torch.multinomial(weights, 1, generator=generator)))
+            distances = torch.minimum(distances, ((points - points[chosen[-1]]) ** 2).sum(1))
+        centroids = points[chosen].clone()
+    for _ in range(conf.iterations):
+        assignment = nearest_centroid(points, centroids)
+        counts = torch.bincount(assignment, minlength=conf.num_clusters)
+        sums = torch.zeros_like(centroids).index_add_(0, assignment, points)
+        empty = counts == 0
+        centroids = sums / counts.clamp(min=1)[:, None]
+        if empty.any():
+            centroids[empty] = points[torch.randint(len(points), (int(empty.sum()),), generator=generator)]
+    return centroids
+
+
+def learn_pca(vectors: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, (D, d) projection and eigenvalues of the top d = min(dim, N - 1, D) principal axes of (N, D) vectors."""
+    data = torch.from_numpy(vectors.astype(np.float64))
+    mean = data.mean(0)
+    _, singular, right = torch.linalg.svd(data - mean, full_matrices=False)
+    dim_kept = min(dim, len(vectors) - 1, vectors.shape[1])
+    if dim_kept < dim:
+        logger.warning("PCA keeps %d dimensions, not %d: only %d training vectors", dim_kept, dim, len(vectors))
+    eigenvalues = singular[:dim_kept] ** 2 / max(len(vectors) - 1, 1)
+    return mean.numpy(), right[:dim_kept].T.contiguous().numpy(), eigenvalues.numpy()
+
+
+def _rootsift(image_root: Path, names: list[str], resize_max: int | None, description: str):
+    sift = SIFT(SIFT.default_conf)
+    for name in track(names, description, len(names)):
+        image, _, _ = load_for_extraction(image_root / name, True, resize_max)
+        yield sift(image)["descriptors"].T.astype(np.float32)
+
+
+def build(conf: VocabularyConf, image_root: Path, names: list[str], resize_max: int | None) -> Vocabulary:
+    """Learn the k-means vocabulary, then the PCA of the VLADs, from the RootSIFT of `names`."""
+    if not names:
+        raise InputError(f"{image_root}: no images to build a vocabulary from")
+    rng = np.random.default_rng(conf.seed)
+    per_image = math.ceil(conf.max_descriptors / len(names))
+    sample = []
+    for descriptors in _rootsift(image_root, names, resize_max, "vocabulary: k-means sample"):
+        keep = rng.choice(len(descriptors), min(per_image, len(descriptors)), replace=False)
+        sample.append(descriptors[np.sort(keep)])
+    centroids = kmeans(torch.from_numpy(np.concatenate(sample)), conf).numpy()
+    if not conf.pca_dim:
+        return Vocabulary(conf, centroids)
+    pca_names = sorted(rng.choice(names, min(conf.pca_images, len(names)), replace=False).tolist())
+    rootsift = _rootsift(image_root, pca_names, resize_max, "vocabulary: PCA")
+    vlads = [vlad_vector(d, centroids, conf.alpha) for d in rootsift]
+    return Vocabulary(conf, centroids, *learn_pca(np.stack(vlads), conf.pca_dim))

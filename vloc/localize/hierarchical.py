@@ -1,0 +1,231 @@
+"""`vloc localize`: the 6-DoF pose of each query from 2D-3D matches against a triangulated model (PnP + RANSAC)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pycolmap
+
+from vloc.console import quiet_pycolmap, track
+from vloc.featuremetric.query_refiner import QueryRefiner, RefineConf
+from vloc.geometry.rigid3d import pose_record
+from vloc.io.features import FeatureReader
+from vloc.io.matches import MatchReader
+from vloc.io.model import read_model
+from vloc.io.text import read_queries, write_results
+from vloc.pnp.absolute_pose import (
+    LocalizeConf,
+    check_database_keypoints,
+    check_query_features,
+    correspondences,
+    count_inliers,
+    estimate_pose,
+    position_uncertainty,
+)
+from vloc.pnp.inputs import LocalizationInputs
+from vloc.pnp.map_index import MapIndex, database_images_by_query
+
+
+def localize_all(
+    queries: list[str], description: str, localize_one: Callable[[str], tuple[pycolmap.Rigid3d | None, dict]]
+) -> tuple[dict[str, pycolmap.Rigid3d], list[dict]]:
+    """Localize the queries one by one under a progress bar: the poses found, and every query's log entry."""
+    poses, logs = {}, []
+    for query in track(queries, description, len(queries)):
+        pose, log = localize_one(query)
+        logs.append(log)
+        if pose is not None:
+            poses[query] = pose
+    return poses, logs
+
+
+def refine_pnp_pose(
+    refiner: QueryRefiner,
+    query: str,
+    camera: pycolmap.Camera,
+    pnp: dict,
+    db_names: list[str],
+    matches: tuple[np.ndarray, np.ndarray],
+    index: MapIndex,
+    conf: LocalizeConf,
+) -> tuple[pycolmap.Rigid3d, dict]:
+    """Feature-metric refinement of a PnP result and its log, with the 2D-3D inliers counted before and after;
+    the PnP pose is kept if the refined one has fewer (refiner.conf.keep_pnp_inliers)."""
+    points2D, point_indices = matches
+    points3D = index.xyz[point_indices]
+    inlier_points = np.unique(point_indices[np.asarray(pnp["inlier_mask"], bool)])
+    refined, log = refiner.refine(query, camera, pnp["cam_from_world"], db_names, inlier_points)
+    log["num_inliers_before"] = count_inliers(pnp["cam_from_world"], camera, points2D, points3D, conf.ransac_max_error)
+    log["num_inliers_after"] = count_inliers(refined, camera, points2D, points3D, conf.ransac_max_error)
+    if log["accepted"] and refiner.conf.keep_pnp_inliers and log["num_inliers_after"] < log["num_inliers_before"]:
+        log.update(accepted=False, failure_reason="refinement lost 2D-3D inliers; PnP pose kept")
+        return pnp["cam_from_world"], log
+    return refined, log
+
+
+@dataclass(frozen=True)
+class ClusterPose:
+    """The PnP result of a group of database images, with the 2D-3D matches it was estimated from."""
+
+    pnp: dict
+    db_images: list[str]
+    matches: tuple[np.ndarray, np.ndarray]  # query keypoints, indices of 3D points
+
+
+def best_cluster_pose(
+    selections: list[list[str]],
+    matches_2d3d: dict[str, tuple[np.ndarray, np.ndarray]],
+    index: MapIndex,
+    camera: pycolmap.Camera,
+    conf: LocalizeConf,
+) -> tuple[list[str], list[list[str]], ClusterPose | None]:
+    """PnP on each selection of database images in turn (on each of its covisibility clusters with
+    conf.covisibility_clustering) until one gives a pose: that selection, its clusters, and its pose with the most
+    inliers (None if no selection gave one)."""
+    for selected in selections:
+        groups = index.clusters(selected) if conf.covisibility_clustering else [selected]
+        best = None
+        for group in groups:
+            points2D = np.concatenate([matches_2d3d[name][0] for name in group] or [np.zeros((0, 2))])
+            point_indices = np.concatenate([matches_2d3d[name][1] for name in group] or [np.zeros(0, np.int64)])
+            result = estimate_pose(points2D, index.xyz[point_indices], camera, conf)
+            if result is not None and (best is None or result["num_inliers"] > best.pnp["num_inliers"]):
+                best = ClusterPose(result, group, (points2D, point_indices))
+        if best is not None:
+            break
+    return selected, groups, best
+
+
+def localized_query(
+    best: ClusterPose,
+    query: str,
+    camera: pycolmap.Camera,
+    index: MapIndex,
+    conf: LocalizeConf,
+    refiner: QueryRefiner | None,
+) -> tuple[pycolmap.Rigid3d, dict]:
+    """The pose of the best cluster (refined feature-metrically with `refiner`) and its log fields."""
+    points2D, point_indices = best.matches
+    fields = {
+        "num_inliers": int(best.pnp["num_inliers"]),
+        "db_images_used": best.db_images,
+        **position_uncertainty(best.pnp, camera, points2D, index.xyz[point_indices]),
+    }
+    if refiner is None:
+        return best.pnp["cam_from_world"], fields
+    pose, fields["refinement"] = refine_pnp_pose(
+        refiner, query, camera, best.pnp, best.db_images, best.matches, index, conf
+    )
+    return pose, fields
+
+
+def failed_query(
+    num_matches: int, ranked: list[str], index: MapIndex, conf: LocalizeConf
+) -> tuple[pycolmap.Rigid3d | None, dict]:
+    """The log fields of a query PnP could not localize, and the pose of its best-matched database image when
+    conf.fallback_to_top_image asks for one (None otherwise)."""
+    reason = f"fewer than {conf.min_inliers} PnP inliers"
+    if num_matches < conf.min_inliers:
+        reason = f"only {num_matches} 2D-3D matches"
+    fields = {"failure_reason": reason}
+    if not (conf.fallback_to_top_image and ranked):
+        return None, fields
+    fields.update(fallback=True, fallback_image=ranked[0])
+    return index.images[ranked[0]].cam_from_world(), fields
+
+
+def localize_query(
+    query: str,
+    camera: pycolmap.Camera,
+    db_names: list[str],
+    index: MapIndex,
+    features: FeatureReader,
+    matches: MatchReader,
+    conf: LocalizeConf,
+    refiner: QueryRefiner | None = None,
+) -> tuple[pycolmap.Rigid3d | None, dict]:
+    """Pose of one query and its log entry."""
+    start = time.perf_counter()
+    keypoints = features.keypoints(query)
+    per_image = {name: correspondences(query, name, index, keypoints, matches) for name in db_names}
+    counts = {name: len(points2D) for name, (points2D, _) in per_image.items()}
+    ranked = [name for name in sorted(db_names, key=lambda name: (-counts[name], name)) if counts[name] > 0]
+    # The k best-matched images first; every matched image only if they give no pose.
+    attempts = [ranked[: conf.num_db_images]] if 0 < conf.num_db_images < len(ranked) else []
+    selected, groups, best = best_cluster_pose(attempts + [ranked], per_image, index, camera, conf)
+    total = sum(counts[name] for name in selected)
+    log = {
+        "name": query,
+        "db_images": db_names,
+        "matches_2d3d_per_db_image": counts,
+        "db_images_selected": selected,
+        "widened_to_all_db_images": bool(attempts) and selected is ranked,
+        "num_matches_2d3d": total,
+        "ransac_max_error": conf.ransac_max_error,
+        "num_clusters": len(groups),
+        "success": best is not None,
+        "fallback": False,
+    }
+    if best is not None:
+        pose, fields = localized_query(best, query, camera, index, conf, refiner)
+    else:
+        pose, fields = failed_query(total, ranked, index, conf)
+    log.update(fields)
+    if pose is not None:
+        log["cam_from_world"] = pose_record(pose)
+    log["time_s"] = time.perf_counter() - start
+    return pose, log
+
+
+def main(
+    conf: LocalizeConf,
+    inputs: LocalizationInputs,
+    results: Path,
+    *,
+    refine: RefineConf | None = None,
+    dense_path: Path | None = None,
+    image_root: Path | None = None,
+) -> Path:
+    """Localize every query of `inputs.queries` against its pairs; writes `results` and `<results>_log.json`.
+
+    With `refine`, each PnP pose is refined feature-metrically (dense features from `dense_path` or computed
+    from the images below `image_root`), inliers are recounted, and both costs are logged.
+    """
+    quiet_pycolmap()
+    cameras = read_queries(inputs.queries)
+    model = read_model(inputs.model, need_points=True)
+    index = MapIndex(model)
+    db_by_query = database_images_by_query(inputs.pairs, index, inputs.model)
+    refining = QueryRefiner(refine, index, image_root, dense_path) if refine is not None else contextlib.nullcontext()
+    with (
+        FeatureReader(inputs.features) as feature_reader,
+        MatchReader(inputs.matches) as match_reader,
+        refining as refiner,
+    ):
+        check_query_features(cameras, feature_reader, inputs.queries)
+        check_database_keypoints(
+            index, feature_reader, {n for names in db_by_query.values() for n in names}, inputs.model
+        )
+        poses, logs = localize_all(
+            sorted(cameras),
+            "localize",
+            lambda query: localize_query(
+                query,
+                cameras[query],
+                sorted(db_by_query.get(query, [])),
+                index,
+                feature_reader,
+                match_reader,
+                conf,
+                refiner,
+            ),
+        )
+    summary = {"conf": asdict(conf), "num_queries": len(cameras), "num_localized": sum(l["success"] for l in logs)}
+    if refine is not None:
+        summary["refine_conf"] = asdict(refine)
+    return write_results(results, poses, summary, logs)

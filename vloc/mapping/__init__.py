@@ -1,0 +1,1 @@
+"""`vloc triangulate` and `vloc sfm`: COLMAP models from known poses or from scratch."""

@@ -1,0 +1,52 @@
+"""`vloc match features`: match the local features of every listed pair, optionally with geometric verification."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from vloc.config import to_json
+from vloc.console import progress_bar
+from vloc.io.features import FeatureReader
+from vloc.io.h5 import atomic_writer, stamp_config
+from vloc.io.instances import KeypointLabels
+from vloc.io.matches import MatchReader, write_matches
+from vloc.io.text import read_pairs
+from vloc.matchers.pair_matcher import MatchConf, PairMatcher, check_pairs
+
+
+def main(
+    conf: MatchConf,
+    pairs_path: Path,
+    features: Path,
+    out: Path,
+    features_ref: Path | None = None,
+    overwrite: bool = False,
+    labels: list[Path] | None = None,
+) -> Path:
+    """Match every pair of `pairs_path`; the second image's features come from `features_ref` if given.
+
+    Instance-wise matchers (nnml) read keypoint labels from `labels`: instance and recognitions files.
+    """
+    pairs = read_pairs(pairs_path)
+    with contextlib.ExitStack() as stack:
+        reader0 = stack.enter_context(FeatureReader(features))
+        reader1 = reader0 if features_ref is None else stack.enter_context(FeatureReader(features_ref))
+        label_source = stack.enter_context(KeypointLabels(labels)) if labels else None
+        matcher = PairMatcher(conf, reader0, reader1, label_source)
+        check_pairs(pairs, pairs_path, reader0, reader1)
+        done: set[tuple[str, str]] = set()
+        if out.exists() and not overwrite:
+            with MatchReader(out) as existing:
+                done = {p for p in pairs if p in existing}
+        todo = sorted({p for p in pairs if p not in done})
+        by_first: dict[str, list[str]] = {}
+        for name0, name1 in todo:
+            by_first.setdefault(name0, []).append(name1)
+        with atomic_writer(out, resume=not overwrite) as handle, progress_bar("match", len(todo)) as advance:
+            stamp_config(handle, out, to_json(conf))
+            for name0, names1 in by_first.items():
+                for name1, (matches0, scores0, inliers0) in zip(names1, matcher(name0, names1)):
+                    write_matches(handle, name0, name1, matches0, scores0, inliers0)
+                advance(len(names1))
+    return out

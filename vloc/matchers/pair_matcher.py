@@ -1,0 +1,124 @@
+"""Matching configurations (presets) and the pair matcher that serves `vloc match` and LBR's on-demand matching."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from vloc.config import preset_field
+from vloc.errors import ConfigError, FormatError
+from vloc.io.features import FeatureReader
+from vloc.io.instances import KeypointLabels
+from vloc.matchers import MATCHERS, Matcher
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Fundamental-matrix RANSAC (OpenCV MAGSAC++) over each pair's matches; inliers recorded as `inliers0`."""
+
+    enabled: bool = False
+    max_error: float = 2.0  # pixels
+    confidence: float = 0.9999
+    max_iterations: int = 10000
+
+
+@dataclass(frozen=True)
+class MatchConf:
+    name: str = preset_field()
+    matcher: str = preset_field()
+    model: Any = preset_field()
+    verification: Verification = field(default_factory=Verification)
+
+    def output_name(self, pairs: Path) -> str:
+        """Self-describing file name, e.g. matches-nn-ratio_pairs-exhaustive.h5."""
+        return f"matches-{self.name}_{pairs.stem}.h5"
+
+
+def conf_by_name(name: str) -> MatchConf:
+    """The match conf of the matcher preset `name`, e.g. `nn-ratio-verified`."""
+    return MATCHERS.conf(name, "match", partial(MatchConf, name))
+
+
+def verify_fundamental(keypoints0: np.ndarray, keypoints1: np.ndarray, conf: Verification) -> np.ndarray:
+    """Inlier mask of matched keypoint pairs under a RANSAC fundamental matrix (all False below 8 matches)."""
+    if len(keypoints0) < 8:
+        return np.zeros(len(keypoints0), bool)
+    _, mask = cv2.findFundamentalMat(
+        keypoints0.astype(np.float64),
+        keypoints1.astype(np.float64),
+        cv2.USAC_MAGSAC,
+        conf.max_error,
+        conf.confidence,
+        conf.max_iterations,
+    )
+    return np.zeros(len(keypoints0), bool) if mask is None else mask.ravel().astype(bool)
+
+
+class _DescriptorCache:
+    """Prepared descriptors of recently used images, so that no image is read twice in a row of pairs."""
+
+    def __init__(self, reader: FeatureReader, matcher: Matcher, labels: KeypointLabels | None = None, size: int = 256):
+        self.reader, self.matcher, self.labels = reader, matcher, labels
+        self.get = lru_cache(maxsize=size)(self._prepare)
+
+    def _prepare(self, name: str) -> tuple[np.ndarray, torch.Tensor]:
+        """Keypoints and prepared descriptors of one image."""
+        features = self.reader.read(name)
+        if (features.descriptors.dtype == np.uint8) != self.matcher.binary_descriptors:
+            kind = "binary (uint8)" if features.descriptors.dtype == np.uint8 else "float"
+            raise FormatError(
+                f"{self.reader.path}: image '{name}' has {kind} descriptors, which matcher "
+                f"{type(self.matcher).__name__} does not match (use --conf hamming for ORB, nn-ratio otherwise)"
+            )
+        if self.matcher.needs_labels:
+            return features.keypoints, self.matcher.prepare(
+                features.descriptors, self.labels(name, len(features.keypoints))
+            )
+        return features.keypoints, self.matcher.prepare(features.descriptors)
+
+
+def check_pairs(pairs: list[tuple[str, str]], pairs_path: Path, reader0: FeatureReader, reader1: FeatureReader) -> None:
+    """Fail naming the first image of a pair that has no features."""
+    for name0, name1 in pairs:
+        for name, reader in ((name0, reader0), (name1, reader1)):
+            if name not in reader:
+                raise FormatError(
+                    f"{pairs_path}: pair ({name0}, {name1}) names image '{name}' absent from {reader.path}"
+                )
+
+
+class PairMatcher:
+    """Matches an image with others from open feature files, preparing each image's descriptors once."""
+
+    def __init__(self, conf: MatchConf, reader0: FeatureReader, reader1: FeatureReader, labels: KeypointLabels | None):
+        self.conf = conf
+        self.matcher = MATCHERS.get(conf.matcher)(conf.model)
+        if self.matcher.needs_labels and labels is None:
+            raise ConfigError(
+                f"matcher '{conf.name}' needs instance labels: give the instances file of the database and the "
+                "recognitions of the queries (--labels)"
+            )
+        self.cache0 = _DescriptorCache(reader0, self.matcher, labels)
+        self.cache1 = self.cache0 if reader1 is reader0 else _DescriptorCache(reader1, self.matcher, labels)
+
+    def __call__(self, name0: str, names1: list[str]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+        """matches0, scores0 and (with verification) inliers0 of `name0` with each of `names1`."""
+        keypoints0, desc0 = self.cache0.get(name0)
+        others = [self.cache1.get(n) for n in names1]
+        results = []
+        for (keypoints1, _), (matches0, scores0) in zip(others, self.matcher(desc0, [desc for _, desc in others])):
+            inliers0 = None
+            if self.conf.verification.enabled:
+                valid = np.flatnonzero(matches0 > -1)
+                inliers0 = np.zeros(len(matches0), bool)
+                inliers0[valid] = verify_fundamental(
+                    keypoints0[valid], keypoints1[matches0[valid]], self.conf.verification
+                )
+            results.append((matches0, scores0, inliers0))
+        return results

@@ -1,0 +1,113 @@
+"""2D-3D correspondences through a model's keypoints, PnP + RANSAC with its uncertainty, and inlier counts."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pycolmap
+
+from vloc.errors import FormatError
+from vloc.geometry.reprojection import camera_center_covariance, reprojection_errors
+from vloc.geometry.rigid3d import camera_center
+from vloc.io.features import FeatureReader
+from vloc.io.matches import MatchReader
+from vloc.pnp.map_index import MapIndex
+
+
+@dataclass(frozen=True)
+class PnPConf:
+    """PnP + RANSAC settings, shared by every localization method."""
+
+    ransac_max_error: float = 12.0  # pixels
+    min_inliers: int = 12
+    refine_focal_length: bool = False
+    random_seed: int = 0  # RANSAC sampling, for reproducible poses
+
+
+@dataclass(frozen=True)
+class LocalizeConf(PnPConf):
+    """Hierarchical localization: PnP on the best-matched database images of each query."""
+
+    # Localize against the k paired database images with the most 2D-3D matches (0: all of them). Points seen by
+    # the images nearest the query agree best with each other when mapping poses drift (e.g. 7-Scenes' KinectFusion).
+    num_db_images: int = 3
+    covisibility_clustering: bool = False
+    fallback_to_top_image: bool = False  # give a failed query the pose of its best-matched image (recorded)
+
+
+def correspondences(
+    query: str, db_name: str, index: MapIndex, keypoints: np.ndarray, matches: MatchReader
+) -> tuple[np.ndarray, np.ndarray]:
+    """2D keypoints of the query (COLMAP pixel convention) and the indices (into index.xyz)
+    of the 3D points they match."""
+    pairs, _ = matches.read(query, db_name)
+    lookup = index.keypoint_points(db_name)
+    if len(pairs) and (pairs[:, 0].max() >= len(keypoints) or pairs[:, 1].max() >= len(lookup)):
+        raise FormatError(
+            f"{matches.path}: matches of ({query}, {db_name}) index keypoints absent from the features or model"
+        )
+    point_index = lookup[pairs[:, 1]]
+    valid = point_index >= 0
+    return keypoints[pairs[valid, 0]] + 0.5, point_index[valid]
+
+
+def position_uncertainty(pnp: dict, camera: pycolmap.Camera, points2D: np.ndarray, points3D: np.ndarray) -> dict:
+    """Standard deviation of a PnP pose's camera centre along its least certain direction, from its inliers among the
+    2D-3D matches: in model units, and relative to the median distance of the inlier points (scale-free); None when
+    the inliers do not determine the pose. Errors of the map itself are not in it."""
+    inliers = np.asarray(pnp["inlier_mask"], bool)
+    points2D, points3D, cam_from_world = points2D[inliers], points3D[inliers], pnp["cam_from_world"]
+    covariance = camera_center_covariance(cam_from_world, camera, points2D, points3D)
+    if not np.isfinite(covariance).all():
+        return {"position_std": None, "position_std_relative": None}
+    std = float(np.sqrt(np.linalg.eigvalsh(covariance)[-1]))
+    distance = float(np.median(np.linalg.norm(points3D - camera_center(cam_from_world), axis=1)))
+    return {"position_std": std, "position_std_relative": std / distance}
+
+
+def estimate_pose(points2D: np.ndarray, points3D: np.ndarray, camera: pycolmap.Camera, conf: PnPConf) -> dict | None:
+    """PnP in RANSAC, then nonlinear refinement on the inliers; None below the inlier threshold."""
+    if len(points2D) < max(conf.min_inliers, 4):
+        return None
+    result = pycolmap.estimate_and_refine_absolute_pose(
+        points2D,
+        points3D,
+        copy.deepcopy(camera),  # pycolmap refines intrinsics in place when asked to
+        estimation_options={"ransac": {"max_error": conf.ransac_max_error, "random_seed": conf.random_seed}},
+        refinement_options={"refine_focal_length": conf.refine_focal_length},
+    )
+    if result is None or result["num_inliers"] < conf.min_inliers:
+        return None
+    return result
+
+
+def count_inliers(
+    cam_from_world: pycolmap.Rigid3d,
+    camera: pycolmap.Camera,
+    points2D: np.ndarray,
+    points3D: np.ndarray,
+    max_error: float,
+) -> int:
+    """2D-3D matches whose reprojection error is below max_error pixels."""
+    return int((reprojection_errors(cam_from_world, camera, points2D, points3D) < max_error).sum())
+
+
+def check_database_keypoints(index: MapIndex, features: FeatureReader, db_names: set[str], model_path: Path) -> None:
+    """Database keypoints come from the model; where the features file has them too (not for sparse-to-dense query
+    keypoints), they must be the same extraction."""
+    for name in sorted(db_names):
+        if name in features and len(index.images[name].points2D) != len(features.keypoints(name)):
+            raise FormatError(
+                f"{model_path}: image '{name}' has other keypoints than in {features.path} (another extraction?)"
+            )
+
+
+def check_query_features(queries: Iterable[str], features: FeatureReader, queries_path: Path) -> None:
+    """One line naming the first query of `queries_path` that has no features."""
+    for query in queries:
+        if query not in features:
+            raise FormatError(f"{queries_path}: query '{query}' has no features in {features.path}")

@@ -1,0 +1,1 @@
+"""Global instance recognition (LBR): instance labels of the map's points and recognitions of the queries."""
