@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# Demo on a synthetic scene vloc renders itself: map from day images, localize night images, print the errors.
+# Demo on a synthetic scene vloc renders itself: map from day images, localize night images, print the errors and how
+# well the ground truth explains the query matches.
 # Usage: pipelines/demo.sh [OUT]   (default outputs/demo; no dataset needed)
-# QUERY_PAIRS=retrieval NUM_RETRIEVED=K matches each night query with its top K day images by VLAD.
+# NUM_CAMERAS: cameras of the scene (default 40: 20 day mapping images, 20 night queries, each matched with every
+# mapping image).
 set -euo pipefail
 OUT=${1:-outputs/demo}
 NUM_CAMERAS=${NUM_CAMERAS:-40}
-QUERY_PAIRS=${QUERY_PAIRS:-exhaustive}  # 20 mapping images: retrieval would save little
-NUM_RETRIEVED=${NUM_RETRIEVED:-4}
 mkdir -p "$OUT"
-source "$(dirname "$0")/lib.sh"
 
 vloc synth "$OUT/scene" --num-cameras "$NUM_CAMERAS" --conditions day,night --seed 0
 vloc prepare synthetic "$OUT" --root "$OUT/scene" --condition night
 IMAGES="$OUT/scene/images"
 
-vloc extract "$IMAGES" "$OUT/feats-sift.h5" --conf sift --list <(cat "$OUT/mapping.txt" "$OUT/query_list.txt")
+vloc extract local "$IMAGES" "$OUT/feats-sift.h5" --conf sift --list <(cat "$OUT/mapping.txt" "$OUT/query_list.txt")
 vloc pairs exhaustive "$OUT/pairs-mapping.txt" --list "$OUT/mapping.txt"
-query_pairs "$OUT" "$IMAGES"
-map_localize_evaluate "$OUT" "$IMAGES" "$OUT/feats-sift.h5"
+vloc pairs exhaustive "$OUT/pairs-query.txt" --list "$OUT/query_list.txt" --ref-list "$OUT/mapping.txt"
+vloc match features "$OUT/pairs-mapping.txt" "$OUT/feats-sift.h5" "$OUT/matches-mapping.h5" --conf nn-ratio
+vloc match features "$OUT/pairs-query.txt" "$OUT/feats-sift.h5" "$OUT/matches-query.h5" --conf nn-ratio
+vloc triangulate "$OUT/reference" "$IMAGES" "$OUT/pairs-mapping.txt" "$OUT/feats-sift.h5" "$OUT/matches-mapping.h5" \
+    "$OUT/model"
+vloc localize "$OUT/model" "$OUT/queries.txt" "$OUT/pairs-query.txt" "$OUT/feats-sift.h5" "$OUT/matches-query.h5" \
+    "$OUT/results.txt"
+vloc evaluate poses "$OUT/results.txt" "$OUT/ground_truth.txt" --dataset-json "$OUT/dataset.json" \
+    --out-json "$OUT/evaluation.json" --plot "$OUT/errors.png"
+vloc evaluate consistency "$OUT/model" "$OUT/queries.txt" "$OUT/pairs-query.txt" "$OUT/feats-sift.h5" \
+    "$OUT/matches-query.h5" "$OUT/results.txt" "$OUT/ground_truth.txt" --dataset-json "$OUT/dataset.json" \
+    --out-json "$OUT/consistency.json"

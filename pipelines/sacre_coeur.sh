@@ -9,9 +9,9 @@ DATA=${DATA:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}
 IMAGES="$DATA/hloc_sacre_coeur/mapping"
 mkdir -p "$OUT"
 
-vloc extract "$IMAGES" "$OUT/feats-sift.h5" --conf sift-colmap  # COLMAP keeps coarse-scale features: more matches across viewpoints
+vloc extract local "$IMAGES" "$OUT/feats-sift.h5" --conf sift-colmap  # COLMAP keeps coarse-scale features: more matches across viewpoints
 vloc pairs exhaustive "$OUT/pairs-exhaustive.txt" --features "$OUT/feats-sift.h5"
-vloc match "$OUT/pairs-exhaustive.txt" "$OUT/feats-sift.h5" "$OUT/matches.h5" --conf nn-ratio
+vloc match features "$OUT/pairs-exhaustive.txt" "$OUT/feats-sift.h5" "$OUT/matches.h5" --conf nn-ratio
 vloc sfm "$IMAGES" "$OUT/pairs-exhaustive.txt" "$OUT/feats-sift.h5" "$OUT/matches.h5" "$OUT/sfm"
 
 : > "$OUT/results.txt.parts"
@@ -29,5 +29,5 @@ for IMAGE in "$IMAGES"/*.jpg; do
 done
 mv "$OUT/results.txt.parts" "$OUT/results.txt"
 echo "Sacre Coeur, leave-one-out localization against the full SfM model (units of the SfM model)"
-vloc evaluate "$OUT/results.txt" "$OUT/sfm" --model-units --threshold 0.05,1 --threshold 0.25,2 --threshold 1,5 \
+vloc evaluate poses "$OUT/results.txt" "$OUT/sfm" --model-units --threshold 0.05,1 --threshold 0.25,2 --threshold 1,5 \
     --out-json "$OUT/evaluation.json" --plot "$OUT/errors.png"

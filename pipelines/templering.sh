@@ -1,32 +1,38 @@
 #!/usr/bin/env bash
-# Middlebury templeRing: triangulate the 24 mapping views from their known poses, localize the 23 others.
-# Usage: pipelines/templering.sh [OUT]   (data: $DATA or ../shared/data beside the repository)
-# Queries are matched with every mapping view (24 views: retrieval saves little); QUERY_PAIRS=retrieval
-# NUM_RETRIEVED=K matches each with its top K by VLAD instead. Ends with sparse-to-dense matching (see below).
+# Middlebury templeRing: triangulate the 24 mapping views from their known poses, match each of the 23 queries with
+# every mapping view (24 views: retrieval saves little, see templering_retrieval.sh), localize, evaluate (over all and
+# per ring of the gantry) and check how well the ground truth explains the query matches; then localize again by
+# sparse-to-dense matching (dense SIFT computed on the fly) and evaluate that too.
+# Usage: pipelines/templering.sh [OUT]   (default outputs/templering; data: $DATA or ../shared/data beside the repo)
 set -euo pipefail
 OUT=${1:-outputs/templering}
 DATA=${DATA:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}
 ROOT="$DATA/middlebury_templeRing"
 IMAGES="$ROOT/images"
-QUERY_PAIRS=${QUERY_PAIRS:-exhaustive}
-NUM_RETRIEVED=${NUM_RETRIEVED:-4}
 mkdir -p "$OUT"
-source "$(dirname "$0")/lib.sh"
 
 vloc prepare templering "$OUT" --root "$ROOT"
-vloc extract "$IMAGES" "$OUT/feats-sift.h5" --conf sift
+vloc extract local "$IMAGES" "$OUT/feats-sift.h5" --conf sift
 vloc pairs exhaustive "$OUT/pairs-mapping.txt" --list "$OUT/mapping.txt"
-query_pairs "$OUT" "$IMAGES"
-map_localize_evaluate "$OUT" "$IMAGES" "$OUT/feats-sift.h5"
+vloc pairs exhaustive "$OUT/pairs-query.txt" --list "$OUT/query_list.txt" --ref-list "$OUT/mapping.txt"
+vloc match features "$OUT/pairs-mapping.txt" "$OUT/feats-sift.h5" "$OUT/matches-mapping.h5" --conf nn-ratio
+vloc match features "$OUT/pairs-query.txt" "$OUT/feats-sift.h5" "$OUT/matches-query.h5" --conf nn-ratio
+vloc triangulate "$OUT/reference" "$IMAGES" "$OUT/pairs-mapping.txt" "$OUT/feats-sift.h5" "$OUT/matches-mapping.h5" \
+    "$OUT/model"
+vloc localize "$OUT/model" "$OUT/queries.txt" "$OUT/pairs-query.txt" "$OUT/feats-sift.h5" "$OUT/matches-query.h5" \
+    "$OUT/results.txt"
+vloc evaluate poses "$OUT/results.txt" "$OUT/ground_truth.txt" --dataset-json "$OUT/dataset.json" \
+    --out-json "$OUT/evaluation.json" --plot "$OUT/errors.png"
+vloc evaluate consistency "$OUT/model" "$OUT/queries.txt" "$OUT/pairs-query.txt" "$OUT/feats-sift.h5" \
+    "$OUT/matches-query.h5" "$OUT/results.txt" "$OUT/ground_truth.txt" --dataset-json "$OUT/dataset.json" \
+    --out-json "$OUT/consistency.json"
 
-# Sparse-to-dense matching (dense SIFT computed on the fly): map keypoints searched for in each query's dense
-# features, then PnP with a tighter RANSAC threshold (the hits are sub-pixel). SPARSE_TO_DENSE=0 skips it.
-if [ "${SPARSE_TO_DENSE:-1}" = 1 ]; then
-    echo "templeRing, sparse-to-dense matching (dsift) + PnP"
-    vloc match "$OUT/pairs-query.txt" "$OUT/feats-s2d.h5" "$OUT/matches-s2d.h5" --matcher sparse-to-dense \
-        --model "$OUT/model" --images "$IMAGES"
-    vloc localize "$OUT/model" "$OUT/queries.txt" "$OUT/pairs-query.txt" "$OUT/feats-s2d.h5" "$OUT/matches-s2d.h5" \
-        "$OUT/results-s2d.txt" --set ransac_max_error=4
-    vloc evaluate "$OUT/results-s2d.txt" "$OUT/ground_truth.txt" --dataset-json "$OUT/dataset.json" \
-        --out-json "$OUT/evaluation-s2d.json"
-fi
+# Sparse-to-dense matching: map keypoints searched for in each query's dense features, then PnP with a tighter RANSAC
+# threshold (the hits are sub-pixel).
+echo "templeRing, sparse-to-dense matching (dsift) + PnP"
+vloc match sparse-to-dense "$OUT/pairs-query.txt" "$OUT/model" "$OUT/feats-s2d.h5" "$OUT/matches-s2d.h5" \
+    --images "$IMAGES"
+vloc localize "$OUT/model" "$OUT/queries.txt" "$OUT/pairs-query.txt" "$OUT/feats-s2d.h5" "$OUT/matches-s2d.h5" \
+    "$OUT/results-s2d.txt" --set ransac_max_error=4
+vloc evaluate poses "$OUT/results-s2d.txt" "$OUT/ground_truth.txt" --dataset-json "$OUT/dataset.json" \
+    --out-json "$OUT/evaluation-s2d.json"
