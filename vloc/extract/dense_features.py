@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from vloc.config import to_json
-from vloc.console import track
 from vloc.dense.pyramid import ExtractDenseConf, build_backbone, pyramid_of, write_pyramid
-from vloc.io.h5 import atomic_writer, list_groups_with, stamp_config
-from vloc.io.images import prefetch_images, select_images
+from vloc.extract.pending import pending_images
+from vloc.io.h5 import atomic_writer, stamp_config
+from vloc.io.images import select_images
 
 
 def main(
@@ -24,13 +24,18 @@ def main(
     names = select_images(image_root, image_list)
     with atomic_writer(out, resume=not overwrite) as handle:
         stamp_config(handle, out, to_json(conf))
-        done = set() if overwrite else set(list_groups_with(handle, "strides"))
-        todo = [n for n in names if n not in done]
-        loaded_images = prefetch_images(
-            image_root, todo, backbone.grayscale, conf.preprocessing.resize_max, skip_unreadable
+        resize_max = conf.preprocessing.resize_max
+        images = pending_images(
+            handle,
+            "strides",
+            image_root,
+            names,
+            backbone.grayscale,
+            resize_max,
+            overwrite=overwrite,
+            skip_unreadable=skip_unreadable,
+            description="extract dense",
         )
-        for name, loaded in track(loaded_images, "extract dense", len(todo)):
-            if loaded is not None:
-                image, scale, _ = loaded
-                write_pyramid(handle, name, pyramid_of(backbone, image, scale))
+        for name, image, scale, _ in images:
+            write_pyramid(handle, name, pyramid_of(backbone, image, scale))
     return out

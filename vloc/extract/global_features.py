@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from vloc.config import preset_field, to_json
-from vloc.console import track
 from vloc.errors import ConfigError, InputError
+from vloc.extract.pending import pending_images
 from vloc.global_descriptors import GLOBAL_DESCRIPTORS
 from vloc.global_descriptors.vlad import VLADConf
 from vloc.global_descriptors.vocabulary import conf_of, load_vocabulary, save_vocabulary
 from vloc.global_descriptors.vocabulary_learning import build
 from vloc.io.global_features import write_global_descriptor
-from vloc.io.h5 import atomic_writer, list_groups_with, stamp_config
-from vloc.io.images import Preprocessing, prefetch_images, select_images
+from vloc.io.h5 import atomic_writer, stamp_config
+from vloc.io.images import Preprocessing, select_images
 
 
 @dataclass(frozen=True)
@@ -85,14 +85,20 @@ def main(
             if pending:
                 save_vocabulary(build(conf_of(conf.model), image_root, names, conf.preprocessing.resize_max), pending)
             descriptor = descriptor_class(replace(conf.model, vocabulary=str(pending)) if pending else conf.model)
-            done = set() if overwrite else set(list_groups_with(handle, "global_descriptor"))
-            todo = [n for n in names if n not in done]
-            loaded_images = prefetch_images(
-                image_root, todo, descriptor_class.grayscale, conf.preprocessing.resize_max, skip_unreadable
+            resize_max = conf.preprocessing.resize_max
+            images = pending_images(
+                handle,
+                "global_descriptor",
+                image_root,
+                names,
+                descriptor_class.grayscale,
+                resize_max,
+                overwrite=overwrite,
+                skip_unreadable=skip_unreadable,
+                description=f"global {conf.descriptor}",
             )
-            for name, loaded in track(loaded_images, f"global {conf.descriptor}", len(todo)):
-                if loaded is not None:
-                    write_global_descriptor(handle, name, descriptor(loaded[0]))
+            for name, image, _, _ in images:
+                write_global_descriptor(handle, name, descriptor(image))
     except KeyboardInterrupt:
         _settle(pending, vocabulary, keep=not keeps_old_output)
         raise

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 
 from vloc.config import preset_field, to_json
-from vloc.console import track
+from vloc.extract.pending import pending_images
 from vloc.extractors import EXTRACTORS
 from vloc.io.features import Features, write_features
-from vloc.io.h5 import atomic_writer, list_groups_with, stamp_config
-from vloc.io.images import Preprocessing, prefetch_images, select_images
+from vloc.io.h5 import atomic_writer, stamp_config
+from vloc.io.images import Preprocessing, select_images
 
 
 @dataclass(frozen=True)
@@ -48,15 +48,19 @@ def main(
     names = select_images(image_root, image_list)
     with atomic_writer(out, resume=not overwrite) as handle:
         stamp_config(handle, out, to_json(conf))
-        done = set() if overwrite else set(list_groups_with(handle, "keypoints"))
-        todo = [n for n in names if n not in done]
-        loaded_images = prefetch_images(
-            image_root, todo, extractor_class.grayscale, conf.preprocessing.resize_max, skip_unreadable
+        resize_max = conf.preprocessing.resize_max
+        images = pending_images(
+            handle,
+            "keypoints",
+            image_root,
+            names,
+            extractor_class.grayscale,
+            resize_max,
+            overwrite=overwrite,
+            skip_unreadable=skip_unreadable,
+            description="extract",
         )
-        for name, loaded in track(loaded_images, "extract", len(todo)):
-            if loaded is None:
-                continue
-            image, scale, size = loaded
+        for name, image, scale, size in images:
             prediction = extractor(image)
             keypoints = (prediction["keypoints"] + 0.5) / scale - 0.5  # back to the original image's pixels
             scales = prediction.get("scales")
