@@ -3,26 +3,28 @@ retrieval search at growing database sizes."""
 
 from __future__ import annotations
 
+import resource
 import statistics
+import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import torch
+import torch
 
-    from vloc.extract.local_features import ExtractConf
-    from vloc.matchers.pair_matcher import MatchConf
+from vloc import pairs
+from vloc.extract import local_features as extract
+from vloc.extract.local_features import ExtractConf
+from vloc.extractors import EXTRACTORS
+from vloc.global_descriptors.index import DescriptorIndex
+from vloc.io.atomic import atomic_path
+from vloc.io.images import list_image_names, load_for_extraction
+from vloc.io.text import read_pairs
+from vloc.match import local_features as match
+from vloc.matchers.pair_matcher import MatchConf, conf_by_name
 
 
 def profile_extraction(conf: ExtractConf, image_root: Path, names: list[str], repeat: int) -> dict:
     """Seconds of `extract.main` on `names` against the extractor calls alone on the same preprocessed images."""
-    import tempfile
-
-    from vloc.extract import local_features as extract
-    from vloc.extractors import EXTRACTORS
-    from vloc.io.images import load_for_extraction
-
     extractor_class = EXTRACTORS.get(conf.extractor)
     extractor = extractor_class(conf.model)
     totals, pure = [], []
@@ -52,13 +54,6 @@ def profile_extraction(conf: ExtractConf, image_root: Path, names: list[str], re
 
 def profile_foundation(conf: ExtractConf, image_root: Path, repeat: int) -> dict:
     """Extraction profile of every image below `image_root`, and matching profile of all their pairs."""
-    import tempfile
-
-    from vloc import pairs
-    from vloc.extract import local_features as extract
-    from vloc.io.images import list_image_names
-    from vloc.matchers.pair_matcher import conf_by_name
-
     names = list_image_names(image_root)
     report = {"extract": profile_extraction(conf, image_root, names, repeat)}
     with tempfile.TemporaryDirectory() as work:
@@ -71,11 +66,6 @@ def profile_foundation(conf: ExtractConf, image_root: Path, repeat: int) -> dict
 
 def profile_matching(conf: MatchConf, pairs_path: Path, features: Path, repeat: int) -> dict:
     """Pairs per second of `match.main` over a pairs file."""
-    import tempfile
-
-    from vloc.io.text import read_pairs
-    from vloc.match import local_features as match
-
     num_pairs = len(read_pairs(pairs_path))
     times = []
     for _ in range(repeat):
@@ -88,15 +78,11 @@ def profile_matching(conf: MatchConf, pairs_path: Path, features: Path, repeat: 
 
 
 def _max_rss_bytes() -> int:
-    import resource
-
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
 
 
 def random_unit_descriptors(num: int, dim: int, dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
     """`num` random unit vectors, drawn in blocks so float16 storage never exists in float32 as a whole."""
-    import torch
-
     generator = torch.Generator().manual_seed(seed)
     out = torch.empty((num, dim), dtype=dtype)
     rows = max(1, 2**22 // dim)
@@ -112,10 +98,6 @@ def profile_retrieval(sizes: list[int], dim: int, repeat: int, k: int = 10, floa
     Databases of `float16_from` images or more are stored as float16. Memory: the index's bytes, and the growth of
     the process's peak resident size while building it and while searching (peaks only grow: sizes ascend).
     """
-    import torch
-
-    from vloc.global_descriptors.index import DescriptorIndex
-
     results = []
     for num in sorted(sizes):
         dtype = torch.float16 if num >= float16_from else torch.float32
@@ -150,8 +132,6 @@ def plot_retrieval_profile(report: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from vloc.io.atomic import atomic_path
 
     sizes = [r["num_db"] for r in report["sizes"]]
     milliseconds = [1000 * r["median_query_s"] for r in report["sizes"]]

@@ -14,7 +14,7 @@ import torch
 from vloc.config import preset_field
 from vloc.dense import DENSE_BACKBONES, DenseBackbone, DenseLevel
 from vloc.errors import ConfigError, FormatError, InputError
-from vloc.io.h5 import ImageGroupsReader, list_groups_with, open_for_reading, write_group
+from vloc.io.h5 import ImageGroupsReader, write_group
 from vloc.io.images import Preprocessing, load_for_extraction
 
 
@@ -23,12 +23,6 @@ def write_pyramid(handle: h5py.File, name: str, levels: list[DenseLevel]) -> Non
     datasets = {f"level_{k}": level.features.numpy().astype(np.float16) for k, level in enumerate(levels)}
     datasets["strides"] = np.stack([level.stride.numpy() for level in levels])
     write_group(handle, name, datasets)
-
-
-def list_dense_images(path: Path) -> list[str]:
-    """Names of the images in a dense-features file."""
-    with open_for_reading(path) as handle:
-        return list_groups_with(handle, "strides")
 
 
 class DenseReader(ImageGroupsReader):
