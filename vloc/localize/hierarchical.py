@@ -7,12 +7,12 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pycolmap
 
 from vloc.console import quiet_pycolmap, track
-from vloc.featuremetric.query_refiner import QueryRefiner, RefineConf
 from vloc.geometry.rigid3d import pose_record
 from vloc.io.features import FeatureReader
 from vloc.io.matches import MatchReader
@@ -29,6 +29,9 @@ from vloc.pnp.absolute_pose import (
 )
 from vloc.pnp.inputs import LocalizationInputs
 from vloc.pnp.map_index import MapIndex, database_images_by_query
+
+if TYPE_CHECKING:
+    from vloc.featuremetric.query_refiner import QueryRefiner, RefineConf
 
 
 def localize_all(
@@ -201,7 +204,11 @@ def main(
     model = read_model(inputs.model, need_points=True)
     index = MapIndex(model)
     db_by_query = database_images_by_query(inputs.pairs, index, inputs.model)
-    refining = QueryRefiner(refine, index, image_root, dense_path) if refine is not None else contextlib.nullcontext()
+    refining = contextlib.nullcontext()
+    if refine is not None:
+        from vloc.featuremetric.query_refiner import QueryRefiner  # torch: loaded only to refine
+
+        refining = QueryRefiner(refine, index, image_root, dense_path)
     with (
         FeatureReader(inputs.features) as feature_reader,
         MatchReader(inputs.matches) as match_reader,
