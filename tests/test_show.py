@@ -22,7 +22,7 @@ from vloc.show.queries import read_queries
 from vloc.show.scene import frustum_polyline, scene_extent
 
 CAMERA = pycolmap.Camera(model="PINHOLE", width=640, height=480, params=[500.0, 500.0, 320.0, 240.0], camera_id=1)
-QUERY_INLIERS = {"q0.jpg": 12, "q1.jpg": 150, "q2.jpg": 300, "q3.jpg": 600}
+QUERY_INLIERS = {"q0.jpg": 0, "q1.jpg": 50, "q2.jpg": 100, "q3.jpg": 600}  # q0 is a fallback: its log has none
 QUERY_SHIFTS = {"q0.jpg": 0.4, "q1.jpg": 0.3, "q2.jpg": 0.2, "q3.jpg": 0.1}  # ground truth moved along world x
 
 
@@ -57,6 +57,7 @@ def scene(tmp_path_factory) -> dict[str, Path]:
     model.write_binary(root / "model")
     queries = {name: looking_at_origin(0.3 + 1.5 * i, 3.0, 0.5) for i, name in enumerate(QUERY_INLIERS)}
     logs = [{"name": name, "success": True, "num_inliers": inliers} for name, inliers in QUERY_INLIERS.items()]
+    logs[0] = {"name": "q0.jpg", "success": False, "fallback": True, "fallback_image": "db00.jpg"}
     write_results(root / "results.txt", queries, {"num_queries": 4}, logs)
     write_poses(root / "ground_truth.txt", {name: shifted(queries[name], QUERY_SHIFTS[name]) for name in queries})
     return {"root": root, "model": root / "model", "results": root / "results.txt", "gt": root / "ground_truth.txt"}
@@ -84,7 +85,8 @@ def test_frustum_reaches_the_image_corners_at_depth():
 def test_queries_coloured_by_inliers_or_by_position_error(scene):
     by_inliers = read_queries(scene["results"], None)
     assert by_inliers.colour_values == {name: float(n) for name, n in QUERY_INLIERS.items()}
-    assert not by_inliers.small_is_good and "150 inliers" in by_inliers.hover["q1.jpg"]
+    assert not by_inliers.small_is_good and "50 inliers" in by_inliers.hover["q1.jpg"]
+    assert "fallback: pose of db00.jpg" in by_inliers.hover["q0.jpg"]
     by_error = read_queries(scene["results"], scene["gt"])
     assert by_error.small_is_good and by_error.colour_label == "position error"
     for name, shift in QUERY_SHIFTS.items():
@@ -105,7 +107,11 @@ def test_figure_subsamples_points_and_sizes_frustums_by_the_extent(scene):
     assert (corner - centre) @ (-centre / np.linalg.norm(centre)) == pytest.approx(0.03 * extent, rel=1e-9)
     assert 8 < extent < 11.5  # within the box of the ring and the points, 8 m by 8 m by 2 m
     np.testing.assert_allclose(np.asarray(query_centres.marker.color), list(QUERY_INLIERS.values()))
-    assert query_lines.line.cmin == 0 and query_lines.line.cmax == 600
+    assert query_lines.line.cmin == 0 and query_lines.line.cmax == 100  # green from 100 inliers
+    by_error = page.build_figure(model, read_queries(scene["results"], scene["gt"]), 100, "title")
+    np.testing.assert_allclose(np.asarray(by_error.data[3].marker.color), list(QUERY_SHIFTS.values()), atol=1e-9)
+    assert by_error.data[2].line.cmax == pytest.approx(0.02 * extent, rel=1e-9)  # red from 2% of the extent
+    assert by_error.data[2].line.reversescale
 
 
 def screenshot(html: Path, png: Path) -> np.ndarray:
@@ -137,8 +143,8 @@ def test_page_is_self_contained_and_renders_offline(scene, tmp_path):
     assert np.sum(np.any(image < 200, axis=-1)) > 5000  # points, frustums, text: not a blank white page
     assert pixels_near(image, (90, 90, 90), 50) > 500  # grey points
     assert pixels_near(image, (0, 90, 255)) > 100  # blue mapping frustums
-    assert pixels_near(image, (165, 0, 38)) > 20  # the query with the fewest inliers, red
-    assert pixels_near(image, (0, 104, 55)) > 20  # the one with the most, green
+    assert pixels_near(image, (165, 0, 38)) > 20  # the fallback query (0 inliers), red
+    assert pixels_near(image, (0, 104, 55)) > 20  # the queries with 100 inliers or more, green
 
 
 def test_cli_show_and_its_errors(scene, tmp_path):

@@ -14,8 +14,9 @@ from vloc.cli.app import app, console, output_file, stage
     "show",
     "Write a 3D view of a COLMAP model as one HTML page that opens offline in a browser: its 3D points in their "
     "colours (at most --max-points), its cameras as blue frustums and, with --results, the localized queries as "
-    "frustums coloured red to green by their PnP inliers (from RESULTS_log.json) or, with --ground-truth, by "
-    "their position error. Hover over a camera for its name and numbers.",
+    "frustums coloured red to green by their PnP inliers (from RESULTS_log.json; green from 100) or, with "
+    "--ground-truth, by their position error (red from 2% of the scene extent). Hover over a camera for its name "
+    "and numbers.",
     "vloc show outputs/demo/model outputs/demo/scene.html --results outputs/demo/results.txt "
     "--ground-truth outputs/demo/ground_truth.txt",
 )

@@ -27,6 +27,8 @@ from vloc.show.scene import (
 MAPPING_COLOUR = "rgb(0, 90, 255)"  # blue, outside the queries' red-yellow-green scale
 QUERY_COLOUR = "rgb(230, 0, 180)"  # magenta, for queries with nothing to colour them by
 QUERY_SCALE = "RdYlGn"  # red (bad) to green (good)
+GOOD_INLIERS = 100  # PnP inliers from which a query is green
+BAD_ERROR = 0.02  # position error, as a fraction of the scene extent, from which a query is red
 VERTICES_PER_FRUSTUM = len(FRUSTUM_PATH) + 1  # with the gap after each
 
 
@@ -61,8 +63,17 @@ def mapping_trace(model: pycolmap.Reconstruction, depth: float) -> go.Scatter3d:
     )
 
 
-def query_colouring(queries: Queries, names: list[str], repeat: int) -> dict:
-    """Plotly colour settings of the query traces: a red-to-green scale over their values, or one colour."""
+def colour_limit(queries: Queries, extent: float) -> tuple[float, str]:
+    """The value at the end of the colour scale, from which all is green (inliers) or red (errors), and the colour
+    bar's title that says so."""
+    if queries.small_is_good:
+        limit = BAD_ERROR * extent
+        return limit, f"{queries.colour_label}<br>(red from {limit:.3g},<br>{100 * BAD_ERROR:g}% of the scene)"
+    return GOOD_INLIERS, f"{queries.colour_label}<br>(green from {GOOD_INLIERS})"
+
+
+def query_colouring(queries: Queries, names: list[str], repeat: int, limit: float) -> dict:
+    """Plotly colour settings of the query traces: a red-to-green scale from 0 to `limit`, or one colour."""
     if queries.colour_values is None:
         return {"color": QUERY_COLOUR}
     values = np.array([queries.colour_values[name] for name in names], np.float64)
@@ -71,22 +82,22 @@ def query_colouring(queries: Queries, names: list[str], repeat: int) -> dict:
         "colorscale": QUERY_SCALE,
         "reversescale": queries.small_is_good,
         "cmin": 0.0,
-        "cmax": float(values.max()) if len(values) and values.max() > 0 else 1.0,
+        "cmax": limit,
     }
 
 
-def query_traces(queries: Queries, model: pycolmap.Reconstruction, depth: float) -> list[go.Scatter3d]:
+def query_traces(queries: Queries, model: pycolmap.Reconstruction, extent: float) -> list[go.Scatter3d]:
     """The localized queries' frustums (shaped like the map's most common camera) and their centres, coloured; the
     centres carry the legend entry (a line coloured along a scale shows as black there)."""
     names = sorted(queries.poses)
     poses = [queries.poses[name] for name in names]
-    lines = frustum_polylines([common_camera(model)] * len(names), poses, depth)
+    lines = frustum_polylines([common_camera(model)] * len(names), poses, FRUSTUM_DEPTH * extent)
     centres = camera_centres(poses)
     hover = [queries.hover[name] for name in names]
-    colour_bar = {"showscale": True, "colorbar": {"title": {"text": queries.colour_label}}}
-    line = {"width": 5, **query_colouring(queries, names, VERTICES_PER_FRUSTUM)}
+    limit, title = colour_limit(queries, extent)
+    line = {"width": 4, **query_colouring(queries, names, VERTICES_PER_FRUSTUM, limit)}
     if queries.colour_values is not None:
-        line.update(colour_bar)
+        line.update(showscale=True, colorbar={"title": {"text": title}})
     label = f"queries ({len(names)})" + (f", by {queries.colour_label}" if queries.colour_label else "")
     return [
         go.Scatter3d(
@@ -107,7 +118,7 @@ def query_traces(queries: Queries, model: pycolmap.Reconstruction, depth: float)
             mode="markers",
             text=hover,
             hoverinfo="text",
-            marker={"size": 4, **query_colouring(queries, names, 1)},
+            marker={"size": 3, **query_colouring(queries, names, 1, limit)},
             name=label,
             legendgroup="queries",
         ),
@@ -118,12 +129,12 @@ def build_figure(model: pycolmap.Reconstruction, queries: Queries | None, max_po
     """Points, mapping frustums and query frustums, sized by the scene extent and seen from behind the cameras."""
     xyz, rgb = sampled_points(model, max_points)
     poses = [image.cam_from_world() for image in model.images.values() if image.has_pose]
-    depth = FRUSTUM_DEPTH * scene_extent(xyz, camera_centres(poses))
-    traces = [points_trace(xyz, rgb, model.num_points3D()), mapping_trace(model, depth)]
+    extent = scene_extent(xyz, camera_centres(poses))
+    traces = [points_trace(xyz, rgb, model.num_points3D()), mapping_trace(model, FRUSTUM_DEPTH * extent)]
     if queries is not None:
-        traces += query_traces(queries, model, depth)
+        traces += query_traces(queries, model, extent)
     up, eye = viewpoint(poses)
-    camera = {"up": dict(zip("xyz", up.tolist())), "eye": dict(zip("xyz", (1.8 * eye).tolist()))}
+    camera = {"up": dict(zip("xyz", up.tolist())), "eye": dict(zip("xyz", (2.6 * eye).tolist()))}
     layout = go.Layout(
         title={"text": title},
         template="plotly_white",
