@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from vloc.errors import VlocError
 from vloc.evaluate.poses import evaluate, main
-from vloc.evaluate.report import length_unit
+from vloc.evaluate.report import cdf_figure, length_unit
 from vloc.evaluate.setup import EvaluationSetup
 from vloc.geometry.rigid3d import pose_errors, rigid_from_matrix
 from vloc.io.model import build_posed_model, write_model
@@ -122,6 +122,31 @@ def test_per_condition_groups_files_and_model_ground_truth(tmp_path):
     assert (tmp_path / "cdf.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_cdf_figure_shows_every_error_and_marks_the_thresholds():
+    truth = {f"{condition}/{i}.png": random_pose(i) for condition in ("day", "night") for i in range(4)}
+    conditions = {n: n.split("/")[0] for n in truth}
+    shifts = [0.0005, 0.004, 0.03, 2.5]  # metres: from far below the finest threshold (2 cm) to far above the largest
+    results = {n: perturbed(truth[n], [0, 0, 1], 0.1 * (1 + i % 4), [shifts[i % 4], 0, 0]) for i, n in enumerate(truth)}
+    del results["night/3.png"]  # failed
+    report = evaluate(results, truth, [(0.02, 2.0), (0.05, 5.0), (0.10, 10.0)], conditions=conditions)
+    figure = cdf_figure(report, conditions)
+    assert figure.get_suptitle()
+    translation, rotation = figure.axes
+    assert translation.get_xscale() == "log" and rotation.get_xscale() == "log"
+    low, high = translation.get_xlim()  # in cm: errors 0.05 to 250, thresholds 2 to 10
+    assert low <= 0.05 and high >= 250
+    low, high = rotation.get_xlim()  # degrees: errors 0.1 to 0.4, thresholds 2 to 10
+    assert low <= 0.1 and high >= 10
+    marks = [line for line in translation.get_lines() if line.get_gid() == "threshold"]
+    assert sorted(line.get_xdata()[0] for line in marks) == pytest.approx([2.0, 5.0, 10.0])
+    curves = {line.get_label(): line for line in translation.get_lines() if line.get_gid() != "threshold"}
+    assert list(curves) == ["all (8 queries, 1 failed)", "day (4 queries, 0 failed)", "night (4 queries, 1 failed)"]
+    assert len({(line.get_color(), line.get_linestyle()) for line in curves.values()}) == 3
+    tops = [line.get_ydata()[-1] for line in curves.values()]
+    assert tops == pytest.approx([87.5, 100.0, 75.0])  # a failure keeps its group's curve below 100%
+    assert [t.get_text() for t in translation.get_legend().get_texts()] == list(curves)
+
+
 def test_length_unit():
     assert length_unit({"thresholds": [(0.001, 0.5), (0.01, 2)]}) == ("mm", 1000.0)
     assert length_unit({"thresholds": [(0.02, 2), (0.1, 10)]}) == ("cm", 100.0)
@@ -144,6 +169,8 @@ def test_cli_evaluate_with_dataset_json(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r.json").read_text())["groups"]["all"]["recall_percent"] == [50.0]
+    assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the plot, by default beside the JSON
+    assert "r.png" in result.output
     result = runner.invoke(app, args + ["--threshold", "0.05"])
     assert result.exit_code == 1 and "metres,degrees" in result.output and "Traceback" not in result.output
     result = runner.invoke(

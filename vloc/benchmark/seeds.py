@@ -11,8 +11,9 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from vloc.errors import ConfigError
-from vloc.evaluate.poses import evaluate, load_ground_truth
+from vloc.evaluate.poses import evaluate
 from vloc.evaluate.setup import EvaluationSetup
+from vloc.io.model import read_ground_truth
 from vloc.io.text import read_poses
 from vloc.localize import hierarchical, lbr
 from vloc.localize.lbr import LbrConf
@@ -74,7 +75,7 @@ def localization_seed_spread(
     evaluate each run: per-seed summaries, and the min / median / max of each figure over the seeds."""
     if not seeds:
         raise ConfigError("no RANSAC seeds to run (--seeds must be at least 1)")
-    poses = load_ground_truth(truth)
+    poses = read_ground_truth(truth)
     runs = []
     for seed in seeds:
         results = localize_with_seed(seed, work / f"results-seed{seed}.txt")

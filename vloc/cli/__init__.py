@@ -2,7 +2,7 @@
 
 # ruff: noqa: F401, I001  (importing a module registers its commands; the order is the help's)
 from vloc.cli import synth, prepare, extract, vocab, pairs, match, mapping, instances, recognize, localize, refine
-from vloc.cli import evaluate, benchmark, train
+from vloc.cli import evaluate, show, benchmark, train
 from vloc.cli.app import app
 
 __all__ = ["app"]

@@ -34,7 +34,9 @@ def poses(
         help="Query names to evaluate (default: the dataset's query list, else all of the ground truth).",
     ),
     out_json: Path | None = typer.Option(None, "--out-json", help="Write the report as JSON."),
-    plot: Path | None = typer.Option(None, "--plot", help="Write cumulative error curves as PNG."),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Write cumulative error curves as PNG (default with --out-json: beside it, as <stem>.png)."
+    ),
     model_units: bool = typer.Option(
         False,
         "--model-units",
@@ -47,9 +49,13 @@ def poses(
     setup = evaluation_setup(
         dataset_json, [parse_pair(t, "--threshold", "metres,degrees") for t in threshold], query_list
     )
+    if plot is None and out_json is not None:
+        plot = out_json.with_suffix(".png")
     evaluate_stage.main(results, ground_truth, setup, out_json=out_json, plot=plot, model_units=model_units)
     if out_json is not None:
         console.print(f"report written to {out_json}")
+    if plot is not None:
+        console.print(f"cumulative error curves written to {plot}")
 
 
 @stage(

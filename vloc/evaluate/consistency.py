@@ -16,10 +16,10 @@ import pycolmap
 
 from vloc.console import track
 from vloc.errors import InputError
-from vloc.evaluate.poses import load_ground_truth, query_groups
+from vloc.evaluate.poses import query_groups
 from vloc.io.features import FeatureReader
 from vloc.io.matches import MatchReader
-from vloc.io.model import read_model
+from vloc.io.model import read_ground_truth, read_model
 from vloc.io.text import read_poses, read_queries, write_text_atomic
 from vloc.pnp.absolute_pose import check_database_keypoints, check_query_features, correspondences, count_inliers
 from vloc.pnp.inputs import LocalizationInputs
@@ -135,7 +135,7 @@ def main(
     pose reproject within `max_error` pixels; print the medians per group, optionally write JSON; return the report."""
     cameras = read_queries(inputs.queries)
     estimates = read_poses(results)
-    truth = load_ground_truth(ground_truth)
+    truth = read_ground_truth(ground_truth)
     source = "query list" if queries is not None else str(inputs.queries)
     queries = sorted(cameras) if queries is None else list(queries)
     for name in queries:

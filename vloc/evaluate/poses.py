@@ -14,7 +14,7 @@ from vloc.errors import InputError
 from vloc.evaluate.report import plot_cdf, print_report
 from vloc.evaluate.setup import EvaluationSetup
 from vloc.geometry.rigid3d import pose_errors
-from vloc.io.model import model_poses, read_model
+from vloc.io.model import read_ground_truth
 from vloc.io.text import read_poses, write_text_atomic
 
 
@@ -22,15 +22,6 @@ from vloc.io.text import read_poses, write_text_atomic
 class QueryError:
     translation_m: float  # inf for a failed query (no pose)
     rotation_deg: float
-
-
-def load_ground_truth(path: Path) -> dict[str, pycolmap.Rigid3d]:
-    """cam_from_world by name from a poses file (results format) or a COLMAP model folder."""
-    if path.is_dir():
-        return model_poses(read_model(path))
-    if not path.exists():
-        raise InputError(f"{path}: ground truth not found")
-    return read_poses(path)
 
 
 def query_errors(
@@ -106,7 +97,7 @@ def main(
     """Evaluate a results file, print a table, optionally write JSON and a CDF plot; return the report.
 
     model_units: the ground truth has no metric scale (an SfM model); lengths are reported in its units."""
-    truth = load_ground_truth(ground_truth)
+    truth = read_ground_truth(ground_truth)
     poses = read_poses(results)
     report = evaluate(poses, truth, setup.thresholds, setup.queries, setup.conditions, str(results), str(ground_truth))
     report["model_units"] = model_units

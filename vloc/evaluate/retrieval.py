@@ -13,8 +13,8 @@ import numpy as np
 import pycolmap
 
 from vloc.errors import ConfigError, InputError
-from vloc.evaluate.poses import load_ground_truth
 from vloc.geometry.rigid3d import camera_center
+from vloc.io.model import read_ground_truth
 from vloc.io.text import read_pairs, write_text_atomic
 
 
@@ -100,8 +100,8 @@ def main(
     if not pairs_path.exists():
         raise InputError(f"{pairs_path}: pairs file not found")
     ranked = ranked_lists(read_pairs(pairs_path))
-    truth = load_ground_truth(db_ground_truth) if db_ground_truth is not None else {}
-    truth.update(load_ground_truth(ground_truth))
+    truth = read_ground_truth(db_ground_truth) if db_ground_truth is not None else {}
+    truth.update(read_ground_truth(ground_truth))
     sources = " or ".join(str(p) for p in (ground_truth, db_ground_truth) if p is not None)
     queries = list(ranked) if queries is None else queries
     report = evaluate(ranked, truth, queries, ks, max_distance, max_angle_deg, sources)

@@ -8,6 +8,7 @@ import pycolmap
 
 from vloc.errors import FormatError, InputError
 from vloc.io.atomic import atomic_path
+from vloc.io.text import read_poses
 
 
 def read_model(path: Path, need_points: bool = False) -> pycolmap.Reconstruction:
@@ -67,3 +68,12 @@ def model_poses(model: pycolmap.Reconstruction) -> dict[str, pycolmap.Rigid3d]:
 def model_cameras(model: pycolmap.Reconstruction) -> dict[str, pycolmap.Camera]:
     """Camera of every image, by name."""
     return {image.name: model.cameras[image.camera_id] for image in model.images.values()}
+
+
+def read_ground_truth(path: Path) -> dict[str, pycolmap.Rigid3d]:
+    """cam_from_world by name from a poses file (results format) or a COLMAP model folder."""
+    if path.is_dir():
+        return model_poses(read_model(path))
+    if not path.exists():
+        raise InputError(f"{path}: ground truth not found")
+    return read_poses(path)
