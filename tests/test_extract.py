@@ -1,14 +1,17 @@
-"""vloc extract: keypoint pixel convention, resizing, resumable output, ORB layout and CLI errors."""
+"""vloc extract: keypoint pixel convention, resizing, resumable output, ORB layout, CLI errors and two runs writing
+one output at once."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, textured_image, write_image
+from helpers import assert_one_line_error, textured_image, vloc_env, write_image
 from typer.testing import CliRunner
 
 from vloc.cli import app
@@ -166,3 +169,38 @@ def test_cli_unknown_conf_and_key(tmp_path: Path, good_and_bad_images: Path):
     result = runner.invoke(app, ["extract", "local", str(good_and_bad_images), str(out), "--set", "max_keypoints=many"])
     assert_one_line_error(result, "max_keypoints", "int")
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- concurrent runs
+def test_two_extractions_into_one_output_at_once_lose_no_image(tmp_path: Path):
+    lists = {}
+    for run in ("a", "b"):
+        names = [f"{run}{k}.png" for k in range(6)]
+        for k, name in enumerate(names):
+            write_image(tmp_path / "images" / name, textured_image(k + 10 * (run == "b"), 480, 360))
+        (tmp_path / f"{run}.txt").write_text("\n".join(names) + "\n")
+        lists[run] = names
+    out = tmp_path / "feats.h5"
+
+    def start(run: str) -> subprocess.Popen:
+        command = ["extract", "local", str(tmp_path / "images"), str(out), "--list", str(tmp_path / f"{run}.txt")]
+        return subprocess.Popen(
+            [sys.executable, "-m", "vloc", *command], env=vloc_env(), stderr=subprocess.PIPE, text=True
+        )
+
+    runs = {run: start(run) for run in lists}
+    errors = {run: process.communicate(timeout=300)[1] for run, process in runs.items()}
+    for run, process in runs.items():
+        other = runs["b" if run == "a" else "a"]
+        assert "Traceback" not in errors[run], errors[run]
+        if process.returncode != 0:  # refused while the other one wrote
+            assert process.returncode == 1
+            assert errors[run].strip() == (
+                f"error: {out}: another vloc run (pid {other.pid}) is writing this file; wait for it to finish"
+            )
+    finished = [run for run, process in runs.items() if process.returncode == 0]
+    assert finished and list_images(out) == sorted(name for run in finished for name in lists[run])
+    for run in set(lists) - set(finished):  # the refused run, run again, adds its images to the other's
+        assert start(run).wait(timeout=300) == 0
+    assert list_images(out) == sorted(lists["a"] + lists["b"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt", "feats.h5", "images"]

@@ -15,3 +15,7 @@ class FormatError(VlocError):
 
 class ConfigError(VlocError):
     """An unknown configuration name, key or an unparsable value."""
+
+
+class BusyError(VlocError):
+    """An output that another vloc run is writing at the same time."""
