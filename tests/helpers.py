@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -49,6 +50,18 @@ def vloc_env() -> dict[str, str]:
     """This process's environment with the repository first on PYTHONPATH, for `python -m vloc` in a child process."""
     paths = [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
+def tree_digest(path: Path) -> str:
+    """SHA-256 of a file, or of a folder's relative paths and file contents; 'absent' if nothing is there."""
+    if not path.exists():
+        return "absent"
+    digest = hashlib.sha256()
+    for item in sorted([path] if path.is_file() else path.rglob("*")):
+        digest.update(item.relative_to(path.parent).as_posix().encode())
+        if item.is_file():
+            digest.update(item.read_bytes())
+    return digest.hexdigest()
 
 
 def assert_one_line_error(result, *fragments: str) -> None:

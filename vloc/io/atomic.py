@@ -1,9 +1,10 @@
-"""Atomic writes: a file or folder is written beside its target as `<name>.tmp`, then renamed over it, while
+"""Atomic writes: a file or folder is written beside its target as `<name>.tmp`, then swapped in, while
 `<name>.lock` keeps every other vloc run from writing the same target."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import logging
 import os
@@ -15,6 +16,9 @@ from pathlib import Path
 from vloc.errors import BusyError
 
 logger = logging.getLogger(__name__)
+
+RENAME_EXCHANGE = 2  # renameat2 flag (Linux): swap two paths in one step
+AT_FDCWD = -100
 
 
 @contextlib.contextmanager
@@ -97,6 +101,22 @@ def _remove(path: Path) -> None:
 
 
 def _replace(temporary: Path, path: Path) -> None:
-    if temporary.is_dir():  # a folder cannot be renamed over another one
-        shutil.rmtree(path, ignore_errors=True)
-    os.replace(temporary, path)
+    """Move `temporary` to `path`; a folder over a non-empty folder is swapped with it, then the old one removed."""
+    if temporary.is_dir() and path.is_dir() and not path.is_symlink() and any(path.iterdir()):
+        _exchange(temporary, path)
+        shutil.rmtree(temporary)
+    else:
+        os.replace(temporary, path)  # a file, or a folder over nothing or over an empty folder: one step
+
+
+def _exchange(first: Path, second: Path) -> None:
+    """Swap two paths in one step (renameat2); where the system cannot, move `second` aside first."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    exchange = getattr(libc, "renameat2", None)
+    if exchange is not None and exchange(AT_FDCWD, bytes(first), AT_FDCWD, bytes(second), RENAME_EXCHANGE) == 0:
+        return
+    retired = second.with_name(second.name + ".old")
+    _remove(retired)
+    os.rename(second, retired)
+    os.rename(first, second)
+    os.rename(retired, first)
