@@ -1,7 +1,8 @@
-"""The images an extraction still has to do: those not yet in its output, loaded and resized ahead."""
+"""The output of an extraction and the images it still has to do: those not yet in it, loaded and resized ahead."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,8 +10,17 @@ import h5py
 import numpy as np
 
 from vloc.console import track
-from vloc.io.h5 import list_groups_with
+from vloc.io.h5 import Entries, atomic_writer, list_groups_with
 from vloc.io.images import prefetch_images
+
+
+def extraction_output(
+    out: Path, done_dataset: str, names: list[str], overwrite: bool
+) -> contextlib.AbstractContextManager[h5py.File]:
+    """The output file, open for writing until the block ends: resumed, or with `overwrite` starting from its images
+    not in `names` (those are extracted again; the others are kept as they are)."""
+    redo = Entries(done_dataset, frozenset(names)) if overwrite else None
+    return atomic_writer(out, resume=not overwrite, redo=redo)
 
 
 def pending_images(
