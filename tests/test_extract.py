@@ -1,5 +1,5 @@
 """vloc extract: keypoint pixel convention, resizing, resumable output, ORB layout, CLI errors, --overwrite of a
-list and two runs writing one output at once."""
+list, the pixel budget and two runs writing one output at once."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from vloc.cli import app
 from vloc.config import override
 from vloc.errors import ConfigError
 from vloc.extract import local_features as extract
+from vloc.io import images as image_io
 from vloc.io.features import FeatureReader, list_images
 from vloc.io.h5 import list_groups_with
 
@@ -172,7 +173,7 @@ def test_cli_unknown_conf_and_key(tmp_path: Path, good_and_bad_images: Path):
     assert not out.exists()
 
 
-# ---------------------------------------------------------------- overwrite, concurrent runs
+# ---------------------------------------------------------------- overwrite, memory, concurrent runs
 def read_all(path: Path, dataset: str) -> dict[str, np.ndarray]:
     with h5py.File(path, "r") as handle:
         return {name: handle[name][dataset][()] for name in list_groups_with(handle, dataset)}
@@ -228,6 +229,34 @@ def test_cli_overwrite_of_a_list_with_another_configuration_is_refused(tmp_path:
     )
     assert tree_digest(out) == before  # c.png, which would mix two configurations, was not dropped either
     assert not out.with_name("feats.h5.tmp").exists()
+
+
+def test_cli_image_over_the_pixel_budget_is_refused_from_its_header(tmp_path: Path, monkeypatch):
+    images, out = tmp_path / "images", tmp_path / "feats.h5"
+    write_image(images / "a.png", textured_image(0, 160, 120))
+    assert CliRunner().invoke(app, ["extract", "local", str(images), str(out)]).exit_code == 0
+    write_image(images / "big.png", textured_image(1, 400, 300))
+    before = tree_digest(out)
+
+    def never_decoded(path: Path, grayscale: bool):
+        raise AssertionError(f"{path} decoded")
+
+    monkeypatch.setattr(image_io, "read_image", never_decoded)
+    budget = ["--set", "preprocessing.max_pixels=50000"]  # a guard: no "another configuration" for a.png's file
+    result = CliRunner().invoke(app, ["extract", "local", str(images), str(out), *budget])
+    assert_one_line_error(
+        result,
+        f"{images / 'big.png'}: 400x300 image is 120000 pixels to extract, over preprocessing.max_pixels=50000 "
+        "(memory); set preprocessing.resize_max, or raise preprocessing.max_pixels if the machine has the memory",
+    )
+    assert tree_digest(out) == before and not out.with_name("feats.h5.tmp").exists()
+
+    monkeypatch.undo()
+    resized = ["--set", "preprocessing.resize_max=200"]  # 200x150 = 30000 pixels extracted: within the budget
+    result = CliRunner().invoke(app, ["extract", "local", str(images), str(tmp_path / "small.h5"), *budget, *resized])
+    assert result.exit_code == 0, result.output
+    with FeatureReader(tmp_path / "small.h5") as features:
+        np.testing.assert_array_equal(features.read("big.png").image_size, [400, 300])
 
 
 def test_two_extractions_into_one_output_at_once_lose_no_image(tmp_path: Path):

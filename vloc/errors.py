@@ -19,3 +19,7 @@ class ConfigError(VlocError):
 
 class BusyError(VlocError):
     """An output that another vloc run is writing at the same time."""
+
+
+class ResourceError(VlocError):
+    """An input too large for the resources a run is allowed (e.g. an image over the pixel budget)."""

@@ -24,14 +24,13 @@ def main(
     names = select_images(image_root, image_list)
     with extraction_output(out, "strides", names, overwrite) as handle:
         stamp_config(handle, out, to_json(conf))
-        resize_max = conf.preprocessing.resize_max
         images = pending_images(
             handle,
             "strides",
             image_root,
             names,
             backbone.grayscale,
-            resize_max,
+            conf.preprocessing,
             overwrite=overwrite,
             skip_unreadable=skip_unreadable,
             description="extract dense",

@@ -93,16 +93,15 @@ def main(
         with extraction_output(out, "global_descriptor", names, overwrite) as handle:
             stamp_config(handle, out, to_json(conf))  # before building: refuse a mismatching file first
             if pending:
-                save_vocabulary(build(conf_of(conf.model), image_root, names, conf.preprocessing.resize_max), pending)
+                save_vocabulary(build(conf_of(conf.model), image_root, names, conf.preprocessing), pending)
             descriptor = descriptor_class(replace(conf.model, vocabulary=str(pending)) if pending else conf.model)
-            resize_max = conf.preprocessing.resize_max
             images = pending_images(
                 handle,
                 "global_descriptor",
                 image_root,
                 names,
                 descriptor_class.grayscale,
-                resize_max,
+                conf.preprocessing,
                 overwrite=overwrite,
                 skip_unreadable=skip_unreadable,
                 description=f"global {conf.descriptor}",

@@ -11,7 +11,7 @@ import numpy as np
 
 from vloc.console import track
 from vloc.io.h5 import Entries, atomic_writer, list_groups_with
-from vloc.io.images import prefetch_images
+from vloc.io.images import Preprocessing, prefetch_images
 
 
 def extraction_output(
@@ -29,7 +29,7 @@ def pending_images(
     image_root: Path,
     names: list[str],
     grayscale: bool,
-    resize_max: int | None,
+    preprocessing: Preprocessing,
     *,
     overwrite: bool,
     skip_unreadable: bool,
@@ -39,7 +39,7 @@ def pending_images(
     `done_dataset` (all with `overwrite`), under a progress bar; unreadable images are skipped when allowed."""
     done = set() if overwrite else set(list_groups_with(handle, done_dataset))
     todo = [n for n in names if n not in done]
-    loaded_images = prefetch_images(image_root, todo, grayscale, resize_max, skip_unreadable)
+    loaded_images = prefetch_images(image_root, todo, grayscale, preprocessing, skip_unreadable)
     for name, loaded in track(loaded_images, description, len(todo)):
         if loaded is not None:
             yield (name, *loaded)
