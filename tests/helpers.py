@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -42,6 +44,24 @@ def sinusoid_map(channels: int, height: int, width: int, wavelengths: tuple, see
             angle, phase = 2 * math.pi * angle, 2 * math.pi * phase
             out[c] += torch.sin(k * (x * torch.cos(angle) + y * torch.sin(angle)) + phase) / 3
     return out
+
+
+def vloc_env() -> dict[str, str]:
+    """This process's environment with the repository first on PYTHONPATH, for `python -m vloc` in a child process."""
+    paths = [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
+def tree_digest(path: Path) -> str:
+    """SHA-256 of a file, or of a folder's relative paths and file contents; 'absent' if nothing is there."""
+    if not path.exists():
+        return "absent"
+    digest = hashlib.sha256()
+    for item in sorted([path] if path.is_file() else path.rglob("*")):
+        digest.update(item.relative_to(path.parent).as_posix().encode())
+        if item.is_file():
+            digest.update(item.read_bytes())
+    return digest.hexdigest()
 
 
 def assert_one_line_error(result, *fragments: str) -> None:

@@ -1,21 +1,26 @@
-"""vloc extract: keypoint pixel convention, resizing, resumable output, ORB layout and CLI errors."""
+"""vloc extract: keypoint pixel convention, resizing, resumable output, ORB layout, CLI errors, --overwrite of a
+list, the pixel budget and two runs writing one output at once."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, textured_image, write_image
+from helpers import assert_one_line_error, textured_image, tree_digest, vloc_env, write_image
 from typer.testing import CliRunner
 
 from vloc.cli import app
 from vloc.config import override
 from vloc.errors import ConfigError
 from vloc.extract import local_features as extract
+from vloc.io import images as image_io
 from vloc.io.features import FeatureReader, list_images
+from vloc.io.h5 import list_groups_with
 
 BLOB_CENTRES = np.array([[60.3, 50.7], [160.5, 120.25], [250.8, 70.4], [90.65, 180.1], [230.2, 190.9]])
 
@@ -166,3 +171,123 @@ def test_cli_unknown_conf_and_key(tmp_path: Path, good_and_bad_images: Path):
     result = runner.invoke(app, ["extract", "local", str(good_and_bad_images), str(out), "--set", "max_keypoints=many"])
     assert_one_line_error(result, "max_keypoints", "int")
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- overwrite, memory, concurrent runs
+def read_all(path: Path, dataset: str) -> dict[str, np.ndarray]:
+    with h5py.File(path, "r") as handle:
+        return {name: handle[name][dataset][()] for name in list_groups_with(handle, dataset)}
+
+
+@pytest.mark.parametrize(
+    "kind, options, dataset",
+    [
+        ("local", ["--conf", "sift"], "keypoints"),
+        ("dense", ["--conf", "dsift"], "level_0"),
+        ("global", ["--conf", "vlad", "--set", "num_clusters=4", "--set", "pca_dim=null"], "global_descriptor"),
+    ],
+)
+def test_cli_overwrite_of_a_list_redoes_those_images_and_keeps_the_others(
+    tmp_path: Path, kind: str, options: list[str], dataset: str
+):
+    names = [f"{k}.png" for k in range(4)]
+    for k, name in enumerate(names):
+        write_image(tmp_path / "images" / name, textured_image(k, 160, 120))
+    out = tmp_path / "out.h5"
+    command = ["extract", kind, str(tmp_path / "images"), str(out), *options]
+    assert CliRunner().invoke(app, command).exit_code == 0
+    original = read_all(out, dataset)
+    with h5py.File(out, "r+") as handle:
+        for name in ("0.png", "3.png"):
+            handle[name][dataset][...] = 7
+    vocabulary = tree_digest(tmp_path / "out.vocab.npz")  # VLAD's; 'absent' for the others
+
+    (tmp_path / "list.txt").write_text("0.png\n1.png\n")
+    result = CliRunner().invoke(app, [*command, "--list", str(tmp_path / "list.txt"), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    after = read_all(out, dataset)
+    assert sorted(after) == names  # the 4 images, not the 2 listed
+    for name in ("0.png", "1.png", "2.png"):  # 0 and 1 extracted again (0's tampering gone), 2 untouched
+        np.testing.assert_array_equal(after[name], original[name])
+    assert (after["3.png"] == 7).all()  # not listed: kept exactly as it was, not extracted again
+    assert tree_digest(tmp_path / "out.vocab.npz") == vocabulary  # the kept descriptors' vocabulary is kept too
+    left = {p.name for p in tmp_path.iterdir()} - {"out.vocab.npz"}
+    assert left == {"images", "list.txt", "out.h5"}  # no temporary, no lock
+
+
+def test_cli_overwrite_of_a_list_with_another_configuration_is_refused(tmp_path: Path, good_and_bad_images: Path):
+    out = tmp_path / "feats.h5"
+    (tmp_path / "list.txt").write_text("a.png\n")
+    command = ["extract", "local", str(good_and_bad_images), str(out), "--list", str(tmp_path / "list.txt")]
+    assert CliRunner().invoke(app, [*command[:4], "--skip-unreadable"]).exit_code == 0
+    before = tree_digest(out)
+    result = CliRunner().invoke(app, [*command, "--overwrite", "--set", "max_keypoints=100"])
+    assert_one_line_error(
+        result,
+        f"{out} was written with another configuration; redo all its entries with --overwrite, or write another "
+        "output file",
+    )
+    assert tree_digest(out) == before  # c.png, which would mix two configurations, was not dropped either
+    assert not out.with_name("feats.h5.tmp").exists()
+
+
+def test_cli_image_over_the_pixel_budget_is_refused_from_its_header(tmp_path: Path, monkeypatch):
+    images, out = tmp_path / "images", tmp_path / "feats.h5"
+    write_image(images / "a.png", textured_image(0, 160, 120))
+    assert CliRunner().invoke(app, ["extract", "local", str(images), str(out)]).exit_code == 0
+    write_image(images / "big.png", textured_image(1, 400, 300))
+    before = tree_digest(out)
+
+    def never_decoded(path: Path, grayscale: bool):
+        raise AssertionError(f"{path} decoded")
+
+    monkeypatch.setattr(image_io, "read_image", never_decoded)
+    budget = ["--set", "preprocessing.max_pixels=50000"]  # a guard: no "another configuration" for a.png's file
+    result = CliRunner().invoke(app, ["extract", "local", str(images), str(out), *budget])
+    assert_one_line_error(
+        result,
+        f"{images / 'big.png'}: 400x300 image is 120000 pixels to extract, over preprocessing.max_pixels=50000 "
+        "(memory); set preprocessing.resize_max, or raise preprocessing.max_pixels if the machine has the memory",
+    )
+    assert tree_digest(out) == before and not out.with_name("feats.h5.tmp").exists()
+
+    monkeypatch.undo()
+    resized = ["--set", "preprocessing.resize_max=200"]  # 200x150 = 30000 pixels extracted: within the budget
+    result = CliRunner().invoke(app, ["extract", "local", str(images), str(tmp_path / "small.h5"), *budget, *resized])
+    assert result.exit_code == 0, result.output
+    with FeatureReader(tmp_path / "small.h5") as features:
+        np.testing.assert_array_equal(features.read("big.png").image_size, [400, 300])
+
+
+def test_two_extractions_into_one_output_at_once_lose_no_image(tmp_path: Path):
+    lists = {}
+    for run in ("a", "b"):
+        names = [f"{run}{k}.png" for k in range(6)]
+        for k, name in enumerate(names):
+            write_image(tmp_path / "images" / name, textured_image(k + 10 * (run == "b"), 480, 360))
+        (tmp_path / f"{run}.txt").write_text("\n".join(names) + "\n")
+        lists[run] = names
+    out = tmp_path / "feats.h5"
+
+    def start(run: str) -> subprocess.Popen:
+        command = ["extract", "local", str(tmp_path / "images"), str(out), "--list", str(tmp_path / f"{run}.txt")]
+        return subprocess.Popen(
+            [sys.executable, "-m", "vloc", *command], env=vloc_env(), stderr=subprocess.PIPE, text=True
+        )
+
+    runs = {run: start(run) for run in lists}
+    errors = {run: process.communicate(timeout=300)[1] for run, process in runs.items()}
+    for run, process in runs.items():
+        other = runs["b" if run == "a" else "a"]
+        assert "Traceback" not in errors[run], errors[run]
+        if process.returncode != 0:  # refused while the other one wrote
+            assert process.returncode == 1
+            assert errors[run].strip() == (
+                f"error: {out}: another vloc run (pid {other.pid}) is writing this file; wait for it to finish"
+            )
+    finished = [run for run, process in runs.items() if process.returncode == 0]
+    assert finished and list_images(out) == sorted(name for run in finished for name in lists[run])
+    for run in set(lists) - set(finished):  # the refused run, run again, adds its images to the other's
+        assert start(run).wait(timeout=300) == 0
+    assert list_images(out) == sorted(lists["a"] + lists["b"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt", "feats.h5", "images"]

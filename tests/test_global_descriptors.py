@@ -27,6 +27,7 @@ from vloc.global_descriptors.vocabulary import VocabularyConf, load_vocabulary, 
 from vloc.global_descriptors.vocabulary_learning import build
 from vloc.io import images as image_io
 from vloc.io.global_features import list_global_images, read_global_descriptors
+from vloc.io.images import Preprocessing
 
 
 @pytest.fixture
@@ -70,7 +71,8 @@ def test_vlad_normalisations():
 
 
 def test_vlad_similarity_of_changed_copy_and_unrelated_images(images: Path, tmp_path: Path):
-    vocabulary = build(VocabularyConf(pca_dim=None), images, sorted(p.name for p in images.iterdir()), None)
+    names = sorted(p.name for p in images.iterdir())
+    vocabulary = build(VocabularyConf(pca_dim=None), images, names, Preprocessing(resize_max=None))
     vlad = VLAD(VLADConf(vocabulary=str(save_vocabulary(vocabulary, tmp_path / "v.npz"))))
     image = textured_image(0, 320, 240)
     changed = np.clip(image * 1.1, 0, 255).astype(np.uint8)[4:, 4:]  # brightness +10 %, shifted by 4 px

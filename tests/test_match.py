@@ -3,6 +3,7 @@ errors, resume."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -20,7 +21,7 @@ from vloc.datasets import TempleRing
 from vloc.extract import local_features as extract
 from vloc.geometry.epipolar import epipolar_distances, fundamental_from_poses
 from vloc.io.features import FeatureReader, Features, write_features
-from vloc.io.h5 import atomic_writer
+from vloc.io.h5 import atomic_writer, list_groups_with
 from vloc.io.matches import MatchReader, names_to_pair
 from vloc.match import local_features as match
 from vloc.matchers.hamming import Hamming, HammingConf
@@ -305,7 +306,40 @@ def test_resume_skips_matched_pairs_unless_overwrite(synthetic, tmp_path: Path):
     match.main(conf, synthetic["pairs_path"], synthetic["features"], out, overwrite=True)
     with h5py.File(out, "r") as handle:
         np.testing.assert_array_equal(handle[key]["matches0"][()], original)
-        assert names_to_pair(*new) not in handle  # overwrite starts a new file
+        assert names_to_pair(*new) in handle  # not in the pairs overwritten: kept
+
+
+def test_cli_overwrite_rematches_the_listed_pairs_only_and_keeps_the_others(tmp_path: Path):
+    names = ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]
+    features = write_random_features(tmp_path / "feats.h5", names)
+    out = tmp_path / "matches.h5"
+
+    def match_cli(pairs: str, *options: str):
+        (tmp_path / "pairs.txt").write_text(pairs)
+        arguments = ["match", "features", str(tmp_path / "pairs.txt"), str(features), str(out), "--conf", "nn-mutual"]
+        return CliRunner().invoke(app, [*arguments, *options])
+
+    assert match_cli("".join(f"{a} {b}\n" for a, b in itertools.combinations(names, 2))).exit_code == 0
+    with h5py.File(out, "r+") as handle:
+        original = {key: handle[key]["matches0"][()] for key in list_groups_with(handle, "matches0")}
+        for key in ("a.jpg/b.jpg", "c.jpg/d.jpg"):
+            handle[key]["matches0"][...] = -1
+    assert (original["a.jpg/b.jpg"] > -1).sum() > 10 and (original["a.jpg/c.jpg"] > -1).sum() > 10
+
+    result = match_cli("a.jpg b.jpg\nc.jpg a.jpg\n", "--overwrite")  # one pair as stored, one reversed
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as handle:
+        after = {key: handle[key]["matches0"][()] for key in list_groups_with(handle, "matches0")}
+    assert sorted(after) == sorted(set(original) - {"a.jpg/c.jpg"} | {"c.jpg/a.jpg"})  # 6 pairs, each stored once
+    np.testing.assert_array_equal(after["a.jpg/b.jpg"], original["a.jpg/b.jpg"])  # matched again
+    assert (after["c.jpg/d.jpg"] == -1).all()  # not listed: kept as it was
+    for key in ("a.jpg/d.jpg", "b.jpg/c.jpg", "b.jpg/d.jpg"):
+        np.testing.assert_array_equal(after[key], original[key])
+    with MatchReader(out) as matches:  # mutual matches: the same ones, found from c's side
+        index_pairs, _ = matches.read("a.jpg", "c.jpg")
+    matched = np.flatnonzero(original["a.jpg/c.jpg"] > -1)
+    expected = np.stack([matched, original["a.jpg/c.jpg"][matched]], 1)
+    np.testing.assert_array_equal(index_pairs[np.argsort(index_pairs[:, 0])], expected)
 
 
 def test_instancewise_matching_never_pairs_two_different_instances():

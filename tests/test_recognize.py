@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from helpers import assert_one_line_error, renderer_instances, visible_instances
@@ -74,3 +75,27 @@ def test_recognize_bad_inputs_are_one_line_errors(labelled_map: dict[str, Path],
     )
     assert_one_line_error(result, "no image has instance labels")
     assert not (tmp_path / "r.h5").exists()
+
+
+def test_cli_overwrite_recognises_the_listed_queries_again_and_keeps_the_others(
+    labelled_map: dict[str, Path], tmp_path: Path
+):
+    first, second = read_image_list(labelled_map["root"] / "query_list.txt")[:2]
+    out = tmp_path / "recognitions.h5"
+    arguments = [str(labelled_map[key]) for key in ("instances", "images", "features")] + [str(out), "--queries"]
+    (tmp_path / "both.txt").write_text(f"{first}\n{second}\n")
+    assert CliRunner().invoke(app, ["recognize", *arguments, str(tmp_path / "both.txt")]).exit_code == 0
+    with InstanceReader(out) as recognitions:
+        original = recognitions.keypoint_labels(first)
+    assert (original > 0).sum() > 10
+    with h5py.File(out, "r+") as handle:
+        for name in (first, second):
+            handle[name]["keypoint_labels"][...] = -3
+
+    (tmp_path / "first.txt").write_text(f"{first}\n")
+    result = CliRunner().invoke(app, ["recognize", *arguments, str(tmp_path / "first.txt"), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    with InstanceReader(out) as recognitions:
+        assert recognitions.names == sorted([first, second])  # both, not only the one listed
+        np.testing.assert_array_equal(recognitions.keypoint_labels(first), original)  # recognised again
+        assert (recognitions.keypoint_labels(second) == -3).all()  # not listed: kept as it was

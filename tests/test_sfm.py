@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pycolmap
 import pytest
+from helpers import assert_one_line_error, textured_image, tree_digest, write_image
+from typer.testing import CliRunner
 
 from vloc import pairs
+from vloc.cli import app
 from vloc.extract import local_features as extract
 from vloc.geometry.rigid3d import pose_errors
 from vloc.io.model import model_poses
@@ -62,3 +65,14 @@ def test_cameras_agree_with_ground_truth_after_sim3(reconstructed):
         distance, angle = pose_errors(estimated[name], true_poses[name])
         assert distance < tolerance, (name, distance, tolerance)
         assert angle < 1.0, (name, angle)
+
+
+def test_cli_refuses_to_write_the_model_over_the_image_folder(tmp_path: Path):
+    images = tmp_path / "images"
+    for k in range(2):
+        write_image(images / f"{k}.png", textured_image(k, 64, 48))
+    before = tree_digest(tmp_path)
+    inputs = [str(images), str(tmp_path / "pairs.txt"), str(tmp_path / "feats.h5"), str(tmp_path / "matches.h5")]
+    result = CliRunner().invoke(app, ["sfm", *inputs, str(images)])
+    assert_one_line_error(result, f"{images}: exists and is not a COLMAP model folder; choose a new folder")
+    assert tree_digest(tmp_path) == before

@@ -8,7 +8,10 @@ from pathlib import Path
 import numpy as np
 import pycolmap
 import pytest
+from helpers import assert_one_line_error, textured_image, tree_digest, write_image
+from typer.testing import CliRunner
 
+from vloc.cli import app
 from vloc.errors import FormatError
 from vloc.io.model import read_model, write_model
 from vloc.mapping import triangulation
@@ -73,3 +76,15 @@ def test_pose_support_names_an_image_whose_known_pose_is_wrong(synthetic_map: di
     warnings = triangulation.pose_support_warnings(list(supports.values()))
     assert warnings[0].startswith("1 images have no 3D point") and warnings[0].endswith("day/frame_006.png")
     assert "median over images" in warnings[1]
+
+
+@pytest.mark.parametrize("out_name", ["images", "results.txt"])
+def test_cli_refuses_an_out_that_is_not_a_model_folder(tmp_path: Path, out_name: str):
+    write_image(tmp_path / "images" / "a.png", textured_image(0, 64, 48))
+    (tmp_path / "results.txt").write_text("a.png 1 0 0 0 0 0 0\n")
+    before = tree_digest(tmp_path)
+    inputs = [str(tmp_path / name) for name in ("reference", "images", "pairs.txt", "feats.h5", "matches.h5")]
+    out = tmp_path / out_name
+    result = CliRunner().invoke(app, ["triangulate", *inputs, str(out)])
+    assert_one_line_error(result, f"{out}: exists and is not a COLMAP model folder; choose a new folder")
+    assert tree_digest(tmp_path) == before  # nothing removed, no temporary or lock left

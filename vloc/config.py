@@ -89,8 +89,26 @@ def preset_field(**kwargs: Any) -> Any:
     return dataclasses.field(metadata={"preset": True}, **kwargs)
 
 
+def guard_field(default: Any) -> Any:
+    """A dataclass field that bounds what a run may use (e.g. memory) without changing what it writes: it is left out
+    of `to_json`, so changing it never makes an output look written with another configuration."""
+    return dataclasses.field(default=default, metadata={"guard": True})
+
+
 def to_json(conf: Any) -> str:
-    """Canonical JSON of a configuration, stored in output files to tell what made them."""
+    """Canonical JSON of a configuration (guard fields left out), stored in output files to tell what made them."""
     import json
 
-    return json.dumps(dataclasses.asdict(conf), sort_keys=True)
+    return json.dumps(_stamped(conf), sort_keys=True)
+
+
+def _stamped(value: Any) -> Any:
+    """`dataclasses.asdict` without guard fields."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = (f for f in dataclasses.fields(value) if not f.metadata.get("guard"))
+        return {f.name: _stamped(getattr(value, f.name)) for f in fields}
+    if isinstance(value, (list, tuple)):
+        return [_stamped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _stamped(v) for k, v in value.items()}
+    return value

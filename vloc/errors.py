@@ -15,3 +15,11 @@ class FormatError(VlocError):
 
 class ConfigError(VlocError):
     """An unknown configuration name, key or an unparsable value."""
+
+
+class BusyError(VlocError):
+    """An output that another vloc run is writing at the same time."""
+
+
+class ResourceError(VlocError):
+    """An input too large for the resources a run is allowed (e.g. an image over the pixel budget)."""

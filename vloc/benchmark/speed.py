@@ -28,9 +28,7 @@ def profile_extraction(conf: ExtractConf, image_root: Path, names: list[str], re
     extractor_class = EXTRACTORS.get(conf.extractor)
     extractor = extractor_class(conf.model)
     totals, pure = [], []
-    loaded = [
-        load_for_extraction(image_root / n, extractor_class.grayscale, conf.preprocessing.resize_max)[0] for n in names
-    ]
+    loaded = [load_for_extraction(image_root / n, extractor_class.grayscale, conf.preprocessing)[0] for n in names]
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as work:
             list_file = Path(work) / "list.txt"

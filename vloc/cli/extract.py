@@ -19,7 +19,11 @@ extract_app = sub_app(
 IMAGES = typer.Argument(..., help="Image folder; names are paths relative to it.")
 SET = typer.Option([], "--set", help="Override a config field, e.g. preprocessing.resize_max=1024.")
 IMAGE_LIST = typer.Option(None, "--list", help="Text file of image names to extract (default: all).")
-OVERWRITE = typer.Option(False, help="Re-extract images already in the output.")
+OVERWRITE = typer.Option(
+    False,
+    help="Extract the images selected (--list, or all below IMAGES) again, even those already in the output; the "
+    "output's other images are kept.",
+)
 SKIP_UNREADABLE = typer.Option(False, help="Warn and skip unreadable images instead of failing.")
 
 

@@ -8,6 +8,8 @@ import typer
 
 from vloc.cli.app import app, console, stage
 
+OUT_HELP = "Output model folder: a new one, or a COLMAP model folder to replace; anything else is refused."
+
 
 @stage(
     app,
@@ -22,7 +24,7 @@ def triangulate(
     pairs: Path = typer.Argument(..., help="Mapping pairs file."),
     features: Path = typer.Argument(..., help="Features file."),
     matches: Path = typer.Argument(..., help="Matches file of the mapping pairs."),
-    out: Path = typer.Argument(..., help="Output model folder."),
+    out: Path = typer.Argument(..., help=OUT_HELP),
     set_: list[str] = typer.Option([], "--set", help="Override, e.g. max_epipolar_error=2 or min_angle=1."),
 ) -> None:
     from vloc.config import override
@@ -51,7 +53,7 @@ def sfm(
     pairs: Path = typer.Argument(..., help="Pairs file."),
     features: Path = typer.Argument(..., help="Features file."),
     matches: Path = typer.Argument(..., help="Matches file."),
-    out: Path = typer.Argument(..., help="Output model folder."),
+    out: Path = typer.Argument(..., help=OUT_HELP),
     set_: list[str] = typer.Option([], "--set", help="Override, e.g. min_num_inliers=30."),
 ) -> None:
     from vloc.config import override

@@ -37,7 +37,9 @@ def features(
     features_ref: Path | None = typer.Option(
         None, "--features-ref", help="Features file of the second image of each pair."
     ),
-    overwrite: bool = typer.Option(False, help="Re-match pairs already in the output."),
+    overwrite: bool = typer.Option(
+        False, help="Match the pairs of PAIRS again, even those already in the output; its other pairs are kept."
+    ),
     labels: list[Path] = typer.Option(
         [],
         "--labels",

@@ -34,7 +34,9 @@ def recognize(
     db_features: Path | None = typer.Option(
         None, "--db-features", help="Local features of the database images, if in another file."
     ),
-    overwrite: bool = typer.Option(False, help="Recognise queries already in the output again."),
+    overwrite: bool = typer.Option(
+        False, help="Recognise the queries of --queries again, even those already in the output; its others are kept."
+    ),
 ) -> None:
     from vloc.config import override
     from vloc.io.text import read_image_list

@@ -34,12 +34,12 @@ def build(
     from vloc.errors import InputError
     from vloc.global_descriptors import vocabulary
     from vloc.global_descriptors.vocabulary_learning import build as build_vocabulary
-    from vloc.io.images import list_image_names
+    from vloc.io.images import Preprocessing, list_image_names
     from vloc.io.text import read_image_list
 
     if not images.is_dir():
         raise InputError(f"{images}: image folder not found")
     conf = override(vocabulary.VocabularyConf(), set_)
     names = read_image_list(image_list) if image_list else list_image_names(images)
-    vocabulary.save_vocabulary(build_vocabulary(conf, images, names, resize_max or None), out)
+    vocabulary.save_vocabulary(build_vocabulary(conf, images, names, Preprocessing(resize_max or None)), out)
     console.print(f"vocabulary written to {out}")

@@ -74,7 +74,7 @@ def pyramid_of(backbone: DenseBackbone, image: np.ndarray, scale: np.ndarray) ->
 
 def compute_pyramid(backbone: DenseBackbone, conf: ExtractDenseConf, path: Path) -> list[DenseLevel]:
     """Read one image and compute its pyramid on the fly."""
-    image, scale, _ = load_for_extraction(path, backbone.grayscale, conf.preprocessing.resize_max)
+    image, scale, _ = load_for_extraction(path, backbone.grayscale, conf.preprocessing)
     return pyramid_of(backbone, image, scale)
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from vloc.config import to_json
 from vloc.dense.pyramid import ExtractDenseConf, build_backbone, pyramid_of, write_pyramid
-from vloc.extract.pending import pending_images
-from vloc.io.h5 import atomic_writer, stamp_config
+from vloc.extract.pending import extraction_output, pending_images
+from vloc.io.h5 import stamp_config
 from vloc.io.images import select_images
 
 
@@ -22,16 +22,15 @@ def main(
     """Extract dense pyramids of the images below `image_root` (or those in `image_list`) into `out`."""
     backbone = build_backbone(conf)
     names = select_images(image_root, image_list)
-    with atomic_writer(out, resume=not overwrite) as handle:
+    with extraction_output(out, "strides", names, overwrite) as handle:
         stamp_config(handle, out, to_json(conf))
-        resize_max = conf.preprocessing.resize_max
         images = pending_images(
             handle,
             "strides",
             image_root,
             names,
             backbone.grayscale,
-            resize_max,
+            conf.preprocessing,
             overwrite=overwrite,
             skip_unreadable=skip_unreadable,
             description="extract dense",

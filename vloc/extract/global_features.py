@@ -8,13 +8,13 @@ from typing import Any
 
 from vloc.config import preset_field, to_json
 from vloc.errors import ConfigError, InputError
-from vloc.extract.pending import pending_images
+from vloc.extract.pending import extraction_output, pending_images
 from vloc.global_descriptors import GLOBAL_DESCRIPTORS
 from vloc.global_descriptors.vlad import VLADConf
 from vloc.global_descriptors.vocabulary import conf_of, load_vocabulary, save_vocabulary
 from vloc.global_descriptors.vocabulary_learning import build
-from vloc.io.global_features import write_global_descriptor
-from vloc.io.h5 import atomic_writer, stamp_config
+from vloc.io.global_features import list_global_images, write_global_descriptor
+from vloc.io.h5 import stamp_config
 from vloc.io.images import Preprocessing, select_images
 
 
@@ -40,7 +40,7 @@ def vocabulary_path(out: Path) -> Path:
     return out.with_name(out.stem + ".vocab.npz")
 
 
-def _plan_vocabulary(conf: GlobalConf, out: Path, overwrite: bool) -> tuple[GlobalConf, bool]:
+def _plan_vocabulary(conf: GlobalConf, out: Path, rebuild: bool) -> tuple[GlobalConf, bool]:
     """The conf naming the vocabulary file it uses (with that file's settings), and whether that file must be built."""
     model: VLADConf = conf.model
     if model.vocabulary:
@@ -50,13 +50,21 @@ def _plan_vocabulary(conf: GlobalConf, out: Path, overwrite: bool) -> tuple[Glob
         ), False  # the file's settings describe the output
     path = vocabulary_path(out)
     conf = replace(conf, model=replace(model, vocabulary=str(path)))
-    if overwrite or not path.exists():
-        if out.exists() and not overwrite:
-            raise InputError(f"{path}: vocabulary of {out} is missing; use --overwrite to start again")
+    if rebuild or not path.exists():
+        if out.exists() and not rebuild:
+            raise InputError(f"{path}: vocabulary of {out} is missing; redo all its images with --overwrite")
         return conf, True
     if load_vocabulary(path).conf != conf_of(model):
-        raise ConfigError(f"{path} was built with other settings; use --overwrite or set vocabulary=FILE")
+        raise ConfigError(
+            f"{path} was built with other settings; redo all images of {out} with --overwrite, or set vocabulary=FILE"
+        )
     return conf, False
+
+
+def _kept_images(out: Path, names: list[str]) -> list[str]:
+    """Images of an existing output that an --overwrite of `names` keeps."""
+    selected = set(names)
+    return [n for n in list_global_images(out) if n not in selected] if out.exists() else []
 
 
 def main(
@@ -69,30 +77,31 @@ def main(
 ) -> Path:
     """Write the global descriptor of each image below `image_root` (or in `image_list`) into `out`.
 
-    VLAD without a `vocabulary` first learns one from these images into `<out stem>.vocab.npz`.
+    VLAD without a `vocabulary` first learns one from these images into `<out stem>.vocab.npz`; an `overwrite` that
+    keeps images of `out` (not in `image_list`) keeps its vocabulary too.
     """
     descriptor_class = GLOBAL_DESCRIPTORS.get(conf.descriptor)
     names = select_images(image_root, image_list)
     needs_build = False
     if isinstance(conf.model, VLADConf):
-        conf, needs_build = _plan_vocabulary(conf, out, overwrite)
+        rebuild = overwrite and not _kept_images(out, names)  # kept descriptors need the vocabulary they were made with
+        conf, needs_build = _plan_vocabulary(conf, out, rebuild)
     vocabulary = Path(conf.model.vocabulary) if needs_build else None
     pending = vocabulary.with_name(vocabulary.name + ".new") if vocabulary else None  # committed along with `out`
     keeps_old_output = overwrite and out.exists()  # what atomic_writer does on Ctrl-C
     try:
-        with atomic_writer(out, resume=not overwrite) as handle:
+        with extraction_output(out, "global_descriptor", names, overwrite) as handle:
             stamp_config(handle, out, to_json(conf))  # before building: refuse a mismatching file first
             if pending:
-                save_vocabulary(build(conf_of(conf.model), image_root, names, conf.preprocessing.resize_max), pending)
+                save_vocabulary(build(conf_of(conf.model), image_root, names, conf.preprocessing), pending)
             descriptor = descriptor_class(replace(conf.model, vocabulary=str(pending)) if pending else conf.model)
-            resize_max = conf.preprocessing.resize_max
             images = pending_images(
                 handle,
                 "global_descriptor",
                 image_root,
                 names,
                 descriptor_class.grayscale,
-                resize_max,
+                conf.preprocessing,
                 overwrite=overwrite,
                 skip_unreadable=skip_unreadable,
                 description=f"global {conf.descriptor}",

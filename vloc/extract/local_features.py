@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 
 from vloc.config import preset_field, to_json
-from vloc.extract.pending import pending_images
+from vloc.extract.pending import extraction_output, pending_images
 from vloc.extractors import EXTRACTORS
 from vloc.io.features import Features, write_features
-from vloc.io.h5 import atomic_writer, stamp_config
+from vloc.io.h5 import stamp_config
 from vloc.io.images import Preprocessing, select_images
 
 
@@ -46,16 +46,15 @@ def main(
     extractor_class = EXTRACTORS.get(conf.extractor)
     extractor = extractor_class(conf.model)
     names = select_images(image_root, image_list)
-    with atomic_writer(out, resume=not overwrite) as handle:
+    with extraction_output(out, "keypoints", names, overwrite) as handle:
         stamp_config(handle, out, to_json(conf))
-        resize_max = conf.preprocessing.resize_max
         images = pending_images(
             handle,
             "keypoints",
             image_root,
             names,
             extractor_class.grayscale,
-            resize_max,
+            conf.preprocessing,
             overwrite=overwrite,
             skip_unreadable=skip_unreadable,
             description="extract",

@@ -14,7 +14,7 @@ from vloc.errors import InputError
 from vloc.extractors.sift import SIFT
 from vloc.global_descriptors.vlad import vlad_vector
 from vloc.global_descriptors.vocabulary import Vocabulary, VocabularyConf
-from vloc.io.images import load_for_extraction
+from vloc.io.images import Preprocessing, load_for_extraction
 
 logger = logging.getLogger(__name__)
 
@@ -65,27 +65,27 @@ def learn_pca(vectors: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray, np
     return mean.numpy(), right[:dim_kept].T.contiguous().numpy(), eigenvalues.numpy()
 
 
-def _rootsift(image_root: Path, names: list[str], resize_max: int | None, description: str):
+def _rootsift(image_root: Path, names: list[str], preprocessing: Preprocessing, description: str):
     sift = SIFT(SIFT.default_conf)
     for name in track(names, description, len(names)):
-        image, _, _ = load_for_extraction(image_root / name, True, resize_max)
+        image, _, _ = load_for_extraction(image_root / name, True, preprocessing)
         yield sift(image)["descriptors"].T.astype(np.float32)
 
 
-def build(conf: VocabularyConf, image_root: Path, names: list[str], resize_max: int | None) -> Vocabulary:
+def build(conf: VocabularyConf, image_root: Path, names: list[str], preprocessing: Preprocessing) -> Vocabulary:
     """Learn the k-means vocabulary, then the PCA of the VLADs, from the RootSIFT of `names`."""
     if not names:
         raise InputError(f"{image_root}: no images to build a vocabulary from")
     rng = np.random.default_rng(conf.seed)
     per_image = math.ceil(conf.max_descriptors / len(names))
     sample = []
-    for descriptors in _rootsift(image_root, names, resize_max, "vocabulary: k-means sample"):
+    for descriptors in _rootsift(image_root, names, preprocessing, "vocabulary: k-means sample"):
         keep = rng.choice(len(descriptors), min(per_image, len(descriptors)), replace=False)
         sample.append(descriptors[np.sort(keep)])
     centroids = kmeans(torch.from_numpy(np.concatenate(sample)), conf).numpy()
     if not conf.pca_dim:
         return Vocabulary(conf, centroids)
     pca_names = sorted(rng.choice(names, min(conf.pca_images, len(names)), replace=False).tolist())
-    rootsift = _rootsift(image_root, pca_names, resize_max, "vocabulary: PCA")
+    rootsift = _rootsift(image_root, pca_names, preprocessing, "vocabulary: PCA")
     vlads = [vlad_vector(d, centroids, conf.alpha) for d in rootsift]
     return Vocabulary(conf, centroids, *learn_pca(np.stack(vlads), conf.pca_dim))

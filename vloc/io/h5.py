@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
@@ -89,13 +90,21 @@ class ImageGroupsReader(H5Reader):
         return self.handle[name]
 
 
+@dataclass(frozen=True)
+class Entries:
+    """Entries of an HDF5 file, by name: the groups holding `dataset` (e.g. an image's `keypoints`) named in `names`."""
+
+    dataset: str
+    names: frozenset[str]
+
+
 @contextlib.contextmanager
-def atomic_writer(path: Path, resume: bool) -> Iterator[h5py.File]:
+def atomic_writer(path: Path, resume: bool, redo: Entries | None = None) -> Iterator[h5py.File]:
     """Yield an HDF5 file that replaces `path` only when the block ends.
 
-    With `resume`, the existing file's content is kept and added to. A Ctrl-C keeps the
-    entries completed so far (each entry is written whole) unless that would replace a
-    complete file when not resuming; any other error leaves `path` as it was.
+    With `resume`, the existing file's content is kept and added to, and a Ctrl-C keeps the entries completed so far
+    (each entry is written whole). Otherwise the file starts empty or, with `redo` (an --overwrite of those entries),
+    with the existing file's other entries; then any error or Ctrl-C leaves `path` as it was.
     """
     if resume and path.exists():
         open_for_reading(path).close()
@@ -105,6 +114,8 @@ def atomic_writer(path: Path, resume: bool) -> Iterator[h5py.File]:
             shutil.copyfile(path, temporary)
         handle = h5py.File(temporary, "a", locking=False)
         try:
+            if redo and path.exists():
+                _copy_entries_except(path, handle, redo)
             handle.attrs[FORMAT_ATTR] = FORMAT_VERSION
             yield handle
         except KeyboardInterrupt as error:
@@ -117,11 +128,25 @@ def atomic_writer(path: Path, resume: bool) -> Iterator[h5py.File]:
         raise interrupt
 
 
+def _copy_entries_except(path: Path, handle: h5py.File, redo: Entries) -> None:
+    """Copy into `handle` the entries of the file at `path` that `redo` does not name, with its root attributes
+    when there are any."""
+    with open_for_reading(path) as source:
+        kept = [name for name in list_groups_with(source, redo.dataset) if name not in redo.names]
+        for name in kept:
+            source.copy(source[name], handle, name=name)
+        if kept:
+            handle.attrs.update(source.attrs)
+
+
 def stamp_config(handle: h5py.File, path: Path, conf_json: str) -> None:
     """Record the configuration that writes `handle`; refuse to add to a file written with another one."""
     previous = handle.attrs.get("config")
     if previous is not None and previous != conf_json:
-        raise ConfigError(f"{path} was written with another configuration; use --overwrite or another output file")
+        raise ConfigError(
+            f"{path} was written with another configuration; redo all its entries with --overwrite, or write another "
+            "output file"
+        )
     handle.attrs["config"] = conf_json
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -10,12 +11,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
-from vloc.errors import InputError
+from vloc.config import guard_field
+from vloc.errors import InputError, ResourceError
 from vloc.io.text import read_image_list
 
 logger = logging.getLogger(__name__)
 
+# Pixel budget of an extracted image (after resize_max), for a 24 GiB machine: SIFT peaks at 0.28 GB per megapixel
+# (pycolmap; OpenCV 0.23), so 40 Mpx stay under 12 GB. Heavier backbones set lower budgets in their presets.
+LOCAL_MAX_PIXELS = 40_000_000
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
 
 
@@ -47,35 +53,72 @@ def read_image(path: Path, grayscale: bool) -> np.ndarray:
     return image if grayscale else image[..., ::-1].copy()
 
 
+def fitted_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """(width, height) downscaled so that the longer side is at most `max_side` (unchanged if it already is)."""
+    if not max_side or max(height, width) <= max_side:
+        return width, height
+    scale = max_side / max(height, width)
+    return round(width * scale), round(height * scale)
+
+
 def resize_max(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Downscale so that the longer side is at most `max_side`; returns the image and the (x, y) scale applied."""
     height, width = image.shape[:2]
-    if not max_side or max(height, width) <= max_side:
+    size = fitted_size(width, height, max_side)
+    if size == (width, height):
         return image, np.ones(2)
-    scale = max_side / max(height, width)
-    size = (round(width * scale), round(height * scale))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.array([size[0] / width, size[1] / height])
 
 
+def header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the file's header, without decoding the pixels; None where PIL cannot tell."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is all that is read
+            with Image.open(path) as image:
+                return image.size
+    except (OSError, Image.DecompressionBombError):  # not found, a format PIL lacks, or over PIL's own limit
+        return None
+
+
+def check_pixel_budget(path: Path, size: tuple[int, int], preprocessing: Preprocessing) -> None:
+    """Refuse an image whose extracted size (after resize_max) exceeds `preprocessing.max_pixels`."""
+    width, height = fitted_size(*size, preprocessing.resize_max)
+    if preprocessing.max_pixels is None or width * height <= preprocessing.max_pixels:
+        return
+    resized = "" if (width, height) == size else f" resized to {width}x{height}"
+    raise ResourceError(
+        f"{path}: {size[0]}x{size[1]} image{resized} is {width * height} pixels to extract, over "
+        f"preprocessing.max_pixels={preprocessing.max_pixels} (memory); set preprocessing.resize_max, or raise "
+        "preprocessing.max_pixels if the machine has the memory"
+    )
+
+
 def load_for_extraction(
-    path: Path, grayscale: bool, max_side: int | None
+    path: Path, grayscale: bool, preprocessing: Preprocessing
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """Read and downscale an image; returns it, the (x, y) scale applied, and the original (width, height)."""
+    """Read and downscale an image; returns it, the (x, y) scale applied, and the original (width, height).
+    An image over the pixel budget is refused from its header, before it is decoded, where PIL reads the format."""
+    header = header_size(path)
+    if header is not None:
+        check_pixel_budget(path, header, preprocessing)
     image = read_image(path, grayscale)
     size = (image.shape[1], image.shape[0])
-    image, scale = resize_max(image, max_side)
+    if header is None:  # a format PIL does not read: checked once decoded, still before extraction
+        check_pixel_budget(path, size, preprocessing)
+    image, scale = resize_max(image, preprocessing.resize_max)
     return image, scale, size
 
 
 def prefetch_images(
-    root: Path, names: list[str], grayscale: bool, max_side: int | None, skip_unreadable: bool
+    root: Path, names: list[str], grayscale: bool, preprocessing: Preprocessing, skip_unreadable: bool
 ) -> Iterator[tuple[str, tuple | None]]:
     """Yield (name, `load_for_extraction` result, or None if unreadable and skipped), decoding ahead in a thread."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        futures = [pool.submit(load_for_extraction, root / n, grayscale, max_side) for n in names[:4]]
+        futures = [pool.submit(load_for_extraction, root / n, grayscale, preprocessing) for n in names[:4]]
         for index, name in enumerate(names):
             if index + 4 < len(names):
-                futures.append(pool.submit(load_for_extraction, root / names[index + 4], grayscale, max_side))
+                futures.append(pool.submit(load_for_extraction, root / names[index + 4], grayscale, preprocessing))
             try:
                 yield name, futures[index].result()
             except InputError:
@@ -89,3 +132,4 @@ def prefetch_images(
 @dataclass(frozen=True)
 class Preprocessing:
     resize_max: int | None = 1600
+    max_pixels: int | None = guard_field(LOCAL_MAX_PIXELS)  # of the image extracted, after resize_max; None: no limit

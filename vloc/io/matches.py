@@ -14,6 +14,16 @@ def names_to_pair(name0: str, name1: str, separator: str = "/") -> str:
     return separator.join((name0.replace("/", "-"), name1.replace("/", "-")))
 
 
+def stored_keys(name0: str, name1: str) -> list[tuple[str, bool]]:
+    """Every key a file may hold the pair under, in lookup order, and whether it is stored reversed (hloc writes
+    either order; its old files use '_')."""
+    return [
+        (names_to_pair(first, second, separator), reversed_)
+        for separator in ("/", "_")
+        for first, second, reversed_ in ((name0, name1, False), (name1, name0, True))
+    ]
+
+
 def write_matches(
     handle: h5py.File,
     name0: str,
@@ -34,12 +44,7 @@ class MatchReader(H5Reader):
 
     def find(self, name0: str, name1: str) -> tuple[str, bool] | None:
         """Key of the pair and whether it is stored reversed, or None."""
-        for separator in ("/", "_"):
-            if names_to_pair(name0, name1, separator) in self.handle:
-                return names_to_pair(name0, name1, separator), False
-            if names_to_pair(name1, name0, separator) in self.handle:
-                return names_to_pair(name1, name0, separator), True
-        return None
+        return next(((key, reversed_) for key, reversed_ in stored_keys(name0, name1) if key in self.handle), None)
 
     def __contains__(self, pair: tuple[str, str]) -> bool:
         return self.find(*pair) is not None

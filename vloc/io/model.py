@@ -10,6 +10,10 @@ from vloc.errors import FormatError, InputError
 from vloc.io.atomic import atomic_path
 from vloc.io.text import read_poses
 
+MODEL_FILES = frozenset(  # what pycolmap 4 writes (rigs and frames are new in it)
+    f"{name}{ext}" for name in ("cameras", "images", "points3D", "rigs", "frames") for ext in (".bin", ".txt")
+)
+
 
 def read_model(path: Path, need_points: bool = False) -> pycolmap.Reconstruction:
     """Read a COLMAP model folder (binary or text); optionally require 3D points."""
@@ -28,9 +32,21 @@ def read_model(path: Path, need_points: bool = False) -> pycolmap.Reconstruction
     return model
 
 
+def check_model_output(path: Path) -> None:
+    """Refuse an output path that holds anything but a COLMAP model: only a new path, an empty folder or a model
+    folder (model files alone) may be replaced by a model."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_dir() and not path.is_symlink() and all(p.name in MODEL_FILES and p.is_file() for p in path.iterdir()):
+        return
+    raise InputError(f"{path}: exists and is not a COLMAP model folder; choose a new folder")
+
+
 def write_model(model: pycolmap.Reconstruction, path: Path) -> None:
-    """Write a model in binary format into a staging folder, then swap it in place of `path`."""
+    """Write a model in binary format into a staging folder, then swap it in place of `path` (a model folder, or
+    nothing: see `check_model_output`), so `path` never holds half a model."""
     with atomic_path(path) as staging:
+        check_model_output(path)  # again, now that the output is locked
         staging.mkdir()
         model.write_binary(staging)
 

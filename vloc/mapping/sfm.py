@@ -12,7 +12,7 @@ from vloc.console import quiet_pycolmap
 from vloc.errors import FormatError
 from vloc.io.features import FeatureReader
 from vloc.io.matches import MatchReader
-from vloc.io.model import write_model
+from vloc.io.model import check_model_output, write_model
 from vloc.io.text import names_in_pairs, read_pairs
 from vloc.mapping.database import check_pairs_known, write_keypoints, write_new_images, write_raw_matches
 
@@ -29,6 +29,7 @@ def main(
     conf: SfMConf, image_root: Path, pairs_path: Path, features: Path, matches: Path, out: Path
 ) -> pycolmap.Reconstruction:
     """Reconstruct the images named in the pairs; keeps the largest model and writes it to `out`."""
+    check_model_output(out)  # before the work, not only when writing
     quiet_pycolmap()
     pairs = read_pairs(pairs_path)
     names = names_in_pairs(pairs)

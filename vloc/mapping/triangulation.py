@@ -13,7 +13,7 @@ from vloc.console import quiet_pycolmap
 from vloc.errors import FormatError
 from vloc.io.features import FeatureReader
 from vloc.io.matches import MatchReader
-from vloc.io.model import read_model, write_model
+from vloc.io.model import check_model_output, read_model, write_model
 from vloc.io.text import read_pairs
 from vloc.mapping.database import (
     check_pairs_known,
@@ -42,6 +42,7 @@ def main(
     out: Path,
 ) -> pycolmap.Reconstruction:
     """Triangulate the matched keypoints of the reference model's images; writes the model to `out`."""
+    check_model_output(out)  # before the work, not only when writing
     quiet_pycolmap()
     model = read_model(reference)
     pairs = read_pairs(pairs_path)

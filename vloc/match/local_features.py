@@ -8,9 +8,9 @@ from pathlib import Path
 from vloc.config import to_json
 from vloc.console import progress_bar
 from vloc.io.features import FeatureReader
-from vloc.io.h5 import atomic_writer, stamp_config
+from vloc.io.h5 import Entries, atomic_writer, stamp_config
 from vloc.io.instances import KeypointLabels
-from vloc.io.matches import MatchReader, write_matches
+from vloc.io.matches import MatchReader, stored_keys, write_matches
 from vloc.io.text import read_pairs
 from vloc.matchers.pair_matcher import MatchConf, PairMatcher, check_pairs
 
@@ -26,7 +26,8 @@ def main(
 ) -> Path:
     """Match every pair of `pairs_path`; the second image's features come from `features_ref` if given.
 
-    Instance-wise matchers (nnml) read keypoint labels from `labels`: instance and recognitions files.
+    With `overwrite`, the pairs listed are matched again and the other pairs of `out` kept. Instance-wise matchers
+    (nnml) read keypoint labels from `labels`: instance and recognitions files.
     """
     pairs = read_pairs(pairs_path)
     with contextlib.ExitStack() as stack:
@@ -43,7 +44,8 @@ def main(
         by_first: dict[str, list[str]] = {}
         for name0, name1 in todo:
             by_first.setdefault(name0, []).append(name1)
-        with atomic_writer(out, resume=not overwrite) as handle, progress_bar("match", len(todo)) as advance:
+        redo = Entries("matches0", frozenset(k for pair in pairs for k, _ in stored_keys(*pair))) if overwrite else None
+        with atomic_writer(out, resume=not overwrite, redo=redo) as handle, progress_bar("match", len(todo)) as advance:
             stamp_config(handle, out, to_json(conf))
             for name0, names1 in by_first.items():
                 for name1, (matches0, scores0, inliers0) in zip(names1, matcher(name0, names1)):

@@ -15,7 +15,7 @@ from vloc.console import track
 from vloc.errors import FormatError
 from vloc.geometry.label_maps import pixel_indices
 from vloc.io.features import FeatureReader
-from vloc.io.h5 import atomic_writer, stamp_config
+from vloc.io.h5 import Entries, atomic_writer, stamp_config
 from vloc.io.images import read_image
 from vloc.io.instances import InstanceReader, write_instance_image
 from vloc.recognizers import RECOGNIZERS
@@ -52,7 +52,8 @@ def main(
     """Recognise the instances of `instances` in each query;
     writes `out` (a recognitions file, queries' keypoints labelled).
 
-    Recognizers that match local features read the database's from `db_features` (default: `features`).
+    Recognizers that match local features read the database's from `db_features` (default: `features`). With
+    `overwrite`, the queries named are recognised again and the others in `out` kept.
     """
     with contextlib.ExitStack() as stack:
         instance_reader = stack.enter_context(InstanceReader(instances))
@@ -62,7 +63,8 @@ def main(
             if name not in query_features:
                 raise FormatError(f"{features}: no features for query '{name}'")
         recognizer = RECOGNIZERS.get(conf.recognizer)(conf.model, instance_reader, db_reader)
-        handle = stack.enter_context(atomic_writer(out, resume=not overwrite))
+        redo = Entries("keypoint_labels", frozenset(queries)) if overwrite else None
+        handle = stack.enter_context(atomic_writer(out, resume=not overwrite, redo=redo))
         stamp_config(handle, out, to_json(conf))
         handle.attrs["num_instances"] = instance_reader.num_instances
         unrecognised = []
