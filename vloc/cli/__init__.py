@@ -1,7 +1,20 @@
 """Command-line interface: each module registers its stage on the shared app, in pipeline order."""
 
 # ruff: noqa: F401, I001  (importing a module registers its commands; the order is the help's)
-from vloc.cli import synth, prepare, extract, vocab, pairs, match, mapping, instances, recognize, localize, refine
+from vloc.cli import (
+    synth,
+    prepare,
+    cameras,
+    extract,
+    vocab,
+    pairs,
+    match,
+    mapping,
+    instances,
+    recognize,
+    localize,
+    refine,
+)
 from vloc.cli import evaluate, show, benchmark, train
 from vloc.cli.app import app
 
