@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pycolmap
 import pytest
-from helpers import localization_inputs, random_matches
+from helpers import assert_one_line_error, localization_inputs, random_matches
 from typer.testing import CliRunner
 
 from vloc.cli import app
@@ -18,8 +18,9 @@ from vloc.errors import FormatError
 from vloc.evaluate.poses import evaluate
 from vloc.featuremetric.query_refiner import RefineConf
 from vloc.geometry.rigid3d import pose_errors
+from vloc.io.groups import CandidateGroup, groups_path, write_groups
 from vloc.io.model import write_model
-from vloc.io.text import log_path, read_poses, write_queries
+from vloc.io.text import log_path, read_poses, read_queries, write_queries
 from vloc.localize import hierarchical as localize
 from vloc.pnp.absolute_pose import LocalizeConf, acceptance_failure
 
@@ -178,6 +179,32 @@ def test_bad_inputs_fail_with_one_line(synthetic_map: dict[str, Path], tmp_path:
     assert "model has no 3D points" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "r.txt").exists()
+
+
+def test_intrinsics_of_another_image_size_than_the_features_fail_with_one_line(
+    synthetic_map: dict[str, Path], tmp_path: Path
+):
+    """queries.txt for 1280x960 images, features of the 640x480 ones: hloc and lbr refuse before writing a pose."""
+    cameras = read_queries(synthetic_map["queries"])
+    for camera in cameras.values():
+        camera.rescale(2.0)
+    write_queries(tmp_path / "queries.txt", cameras)
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text(synthetic_map["pairs_query"].read_text())
+    write_groups(groups_path(pairs), {query: [CandidateGroup(["day/frame_000.png"])] for query in cameras})
+    results = tmp_path / "results.txt"
+    results.write_text("earlier results\n")
+    inputs = localization_inputs(synthetic_map, queries=tmp_path / "queries.txt", pairs=pairs)
+    for method in ("hloc", "lbr"):
+        result = CliRunner().invoke(
+            app, ["localize", *map(str, astuple(inputs)), str(results), "--method", method, "--match-conf", "nn-ratio"]
+        )
+        assert_one_line_error(
+            result,
+            f"{tmp_path / 'queries.txt'}: query '{sorted(cameras)[0]}' has intrinsics for a 1280x960 image, "
+            f"but its features in {synthetic_map['features']} are of a 640x480 image",
+        )
+        assert results.read_text() == "earlier results\n"
 
 
 def test_map_index_finds_the_3d_point_of_each_keypoint(synthetic_map: dict[str, Path]):

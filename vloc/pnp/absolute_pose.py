@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,8 +138,15 @@ def check_database_keypoints(index: MapIndex, features: FeatureReader, db_names:
             )
 
 
-def check_query_features(queries: Iterable[str], features: FeatureReader, queries_path: Path) -> None:
-    """One line naming the first query of `queries_path` that has no features."""
-    for query in queries:
+def check_query_features(cameras: dict[str, pycolmap.Camera], features: FeatureReader, queries_path: Path) -> None:
+    """One line naming the first query of `queries_path` that has no features, or whose intrinsics are those of an
+    image of another size than its features'."""
+    for query, camera in cameras.items():
         if query not in features:
             raise FormatError(f"{queries_path}: query '{query}' has no features in {features.path}")
+        size = features.image_size(query)
+        if size is not None and size != (camera.width, camera.height):
+            raise FormatError(
+                f"{queries_path}: query '{query}' has intrinsics for a {camera.width}x{camera.height} image, "
+                f"but its features in {features.path} are of a {size[0]}x{size[1]} image"
+            )
