@@ -123,13 +123,16 @@ def test_clusters_are_connected_components_largest_first():
     assert FakeIndex().clusters(["e", "c", "a", "d", "b"]) == [["c", "d"], ["a", "b"], ["e"]]
 
 
-def test_a_query_without_matches_is_logged_as_failed_not_given_a_pose(synthetic_map: dict[str, Path], tmp_path: Path):
+def test_a_query_without_matches_is_logged_as_failed_not_given_a_pose(
+    synthetic_map: dict[str, Path], tmp_path: Path, caplog
+):
     pairs = tmp_path / "pairs.txt"
     kept = [
         line for line in synthetic_map["pairs_query"].read_text().splitlines() if not line.startswith("night/frame_001")
     ]
     pairs.write_text("\n".join(kept) + "\n")
     results = run(synthetic_map, tmp_path / "results.txt", pairs=pairs)
+    assert f"1 of 12 queries of {synthetic_map['queries']} have no pairs in {pairs}" in caplog.text
     assert "night/frame_001.png" not in read_poses(results)
     entry = {q["name"]: q for q in json.loads(log_path(results).read_text())["queries"]}["night/frame_001.png"]
     assert not entry["success"] and entry["failure_reason"] == "only 0 2D-3D matches"
@@ -179,6 +182,24 @@ def test_bad_inputs_fail_with_one_line(synthetic_map: dict[str, Path], tmp_path:
     assert "model has no 3D points" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "r.txt").exists()
+
+
+def test_pairs_that_pair_none_of_the_queries_fail_with_one_line(synthetic_map: dict[str, Path], tmp_path: Path):
+    """The mapping pairs given by mistake, an empty pairs file, or (lbr) empty groups: an error, not 0/12 localized."""
+    results = tmp_path / "results.txt"
+    results.write_text("earlier results\n")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    write_groups(groups_path(empty), {})
+    for pairs in (synthetic_map["pairs_mapping"], empty):
+        inputs = localization_inputs(synthetic_map, pairs=pairs)
+        result = CliRunner().invoke(app, ["localize", *map(str, astuple(inputs)), str(results)])
+        assert_one_line_error(result, f"{pairs}: pairs none of the 12 queries of {synthetic_map['queries']}")
+    result = CliRunner().invoke(
+        app, ["localize", *map(str, astuple(inputs)), str(results), "--method", "lbr", "--match-conf", "nn-ratio"]
+    )
+    assert_one_line_error(result, f"{groups_path(empty)}: pairs none of the 12 queries of {synthetic_map['queries']}")
+    assert results.read_text() == "earlier results\n"
 
 
 def test_intrinsics_of_another_image_size_than_the_features_fail_with_one_line(

@@ -27,7 +27,7 @@ from vloc.pnp.absolute_pose import (
     correspondences,
     count_inliers,
 )
-from vloc.pnp.inputs import LocalizationInputs
+from vloc.pnp.inputs import LocalizationInputs, check_queries_paired
 from vloc.pnp.map_index import MapIndex, database_images_by_query
 
 
@@ -233,6 +233,7 @@ def main(
         refining as refiner,
     ):
         check_query_features(cameras, feature_reader, inputs.queries)
+        check_queries_paired(cameras, db_by_query, inputs.pairs, inputs.queries)
         check_database_keypoints(
             index, feature_reader, {n for names in db_by_query.values() for n in names}, inputs.model
         )

@@ -46,7 +46,7 @@ from vloc.pnp.absolute_pose import (
     estimate_pose,
 )
 from vloc.pnp.covisibility import most_covisible, observation_counts
-from vloc.pnp.inputs import LocalizationInputs
+from vloc.pnp.inputs import LocalizationInputs, check_queries_paired
 from vloc.pnp.map_index import MapIndex
 
 
@@ -352,6 +352,8 @@ def main(
         store = MatchStore(matcher, handle, inputs.matches)
         refiner = CovisibilityRefiner(conf, model, index, feature_reader) if conf.covisibility_refinement else None
         check_query_features(cameras, feature_reader, inputs.queries)
+        grouped = {query for query, query_groups in groups.items() if query_groups}
+        check_queries_paired(cameras, grouped, groups_path(inputs.pairs), inputs.queries)
         check_database_keypoints(index, feature_reader, db_names, inputs.model)
         poses, logs = localize_all(
             sorted(cameras),
