@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +34,19 @@ def load_ground_truth(path: Path) -> dict[str, pycolmap.Rigid3d]:
     return read_poses(path)
 
 
+def is_finite(pose: pycolmap.Rigid3d) -> bool:
+    """Whether a pose is a pose: a NaN or zero quaternion (NaN once normalised) or a NaN / inf translation is not."""
+    return bool(np.isfinite(pose.rotation.quat).all() and np.isfinite(pose.translation).all())
+
+
 def query_errors(
     results: dict[str, pycolmap.Rigid3d], truth: dict[str, pycolmap.Rigid3d], queries: list[str]
 ) -> dict[str, QueryError]:
-    """Errors of every query; a query without a result gets infinite errors (it is failed, never dropped)."""
+    """Errors of every query; a query without a result, or whose result is not finite, gets infinite errors (it is
+    failed, never dropped)."""
     errors = {}
     for name in queries:
-        if name in results:
+        if name in results and is_finite(results[name]):
             errors[name] = QueryError(*pose_errors(results[name], truth[name]))
         else:
             errors[name] = QueryError(math.inf, math.inf)
@@ -85,6 +92,14 @@ def evaluate(
     for name in queries:
         if name not in truth:
             raise InputError(f"query list: query {name} has no ground-truth pose in {truth_source}")
+    not_finite = [name for name, pose in results.items() if not is_finite(pose)]
+    if not_finite:
+        logging.warning(
+            "%d results of %s are not finite poses (first: %s): counted as failed",
+            len(not_finite),
+            source,
+            not_finite[0],
+        )
     errors = query_errors(results, truth, queries)
     groups = query_groups(queries, conditions)
     return {
