@@ -14,7 +14,7 @@ import pycolmap
 from vloc.errors import InputError
 from vloc.evaluate.report import plot_cdf, print_report
 from vloc.evaluate.setup import EvaluationSetup
-from vloc.geometry.rigid3d import pose_errors
+from vloc.geometry.rigid3d import is_finite_pose, pose_errors
 from vloc.io.model import model_poses, read_model
 from vloc.io.text import read_poses, write_text_atomic
 
@@ -34,11 +34,6 @@ def load_ground_truth(path: Path) -> dict[str, pycolmap.Rigid3d]:
     return read_poses(path)
 
 
-def is_finite(pose: pycolmap.Rigid3d) -> bool:
-    """Whether a pose is a pose: a NaN or zero quaternion (NaN once normalised) or a NaN / inf translation is not."""
-    return bool(np.isfinite(pose.rotation.quat).all() and np.isfinite(pose.translation).all())
-
-
 def query_errors(
     results: dict[str, pycolmap.Rigid3d], truth: dict[str, pycolmap.Rigid3d], queries: list[str]
 ) -> dict[str, QueryError]:
@@ -46,7 +41,7 @@ def query_errors(
     failed, never dropped)."""
     errors = {}
     for name in queries:
-        if name in results and is_finite(results[name]):
+        if name in results and is_finite_pose(results[name]):
             errors[name] = QueryError(*pose_errors(results[name], truth[name]))
         else:
             errors[name] = QueryError(math.inf, math.inf)
@@ -92,7 +87,7 @@ def evaluate(
     for name in queries:
         if name not in truth:
             raise InputError(f"query list: query {name} has no ground-truth pose in {truth_source}")
-    not_finite = [name for name, pose in results.items() if not is_finite(pose)]
+    not_finite = [name for name, pose in results.items() if not is_finite_pose(pose)]
     if not_finite:
         logging.warning(
             "%d results of %s are not finite poses (first: %s): counted as failed",
