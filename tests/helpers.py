@@ -13,6 +13,10 @@ import cv2
 import numpy as np
 import torch
 
+from vloc.io.features import FeatureReader
+from vloc.io.h5 import atomic_writer
+from vloc.io.matches import write_matches
+from vloc.io.text import read_pairs
 from vloc.pnp.inputs import LocalizationInputs
 
 
@@ -107,3 +111,21 @@ def localization_inputs(paths: dict[str, Path], **changes: Path) -> Localization
         paths["model"], paths["queries"], paths["pairs_query"], paths["features"], paths["matches_query"]
     )
     return replace(inputs, **changes)
+
+
+def random_matches(paths: dict[str, Path], out: Path, per_pair: int, seed: int = 0) -> Path:
+    """Matches of the query pairs that pair `per_pair` random query keypoints with random database keypoints that
+    have a 3D point: random 2D-3D matches, as issue 22 probed."""
+    import pycolmap
+
+    rng = np.random.default_rng(seed)
+    model = pycolmap.Reconstruction(paths["model"])
+    with_point = {
+        image.name: [k for k, p in enumerate(image.points2D) if p.has_point3D()] for image in model.images.values()
+    }
+    with FeatureReader(paths["features"]) as features, atomic_writer(out, resume=False) as handle:
+        for query, db_name in read_pairs(paths["pairs_query"]):
+            matches0 = np.full(len(features.keypoints(query)), -1)
+            matches0[rng.choice(len(matches0), per_pair, replace=False)] = rng.choice(with_point[db_name], per_pair)
+            write_matches(handle, query, db_name, matches0, np.ones(len(matches0)))
+    return out

@@ -78,6 +78,50 @@ def test_recall_counts_failures_and_medians():
     assert math.isinf(report["queries"]["q4"]["translation_m"])
 
 
+def test_a_non_finite_result_is_a_failed_query_not_a_nan_median():
+    """A NaN translation, an inf one and a NaN quaternion: three failed queries; the medians and recall come from the
+    two finite results and the failures, never NaN."""
+    truth = {f"q{i}": random_pose(20 + i) for i in range(5)}
+    results = {n: perturbed(truth[n], [0, 0, 1], 0.5, [0.01, 0, 0]) for n in ("q0", "q1")}
+    results["q2"] = rigid(truth["q2"].rotation.matrix(), [np.nan, 0, 0])
+    results["q3"] = rigid(truth["q3"].rotation.matrix(), [0, np.inf, 0])
+    results["q4"] = pycolmap.Rigid3d(pycolmap.Rotation3d(np.full(4, np.nan)), truth["q4"].translation)
+    group = evaluate(results, truth, [(0.02, 2.0)])["groups"]["all"]
+    assert group["num_failed"] == 3 and group["recall_percent"] == [40.0]
+    assert math.isinf(group["median_translation_m"]) and math.isinf(group["median_rotation_deg"])
+    del truth["q3"], results["q3"], truth["q4"], results["q4"]
+    group = evaluate(results, truth, [(0.02, 2.0)])["groups"]["all"]
+    assert group["num_failed"] == 1 and group["median_translation_m"] == pytest.approx(0.01, abs=1e-9)
+    assert group["median_rotation_deg"] == pytest.approx(0.5, abs=1e-7)
+
+
+def test_cli_counts_a_zero_quaternion_or_nan_translation_as_failed(tmp_path):
+    """Results with a zero quaternion and a NaN translation: two failed queries of three, or (where the results reader
+    refuses non-finite values) a one-line error naming the file and line; never a NaN median, never a traceback."""
+    from helpers import assert_one_line_error
+
+    from vloc.cli import app
+
+    truth = {f"q{i}.png": random_pose(30 + i) for i in range(3)}
+    write_poses(tmp_path / "ground_truth.txt", truth)
+    write_poses(tmp_path / "results.txt", truth)
+    lines = (tmp_path / "results.txt").read_text().splitlines()
+    lines[1] = "q1.png 0 0 0 0 1 2 3"
+    lines[2] = "q2.png 1 0 0 0 nan 2 3"
+    (tmp_path / "results.txt").write_text("\n".join(lines) + "\n")
+    arguments = ["evaluate", "poses", str(tmp_path / "results.txt"), str(tmp_path / "ground_truth.txt")]
+    result = CliRunner().invoke(app, [*arguments, "--threshold", "0.05,5", "--out-json", str(tmp_path / "r.json")])
+    if result.exit_code == 1:
+        assert_one_line_error(result, f"{tmp_path / 'results.txt'}:2")
+        assert not (tmp_path / "r.json").exists()
+        return
+    assert result.exit_code == 0, result.output
+    group = json.loads((tmp_path / "r.json").read_text())["groups"]["all"]
+    assert group["num_failed"] == 2 and group["recall_percent"] == [pytest.approx(100 / 3)]
+    assert group["median_translation_m"] is None  # infinite: 2 of 3 failed; JSON has no infinity
+    assert "nan" not in result.output
+
+
 def test_rotation_threshold_also_applies():
     truth = {"q": random_pose(4)}
     results = {"q": perturbed(truth["q"], [1, 0, 0], 3.0, [0.001, 0, 0])}

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pycolmap
 import pytest
 from helpers import assert_one_line_error, localization_inputs
 from scipy.spatial.transform import Rotation
@@ -17,7 +18,7 @@ from vloc.geometry.rigid3d import rigid_from_matrix
 from vloc.io.features import FeatureReader
 from vloc.io.matches import MatchReader
 from vloc.io.model import read_model
-from vloc.io.text import read_image_list, read_poses, write_poses
+from vloc.io.text import read_image_list, read_poses, read_queries, write_poses, write_queries
 from vloc.localize import hierarchical as localize
 from vloc.pnp.absolute_pose import LocalizeConf, correspondences
 from vloc.pnp.map_index import MapIndex
@@ -126,3 +127,12 @@ def test_bad_inputs_fail_with_one_line(localized: dict[str, Path], tmp_path: Pat
     arguments[2] = str(localized["pairs_mapping"])  # the mapping pairs by mistake: no query in them
     result = CliRunner().invoke(app, ["evaluate", "consistency", *arguments, str(localized["ground_truth"])])
     assert_one_line_error(result, str(localized["pairs_mapping"]), "none of the 12 queries")
+
+    arguments[2] = str(localized["pairs_query"])
+    cameras = read_queries(localized["queries"])
+    name = sorted(cameras)[0]
+    cameras[name] = pycolmap.Camera(model="SIMPLE_PINHOLE", width=1280, height=960, params=[1000, 640, 480])
+    write_queries(tmp_path / "queries.txt", cameras)
+    arguments[1] = str(tmp_path / "queries.txt")
+    result = CliRunner().invoke(app, ["evaluate", "consistency", *arguments, str(localized["ground_truth"])])
+    assert_one_line_error(result, str(tmp_path / "queries.txt"), name, "1280x960", "640x480")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import h5py
@@ -163,3 +164,23 @@ def test_text_files_round_trip(tmp_path: Path):
     (tmp_path / "bad.txt").write_text("q.jpg SIMPLE_PINHOLE 640 480 500\n")
     with pytest.raises(FormatError, match="bad.txt:1: wrong number of parameters"):
         read_queries(tmp_path / "bad.txt")
+
+
+@pytest.mark.parametrize(
+    ("intrinsics", "message"),
+    [
+        ("SIMPLE_PINHOLE 640 480 -500 320 240", "focal length -500 is not positive"),
+        ("SIMPLE_PINHOLE 640 480 0 320 240", "focal length 0 is not positive"),
+        ("PINHOLE 640 480 500 -1 320 240", "focal length -1 is not positive"),
+        ("SIMPLE_PINHOLE 640 480 nan 320 240", "camera parameters nan 320 240 are not all finite"),
+        ("SIMPLE_RADIAL 640 480 500 320 240 inf", "camera parameters 500 320 240 inf are not all finite"),
+        ("SIMPLE_PINHOLE -640 480 500 320 240", "image size -640x480 is not positive"),
+        ("SIMPLE_PINHOLE 640 0 500 320 240", "image size 640x0 is not positive"),
+        ("SIMPLE_PINHOLE 10000000000 480 500 320 240", "image size 10000000000x480 is not positive"),
+    ],
+)
+def test_queries_with_impossible_intrinsics_fail_naming_the_line(tmp_path: Path, intrinsics: str, message: str):
+    path = tmp_path / "queries.txt"
+    path.write_text(f"q/0.jpg SIMPLE_PINHOLE 640 480 500 320 240\nq/1.jpg {intrinsics}\n")
+    with pytest.raises(FormatError, match="^" + re.escape(f"{path}:2: {message}")):
+        read_queries(path)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import astuple
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pycolmap
 import pytest
-from helpers import localization_inputs
+from helpers import assert_one_line_error, localization_inputs, random_matches
 from typer.testing import CliRunner
 
 from vloc.cli import app
@@ -17,10 +18,11 @@ from vloc.errors import FormatError
 from vloc.evaluate.poses import evaluate
 from vloc.featuremetric.query_refiner import RefineConf
 from vloc.geometry.rigid3d import pose_errors
+from vloc.io.groups import CandidateGroup, groups_path, write_groups
 from vloc.io.model import write_model
-from vloc.io.text import log_path, read_poses, write_queries
+from vloc.io.text import log_path, read_poses, read_queries, write_queries
 from vloc.localize import hierarchical as localize
-from vloc.pnp.absolute_pose import LocalizeConf
+from vloc.pnp.absolute_pose import LocalizeConf, acceptance_failure
 
 
 def run(paths: dict[str, Path], results: Path, conf: LocalizeConf | None = None, **changes) -> Path:
@@ -41,6 +43,48 @@ def test_night_queries_are_localized_against_the_day_map(synthetic_map: dict[str
     assert entry["success"] and entry["num_inliers"] >= 12 and entry["num_matches_2d3d"] >= entry["num_inliers"]
     assert set(entry["db_images"]) == set(entry["matches_2d3d_per_db_image"])
     assert log["summary"]["num_localized"] == log["summary"]["num_queries"] == 12
+    # every query passes the acceptance tests, the worst (1.3 m off, 18 of 39 matches) with a ratio above 0.4
+    assert log["summary"]["num_rejected"] == 0
+    assert min(q["inlier_ratio"] for q in log["queries"]) > 0.4
+    assert entry["inlier_ratio"] == entry["num_inliers"] / entry["num_matches_2d3d"]
+
+
+def test_random_2d3d_matches_localize_no_query(synthetic_map: dict[str, Path], tmp_path: Path, caplog):
+    """PnP finds 12 to 20 inliers among 1200 random 2D-3D matches; the inlier-ratio test rejects every such pose, the
+    log says so, and a warning counts them. With the tests turned off, the same poses are metres off."""
+    matches = random_matches(synthetic_map, tmp_path / "random.h5", per_pair=100)
+    arguments = ["localize", *map(str, astuple(localization_inputs(synthetic_map, matches=matches)))]
+    result = CliRunner().invoke(app, [*arguments, str(tmp_path / "results.txt")])
+    assert result.exit_code == 0, result.output
+    assert "12 of 12 queries had their pose rejected by the acceptance tests" in caplog.text
+    log = json.loads(log_path(tmp_path / "results.txt").read_text())
+    assert log["summary"]["num_localized"] == 0 and log["summary"]["num_rejected"] == 12
+    assert read_poses(tmp_path / "results.txt") == {}
+    for entry in log["queries"]:
+        assert not entry["success"] and entry["rejected"] and entry["num_matches_2d3d"] == 1200
+        assert 12 <= entry["num_inliers"] <= 20 and entry["inlier_ratio"] == entry["num_inliers"] / 1200
+        assert entry["failure_reason"] == f"inlier ratio {entry['inlier_ratio']:.3f} < 0.1 (min_inlier_ratio)"
+    off = ["--set", "min_inlier_ratio=0", "--set", "max_position_std_relative=inf"]
+    result = CliRunner().invoke(app, [*arguments, str(tmp_path / "off.txt"), *off])
+    assert result.exit_code == 0, result.output
+    report = evaluate(read_poses(tmp_path / "off.txt"), read_poses(synthetic_map["ground_truth"]), [(0.5, 5)])
+    assert report["groups"]["all"]["num_failed"] == 0 and report["groups"]["all"]["median_translation_m"] > 1
+
+
+@pytest.mark.parametrize(
+    ("ratio", "std", "changes", "failure"),
+    [
+        (0.5, 0.001, {}, None),
+        (0.099, 0.001, {}, "inlier ratio 0.099 < 0.1 (min_inlier_ratio)"),
+        (0.099, 0.001, {"min_inlier_ratio": 0.0}, None),
+        (0.5, 0.06, {}, "relative position std 0.06 > 0.05 (max_position_std_relative)"),
+        (0.5, None, {}, "camera centre not determined by the inliers (max_position_std_relative)"),
+        (0.5, None, {"max_position_std_relative": float("inf")}, None),
+    ],
+)
+def test_acceptance_names_the_test_a_pose_fails(ratio: float, std: float | None, changes: dict, failure: str | None):
+    pnp = {"inlier_ratio": ratio, "position_std_relative": std}
+    assert acceptance_failure(pnp, LocalizeConf(**changes)) == failure
 
 
 def test_position_std_tells_how_good_each_pose_is(synthetic_map: dict[str, Path], tmp_path: Path):
@@ -79,13 +123,16 @@ def test_clusters_are_connected_components_largest_first():
     assert FakeIndex().clusters(["e", "c", "a", "d", "b"]) == [["c", "d"], ["a", "b"], ["e"]]
 
 
-def test_a_query_without_matches_is_logged_as_failed_not_given_a_pose(synthetic_map: dict[str, Path], tmp_path: Path):
+def test_a_query_without_matches_is_logged_as_failed_not_given_a_pose(
+    synthetic_map: dict[str, Path], tmp_path: Path, caplog
+):
     pairs = tmp_path / "pairs.txt"
     kept = [
         line for line in synthetic_map["pairs_query"].read_text().splitlines() if not line.startswith("night/frame_001")
     ]
     pairs.write_text("\n".join(kept) + "\n")
     results = run(synthetic_map, tmp_path / "results.txt", pairs=pairs)
+    assert f"1 of 12 queries of {synthetic_map['queries']} have no pairs in {pairs}" in caplog.text
     assert "night/frame_001.png" not in read_poses(results)
     entry = {q["name"]: q for q in json.loads(log_path(results).read_text())["queries"]}["night/frame_001.png"]
     assert not entry["success"] and entry["failure_reason"] == "only 0 2D-3D matches"
@@ -135,6 +182,50 @@ def test_bad_inputs_fail_with_one_line(synthetic_map: dict[str, Path], tmp_path:
     assert "model has no 3D points" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "r.txt").exists()
+
+
+def test_pairs_that_pair_none_of_the_queries_fail_with_one_line(synthetic_map: dict[str, Path], tmp_path: Path):
+    """The mapping pairs given by mistake, an empty pairs file, or (lbr) empty groups: an error, not 0/12 localized."""
+    results = tmp_path / "results.txt"
+    results.write_text("earlier results\n")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    write_groups(groups_path(empty), {})
+    for pairs in (synthetic_map["pairs_mapping"], empty):
+        inputs = localization_inputs(synthetic_map, pairs=pairs)
+        result = CliRunner().invoke(app, ["localize", *map(str, astuple(inputs)), str(results)])
+        assert_one_line_error(result, f"{pairs}: pairs none of the 12 queries of {synthetic_map['queries']}")
+    result = CliRunner().invoke(
+        app, ["localize", *map(str, astuple(inputs)), str(results), "--method", "lbr", "--match-conf", "nn-ratio"]
+    )
+    assert_one_line_error(result, f"{groups_path(empty)}: pairs none of the 12 queries of {synthetic_map['queries']}")
+    assert results.read_text() == "earlier results\n"
+
+
+def test_intrinsics_of_another_image_size_than_the_features_fail_with_one_line(
+    synthetic_map: dict[str, Path], tmp_path: Path
+):
+    """queries.txt for 1280x960 images, features of the 640x480 ones: hloc and lbr refuse before writing a pose."""
+    cameras = read_queries(synthetic_map["queries"])
+    for camera in cameras.values():
+        camera.rescale(2.0)
+    write_queries(tmp_path / "queries.txt", cameras)
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text(synthetic_map["pairs_query"].read_text())
+    write_groups(groups_path(pairs), {query: [CandidateGroup(["day/frame_000.png"])] for query in cameras})
+    results = tmp_path / "results.txt"
+    results.write_text("earlier results\n")
+    inputs = localization_inputs(synthetic_map, queries=tmp_path / "queries.txt", pairs=pairs)
+    for method in ("hloc", "lbr"):
+        result = CliRunner().invoke(
+            app, ["localize", *map(str, astuple(inputs)), str(results), "--method", method, "--match-conf", "nn-ratio"]
+        )
+        assert_one_line_error(
+            result,
+            f"{tmp_path / 'queries.txt'}: query '{sorted(cameras)[0]}' has intrinsics for a 1280x960 image, "
+            f"but its features in {synthetic_map['features']} are of a 640x480 image",
+        )
+        assert results.read_text() == "earlier results\n"
 
 
 def test_map_index_finds_the_3d_point_of_each_keypoint(synthetic_map: dict[str, Path]):

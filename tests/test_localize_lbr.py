@@ -7,13 +7,13 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from helpers import assert_one_line_error, localization_inputs
+from helpers import assert_one_line_error, localization_inputs, random_matches
 from typer.testing import CliRunner
 
 from vloc.cli import app
 from vloc.evaluate.poses import evaluate
 from vloc.io.features import FeatureReader
-from vloc.io.groups import groups_path
+from vloc.io.groups import CandidateGroup, groups_path, write_groups
 from vloc.io.matches import MatchReader
 from vloc.io.model import read_model
 from vloc.io.text import log_path, read_pairs, read_poses, read_queries
@@ -118,6 +118,28 @@ def test_lbr_bad_inputs_are_one_line_errors(lbr_inputs: dict[str, Path], tmp_pat
     result = CliRunner().invoke(app, ["localize", *arguments])
     assert_one_line_error(result, "needs instance labels")
     assert not (tmp_path / "r.txt").exists()
+
+
+def test_lbr_rejects_poses_from_random_2d3d_matches(synthetic_map: dict[str, Path], tmp_path: Path):
+    """One group of all 12 paired images per query, 1200 random 2D-3D matches: PnP finds 12 or more inliers, and the
+    inlier-ratio test rejects every such pose; no query is localized and the log says why."""
+    matches = random_matches(synthetic_map, tmp_path / "random.h5", per_pair=100)
+    by_query: dict[str, list[str]] = {}
+    for query, db_name in read_pairs(synthetic_map["pairs_query"]):
+        by_query.setdefault(query, []).append(db_name)
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text(synthetic_map["pairs_query"].read_text())
+    write_groups(groups_path(pairs), {query: [CandidateGroup(names, instance=1)] for query, names in by_query.items()})
+    inputs = localization_inputs(synthetic_map, pairs=pairs, matches=matches)
+    localize_lbr.main(localize_lbr.LbrConf(), match_conf("nn-ratio"), inputs, tmp_path / "results.txt")
+    log = json.loads(log_path(tmp_path / "results.txt").read_text())
+    assert log["summary"]["num_localized"] == 0 and log["summary"]["num_rejected"] == 12
+    assert read_poses(tmp_path / "results.txt") == {}
+    for query in log["queries"]:
+        (group,) = query["groups_tried"]
+        assert group["num_matches_2d3d"] == 1200 and group["num_inliers"] >= 12 and not group["accepted"]
+        assert group["rejection"] == f"inlier ratio {group['num_inliers'] / 1200:.3f} < 0.1 (min_inlier_ratio)"
+        assert not query["success"] and query["rejected"] and query["failure_reason"] == group["rejection"]
 
 
 def ground_truth_inlier_ratio(inputs: dict[str, Path], matches: Path) -> float:

@@ -136,6 +136,26 @@ def test_bad_refinement_inputs(synthetic_map: dict[str, Path], tmp_path: Path):
         )
 
 
+@pytest.mark.parametrize("pose", ["0 0 0 0 1 2 3", "1 0 0 0 nan 2 3", "1 0 0 0 1 inf 3"])
+def test_a_non_finite_initial_pose_is_refused_with_one_line(synthetic_map: dict[str, Path], tmp_path: Path, pose: str):
+    """Not copied to the output as a 'refined' pose: refused, naming the poses file and the query (or, where the
+    results reader refuses non-finite values itself, the file and line); earlier results stay."""
+    lines = synthetic_map["ground_truth"].read_text().splitlines()
+    query = lines[1].split()[0]
+    lines[1] = f"{query} {pose}"
+    init = tmp_path / "init.txt"
+    init.write_text("\n".join(lines) + "\n")
+    results = tmp_path / "refined.txt"
+    results.write_text("earlier results\n")
+    arguments = [str(synthetic_map[k]) for k in ("model", "queries", "pairs_query")]
+    result = CliRunner().invoke(
+        app, ["refine", *arguments, str(results), "--poses", str(init), "--images", str(synthetic_map["images"])]
+    )
+    assert_one_line_error(result, str(init))
+    assert f"initial pose of '{query}' is not finite" in result.output or f"{init}:2:" in result.output
+    assert results.read_text() == "earlier results\n"
+
+
 def test_reference_images_without_observed_points_give_a_logged_failure(synthetic_map: dict[str, Path], tmp_path: Path):
     posed_only = read_model(synthetic_map["reference"])  # the mapping poses before triangulation: no 3D points
     refiner = QueryRefiner(RefineConf(), MapIndex(posed_only), synthetic_map["images"], None)

@@ -135,6 +135,18 @@ def test_bad_training_inputs(synthetic_map: dict[str, Path], tmp_path: Path):
     assert not (tmp_path / "run" / "gnnet.pt").exists()
 
 
+@pytest.mark.parametrize("epochs", ["0", "-2"])
+def test_training_without_epochs_is_refused_and_keeps_the_checkpoint(tmp_path: Path, epochs: str):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "gnnet.pt").write_bytes(b"an earlier checkpoint")
+    arguments = ["train", "gnnet", str(tmp_path / "run"), "--synthetic", str(tmp_path), "--set", f"epochs={epochs}"]
+    result = CliRunner().invoke(app, arguments)
+    assert_one_line_error(
+        result, f"train gnnet: epochs must be at least 1 (an untrained network is no checkpoint), got {epochs}"
+    )
+    assert (tmp_path / "run" / "gnnet.pt").read_bytes() == b"an earlier checkpoint"
+
+
 def test_shipped_checkpoint_beats_a_random_network_on_an_unseen_scene(synthetic_map: dict[str, Path]):
     """The shipped GN-Net was trained on other synthetic scenes (seeds 0 and 1, 320 px); here: seed 3 at 640 px."""
     pairs = ColmapPairs(synthetic_map["model"], synthetic_map["images"], PairsConf(max_points=256))

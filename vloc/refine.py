@@ -12,7 +12,7 @@ import pycolmap
 from vloc.console import track
 from vloc.errors import ConfigError, FormatError
 from vloc.featuremetric.query_refiner import QueryRefiner, RefineConf
-from vloc.geometry.rigid3d import pose_record
+from vloc.geometry.rigid3d import is_finite_pose, pose_record
 from vloc.io.model import read_model
 from vloc.io.text import log_path, read_poses, read_queries, write_results
 from vloc.pnp.map_index import MapIndex, database_images_by_query
@@ -25,7 +25,13 @@ def initial_poses(
     if init == "poses":
         if poses_path is None:
             raise ConfigError("--init poses needs a poses file (PnP results or a prior)")
-        return read_poses(poses_path)
+        poses = read_poses(poses_path)
+        for query, pose in poses.items():
+            if not is_finite_pose(pose):
+                raise FormatError(
+                    f"{poses_path}: initial pose of '{query}' is not finite (NaN, inf or zero quaternion)"
+                )
+        return poses
     return {query: index.images[names[0]].cam_from_world() for query, names in db_by_query.items() if names}
 
 

@@ -152,7 +152,7 @@ def main(
         raise InputError(f"{inputs.pairs}: pairs none of the {len(queries)} queries with a database image")
     supports = {}
     with FeatureReader(inputs.features) as feature_reader, MatchReader(inputs.matches) as match_reader:
-        check_query_features(queries, feature_reader, inputs.queries)
+        check_query_features({name: cameras[name] for name in queries}, feature_reader, inputs.queries)
         check_database_keypoints(
             index, feature_reader, {n for names in db_by_query.values() for n in names}, inputs.model
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import pycolmap
 from vloc.errors import InputError
 from vloc.evaluate.report import plot_cdf, print_report
 from vloc.evaluate.setup import EvaluationSetup
-from vloc.geometry.rigid3d import pose_errors
+from vloc.geometry.rigid3d import is_finite_pose, pose_errors
 from vloc.io.model import read_ground_truth
 from vloc.io.text import read_poses, write_text_atomic
 
@@ -27,10 +28,11 @@ class QueryError:
 def query_errors(
     results: dict[str, pycolmap.Rigid3d], truth: dict[str, pycolmap.Rigid3d], queries: list[str]
 ) -> dict[str, QueryError]:
-    """Errors of every query; a query without a result gets infinite errors (it is failed, never dropped)."""
+    """Errors of every query; a query without a result, or whose result is not finite, gets infinite errors (it is
+    failed, never dropped)."""
     errors = {}
     for name in queries:
-        if name in results:
+        if name in results and is_finite_pose(results[name]):
             errors[name] = QueryError(*pose_errors(results[name], truth[name]))
         else:
             errors[name] = QueryError(math.inf, math.inf)
@@ -76,6 +78,14 @@ def evaluate(
     for name in queries:
         if name not in truth:
             raise InputError(f"query list: query {name} has no ground-truth pose in {truth_source}")
+    not_finite = [name for name, pose in results.items() if not is_finite_pose(pose)]
+    if not_finite:
+        logging.warning(
+            "%d results of %s are not finite poses (first: %s): counted as failed",
+            len(not_finite),
+            source,
+            not_finite[0],
+        )
     errors = query_errors(results, truth, queries)
     groups = query_groups(queries, conditions)
     return {

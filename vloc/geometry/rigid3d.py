@@ -24,6 +24,11 @@ def camera_center(cam_from_world: pycolmap.Rigid3d) -> np.ndarray:
     return cam_from_world.inverse().translation
 
 
+def is_finite_pose(pose: pycolmap.Rigid3d) -> bool:
+    """Whether a pose is a pose: a NaN or zero quaternion (NaN once normalised) or a NaN / inf translation is not."""
+    return bool(np.isfinite(pose.rotation.quat).all() and np.isfinite(pose.translation).all())
+
+
 def relative_pose(cam0_from_world: pycolmap.Rigid3d, cam1_from_world: pycolmap.Rigid3d) -> pycolmap.Rigid3d:
     """cam1_from_cam0."""
     return cam1_from_world * cam0_from_world.inverse()

@@ -53,6 +53,11 @@ class FeatureReader(ImageGroupsReader):
     def keypoints(self, name: str) -> np.ndarray:
         return self.group(name)["keypoints"][()].astype(np.float32)
 
+    def image_size(self, name: str) -> tuple[int, int] | None:
+        """(width, height) of the image the features were extracted from; None where the file does not say."""
+        group = self.group(name)
+        return tuple(int(v) for v in group["image_size"][()]) if "image_size" in group else None
+
     def read(self, name: str) -> Features:
         group = self.group(name)
         require(group, ("keypoints", "descriptors"), self.path, f"image '{name}'")

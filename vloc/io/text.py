@@ -96,6 +96,18 @@ def write_results(path: Path, poses: dict[str, pycolmap.Rigid3d], summary: dict,
     return path
 
 
+def check_intrinsics(model: str, width: int, height: int, params: list[float], where: str) -> None:
+    """One line at `where` (file:line) for an image size that is not positive, a parameter that is not finite, or a
+    focal length that is not positive: such a camera gives wrong poses, not errors."""
+    if not (0 < width < 2**31 and 0 < height < 2**31):
+        raise FormatError(f"{where}: image size {width}x{height} is not positive (or not below 2^31)")
+    if not np.isfinite(params).all():
+        raise FormatError(f"{where}: camera parameters {' '.join(f'{v:g}' for v in params)} are not all finite")
+    for index in pycolmap.Camera(model=model).focal_length_idxs():
+        if index < len(params) and params[index] <= 0:
+            raise FormatError(f"{where}: focal length {params[index]:g} is not positive")
+
+
 def read_queries(path: Path) -> dict[str, pycolmap.Camera]:
     """hloc queries file: `name MODEL width height params...` per line."""
     cameras = {}
@@ -104,11 +116,11 @@ def read_queries(path: Path) -> dict[str, pycolmap.Camera]:
         if len(tokens) > 1 and tokens[1] not in pycolmap.CameraModelId.__members__:
             raise FormatError(f"{path}:{number}: unknown camera model '{tokens[1]}'")
         try:
-            camera = pycolmap.Camera(
-                model=tokens[1], width=int(tokens[2]), height=int(tokens[3]), params=[float(t) for t in tokens[4:]]
-            )
+            width, height, params = int(tokens[2]), int(tokens[3]), [float(t) for t in tokens[4:]]
         except (IndexError, ValueError):
             raise FormatError(f"{path}:{number}: expected 'name MODEL width height params...'") from None
+        check_intrinsics(tokens[1], width, height, params, f"{path}:{number}")
+        camera = pycolmap.Camera(model=tokens[1], width=width, height=height, params=params)
         if not camera.verify_params():
             raise FormatError(f"{path}:{number}: wrong number of parameters for camera model {tokens[1]}")
         cameras[tokens[0]] = camera

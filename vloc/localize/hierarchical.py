@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -17,17 +18,16 @@ from vloc.geometry.rigid3d import pose_record
 from vloc.io.features import FeatureReader
 from vloc.io.matches import MatchReader
 from vloc.io.model import read_model
-from vloc.io.text import read_queries, write_results
+from vloc.io.text import log_path, read_queries, write_results
 from vloc.pnp.absolute_pose import (
     LocalizeConf,
     check_database_keypoints,
     check_query_features,
+    checked_pose,
     correspondences,
     count_inliers,
-    estimate_pose,
-    position_uncertainty,
 )
-from vloc.pnp.inputs import LocalizationInputs
+from vloc.pnp.inputs import LocalizationInputs, check_queries_paired
 from vloc.pnp.map_index import MapIndex, database_images_by_query
 
 if TYPE_CHECKING:
@@ -71,6 +71,19 @@ def refine_pnp_pose(
     return refined, log
 
 
+def count_rejected(logs: list[dict], results: Path) -> int:
+    """The queries whose pose failed an acceptance test, with a warning line when there are any."""
+    rejected = sum(bool(log.get("rejected")) for log in logs)
+    if rejected:
+        logging.warning(
+            "%d of %d queries had their pose rejected by the acceptance tests: see failure_reason in %s",
+            rejected,
+            len(logs),
+            log_path(results),
+        )
+    return rejected
+
+
 @dataclass(frozen=True)
 class ClusterPose:
     """The PnP result of a group of database images, with the 2D-3D matches it was estimated from."""
@@ -88,18 +101,19 @@ def best_cluster_pose(
     conf: LocalizeConf,
 ) -> tuple[list[str], list[list[str]], ClusterPose | None]:
     """PnP on each selection of database images in turn (on each of its covisibility clusters with
-    conf.covisibility_clustering) until one gives a pose: that selection, its clusters, and its pose with the most
-    inliers (None if no selection gave one)."""
+    conf.covisibility_clustering) until one gives an accepted pose: that selection, its clusters, and its pose, the
+    accepted one with the most inliers, else the rejected one with the most (None if PnP gave none)."""
     for selected in selections:
         groups = index.clusters(selected) if conf.covisibility_clustering else [selected]
-        best = None
+        poses = []
         for group in groups:
             points2D = np.concatenate([matches_2d3d[name][0] for name in group] or [np.zeros((0, 2))])
             point_indices = np.concatenate([matches_2d3d[name][1] for name in group] or [np.zeros(0, np.int64)])
-            result = estimate_pose(points2D, index.xyz[point_indices], camera, conf)
-            if result is not None and (best is None or result["num_inliers"] > best.pnp["num_inliers"]):
-                best = ClusterPose(result, group, (points2D, point_indices))
-        if best is not None:
+            result = checked_pose(points2D, index.xyz[point_indices], camera, conf)
+            if result is not None:
+                poses.append(ClusterPose(result, group, (points2D, point_indices)))
+        best = max(poses, key=lambda pose: (pose.pnp["rejection"] is None, pose.pnp["num_inliers"]), default=None)
+        if best is not None and best.pnp["rejection"] is None:
             break
     return selected, groups, best
 
@@ -113,11 +127,10 @@ def localized_query(
     refiner: QueryRefiner | None,
 ) -> tuple[pycolmap.Rigid3d, dict]:
     """The pose of the best cluster (refined feature-metrically with `refiner`) and its log fields."""
-    points2D, point_indices = best.matches
     fields = {
         "num_inliers": int(best.pnp["num_inliers"]),
         "db_images_used": best.db_images,
-        **position_uncertainty(best.pnp, camera, points2D, index.xyz[point_indices]),
+        **pose_measures(best.pnp),
     }
     if refiner is None:
         return best.pnp["cam_from_world"], fields
@@ -127,15 +140,27 @@ def localized_query(
     return pose, fields
 
 
+def pose_measures(pnp: dict) -> dict:
+    """What the acceptance tests look at, for the log: inlier ratio and the camera centre's uncertainty."""
+    return {key: pnp[key] for key in ("inlier_ratio", "position_std", "position_std_relative")}
+
+
 def failed_query(
-    num_matches: int, ranked: list[str], index: MapIndex, conf: LocalizeConf
+    num_matches: int, ranked: list[str], index: MapIndex, conf: LocalizeConf, rejected: ClusterPose | None
 ) -> tuple[pycolmap.Rigid3d | None, dict]:
-    """The log fields of a query PnP could not localize, and the pose of its best-matched database image when
-    conf.fallback_to_top_image asks for one (None otherwise)."""
-    reason = f"fewer than {conf.min_inliers} PnP inliers"
-    if num_matches < conf.min_inliers:
-        reason = f"only {num_matches} 2D-3D matches"
-    fields = {"failure_reason": reason}
+    """The log fields of a query PnP could not localize (or whose pose, `rejected`, failed an acceptance test), and
+    the pose of its best-matched database image when conf.fallback_to_top_image asks for one (None otherwise)."""
+    if rejected is not None:
+        fields = {
+            "failure_reason": rejected.pnp["rejection"],
+            "rejected": True,
+            "num_inliers": int(rejected.pnp["num_inliers"]),
+            **pose_measures(rejected.pnp),
+        }
+    elif num_matches < conf.min_inliers:
+        fields = {"failure_reason": f"only {num_matches} 2D-3D matches"}
+    else:
+        fields = {"failure_reason": f"fewer than {conf.min_inliers} PnP inliers"}
     if not (conf.fallback_to_top_image and ranked):
         return None, fields
     fields.update(fallback=True, fallback_image=ranked[0])
@@ -171,13 +196,13 @@ def localize_query(
         "num_matches_2d3d": total,
         "ransac_max_error": conf.ransac_max_error,
         "num_clusters": len(groups),
-        "success": best is not None,
+        "success": best is not None and best.pnp["rejection"] is None,
         "fallback": False,
     }
-    if best is not None:
+    if log["success"]:
         pose, fields = localized_query(best, query, camera, index, conf, refiner)
     else:
-        pose, fields = failed_query(total, ranked, index, conf)
+        pose, fields = failed_query(total, ranked, index, conf, best)
     log.update(fields)
     if pose is not None:
         log["cam_from_world"] = pose_record(pose)
@@ -215,6 +240,7 @@ def main(
         refining as refiner,
     ):
         check_query_features(cameras, feature_reader, inputs.queries)
+        check_queries_paired(cameras, db_by_query, inputs.pairs, inputs.queries)
         check_database_keypoints(
             index, feature_reader, {n for names in db_by_query.values() for n in names}, inputs.model
         )
@@ -232,7 +258,12 @@ def main(
                 refiner,
             ),
         )
-    summary = {"conf": asdict(conf), "num_queries": len(cameras), "num_localized": sum(l["success"] for l in logs)}
+    summary = {
+        "conf": asdict(conf),
+        "num_queries": len(cameras),
+        "num_localized": sum(l["success"] for l in logs),
+        "num_rejected": count_rejected(logs, results),
+    }
     if refine is not None:
         summary["refine_conf"] = asdict(refine)
     return write_results(results, poses, summary, logs)

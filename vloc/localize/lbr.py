@@ -34,19 +34,19 @@ from vloc.io.instances import KeypointLabels
 from vloc.io.matches import MatchReader, write_matches
 from vloc.io.model import read_model
 from vloc.io.text import read_queries, write_results
-from vloc.localize.hierarchical import localize_all
+from vloc.localize.hierarchical import count_rejected, localize_all
 from vloc.matchers.pair_matcher import MatchConf, PairMatcher
 from vloc.pnp.absolute_pose import (
     PnPConf,
     check_database_keypoints,
     check_query_features,
+    checked_pose,
     correspondences,
     count_inliers,
     estimate_pose,
-    position_uncertainty,
 )
 from vloc.pnp.covisibility import most_covisible, observation_counts
-from vloc.pnp.inputs import LocalizationInputs
+from vloc.pnp.inputs import LocalizationInputs, check_queries_paired
 from vloc.pnp.map_index import MapIndex
 
 
@@ -213,26 +213,29 @@ def group_pnp(
     conf: LbrConf,
     **entry,
 ) -> tuple[dict | None, dict]:
-    """PnP on the 2D-3D matches of the group's images, with the camera centre's uncertainty (None below min_inliers),
-    and the group's log entry (`entry` added), which says whether the pose is accepted."""
+    """PnP on the 2D-3D matches of the group's images, with the camera centre's uncertainty (None below min_inliers
+    or when the pose fails an acceptance test), and the group's log entry (`entry` added), which says whether the pose
+    ends the search ("accepted") or which acceptance test it failed ("rejection")."""
     points2D = np.concatenate([matches_2d3d[n][0] for n in group.db_images])
     point_indices = np.concatenate([matches_2d3d[n][1] for n in group.db_images])
-    points3D = index.xyz[point_indices]
-    result = estimate_pose(points2D, points3D, camera, conf)
-    if result is not None:
-        result.update(position_uncertainty(result, camera, points2D, points3D))
+    result = checked_pose(points2D, index.xyz[point_indices], camera, conf)
     inliers = int(result["num_inliers"]) if result else 0
     std = result["position_std_relative"] if result else None
+    rejection = result["rejection"] if result else None
     accepted = inliers >= conf.accept_inliers and std is not None and std <= conf.accept_max_position_std
-    return result, {
+    log = {
         "instance": group.instance,
         **entry,
         "db_images": group.db_images,
         "num_matches_2d3d": len(points2D),
         "num_inliers": inliers,
         "position_std_relative": std,
-        "accepted": accepted,
+        "accepted": accepted and rejection is None,
     }
+    if rejection is not None:
+        log.update(inlier_ratio=result["inlier_ratio"], rejection=rejection)
+        return None, log
+    return result, log
 
 
 def search_groups(
@@ -263,6 +266,15 @@ def search_groups(
     return search
 
 
+def failure_fields(tried: list[dict], groups: list[CandidateGroup], conf: LbrConf) -> dict:
+    """Why no group gave a pose, for the log: the acceptance test failed by the rejected group with the most inliers,
+    if any was rejected."""
+    rejected = [entry for entry in tried if "rejection" in entry]
+    if rejected:
+        return {"failure_reason": max(rejected, key=lambda entry: entry["num_inliers"])["rejection"], "rejected": True}
+    return {"failure_reason": "no candidate group" if not groups else f"no group gave {conf.min_inliers} PnP inliers"}
+
+
 def localize_query(
     query: str,
     camera: pycolmap.Camera,
@@ -289,7 +301,7 @@ def localize_query(
     }
     pose = None
     if search.best is None:
-        log["failure_reason"] = "no candidate group" if not groups else f"no group gave {conf.min_inliers} PnP inliers"
+        log.update(failure_fields(search.tried, groups, conf))
     else:
         best = search.best
         pose = best.pnp["cam_from_world"]
@@ -298,6 +310,7 @@ def localize_query(
             accepted_instance=best.group.instance,
             early_exit=search.tried[best.number]["accepted"],
             num_inliers=best.num_inliers,
+            inlier_ratio=best.pnp["inlier_ratio"],
             db_images_used=best.group.db_images,
             position_std=best.pnp["position_std"],
             position_std_relative=best.pnp["position_std_relative"],
@@ -339,6 +352,8 @@ def main(
         store = MatchStore(matcher, handle, inputs.matches)
         refiner = CovisibilityRefiner(conf, model, index, feature_reader) if conf.covisibility_refinement else None
         check_query_features(cameras, feature_reader, inputs.queries)
+        grouped = {query for query, query_groups in groups.items() if query_groups}
+        check_queries_paired(cameras, grouped, groups_path(inputs.pairs), inputs.queries)
         check_database_keypoints(index, feature_reader, db_names, inputs.model)
         poses, logs = localize_all(
             sorted(cameras),
@@ -353,6 +368,7 @@ def main(
         "match_conf": json.loads(to_json(match_conf)),
         "num_queries": len(cameras),
         "num_localized": sum(log["success"] for log in logs),
+        "num_rejected": count_rejected(logs, results),
         "mean_pairs_matched": float(np.mean(matched)) if matched else 0.0,
         "num_early_exits": sum(bool(log.get("early_exit")) for log in logs),
     }

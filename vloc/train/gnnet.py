@@ -17,7 +17,7 @@ from vloc.config import to_json
 from vloc.console import progress_bar
 from vloc.dense.base import DenseBackbone, DenseLevel, normalized_level
 from vloc.dense.interpolation import sample_features
-from vloc.errors import InputError
+from vloc.errors import ConfigError, InputError
 from vloc.io.text import write_text_atomic
 from vloc.models.checkpoint import load_checkpoint, save_checkpoint
 from vloc.models.gnnet import GNNet, GNNetConf
@@ -40,6 +40,12 @@ class TrainGNNetConf:
     negatives_end: int = 4  # ... to this by the end of training
     validation_pairs: int = 24  # held out (every k-th pair), never trained on
     seed: int = 0
+
+    def __post_init__(self):
+        if self.epochs < 1:
+            raise ConfigError(
+                f"train gnnet: epochs must be at least 1 (an untrained network is no checkpoint), got {self.epochs}"
+            )
 
 
 @dataclass(frozen=True)
