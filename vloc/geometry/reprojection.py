@@ -11,26 +11,48 @@ from vloc.geometry.camera import Camera
 from vloc.geometry.pose import Pose
 
 
-def camera_center_covariance(
-    cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera, points2D: np.ndarray, points3D: np.ndarray
+def pose_covariance(
+    cam_from_world: pycolmap.Rigid3d,
+    camera: pycolmap.Camera,
+    points2D: np.ndarray,
+    points3D: np.ndarray,
+    with_focal: bool = False,
 ) -> np.ndarray:
-    """First-order covariance (3, 3) of the camera centre in world coordinates given 2D-3D inliers (COLMAP pixels):
-    sigma^2 (J^T J)^-1 over the 6 pose parameters, sigma^2 the inliers' residual variance.
-    inf where J^T J is singular."""
+    """First-order covariance of the 6 pose parameters (left update exp(omega, v) T), and of the focal length after
+    them with `with_focal`, given 2D-3D inliers (COLMAP pixels): sigma^2 (J^T J)^-1, sigma^2 the inliers' residual
+    variance; inf where J^T J is singular."""
     points_cam = Pose.from_pycolmap(cam_from_world).transform(torch.from_numpy(np.asarray(points3D, np.float64)))
     projector = Camera.from_pycolmap(camera)
     pixels, _ = projector.project(points_cam)
     jacobian = (projector.J_project(points_cam) @ Pose.J_transform(points_cam)).reshape(-1, 6).numpy()
+    if with_focal:  # pixels move away from the principal point in proportion to the focal length
+        centre = np.array([camera.principal_point_x, camera.principal_point_y])
+        jacobian = np.hstack([jacobian, ((pixels.numpy() - centre) / camera.mean_focal_length()).reshape(-1, 1)])
     residuals = (pixels.numpy() - points2D).ravel()
-    if len(residuals) <= 6:
-        return np.full((3, 3), np.inf)
-    variance = residuals @ residuals / (len(residuals) - 6)
+    unknowns = jacobian.shape[1]
+    if len(residuals) <= unknowns:
+        return np.full((unknowns, unknowns), np.inf)
+    variance = residuals @ residuals / (len(residuals) - unknowns)
     information = jacobian.T @ jacobian
     if np.linalg.cond(information) > 1e12:
+        return np.full((unknowns, unknowns), np.inf)
+    return variance * np.linalg.inv(information)
+
+
+def center_covariance(pose_covariance: np.ndarray, cam_from_world: pycolmap.Rigid3d) -> np.ndarray:
+    """Covariance (3, 3) of the camera centre in world coordinates from that of the pose; inf where undetermined."""
+    if not np.isfinite(pose_covariance).all():
         return np.full((3, 3), np.inf)
     # Under a left update exp(omega, v) T, the centre moves by -R^T v: its covariance is R^T cov(v) R.
     rotation = cam_from_world.rotation.matrix()
-    return rotation.T @ (variance * np.linalg.inv(information))[3:, 3:] @ rotation
+    return rotation.T @ pose_covariance[3:6, 3:6] @ rotation
+
+
+def camera_center_covariance(
+    cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera, points2D: np.ndarray, points3D: np.ndarray
+) -> np.ndarray:
+    """Covariance (3, 3) of the camera centre in world coordinates, the intrinsics known (see pose_covariance)."""
+    return center_covariance(pose_covariance(cam_from_world, camera, points2D, points3D), cam_from_world)
 
 
 def reprojection_errors(

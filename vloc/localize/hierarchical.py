@@ -16,6 +16,7 @@ import pycolmap
 from vloc.console import quiet_pycolmap, track
 from vloc.geometry.rigid3d import pose_record
 from vloc.io.features import FeatureReader
+from vloc.io.intrinsics import UNCERTAIN_SOURCES, read_intrinsics_sources
 from vloc.io.matches import MatchReader
 from vloc.io.model import read_model
 from vloc.io.text import log_path, read_queries, write_results
@@ -84,6 +85,20 @@ def count_rejected(logs: list[dict], results: Path) -> int:
     return rejected
 
 
+def count_unreliable(logs: list[dict], results: Path) -> int:
+    """The localized queries flagged unreliable (a prior focal length not estimated), with a warning line if any."""
+    unreliable = sum(bool(log.get("unreliable")) for log in logs)
+    if unreliable:
+        logging.warning(
+            "%d of %d queries were localized with a prior focal length that was not estimated: their poses are "
+            "unreliable (see 'unreliable' in %s)",
+            unreliable,
+            len(logs),
+            log_path(results),
+        )
+    return unreliable
+
+
 @dataclass(frozen=True)
 class ClusterPose:
     """The PnP result of a group of database images, with the 2D-3D matches it was estimated from."""
@@ -99,6 +114,7 @@ def best_cluster_pose(
     index: MapIndex,
     camera: pycolmap.Camera,
     conf: LocalizeConf,
+    estimate_focal: bool = False,
 ) -> tuple[list[str], list[list[str]], ClusterPose | None]:
     """PnP on each selection of database images in turn (on each of its covisibility clusters with
     conf.covisibility_clustering) until one gives an accepted pose: that selection, its clusters, and its pose, the
@@ -109,7 +125,7 @@ def best_cluster_pose(
         for group in groups:
             points2D = np.concatenate([matches_2d3d[name][0] for name in group] or [np.zeros((0, 2))])
             point_indices = np.concatenate([matches_2d3d[name][1] for name in group] or [np.zeros(0, np.int64)])
-            result = checked_pose(points2D, index.xyz[point_indices], camera, conf)
+            result = checked_pose(points2D, index.xyz[point_indices], camera, conf, estimate_focal)
             if result is not None:
                 poses.append(ClusterPose(result, group, (points2D, point_indices)))
         best = max(poses, key=lambda pose: (pose.pnp["rejection"] is None, pose.pnp["num_inliers"]), default=None)
@@ -145,6 +161,34 @@ def pose_measures(pnp: dict) -> dict:
     return {key: pnp[key] for key in ("inlier_ratio", "position_std", "position_std_relative")}
 
 
+def intrinsics_fields(source: str, prior: pycolmap.Camera, pnp: dict, estimated: bool, conf: LocalizeConf) -> dict:
+    """Log fields of a query whose intrinsics were not given: where they came from, the focal length before and after
+    PnP, and why the pose is unreliable when its focal length is a prior not estimated, or not determined."""
+    solved = pnp["camera"]
+    fields = {
+        "intrinsics": {
+            "source": "estimated" if estimated else source,
+            "initial_source": source,
+            "initial_focal_length": prior.mean_focal_length(),
+            "focal_length": solved.mean_focal_length(),
+            "params": [float(p) for p in solved.params],
+        }
+    }
+    focal_std = pnp.get("focal_length_std_relative")
+    if source == "prior" and not estimated:
+        fields["unreliable"] = "the focal length is a prior from the image size, not estimated (estimate_focal_length)"
+    elif estimated and (focal_std is None or focal_std > conf.max_focal_length_std_relative):
+        fields["intrinsics"]["focal_length_std_relative"] = focal_std
+        std = "undetermined" if focal_std is None else f"{focal_std:.3g}"
+        fields["unreliable"] = (
+            f"the inliers do not determine the focal length: relative std {std} > "
+            f"{conf.max_focal_length_std_relative} (max_focal_length_std_relative)"
+        )
+    else:
+        fields["intrinsics"]["focal_length_std_relative"] = focal_std
+    return fields
+
+
 def failed_query(
     num_matches: int, ranked: list[str], index: MapIndex, conf: LocalizeConf, rejected: ClusterPose | None
 ) -> tuple[pycolmap.Rigid3d | None, dict]:
@@ -176,8 +220,10 @@ def localize_query(
     matches: MatchReader,
     conf: LocalizeConf,
     refiner: QueryRefiner | None = None,
+    intrinsics_source: str = "given",
 ) -> tuple[pycolmap.Rigid3d | None, dict]:
-    """Pose of one query and its log entry."""
+    """Pose of one query and its log entry; the focal length of a camera whose intrinsics are not given is estimated
+    (conf.estimate_focal_length), and where it is only a prior and not estimated, the pose is flagged unreliable."""
     start = time.perf_counter()
     keypoints = features.keypoints(query)
     per_image = {name: correspondences(query, name, index, keypoints, matches) for name in db_names}
@@ -185,7 +231,8 @@ def localize_query(
     ranked = [name for name in sorted(db_names, key=lambda name: (-counts[name], name)) if counts[name] > 0]
     # The k best-matched images first; every matched image only if they give no pose.
     attempts = [ranked[: conf.num_db_images]] if 0 < conf.num_db_images < len(ranked) else []
-    selected, groups, best = best_cluster_pose(attempts + [ranked], per_image, index, camera, conf)
+    estimate_focal = conf.estimate_focal_length and intrinsics_source in UNCERTAIN_SOURCES
+    selected, groups, best = best_cluster_pose(attempts + [ranked], per_image, index, camera, conf, estimate_focal)
     total = sum(counts[name] for name in selected)
     log = {
         "name": query,
@@ -200,7 +247,9 @@ def localize_query(
         "fallback": False,
     }
     if log["success"]:
-        pose, fields = localized_query(best, query, camera, index, conf, refiner)
+        pose, fields = localized_query(best, query, best.pnp["camera"], index, conf, refiner)
+        if intrinsics_source != "given":
+            fields.update(intrinsics_fields(intrinsics_source, camera, best.pnp, estimate_focal, conf))
     else:
         pose, fields = failed_query(total, ranked, index, conf, best)
     log.update(fields)
@@ -226,6 +275,7 @@ def main(
     """
     quiet_pycolmap()
     cameras = read_queries(inputs.queries)
+    sources = read_intrinsics_sources(inputs.queries)
     model = read_model(inputs.model, need_points=True)
     index = MapIndex(model)
     db_by_query = database_images_by_query(inputs.pairs, index, inputs.model)
@@ -256,6 +306,7 @@ def main(
                 match_reader,
                 conf,
                 refiner,
+                sources.get(query, "given"),
             ),
         )
     summary = {
@@ -264,6 +315,8 @@ def main(
         "num_localized": sum(l["success"] for l in logs),
         "num_rejected": count_rejected(logs, results),
     }
+    if sources:
+        summary["num_unreliable"] = count_unreliable(logs, results)
     if refine is not None:
         summary["refine_conf"] = asdict(refine)
     return write_results(results, poses, summary, logs)

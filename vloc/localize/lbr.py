@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 
 from vloc.config import to_json
 from vloc.console import quiet_pycolmap
-from vloc.errors import FormatError
+from vloc.errors import ConfigError, FormatError
 from vloc.geometry.camera import Camera
 from vloc.geometry.pose import Pose
 from vloc.geometry.rigid3d import pose_record
@@ -31,6 +31,7 @@ from vloc.io.features import FeatureReader
 from vloc.io.groups import CandidateGroup, groups_path, read_groups
 from vloc.io.h5 import atomic_writer, stamp_config
 from vloc.io.instances import KeypointLabels
+from vloc.io.intrinsics import UNCERTAIN_SOURCES, read_intrinsics_sources, sources_path
 from vloc.io.matches import MatchReader, write_matches
 from vloc.io.model import read_model
 from vloc.io.text import read_queries, write_results
@@ -205,6 +206,16 @@ class GroupSearch:
         return accepted
 
 
+def check_given_intrinsics(queries: Path) -> None:
+    """LBR solves for the pose only: one line when `queries` has cameras whose focal length is not known exactly."""
+    uncertain = sorted(name for name, source in read_intrinsics_sources(queries).items() if source in UNCERTAIN_SOURCES)
+    if uncertain:
+        raise ConfigError(
+            f"{sources_path(queries)}: {len(uncertain)} queries (e.g. {uncertain[0]}) have a focal length from EXIF or "
+            "a prior, which LBR does not estimate; localize them with --method hloc"
+        )
+
+
 def group_pnp(
     group: CandidateGroup,
     matches_2d3d: dict[str, tuple[np.ndarray, np.ndarray]],
@@ -337,6 +348,7 @@ def main(
     Writes `results` and its log."""
     quiet_pycolmap()
     cameras = read_queries(inputs.queries)
+    check_given_intrinsics(inputs.queries)
     groups = read_groups(groups_path(inputs.pairs))
     model = read_model(inputs.model, need_points=True)
     index = MapIndex(model)

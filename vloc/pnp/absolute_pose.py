@@ -11,11 +11,15 @@ import numpy as np
 import pycolmap
 
 from vloc.errors import FormatError
-from vloc.geometry.reprojection import camera_center_covariance, reprojection_errors
+from vloc.geometry.reprojection import center_covariance, pose_covariance, reprojection_errors
 from vloc.geometry.rigid3d import camera_center
 from vloc.io.features import FeatureReader
 from vloc.io.matches import MatchReader
 from vloc.pnp.map_index import MapIndex
+
+# Focal lengths, in units of the longer image side, that a camera can have (fields of view of 11 to 136 degrees):
+# an estimate outside is a failed solve, not a lens.
+FOCAL_RANGE = (0.2, 5.0)
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,11 @@ class PnPConf:
     # 1 sigma of the camera centre (worst direction) / median distance of the inliers (inf: no test)
     max_position_std_relative: float = 0.05
     refine_focal_length: bool = False
+    # Queries whose focal length is not known exactly (exif or prior in QUERIES_intrinsics.json, from `vloc cameras`):
+    # RANSAC over focal length and pose, then refinement of focal length and distortion with the pose.
+    estimate_focal_length: bool = True
+    # Above this relative std, the inliers do not determine an estimated focal length: the pose is flagged unreliable
+    max_focal_length_std_relative: float = 0.05
     random_seed: int = 0  # RANSAC sampling, for reproducible poses
 
 
@@ -62,33 +71,51 @@ def correspondences(
     return keypoints[pairs[valid, 0]] + 0.5, point_index[valid]
 
 
-def position_uncertainty(pnp: dict, camera: pycolmap.Camera, points2D: np.ndarray, points3D: np.ndarray) -> dict:
+def position_uncertainty(
+    pnp: dict, camera: pycolmap.Camera, points2D: np.ndarray, points3D: np.ndarray, with_focal: bool = False
+) -> dict:
     """Standard deviation of a PnP pose's camera centre along its least certain direction, from its inliers among the
     2D-3D matches: in model units, and relative to the median distance of the inlier points (scale-free); None when
-    the inliers do not determine the pose. Errors of the map itself are not in it."""
+    the inliers do not determine the pose. With `with_focal` the focal length is an unknown too (its relative std is
+    added). Errors of the map itself are not in it."""
     inliers = np.asarray(pnp["inlier_mask"], bool)
     points2D, points3D, cam_from_world = points2D[inliers], points3D[inliers], pnp["cam_from_world"]
-    covariance = camera_center_covariance(cam_from_world, camera, points2D, points3D)
+    covariance = pose_covariance(cam_from_world, camera, points2D, points3D, with_focal)
+    fields = {"position_std": None, "position_std_relative": None}
+    if with_focal:
+        focal_std = float(np.sqrt(covariance[6, 6])) / camera.mean_focal_length()
+        fields["focal_length_std_relative"] = focal_std if np.isfinite(focal_std) else None
     if not np.isfinite(covariance).all():
-        return {"position_std": None, "position_std_relative": None}
-    std = float(np.sqrt(np.linalg.eigvalsh(covariance)[-1]))
+        return fields
+    std = float(np.sqrt(np.linalg.eigvalsh(center_covariance(covariance, cam_from_world))[-1]))
     distance = float(np.median(np.linalg.norm(points3D - camera_center(cam_from_world), axis=1)))
-    return {"position_std": std, "position_std_relative": std / distance}
+    return {**fields, "position_std": std, "position_std_relative": std / distance}
 
 
-def estimate_pose(points2D: np.ndarray, points3D: np.ndarray, camera: pycolmap.Camera, conf: PnPConf) -> dict | None:
-    """PnP in RANSAC, then nonlinear refinement on the inliers; None below the inlier threshold."""
+def estimate_pose(
+    points2D: np.ndarray, points3D: np.ndarray, camera: pycolmap.Camera, conf: PnPConf, estimate_focal: bool = False
+) -> dict | None:
+    """PnP in RANSAC, then nonlinear refinement on the inliers; None below the inlier threshold. With `estimate_focal`
+    the focal length is a RANSAC unknown too, refined with the distortion; "camera" holds the camera the pose is for."""
     if len(points2D) < max(conf.min_inliers, 4):
         return None
+    solved = copy.deepcopy(camera)  # pycolmap refines intrinsics in place when asked to
     result = pycolmap.estimate_and_refine_absolute_pose(
         points2D,
         points3D,
-        copy.deepcopy(camera),  # pycolmap refines intrinsics in place when asked to
-        estimation_options={"ransac": {"max_error": conf.ransac_max_error, "random_seed": conf.random_seed}},
-        refinement_options={"refine_focal_length": conf.refine_focal_length},
+        solved,
+        estimation_options={
+            "ransac": {"max_error": conf.ransac_max_error, "random_seed": conf.random_seed},
+            "estimate_focal_length": estimate_focal,
+        },
+        refinement_options={
+            "refine_focal_length": conf.refine_focal_length or estimate_focal,
+            "refine_extra_params": estimate_focal,
+        },
     )
     if result is None or result["num_inliers"] < conf.min_inliers:
         return None
+    result["camera"] = solved
     return result
 
 
@@ -105,16 +132,27 @@ def acceptance_failure(pnp: dict, conf: PnPConf) -> str | None:
     return None
 
 
-def checked_pose(points2D: np.ndarray, points3D: np.ndarray, camera: pycolmap.Camera, conf: PnPConf) -> dict | None:
+def checked_pose(
+    points2D: np.ndarray, points3D: np.ndarray, camera: pycolmap.Camera, conf: PnPConf, estimate_focal: bool = False
+) -> dict | None:
     """PnP (None below min_inliers) with its inlier ratio, the camera centre's uncertainty and, under "rejection",
     the acceptance test it fails (None when the pose is accepted)."""
-    result = estimate_pose(points2D, points3D, camera, conf)
+    result = estimate_pose(points2D, points3D, camera, conf, estimate_focal)
     if result is None:
         return None
-    result.update(position_uncertainty(result, camera, points2D, points3D))
+    result.update(position_uncertainty(result, result["camera"], points2D, points3D, estimate_focal))
     result["inlier_ratio"] = result["num_inliers"] / len(points2D)
-    result["rejection"] = acceptance_failure(result, conf)
+    focal_failure = implausible_focal(result["camera"]) if estimate_focal else None
+    result["rejection"] = focal_failure or acceptance_failure(result, conf)
     return result
+
+
+def implausible_focal(camera: pycolmap.Camera) -> str | None:
+    """Why an estimated focal length is no lens's (a failed solve), or None."""
+    focal = camera.mean_focal_length() / max(camera.width, camera.height)
+    if FOCAL_RANGE[0] <= focal <= FOCAL_RANGE[1]:
+        return None
+    return f"estimated focal length {focal:.3g} x the longer image side, outside {FOCAL_RANGE[0]} to {FOCAL_RANGE[1]}"
 
 
 def count_inliers(
