@@ -43,7 +43,9 @@ def localize(
         "--set",
         help=(
             "Override, e.g. ransac_max_error=8, min_inliers=20, covisibility_clustering=true, "
-            "fallback_to_top_image=true."
+            "fallback_to_top_image=true; a pose needs min_inliers, min_inlier_ratio (0.1) and "
+            "max_position_std_relative (0.05) to count as localized: min_inlier_ratio=0 or "
+            "max_position_std_relative=inf turns a test off."
         ),
     ),
     refine: str = typer.Option("none", help="none, or featuremetric: refine each PnP pose on dense features."),
