@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import app, console, stage
+from vloc.cli.app import app, console, existing_file, existing_folder, stage
 
 
 @stage(
@@ -17,11 +17,13 @@ from vloc.cli.app import app, console, stage
     "vloc triangulate outputs/reference images/ pairs-mapping.txt feats.h5 matches.h5 outputs/sfm",
 )
 def triangulate(
-    reference: Path = typer.Argument(..., help="COLMAP model with posed images (points are ignored)."),
-    images: Path = typer.Argument(..., help="Image folder (for point colours)."),
-    pairs: Path = typer.Argument(..., help="Mapping pairs file."),
-    features: Path = typer.Argument(..., help="Features file."),
-    matches: Path = typer.Argument(..., help="Matches file of the mapping pairs."),
+    reference: Path = typer.Argument(
+        ..., help="COLMAP model with posed images (points are ignored).", callback=existing_folder
+    ),
+    images: Path = typer.Argument(..., help="Image folder (for point colours).", callback=existing_folder),
+    pairs: Path = typer.Argument(..., help="Mapping pairs file.", callback=existing_file),
+    features: Path = typer.Argument(..., help="Features file.", callback=existing_file),
+    matches: Path = typer.Argument(..., help="Matches file of the mapping pairs.", callback=existing_file),
     out: Path = typer.Argument(..., help="Output model folder."),
     set_: list[str] = typer.Option([], "--set", help="Override, e.g. max_epipolar_error=2 or min_angle=1."),
 ) -> None:
@@ -47,10 +49,10 @@ def triangulate(
     "vloc sfm images/ pairs-exhaustive.txt feats.h5 matches.h5 outputs/sfm",
 )
 def sfm(
-    images: Path = typer.Argument(..., help="Image folder."),
-    pairs: Path = typer.Argument(..., help="Pairs file."),
-    features: Path = typer.Argument(..., help="Features file."),
-    matches: Path = typer.Argument(..., help="Matches file."),
+    images: Path = typer.Argument(..., help="Image folder.", callback=existing_folder),
+    pairs: Path = typer.Argument(..., help="Pairs file.", callback=existing_file),
+    features: Path = typer.Argument(..., help="Features file.", callback=existing_file),
+    matches: Path = typer.Argument(..., help="Matches file.", callback=existing_file),
     out: Path = typer.Argument(..., help="Output model folder."),
     set_: list[str] = typer.Option([], "--set", help="Override, e.g. min_num_inliers=30."),
 ) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import app, console, stage
+from vloc.cli.app import app, console, existing_file, existing_folder, stage
 
 DATASETS = ("7scenes", "templering", "synthetic", "colmap")
 
@@ -22,11 +22,15 @@ DATASETS = ("7scenes", "templering", "synthetic", "colmap")
 def prepare(
     dataset: str = typer.Argument(..., help=f"One of {', '.join(DATASETS)}."),
     out: Path = typer.Argument(..., help="Output folder."),
-    root: Path = typer.Option(..., "--root", help="Dataset folder (for colmap: the COLMAP model folder)."),
+    root: Path = typer.Option(
+        ..., "--root", help="Dataset folder (for colmap: the COLMAP model folder).", callback=existing_folder
+    ),
     split: str = typer.Option("easy", "--split", help="7scenes: easy or hard."),
     condition: str = typer.Option("night", "--condition", help="synthetic: the query condition."),
-    images: Path | None = typer.Option(None, "--images", help="colmap: the image folder."),
-    query_list: Path | None = typer.Option(None, "--queries", help="colmap: list of query image names."),
+    images: Path | None = typer.Option(None, "--images", help="colmap: the image folder.", callback=existing_folder),
+    query_list: Path | None = typer.Option(
+        None, "--queries", help="colmap: list of query image names.", callback=existing_file
+    ),
 ) -> None:
     from vloc import datasets
     from vloc.errors import ConfigError, InputError
