@@ -92,7 +92,8 @@ def checks_own_paths(function: Callable) -> None:
 
 
 def stage(parent: typer.Typer, name: str, help_text: str, example: str) -> Callable:
-    """Register a command on `parent` whose VlocErrors print as one line; the help ends with an example."""
+    """Register a command on `parent` whose VlocErrors, and the failed checks of its file and folder arguments, print
+    as one line; the help ends with an example."""
 
     def register(function: Callable) -> Callable:
         checks_own_paths(function)
