@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pycolmap
 import pytest
+from helpers import assert_one_line_error
 from typer.testing import CliRunner
 
 from vloc.datasets import ColmapImages, PosesFile, Prepared, SevenScenes, Synthetic, TempleRing, prepare
@@ -209,3 +210,151 @@ def test_cli_prepare(tmp_path):
     assert (tmp_path / "out" / "reference").is_dir()
     result = runner.invoke(app, ["prepare", "templering", str(tmp_path / "x"), "--root", str(tmp_path / "nowhere")])
     assert result.exit_code == 1 and "not found" in result.output and "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------- the plain layout, from the command line
+def write_plain_layout(root: Path) -> dict[str, Path]:
+    """4 mapping and 2 query images with random poses, written as results and as camera-to-world matrices, and the
+    mapping and query intrinsics in two files."""
+    rng = np.random.default_rng(7)
+    mapping, queries = [f"db/m{i}.png" for i in range(4)], ["q/q0.png", "q/q1.png"]
+    poses = {
+        n: pycolmap.Rigid3d(pycolmap.Rotation3d(rng.normal(size=3)), rng.normal(size=3)) for n in mapping + queries
+    }
+    for name in mapping + queries:
+        (root / "images" / name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "images" / name), np.zeros((48, 64, 3), np.uint8))
+    write_poses(root / "poses.txt", poses)
+    matrices = {n: np.vstack([p.inverse().matrix(), [0, 0, 0, 1]]) for n, p in poses.items()}
+    (root / "c2w.txt").write_text(
+        "".join(f"{n} {' '.join(f'{v:.17g}' for v in m.ravel())}\n" for n, m in matrices.items())
+    )
+    pinhole = pycolmap.Camera(model="PINHOLE", width=64, height=48, params=[50.0, 52.0, 32.0, 24.0])
+    radial = pycolmap.Camera(model="SIMPLE_RADIAL", width=64, height=48, params=[60.0, 32.0, 24.0, 0.01])
+    write_queries(root / "mapping_cameras.txt", dict.fromkeys(mapping, pinhole))
+    write_queries(root / "query_cameras.txt", dict.fromkeys(queries, radial))
+    (root / "mapping.txt").write_text("".join(f"{n}\n" for n in mapping))
+    (root / "queries.txt").write_text("".join(f"{n}\n" for n in queries))
+    return {
+        name: root / name
+        for name in (
+            "images",
+            "poses.txt",
+            "c2w.txt",
+            "mapping_cameras.txt",
+            "query_cameras.txt",
+            "mapping.txt",
+            "queries.txt",
+        )
+    }
+
+
+def prepare_plain(paths: dict[str, Path], out: Path, *extra: str):
+    from vloc.cli import app
+
+    arguments = ["prepare", "plain", str(out), "--images", str(paths["images"]), "--poses", str(paths["poses.txt"])]
+    arguments += [
+        "--intrinsics",
+        str(paths["mapping_cameras.txt"]),
+        "--query-intrinsics",
+        str(paths["query_cameras.txt"]),
+    ]
+    arguments += ["--mapping", str(paths["mapping.txt"]), "--queries", str(paths["queries.txt"]), *extra]
+    return CliRunner().invoke(app, arguments)
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_plain_layout_from_the_cli_gives_the_files_of_the_python_api(tmp_path):
+    paths = write_plain_layout(tmp_path / "plain")
+    result = prepare_plain(paths, tmp_path / "cli")
+    assert result.exit_code == 0, result.output
+    adapter = PosesFile(
+        paths["images"],
+        paths["poses.txt"],
+        paths["mapping_cameras.txt"],
+        paths["mapping.txt"],
+        paths["queries.txt"],
+        query_intrinsics=paths["query_cameras.txt"],
+    )
+    api = files_of(prepare(adapter, tmp_path / "api"))
+    assert files_of(tmp_path / "cli") == api
+    assert sorted(api) == [
+        "dataset.json",
+        "ground_truth.txt",
+        "mapping.txt",
+        "queries.txt",
+        "query_list.txt",
+        "reference/cameras.bin",
+        "reference/frames.bin",
+        "reference/images.bin",
+        "reference/points3D.bin",
+        "reference/rigs.bin",
+    ]
+    assert json.loads(api["dataset.json"])["thresholds"] == [[0.25, 2.0], [0.5, 5.0], [5.0, 10.0]]
+    queries = read_queries(tmp_path / "cli" / "queries.txt")
+    assert {c.model_name for c in queries.values()} == {"SIMPLE_RADIAL"} and len(queries) == 2
+    reference = read_model(tmp_path / "cli" / "reference")
+    assert {c.model_name for c in reference.cameras.values()} == {"PINHOLE"} and reference.num_reg_images() == 4
+
+
+def test_plain_layout_with_camera_to_world_matrices_gives_the_same_poses(tmp_path):
+    paths = write_plain_layout(tmp_path / "plain")
+    assert prepare_plain(paths, tmp_path / "results").exit_code == 0
+    result = prepare_plain(paths, tmp_path / "c2w", "--poses", str(paths["c2w.txt"]), "--poses-format", "c2w-matrix")
+    assert result.exit_code == 0, result.output
+    truth, from_matrices = (read_poses(tmp_path / f / "ground_truth.txt") for f in ("results", "c2w"))
+    references = [model_poses(read_model(tmp_path / f / "reference")) for f in ("results", "c2w")]
+    for expected, got in [(truth, from_matrices), (references[0], references[1])]:
+        assert sorted(expected) == sorted(got)
+        for name in expected:
+            np.testing.assert_allclose(got[name].matrix(), expected[name].matrix(), atol=1e-9)
+    # a matrix whose rotation block is scaled is refused, naming its line
+    text = paths["c2w.txt"].read_text().splitlines()
+    tokens = text[1].split()
+    tokens[1] = str(2 * float(tokens[1]))
+    paths["c2w.txt"].write_text("\n".join([text[0], " ".join(tokens), *text[2:]]) + "\n")
+    result = prepare_plain(paths, tmp_path / "bad", "--poses", str(paths["c2w.txt"]), "--poses-format", "c2w-matrix")
+    assert_one_line_error(result, "c2w.txt:2:", "not a rotation")
+    result = prepare_plain(paths, tmp_path / "bad", "--poses-format", "quaternions")
+    assert_one_line_error(result, "poses format must be one of results, c2w-matrix")
+    result = prepare_plain(paths, tmp_path / "bad", "--mapping", str(tmp_path / "plain"))
+    assert_one_line_error(result, "--mapping", "is a folder, expected a file")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_thresholds_set_at_prepare_time_are_those_evaluate_uses(tmp_path):
+    from vloc.cli import app
+
+    paths = write_plain_layout(tmp_path / "plain")
+    result = prepare_plain(paths, tmp_path / "out", "--threshold", "0.01,1", "--threshold", "0.05,5")
+    assert result.exit_code == 0, result.output
+    info = json.loads((tmp_path / "out" / "dataset.json").read_text())
+    assert info["thresholds"] == [[0.01, 1.0], [0.05, 5.0]]
+    truth = read_poses(tmp_path / "out" / "ground_truth.txt")
+    moved = truth["q/q0.png"]
+    truth["q/q0.png"] = pycolmap.Rigid3d(moved.rotation, moved.translation + [0.03, 0, 0])  # 3 cm off
+    write_poses(tmp_path / "results.txt", truth)
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "poses",
+            str(tmp_path / "results.txt"),
+            str(tmp_path / "out" / "ground_truth.txt"),
+            "--dataset-json",
+            str(tmp_path / "out" / "dataset.json"),
+            "--out-json",
+            str(tmp_path / "report.json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["thresholds"] == [[0.01, 1.0], [0.05, 5.0]]
+    assert report["groups"]["all"]["recall_percent"] == [50.0, 100.0]  # the 3 cm query passes 5 cm only
+    result = prepare_plain(paths, tmp_path / "bad", "--threshold", "0.05")
+    assert_one_line_error(result, "--threshold '0.05' is not 'metres,degrees'")
+    result = prepare_plain(paths, tmp_path / "bad", "--threshold", "0,5")
+    assert_one_line_error(result, "thresholds must be positive")

@@ -146,7 +146,7 @@ def test_cli_missing_folder_and_unreadable_image_fail_cleanly(tmp_path: Path, go
     runner = CliRunner()
     out = tmp_path / "feats.h5"
     result = runner.invoke(app, ["extract", "local", str(tmp_path / "nowhere"), str(out)])
-    assert_one_line_error(result, "nowhere", "image folder not found")
+    assert_one_line_error(result, "IMAGES", "nowhere", "folder not found")
     assert not out.exists()
 
     result = runner.invoke(app, ["extract", "local", str(good_and_bad_images), str(out)])

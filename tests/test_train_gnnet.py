@@ -120,7 +120,7 @@ def test_bad_training_inputs(synthetic_map: dict[str, Path], tmp_path: Path):
     result = runner.invoke(
         app, ["train", "gnnet", str(tmp_path / "run"), "--synthetic", scene, "--resume", str(tmp_path / "nowhere.pt")]
     )
-    assert_one_line_error(result, "cannot resume", "nowhere.pt", "not found")
+    assert_one_line_error(result, "--resume", "nowhere.pt", "file not found")
     other = tmp_path / "other.pt"
     save_checkpoint(other, GNNet(SMALL))
     result = runner.invoke(app, ["train", "gnnet", str(tmp_path / "run"), "--synthetic", scene, "--init", str(other)])

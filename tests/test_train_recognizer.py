@@ -184,7 +184,7 @@ def test_bad_training_inputs(scene: dict[str, Path], tmp_path: Path):
     runner = CliRunner()
     common = ["train", "recognizer", str(tmp_path / "run"), "--images", str(scene["images"])]
     result = runner.invoke(app, [*common, "--instances", str(scene["day"]), "--resume", str(tmp_path / "nowhere.pt")])
-    assert_one_line_error(result, "cannot resume", "nowhere.pt", "not found")
+    assert_one_line_error(result, "--resume", "nowhere.pt", "file not found")
     torch.save({"architecture": "gnnet"}, tmp_path / "gnnet.pt")
     result = runner.invoke(app, [*common, "--instances", str(scene["day"]), "--resume", str(tmp_path / "gnnet.pt")])
     assert_one_line_error(result, "gnnet.pt", "not a recognizer checkpoint")

@@ -42,3 +42,16 @@ def quiet_pycolmap() -> None:
 
     pycolmap.logging.minloglevel = 2
     pycolmap.logging.alsologtostderr = False
+
+
+@contextlib.contextmanager
+def pycolmap_errors_hidden() -> Iterator[None]:
+    """Keep COLMAP's error lines off the terminal too, during a call whose failure vloc reports in its own line."""
+    import pycolmap
+
+    level = pycolmap.logging.minloglevel
+    pycolmap.logging.minloglevel = 3
+    try:
+        yield
+    finally:
+        pycolmap.logging.minloglevel = level

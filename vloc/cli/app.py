@@ -1,13 +1,18 @@
-"""The `vloc` typer application and the decorator that turns VlocError into one line and exit code 1."""
+"""The `vloc` typer application, the decorator that turns VlocError into one line and exit code 1, and the checks
+of file and folder arguments."""
 
 from __future__ import annotations
 
 import functools
+import inspect
+import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from vloc.errors import ConfigError, InputError, VlocError
 
@@ -19,19 +24,86 @@ app = typer.Typer(
 )
 err_console = Console(stderr=True)
 console = Console()
+PathArgument = Path | list[Path] | None  # the value of a file or folder argument, repeatable or optional
+
+
+def fail(message: str) -> NoReturn:
+    """Print `error: message` as one line on stderr and exit with code 1."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def path_problem(path: Path, kind: str) -> str | None:
+    """Why `path` cannot be read as a `kind` ('file', 'folder' or 'file or folder'), or None if it can."""
+    if kind == "file" and path.is_dir():
+        return "is a folder, expected a file"
+    if kind == "folder" and path.exists() and not path.is_dir():
+        return "is a file, expected a folder"
+    if not path.exists():
+        return f"{kind} not found"
+    if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
+        return "not readable (permission denied)"
+    return None
+
+
+def check_paths(param: typer.CallbackParam, value: PathArgument, kind: str) -> PathArgument:
+    """`value` (one path, None or several) if each path is a readable `kind`, else one error line naming the
+    argument and the path."""
+    for path in value if isinstance(value, (list, tuple)) else [value]:
+        problem = None if path is None else path_problem(path, kind)
+        if problem:
+            name = max(param.opts, key=len) if param.param_type_name == "option" else (param.name or "").upper()
+            fail(f"{name} {path}: {problem}")
+    return value
+
+
+def existing_file(param: typer.CallbackParam, value: PathArgument) -> PathArgument:
+    """Typer callback of an input file argument: a folder, a missing or an unreadable file is a one-line error."""
+    return check_paths(param, value, "file")
+
+
+def existing_folder(param: typer.CallbackParam, value: PathArgument) -> PathArgument:
+    """Typer callback of an input folder argument: a file, a missing or an unreadable folder is a one-line error."""
+    return check_paths(param, value, "folder")
+
+
+def existing_path(param: typer.CallbackParam, value: PathArgument) -> PathArgument:
+    """Typer callback of an input that may be a file or a folder (poses file or model): it must exist, readable."""
+    return check_paths(param, value, "file or folder")
+
+
+def file_to_extend(param: typer.CallbackParam, value: PathArgument) -> PathArgument:
+    """Typer callback of a file that is read if present and created otherwise: a folder or an unreadable file is a
+    one-line error."""
+    if isinstance(value, Path) and value.exists():
+        check_paths(param, value, "file")
+    return value
+
+
+PATH_CHECKS = (existing_file, existing_folder, existing_path, file_to_extend)
+
+
+def checks_own_paths(function: Callable) -> None:
+    """Switch off typer's readability check of the parameters checked above: it would print a usage panel, not a
+    line naming the argument."""
+    for parameter in inspect.signature(function).parameters.values():
+        if getattr(parameter.default, "callback", None) in PATH_CHECKS:
+            parameter.default.readable = False
 
 
 def stage(parent: typer.Typer, name: str, help_text: str, example: str) -> Callable:
-    """Register a command on `parent` whose VlocErrors print as one line; the help ends with an example."""
+    """Register a command on `parent` whose VlocErrors, and the failed checks of its file and folder arguments, print
+    as one line; the help ends with an example."""
 
     def register(function: Callable) -> Callable:
+        checks_own_paths(function)
+
         @functools.wraps(function)
         def run(*args, **kwargs):
             try:
                 return function(*args, **kwargs)
             except VlocError as error:
-                err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-                raise typer.Exit(1) from None
+                fail(str(error))
 
         text = f"{help_text}\n\nExample:\n\n    {example}"
         return parent.command(name, help=text)(run)

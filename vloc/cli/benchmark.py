@@ -8,7 +8,16 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from vloc.cli.app import console, parse_pair, stage, sub_app
+from vloc.cli.app import (
+    console,
+    existing_file,
+    existing_folder,
+    existing_path,
+    file_to_extend,
+    parse_pair,
+    stage,
+    sub_app,
+)
 
 benchmark_app = sub_app("benchmark", "Time recipes and stages (median of repetitions); results as JSON.")
 
@@ -21,7 +30,7 @@ benchmark_app = sub_app("benchmark", "Time recipes and stages (median of repetit
     "vloc benchmark recipe pipelines/templering.sh outputs/bench-templering --repeat 3",
 )
 def recipe(
-    recipe_path: Path = typer.Argument(..., help="A pipelines/*.sh recipe."),
+    recipe_path: Path = typer.Argument(..., help="A pipelines/*.sh recipe.", callback=existing_file),
     out: Path = typer.Argument(..., help="Output folder (one sub-folder per run)."),
     repeat: int = typer.Option(3, "--repeat", help="Number of runs."),
     args: list[str] = typer.Option([], "--arg", help="Extra arguments passed to the recipe after OUT."),
@@ -48,7 +57,7 @@ def recipe(
     "vloc benchmark foundation ../shared/data/middlebury_templeRing/images outputs/bench-foundation.json",
 )
 def foundation(
-    images: Path = typer.Argument(..., help="Image folder."),
+    images: Path = typer.Argument(..., help="Image folder.", callback=existing_folder),
     out: Path = typer.Argument(..., help="Output JSON."),
     conf: str = typer.Option("sift", "--conf", help="Extraction preset."),
     repeat: int = typer.Option(3, "--repeat", help="Repetitions (the median is reported)."),
@@ -108,12 +117,16 @@ def retrieval(
     "0.001,0.5",
 )
 def basin(
-    model: Path = typer.Argument(..., help="Triangulated COLMAP model."),
-    queries: Path = typer.Argument(..., help="Queries file with intrinsics."),
-    ground_truth: Path = typer.Argument(..., help="True poses of the queries (results format)."),
+    model: Path = typer.Argument(..., help="Triangulated COLMAP model.", callback=existing_folder),
+    queries: Path = typer.Argument(..., help="Queries file with intrinsics.", callback=existing_file),
+    ground_truth: Path = typer.Argument(
+        ..., help="True poses of the queries (results format).", callback=existing_file
+    ),
     out: Path = typer.Argument(..., help="Output JSON."),
-    images: Path | None = typer.Option(None, help="Image folder (dense features computed on the fly)."),
-    dense: Path | None = typer.Option(None, help="Dense features file instead of --images."),
+    images: Path | None = typer.Option(
+        None, help="Image folder (dense features computed on the fly).", callback=existing_folder
+    ),
+    dense: Path | None = typer.Option(None, help="Dense features file instead of --images.", callback=existing_file),
     dense_conf: str = typer.Option("dsift", help="Dense backbone preset."),
     grid: list[str] = typer.Option(["2,0.01"], "--grid", help="'angle_deg,distance' of a perturbation (repeatable)."),
     threshold: str = typer.Option("0.001,0.5", help="'distance,angle_deg' a refined pose must be within."),
@@ -161,8 +174,10 @@ def basin(
     "outputs/dense-matching.json --backbone dsift --backbone gnnet --backbone gnnet:random",
 )
 def dense_matching(
-    model: Path = typer.Argument(..., help="Triangulated COLMAP model (correspondences from its 3D points)."),
-    images: Path = typer.Argument(..., help="Image folder of the model."),
+    model: Path = typer.Argument(
+        ..., help="Triangulated COLMAP model (correspondences from its 3D points).", callback=existing_folder
+    ),
+    images: Path = typer.Argument(..., help="Image folder of the model.", callback=existing_folder),
     out: Path = typer.Argument(..., help="Output JSON."),
     backbone: list[str] = typer.Option(["dsift"], "--backbone", help="Dense preset, or gnnet:CHECKPOINT (repeatable)."),
     max_pairs: int = typer.Option(40, help="Image pairs evaluated, evenly spread over those sharing enough points."),
@@ -219,16 +234,23 @@ def seed_spread_table(report: dict, num_seeds: int) -> Table:
     "--labels outputs/7scenes/recognitions.h5",
 )
 def ransac_seeds(
-    model: Path = typer.Argument(..., help="Triangulated COLMAP model."),
-    queries: Path = typer.Argument(..., help="Queries file with intrinsics."),
-    pairs: Path = typer.Argument(..., help="Query-to-database pairs file (--method lbr: of vloc pairs instances)."),
-    features: Path = typer.Argument(..., help="Features file of the queries."),
-    matches: Path = typer.Argument(..., help="Matches file of the query pairs."),
-    ground_truth: Path = typer.Argument(..., help="Poses file or COLMAP model with the queries' true poses."),
+    model: Path = typer.Argument(..., help="Triangulated COLMAP model.", callback=existing_folder),
+    queries: Path = typer.Argument(..., help="Queries file with intrinsics.", callback=existing_file),
+    pairs: Path = typer.Argument(
+        ..., help="Query-to-database pairs file (--method lbr: of vloc pairs instances).", callback=existing_file
+    ),
+    features: Path = typer.Argument(..., help="Features file of the queries.", callback=existing_file),
+    matches: Path = typer.Argument(..., help="Matches file of the query pairs.", callback=file_to_extend),
+    ground_truth: Path = typer.Argument(
+        ..., help="Poses file or COLMAP model with the queries' true poses.", callback=existing_path
+    ),
     out: Path = typer.Argument(..., help="Output JSON."),
     seeds: int = typer.Option(8, "--seeds", help="Number of RANSAC seeds (0, 1, ...)."),
     dataset_json: Path | None = typer.Option(
-        None, "--dataset-json", help="dataset.json of `vloc prepare`: thresholds and query list."
+        None,
+        "--dataset-json",
+        help="dataset.json of `vloc prepare`: thresholds and query list.",
+        callback=existing_file,
     ),
     threshold: list[str] = typer.Option(
         [], "--threshold", help="'metres,degrees', repeatable; overrides dataset.json."
@@ -238,7 +260,10 @@ def ransac_seeds(
     match_conf: str = typer.Option("nnml", help="With --method lbr: the matcher preset for pairs not yet in MATCHES."),
     match_set: list[str] = typer.Option([], "--match-set", help="With --method lbr: matcher override."),
     labels: list[Path] = typer.Option(
-        [], "--labels", help="With --method lbr and nnml: instances.h5 and the queries' recognitions."
+        [],
+        "--labels",
+        help="With --method lbr and nnml: instances.h5 and the queries' recognitions.",
+        callback=existing_file,
     ),
 ) -> None:
     from vloc.benchmark.seeds import method_seed_spread
@@ -273,8 +298,8 @@ def ransac_seeds(
     "vloc benchmark compare-runs outputs/templering-before outputs/templering-after --out-json outputs/compare.json",
 )
 def compare_runs(
-    before: Path = typer.Argument(..., help="Output folder of the first run."),
-    after: Path = typer.Argument(..., help="Output folder of the second run."),
+    before: Path = typer.Argument(..., help="Output folder of the first run.", callback=existing_folder),
+    after: Path = typer.Argument(..., help="Output folder of the second run.", callback=existing_folder),
     out_json: Path | None = typer.Option(None, "--out-json", help="Write the comparison as JSON."),
 ) -> None:
     from vloc.benchmark.compare import compare_runs as compare

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import app, console, output_file, stage
+from vloc.cli.app import app, console, existing_file, existing_folder, output_file, stage
 
 
 @stage(
@@ -19,9 +19,11 @@ from vloc.cli.app import app, console, output_file, stage
     "vloc cameras my_photos/queries outputs/mine/queries.txt",
 )
 def cameras(
-    images: Path = typer.Argument(..., help="Folder of the photos."),
+    images: Path = typer.Argument(..., help="Folder of the photos.", callback=existing_folder),
     out: Path = typer.Argument(..., help="Queries file to write."),
-    image_list: Path | None = typer.Option(None, "--list", help="Only these images (names relative to IMAGES)."),
+    image_list: Path | None = typer.Option(
+        None, "--list", help="Only these images (names relative to IMAGES).", callback=existing_file
+    ),
     prior_focal: float = typer.Option(
         1.2, "--prior-focal", help="Focal length of a photo without EXIF, in units of its longer side."
     ),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import console, parse_pair, stage, sub_app
+from vloc.cli.app import console, existing_file, existing_folder, existing_path, parse_pair, stage, sub_app
 
 evaluate_app = sub_app("evaluate", "Evaluate poses, their consistency with the ground truth, and retrieval.")
 
@@ -20,10 +20,13 @@ evaluate_app = sub_app("evaluate", "Evaluate poses, their consistency with the g
     "--dataset-json outputs/7scenes/dataset.json --plot outputs/7scenes/cdf.png",
 )
 def poses(
-    results: Path = typer.Argument(..., help="Results file of the localizer."),
-    ground_truth: Path = typer.Argument(..., help="Poses file or COLMAP model folder."),
+    results: Path = typer.Argument(..., help="Results file of the localizer.", callback=existing_file),
+    ground_truth: Path = typer.Argument(..., help="Poses file or COLMAP model folder.", callback=existing_path),
     dataset_json: Path | None = typer.Option(
-        None, "--dataset-json", help="dataset.json of `vloc prepare`: thresholds, conditions and query list."
+        None,
+        "--dataset-json",
+        help="dataset.json of `vloc prepare`: thresholds, conditions and query list.",
+        callback=existing_file,
     ),
     threshold: list[str] = typer.Option(
         [], "--threshold", help="'metres,degrees', repeatable; overrides dataset.json."
@@ -32,6 +35,7 @@ def poses(
         None,
         "--queries",
         help="Query names to evaluate (default: the dataset's query list, else all of the ground truth).",
+        callback=existing_file,
     ),
     out_json: Path | None = typer.Option(None, "--out-json", help="Write the report as JSON."),
     plot: Path | None = typer.Option(
@@ -71,13 +75,15 @@ def poses(
     "outputs/7scenes/hard/dataset.json",
 )
 def consistency(
-    model: Path = typer.Argument(..., help="Triangulated COLMAP model the queries were localized against."),
-    queries: Path = typer.Argument(..., help="Queries file with intrinsics."),
-    pairs: Path = typer.Argument(..., help="Query-to-database pairs file (as localized)."),
-    features: Path = typer.Argument(..., help="Features file of the queries."),
-    matches: Path = typer.Argument(..., help="Matches file of the query pairs."),
-    results: Path = typer.Argument(..., help="Results file of the localizer."),
-    ground_truth: Path = typer.Argument(..., help="Poses file or COLMAP model folder."),
+    model: Path = typer.Argument(
+        ..., help="Triangulated COLMAP model the queries were localized against.", callback=existing_folder
+    ),
+    queries: Path = typer.Argument(..., help="Queries file with intrinsics.", callback=existing_file),
+    pairs: Path = typer.Argument(..., help="Query-to-database pairs file (as localized).", callback=existing_file),
+    features: Path = typer.Argument(..., help="Features file of the queries.", callback=existing_file),
+    matches: Path = typer.Argument(..., help="Matches file of the query pairs.", callback=existing_file),
+    results: Path = typer.Argument(..., help="Results file of the localizer.", callback=existing_file),
+    ground_truth: Path = typer.Argument(..., help="Poses file or COLMAP model folder.", callback=existing_path),
     max_error: float = typer.Option(4.0, "--max-error", help="Reprojection error of an inlier, pixels."),
     weak_ratio: float = typer.Option(
         0.5,
@@ -85,7 +91,10 @@ def consistency(
         help="Count the queries whose ground truth has fewer than this fraction of the estimate's inliers.",
     ),
     dataset_json: Path | None = typer.Option(
-        None, "--dataset-json", help="dataset.json of `vloc prepare`: conditions and query list."
+        None,
+        "--dataset-json",
+        help="dataset.json of `vloc prepare`: conditions and query list.",
+        callback=existing_file,
     ),
     query_list: Path | None = typer.Option(
         None,
@@ -94,6 +103,7 @@ def consistency(
             "A list of the query names to evaluate, one per line (default: the dataset's query list, else every "
             "query of the QUERIES file)."
         ),
+        callback=existing_file,
     ),
     out_json: Path | None = typer.Option(None, "--out-json", help="Write the report as JSON."),
 ) -> None:
@@ -125,15 +135,20 @@ def consistency(
     "--db-ground-truth outputs/7scenes/reference --queries outputs/7scenes/query_list.txt",
 )
 def retrieval(
-    pairs_path: Path = typer.Argument(..., help="Retrieval pairs file, query first, best first."),
+    pairs_path: Path = typer.Argument(
+        ..., help="Retrieval pairs file, query first, best first.", callback=existing_file
+    ),
     ground_truth: Path = typer.Option(
-        ..., "--ground-truth", help="Poses file or COLMAP model with the queries' poses."
+        ..., "--ground-truth", help="Poses file or COLMAP model with the queries' poses.", callback=existing_path
     ),
     db_ground_truth: Path | None = typer.Option(
-        None, "--db-ground-truth", help="Poses file or COLMAP model with the database poses (e.g. the reference model)."
+        None,
+        "--db-ground-truth",
+        help="Poses file or COLMAP model with the database poses (e.g. the reference model).",
+        callback=existing_path,
     ),
     query_list: Path | None = typer.Option(
-        None, "--queries", help="Query names (default: the first names of the pairs file)."
+        None, "--queries", help="Query names (default: the first names of the pairs file).", callback=existing_file
     ),
     ks: list[int] = typer.Option([1, 5, 10], "--k", help="Recall at k, repeatable."),
     max_distance: float = typer.Option(0.5, "--max-distance", help="Largest camera-centre distance, metres."),

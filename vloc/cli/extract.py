@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from vloc.cli.app import console, output_file, stage, sub_app
+from vloc.cli.app import console, existing_file, existing_folder, output_file, stage, sub_app
 
 extract_app = sub_app(
     "extract",
@@ -16,9 +16,11 @@ extract_app = sub_app(
     "file (hloc layout). Images already in the file are skipped unless --overwrite.",
 )
 
-IMAGES = typer.Argument(..., help="Image folder; names are paths relative to it.")
+IMAGES = typer.Argument(..., help="Image folder; names are paths relative to it.", callback=existing_folder)
 SET = typer.Option([], "--set", help="Override a config field, e.g. preprocessing.resize_max=1024.")
-IMAGE_LIST = typer.Option(None, "--list", help="Text file of image names to extract (default: all).")
+IMAGE_LIST = typer.Option(
+    None, "--list", help="Text file of image names to extract (default: all).", callback=existing_file
+)
 OVERWRITE = typer.Option(
     False,
     help="Extract the images selected (--list, or all below IMAGES) again, even those already in the output; the "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import console, stage, sub_app
+from vloc.cli.app import console, existing_file, existing_folder, stage, sub_app
 
 instances_app = sub_app("instances", "Global instance labels of database images (LBR-style recognition).")
 
@@ -21,11 +21,15 @@ instances_app = sub_app("instances", "Global instance labels of database images 
     "vloc instances build outputs/street/model outputs/street/instances.h5 --set fill_radius=30",
 )
 def build(
-    model: Path = typer.Argument(..., help="Triangulated COLMAP model of the database images."),
+    model: Path = typer.Argument(
+        ..., help="Triangulated COLMAP model of the database images.", callback=existing_folder
+    ),
     out: Path = typer.Argument(..., help="Output instances file (.h5)."),
-    masks: Path | None = typer.Option(None, help="Folder of instance masks: the image's relative name with .png."),
+    masks: Path | None = typer.Option(
+        None, help="Folder of instance masks: the image's relative name with .png.", callback=existing_folder
+    ),
     remap: Path | None = typer.Option(
-        None, help="Text file of 'mask_id instance_id' lines mapping mask ids (needs --masks)."
+        None, help="Text file of 'mask_id instance_id' lines mapping mask ids (needs --masks).", callback=existing_file
     ),
     set_: list[str] = typer.Option(
         [], "--set", help="Override a config field, e.g. clusters.radius_factor=2 or fill_radius=30."

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import app, console, stage
+from vloc.cli.app import app, console, existing_file, existing_folder, file_to_extend, stage
 
 
 @stage(
@@ -27,16 +27,21 @@ from vloc.cli.app import app, console, stage
     "--labels instances.h5 --labels recognitions.h5",
 )
 def localize(
-    model: Path = typer.Argument(..., help="Triangulated COLMAP model."),
-    queries: Path = typer.Argument(..., help="Queries file: 'name MODEL width height params...' per line."),
-    pairs: Path = typer.Argument(..., help="Query-to-database pairs file."),
+    model: Path = typer.Argument(..., help="Triangulated COLMAP model.", callback=existing_folder),
+    queries: Path = typer.Argument(
+        ..., help="Queries file: 'name MODEL width height params...' per line.", callback=existing_file
+    ),
+    pairs: Path = typer.Argument(..., help="Query-to-database pairs file.", callback=existing_file),
     features: Path = typer.Argument(
         ...,
         help=(
             "Features file of the queries (database keypoints come from the model; where present here they must agree)."
         ),
+        callback=existing_file,
     ),
-    matches: Path = typer.Argument(..., help="Matches file of the query pairs (--method lbr: read and added to)."),
+    matches: Path = typer.Argument(
+        ..., help="Matches file of the query pairs (--method lbr: read and added to).", callback=file_to_extend
+    ),
     results: Path = typer.Argument(..., help="Output results file."),
     set_: list[str] = typer.Option(
         [],
@@ -49,8 +54,12 @@ def localize(
         ),
     ),
     refine: str = typer.Option("none", help="none, or featuremetric: refine each PnP pose on dense features."),
-    dense: Path | None = typer.Option(None, help="With --refine: dense features file (vloc extract dense)."),
-    images: Path | None = typer.Option(None, help="With --refine: image folder, to compute dense features on the fly."),
+    dense: Path | None = typer.Option(
+        None, help="With --refine: dense features file (vloc extract dense).", callback=existing_file
+    ),
+    images: Path | None = typer.Option(
+        None, help="With --refine: image folder, to compute dense features on the fly.", callback=existing_folder
+    ),
     dense_conf: str = typer.Option("dsift", help="With --refine: dense backbone preset for on-the-fly features."),
     refine_set: list[str] = typer.Option(
         [], "--refine-set", help="Refinement override, e.g. featuremetric.levels=(3,4)."
@@ -61,7 +70,10 @@ def localize(
         [], "--match-set", help="With --method lbr: matcher override, e.g. ratio_threshold=none."
     ),
     labels: list[Path] = typer.Option(
-        [], "--labels", help="With --method lbr and nnml: instances.h5 of the database and the queries' recognitions."
+        [],
+        "--labels",
+        help="With --method lbr and nnml: instances.h5 of the database and the queries' recognitions.",
+        callback=existing_file,
     ),
 ) -> None:
     from vloc.config import override

@@ -1,12 +1,13 @@
-"""CLI: vloc triangulate, vloc sfm."""
+"""CLI: vloc triangulate, vloc sfm, vloc map."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
-from vloc.cli.app import app, console, stage
+from vloc.cli.app import app, console, existing_file, existing_folder, stage
 
 OUT_HELP = "Output model folder: a new one, or a COLMAP model folder to replace; anything else is refused."
 
@@ -19,11 +20,13 @@ OUT_HELP = "Output model folder: a new one, or a COLMAP model folder to replace;
     "vloc triangulate outputs/reference images/ pairs-mapping.txt feats.h5 matches.h5 outputs/sfm",
 )
 def triangulate(
-    reference: Path = typer.Argument(..., help="COLMAP model with posed images (points are ignored)."),
-    images: Path = typer.Argument(..., help="Image folder (for point colours)."),
-    pairs: Path = typer.Argument(..., help="Mapping pairs file."),
-    features: Path = typer.Argument(..., help="Features file."),
-    matches: Path = typer.Argument(..., help="Matches file of the mapping pairs."),
+    reference: Path = typer.Argument(
+        ..., help="COLMAP model with posed images (points are ignored).", callback=existing_folder
+    ),
+    images: Path = typer.Argument(..., help="Image folder (for point colours).", callback=existing_folder),
+    pairs: Path = typer.Argument(..., help="Mapping pairs file.", callback=existing_file),
+    features: Path = typer.Argument(..., help="Features file.", callback=existing_file),
+    matches: Path = typer.Argument(..., help="Matches file of the mapping pairs.", callback=existing_file),
     out: Path = typer.Argument(..., help=OUT_HELP),
     set_: list[str] = typer.Option([], "--set", help="Override, e.g. max_epipolar_error=2 or min_angle=1."),
 ) -> None:
@@ -49,10 +52,10 @@ def triangulate(
     "vloc sfm images/ pairs-exhaustive.txt feats.h5 matches.h5 outputs/sfm",
 )
 def sfm(
-    images: Path = typer.Argument(..., help="Image folder."),
-    pairs: Path = typer.Argument(..., help="Pairs file."),
-    features: Path = typer.Argument(..., help="Features file."),
-    matches: Path = typer.Argument(..., help="Matches file."),
+    images: Path = typer.Argument(..., help="Image folder.", callback=existing_folder),
+    pairs: Path = typer.Argument(..., help="Pairs file.", callback=existing_file),
+    features: Path = typer.Argument(..., help="Features file.", callback=existing_file),
+    matches: Path = typer.Argument(..., help="Matches file.", callback=existing_file),
     out: Path = typer.Argument(..., help=OUT_HELP),
     set_: list[str] = typer.Option([], "--set", help="Override, e.g. min_num_inliers=30."),
 ) -> None:
@@ -70,3 +73,47 @@ def sfm(
     )
     if missing:
         console.print(f"not registered: {' '.join(missing)}")
+
+
+@stage(
+    app,
+    "map",
+    "Structure from motion from scratch of a folder of photos, in one command: local features, pairs (every pair up "
+    "to 30 photos; above, each photo with its 20 most similar by global descriptor), matches, then vloc sfm. Writes "
+    "MAP_DIR/model (COLMAP) beside the features, pairs and matches it used (self-describing names) and "
+    "MAP_DIR/map.json (presets, overrides and the conf they give, the image folder, the photos registered and not). "
+    "Features and matches already in MAP_DIR are reused. The defaults (pycolmap SIFT, nn-ratio) register all 10 "
+    "Sacre Coeur photos on each of 8 SfM seeds, where OpenCV SIFT (--conf sift) registers 3 on 7 of them.",
+    "vloc map photos/ outputs/my-map\n\n    "
+    "vloc map photos/ outputs/my-map --set extract.max_keypoints=8192 --set sfm.min_num_inliers=30",
+)
+def map_(
+    images: Path = typer.Argument(..., help="Folder of photos (sub-folders included).", callback=existing_folder),
+    map_dir: Path = typer.Argument(..., help="Output folder: model/, features, pairs, matches, map.json."),
+    conf: str = typer.Option(
+        "sift-colmap", "--conf", help="Local-feature preset: sift-colmap, sift, orb (with --matcher hamming)."
+    ),
+    matcher: str = typer.Option("nn-ratio", "--matcher", help="Matcher preset: nn-ratio, nn-mutual, hamming."),
+    retrieval: str = typer.Option(
+        "vlad", "--retrieval", help="Global-descriptor preset of retrieval pairs: vlad, netvlad, dinov2."
+    ),
+    set_: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Override, prefixed by its stage: extract.max_keypoints=8192, match.ratio_threshold=0.9, "
+        "retrieval.preprocessing.resize_max=640, sfm.min_num_inliers=30; or num_retrieved=30, "
+        "max_exhaustive_images=50.",
+    ),
+    overwrite: bool = typer.Option(False, help="Extract and match again what MAP_DIR already holds."),
+) -> None:
+    from vloc.workflows import map as map_workflow
+
+    recipe = map_workflow.MapRecipe(conf, matcher, retrieval, tuple(set_))
+    info = map_workflow.main(recipe, images, map_dir, overwrite)
+    console.print(map_workflow.summary_table(info))
+    console.print(
+        f"model written to {map_dir / 'model'}, its recipe and photos to {map_dir / 'map.json'}", soft_wrap=True
+    )
+    message = map_workflow.unregistered_message(info)
+    if message:
+        console.print(f"[yellow]{escape(message)}", soft_wrap=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import console, output_file, stage, sub_app
+from vloc.cli.app import console, existing_file, existing_folder, output_file, stage, sub_app
 
 match_app = sub_app("match", "Correspondences of image pairs: from local features, or sparse-to-dense.")
 
@@ -21,9 +21,9 @@ match_app = sub_app("match", "Correspondences of image pairs: from local feature
     "recognitions.h5",
 )
 def features(
-    pairs: Path = typer.Argument(..., help="Pairs file, 'name0 name1' per line."),
+    pairs: Path = typer.Argument(..., help="Pairs file, 'name0 name1' per line.", callback=existing_file),
     features: Path = typer.Argument(
-        ..., help="Features file of the first images (and the second, without --features-ref)."
+        ..., help="Features file of the first images (and the second, without --features-ref).", callback=existing_file
     ),
     out: Path = typer.Argument(..., help="Output matches file (.h5), e.g. matches-nn-ratio_pairs-query.h5."),
     conf: str = typer.Option(
@@ -35,7 +35,7 @@ def features(
         [], "--set", help="Override a config field, e.g. ratio_threshold=0.9 or verification.enabled=true."
     ),
     features_ref: Path | None = typer.Option(
-        None, "--features-ref", help="Features file of the second image of each pair."
+        None, "--features-ref", help="Features file of the second image of each pair.", callback=existing_file
     ),
     overwrite: bool = typer.Option(
         False, help="Match the pairs of PAIRS again, even those already in the output; its other pairs are kept."
@@ -47,6 +47,7 @@ def features(
             "nnml: keypoint instance labels (vloc instances build for the database, vloc recognize for the "
             "queries); repeat."
         ),
+        callback=existing_file,
     ),
 ) -> None:
     from vloc.config import override
@@ -68,13 +69,19 @@ def features(
     "vloc match sparse-to-dense pairs-query.txt model feats-s2d.h5 matches-s2d.h5 --dense dense-dsift-r640.h5",
 )
 def sparse_to_dense(
-    pairs: Path = typer.Argument(..., help="Query-to-database pairs file."),
-    model: Path = typer.Argument(..., help="The triangulated model (its keypoints with 3D points)."),
+    pairs: Path = typer.Argument(..., help="Query-to-database pairs file.", callback=existing_file),
+    model: Path = typer.Argument(
+        ..., help="The triangulated model (its keypoints with 3D points).", callback=existing_folder
+    ),
     keypoints: Path = typer.Argument(..., help="Output features file of the query keypoints found (.h5)."),
     out: Path = typer.Argument(..., help="Output matches file (.h5)."),
     set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. dense.backbone=gnnet."),
-    dense: Path | None = typer.Option(None, help="Dense features file of the queries (vloc extract dense)."),
-    images: Path | None = typer.Option(None, help="Image folder, to compute dense features on the fly."),
+    dense: Path | None = typer.Option(
+        None, help="Dense features file of the queries (vloc extract dense).", callback=existing_file
+    ),
+    images: Path | None = typer.Option(
+        None, help="Image folder, to compute dense features on the fly.", callback=existing_folder
+    ),
 ) -> None:
     from vloc.config import override
     from vloc.match import sparse_to_dense as stage_module

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import console, stage, sub_app
+from vloc.cli.app import console, existing_file, existing_folder, stage, sub_app
 
 pairs_app = sub_app("pairs", "Choose image pairs to match (writes a pairs file: 'name0 name1' per line).")
 
@@ -33,10 +33,16 @@ def _names(image_list: Path | None, features: Path | None, what: str) -> list[st
 )
 def exhaustive(
     out: Path = typer.Argument(..., help="Output pairs file."),
-    image_list: Path | None = typer.Option(None, "--list", help="Image names, one per line."),
-    features: Path | None = typer.Option(None, "--features", help="Take the image names from a features file."),
-    ref_list: Path | None = typer.Option(None, "--ref-list", help="Reference image names (query-to-reference pairs)."),
-    ref_features: Path | None = typer.Option(None, "--ref-features", help="Take reference names from a features file."),
+    image_list: Path | None = typer.Option(None, "--list", help="Image names, one per line.", callback=existing_file),
+    features: Path | None = typer.Option(
+        None, "--features", help="Take the image names from a features file.", callback=existing_file
+    ),
+    ref_list: Path | None = typer.Option(
+        None, "--ref-list", help="Reference image names (query-to-reference pairs).", callback=existing_file
+    ),
+    ref_features: Path | None = typer.Option(
+        None, "--ref-features", help="Take reference names from a features file.", callback=existing_file
+    ),
 ) -> None:
     from vloc import pairs
     from vloc.errors import InputError
@@ -61,13 +67,22 @@ def exhaustive(
 )
 def from_poses(
     out: Path = typer.Argument(..., help="Output pairs file."),
-    model: Path | None = typer.Option(None, "--model", help="COLMAP model folder with posed images."),
-    poses: Path | None = typer.Option(None, "--poses", help="Poses file 'name qw qx qy qz tx ty tz' (cam_from_world)."),
+    model: Path | None = typer.Option(
+        None, "--model", help="COLMAP model folder with posed images.", callback=existing_folder
+    ),
+    poses: Path | None = typer.Option(
+        None, "--poses", help="Poses file 'name qw qx qy qz tx ty tz' (cam_from_world).", callback=existing_file
+    ),
     num: int = typer.Option(20, "--num", help="Neighbours per image."),
     max_angle: float = typer.Option(90.0, "--max-angle", help="Largest angle between viewing directions, degrees."),
-    query_list: Path | None = typer.Option(None, "--queries", help="Pair only these images (default: every image)."),
+    query_list: Path | None = typer.Option(
+        None, "--queries", help="Pair only these images (default: every image).", callback=existing_file
+    ),
     query_poses: Path | None = typer.Option(
-        None, "--query-poses", help="Poses file of queries outside the model (e.g. results.txt)."
+        None,
+        "--query-poses",
+        help="Poses file of queries outside the model (e.g. results.txt).",
+        callback=existing_file,
     ),
 ) -> None:
     from vloc import pairs
@@ -91,7 +106,7 @@ def from_poses(
 )
 def covisibility(
     out: Path = typer.Argument(..., help="Output pairs file."),
-    model: Path = typer.Option(..., "--model", help="COLMAP model folder with 3D points."),
+    model: Path = typer.Option(..., "--model", help="COLMAP model folder with 3D points.", callback=existing_folder),
     num: int = typer.Option(20, "--num", help="Neighbours per image."),
 ) -> None:
     from vloc import pairs
@@ -126,27 +141,36 @@ def _global_names(image_list: Path | None, prefix: str | None, descriptors: Path
 def retrieval(
     out: Path = typer.Argument(..., help="Output pairs file (query first, in rank order)."),
     descriptors: Path = typer.Option(
-        ..., "--descriptors", help="Global descriptors of the queries (and of the database)."
+        ..., "--descriptors", help="Global descriptors of the queries (and of the database).", callback=existing_file
     ),
     db_descriptors: Path | None = typer.Option(
-        None, "--db-descriptors", help="Global descriptors of the database, if in another file."
+        None, "--db-descriptors", help="Global descriptors of the database, if in another file.", callback=existing_file
     ),
     num: int = typer.Option(..., "--num", help="Database images per query."),
     query_list: Path | None = typer.Option(
-        None, "--queries", help="Query names, one per line (default: every image of --descriptors)."
+        None,
+        "--queries",
+        help="Query names, one per line (default: every image of --descriptors).",
+        callback=existing_file,
     ),
     query_prefix: str | None = typer.Option(
         None, "--query-prefix", help="Queries: the images of --descriptors whose names start with this."
     ),
     db_list: Path | None = typer.Option(
-        None, "--db", help="Database names, one per line (default: every image of the database file)."
+        None,
+        "--db",
+        help="Database names, one per line (default: every image of the database file).",
+        callback=existing_file,
     ),
     db_prefix: str | None = typer.Option(None, "--db-prefix", help="Database: the images whose names start with this."),
     min_score: float | None = typer.Option(
         None, "--min-score", help="Drop retrieved images with a lower cosine similarity."
     ),
     expand_covisible: Path | None = typer.Option(
-        None, "--expand-covisible", help="COLMAP model with 3D points for covisibility expansion."
+        None,
+        "--expand-covisible",
+        help="COLMAP model with 3D points for covisibility expansion.",
+        callback=existing_folder,
     ),
     expand_num: int = typer.Option(5, "--expand-num", help="Covisible images added per retrieved image."),
 ) -> None:
@@ -180,10 +204,12 @@ def retrieval(
 )
 def sequential(
     out: Path = typer.Argument(..., help="Output pairs file."),
-    image_list: Path = typer.Option(..., "--list", help="Image names in video order, one per line."),
+    image_list: Path = typer.Option(
+        ..., "--list", help="Image names in video order, one per line.", callback=existing_file
+    ),
     num: int = typer.Option(..., "--num", help="Successors per image."),
     loop_descriptors: Path | None = typer.Option(
-        None, "--loop-descriptors", help="Global descriptors for loop-closure pairs."
+        None, "--loop-descriptors", help="Global descriptors for loop-closure pairs.", callback=existing_file
     ),
     loop_num: int = typer.Option(5, "--loop-num", help="Loop-closure pairs per image."),
     loop_min_gap: int | None = typer.Option(
@@ -213,13 +239,20 @@ def sequential(
 def instances(
     out: Path = typer.Argument(..., help="Output pairs file (query first, in group order)."),
     recognitions: Path = typer.Option(
-        ..., "--recognitions", help="Recognised instances of the queries (vloc recognize)."
+        ..., "--recognitions", help="Recognised instances of the queries (vloc recognize).", callback=existing_file
     ),
     instances_file: Path = typer.Option(
-        ..., "--instances", help="Instance labels of the database images (vloc instances build)."
+        ...,
+        "--instances",
+        help="Instance labels of the database images (vloc instances build).",
+        callback=existing_file,
     ),
-    descriptors: Path = typer.Option(..., "--descriptors", help="Global descriptors of the queries."),
-    db_descriptors: Path = typer.Option(..., "--db-descriptors", help="Global descriptors of the database images."),
+    descriptors: Path = typer.Option(
+        ..., "--descriptors", help="Global descriptors of the queries.", callback=existing_file
+    ),
+    db_descriptors: Path = typer.Option(
+        ..., "--db-descriptors", help="Global descriptors of the database images.", callback=existing_file
+    ),
     num_candidates: int = typer.Option(3, "--num-candidates", help="k_can: database images per instance group."),
     num_groups: int = typer.Option(3, "--num-groups", help="k_rec: recognised instances turned into groups."),
     min_similarity: float | None = typer.Option(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from vloc.cli.app import app, console, stage
+from vloc.cli.app import app, console, existing_file, existing_folder, parse_pair, stage
 
-DATASETS = ("7scenes", "templering", "synthetic", "colmap")
+if TYPE_CHECKING:
+    from vloc.datasets import Dataset
+
+DATASETS = ("7scenes", "templering", "synthetic", "colmap", "plain")
 
 
 @stage(
@@ -16,34 +20,95 @@ DATASETS = ("7scenes", "templering", "synthetic", "colmap")
     "prepare",
     "Turn a dataset into the files the stages read: mapping.txt, queries.txt (with intrinsics), query_list.txt, "
     "reference/ (posed COLMAP model of the mapping images, no points), ground_truth.txt and dataset.json. "
-    f"DATASET is one of {', '.join(DATASETS)}.",
-    "vloc prepare 7scenes outputs/7scenes-easy --root ../shared/data/7scenes_redkitchen_subset --split easy",
+    f"DATASET is one of {', '.join(DATASETS)}. plain is your own layout: --images, --poses (hloc results "
+    "'name qw qx qy qz tx ty tz', cam_from_world; or with --poses-format c2w-matrix, 'name' and the 16 numbers of a "
+    "camera-to-world 4x4 matrix, row by row, OpenCV camera axes), --intrinsics ('name MODEL width height params...' "
+    "per image, as hloc's queries files; --query-intrinsics for the queries' in a second file), --mapping and "
+    "--queries (image lists). --threshold sets the evaluation thresholds stored in dataset.json, which "
+    "`vloc evaluate poses --dataset-json` uses.",
+    "vloc prepare 7scenes outputs/7scenes-easy --root ../shared/data/7scenes_redkitchen_subset --split easy\n\n    "
+    "vloc prepare plain outputs/office --images office/images --poses office/poses.txt --intrinsics "
+    "office/cameras.txt --mapping office/mapping.txt --queries office/queries.txt --threshold 0.05,2 --threshold 0.1,5",
 )
 def prepare(
     dataset: str = typer.Argument(..., help=f"One of {', '.join(DATASETS)}."),
     out: Path = typer.Argument(..., help="Output folder."),
-    root: Path = typer.Option(..., "--root", help="Dataset folder (for colmap: the COLMAP model folder)."),
+    root: Path | None = typer.Option(
+        None, "--root", help="Dataset folder (for colmap: the COLMAP model folder).", callback=existing_folder
+    ),
     split: str = typer.Option("easy", "--split", help="7scenes: easy or hard."),
     condition: str = typer.Option("night", "--condition", help="synthetic: the query condition."),
-    images: Path | None = typer.Option(None, "--images", help="colmap: the image folder."),
-    query_list: Path | None = typer.Option(None, "--queries", help="colmap: list of query image names."),
+    images: Path | None = typer.Option(
+        None, "--images", help="colmap and plain: the image folder.", callback=existing_folder
+    ),
+    query_list: Path | None = typer.Option(
+        None, "--queries", help="colmap and plain: list of query image names.", callback=existing_file
+    ),
+    mapping_list: Path | None = typer.Option(
+        None, "--mapping", help="plain: list of mapping image names.", callback=existing_file
+    ),
+    poses: Path | None = typer.Option(None, "--poses", help="plain: poses of the images.", callback=existing_file),
+    poses_format: str = typer.Option(
+        "results", "--poses-format", help="plain: results (cam_from_world quaternions) or c2w-matrix."
+    ),
+    intrinsics: Path | None = typer.Option(
+        None,
+        "--intrinsics",
+        help="plain: intrinsics of every image (or of the mapping images).",
+        callback=existing_file,
+    ),
+    query_intrinsics: Path | None = typer.Option(
+        None, "--query-intrinsics", help="plain: intrinsics of the query images.", callback=existing_file
+    ),
+    threshold: list[str] = typer.Option(
+        [], "--threshold", help="'metres,degrees' of evaluation, repeatable (default: the dataset's own)."
+    ),
 ) -> None:
     from vloc import datasets
-    from vloc.errors import ConfigError, InputError
 
-    if not root.exists():
-        raise InputError(f"{root}: dataset root not found")
-    if dataset == "7scenes":
-        adapter = datasets.SevenScenes(root, split)
-    elif dataset == "templering":
-        adapter = datasets.TempleRing(root)
-    elif dataset == "synthetic":
-        adapter = datasets.Synthetic(root, condition)
-    elif dataset == "colmap":
-        if images is None or query_list is None:
-            raise ConfigError("colmap needs --images IMAGE_FOLDER and --queries QUERY_LIST")
-        adapter = datasets.ColmapImages(root, images, query_list)
+    thresholds = [parse_pair(t, "--threshold", "metres,degrees") for t in threshold]
+    if dataset == "plain":
+        options = {"--images": images, "--poses": poses, "--intrinsics": intrinsics, "--mapping": mapping_list}
+        require_options(dataset, options | {"--queries": query_list})
+        chosen = datasets.PosesFile(
+            images,
+            poses,
+            intrinsics,
+            mapping_list,
+            query_list,
+            poses_format=poses_format,
+            query_intrinsics=query_intrinsics,
+        )
     else:
-        raise ConfigError(f"unknown dataset '{dataset}'; choose one of {', '.join(DATASETS)}")
-    datasets.prepare(adapter, out)
+        chosen = named_dataset(dataset, root, split, condition, images, query_list)
+    datasets.prepare(chosen, out, thresholds)
     console.print(f"dataset written to {out}")
+
+
+def named_dataset(
+    dataset: str, root: Path | None, split: str, condition: str, images: Path | None, query_list: Path | None
+) -> Dataset:
+    """The adapter of a dataset vloc knows, or a one-line error naming the options it lacks."""
+    from vloc import datasets
+    from vloc.errors import ConfigError
+
+    if dataset not in DATASETS:
+        raise ConfigError(f"unknown dataset '{dataset}'; choose one of {', '.join(DATASETS)}")
+    if dataset == "colmap":
+        require_options(dataset, {"--root": root, "--images": images, "--queries": query_list})
+        return datasets.ColmapImages(root, images, query_list)
+    require_options(dataset, {"--root": root})
+    if dataset == "7scenes":
+        return datasets.SevenScenes(root, split)
+    if dataset == "templering":
+        return datasets.TempleRing(root)
+    return datasets.Synthetic(root, condition)
+
+
+def require_options(dataset: str, options: dict[str, Path | None]) -> None:
+    """A one-line error naming the options of `dataset` that were not given."""
+    from vloc.errors import ConfigError
+
+    missing = [option for option, value in options.items() if value is None]
+    if missing:
+        raise ConfigError(f"{dataset} needs {', '.join(missing)}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import app, console, stage
+from vloc.cli.app import app, console, existing_file, existing_folder, stage
 
 
 @stage(
@@ -20,19 +20,21 @@ from vloc.cli.app import app, console, stage
     "--conf vote",
 )
 def recognize(
-    instances: Path = typer.Argument(..., help="Instance labels of the database images (vloc instances build)."),
-    images: Path = typer.Argument(..., help="Image folder."),
+    instances: Path = typer.Argument(
+        ..., help="Instance labels of the database images (vloc instances build).", callback=existing_file
+    ),
+    images: Path = typer.Argument(..., help="Image folder.", callback=existing_folder),
     features: Path = typer.Argument(
-        ..., help="Local features of the queries (and the database, without --db-features)."
+        ..., help="Local features of the queries (and the database, without --db-features).", callback=existing_file
     ),
     out: Path = typer.Argument(..., help="Output recognitions file (.h5)."),
-    query_list: Path = typer.Option(..., "--queries", help="Query image names, one per line."),
+    query_list: Path = typer.Option(..., "--queries", help="Query image names, one per line.", callback=existing_file),
     conf: str = typer.Option("vote", "--conf", help="Recognizer: vote or seg."),
     set_: list[str] = typer.Option(
         [], "--set", help="Override a config field, e.g. checkpoint=outputs/rec/recognizer.pt."
     ),
     db_features: Path | None = typer.Option(
-        None, "--db-features", help="Local features of the database images, if in another file."
+        None, "--db-features", help="Local features of the database images, if in another file.", callback=existing_file
     ),
     overwrite: bool = typer.Option(
         False, help="Recognise the queries of --queries again, even those already in the output; its others are kept."

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import app, console, stage
+from vloc.cli.app import app, console, existing_file, existing_folder, stage
 
 
 @stage(
@@ -19,18 +19,28 @@ from vloc.cli.app import app, console, stage
     "--dense outputs/dense-dsift-r640.h5",
 )
 def refine(
-    model: Path = typer.Argument(..., help="Triangulated COLMAP model."),
-    queries: Path = typer.Argument(..., help="Queries file: 'name MODEL width height params...' per line."),
-    pairs: Path = typer.Argument(..., help="Query-to-database pairs (reference images, in retrieval order)."),
+    model: Path = typer.Argument(..., help="Triangulated COLMAP model.", callback=existing_folder),
+    queries: Path = typer.Argument(
+        ..., help="Queries file: 'name MODEL width height params...' per line.", callback=existing_file
+    ),
+    pairs: Path = typer.Argument(
+        ..., help="Query-to-database pairs (reference images, in retrieval order).", callback=existing_file
+    ),
     results: Path = typer.Argument(..., help="Output results file."),
     poses: Path | None = typer.Option(
-        None, help="Initial poses: PnP results (its _log.json names the images used) or a prior."
+        None,
+        help="Initial poses: PnP results (its _log.json names the images used) or a prior.",
+        callback=existing_file,
     ),
     init: str = typer.Option(
         "poses", help="poses (from --poses) or retrieval (pose of the top database image in PAIRS)."
     ),
-    dense: Path | None = typer.Option(None, help="Dense features of queries and database images (vloc extract dense)."),
-    images: Path | None = typer.Option(None, help="Image folder, to compute dense features on the fly instead."),
+    dense: Path | None = typer.Option(
+        None, help="Dense features of queries and database images (vloc extract dense).", callback=existing_file
+    ),
+    images: Path | None = typer.Option(
+        None, help="Image folder, to compute dense features on the fly instead.", callback=existing_folder
+    ),
     dense_conf: str = typer.Option(
         "dsift", help="Dense backbone preset for on-the-fly features: dsift, gnnet, s2dhm-vgg16."
     ),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import app, console, output_file, stage
+from vloc.cli.app import app, console, existing_file, existing_folder, existing_path, output_file, stage
 
 
 @stage(
@@ -21,13 +21,19 @@ from vloc.cli.app import app, console, output_file, stage
     "--ground-truth outputs/demo/ground_truth.txt",
 )
 def show(
-    model: Path = typer.Argument(..., help="COLMAP model folder."),
+    model: Path = typer.Argument(..., help="COLMAP model folder.", callback=existing_folder),
     out_html: Path = typer.Argument(..., help="Output HTML page."),
     results: Path | None = typer.Option(
-        None, "--results", help="Results file (name qw qx qy qz tx ty tz, cam_from_world) of queries to draw."
+        None,
+        "--results",
+        help="Results file (name qw qx qy qz tx ty tz, cam_from_world) of queries to draw.",
+        callback=existing_file,
     ),
     ground_truth: Path | None = typer.Option(
-        None, "--ground-truth", help="Poses file or COLMAP model: colour the queries by position error."
+        None,
+        "--ground-truth",
+        help="Poses file or COLMAP model: colour the queries by position error.",
+        callback=existing_path,
     ),
     max_points: int = typer.Option(50_000, "--max-points", help="Draw at most this many 3D points (a random subset)."),
 ) -> None:

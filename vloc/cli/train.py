@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import console, stage, sub_app
+from vloc.cli.app import console, existing_file, existing_folder, stage, sub_app
 
 train_app = sub_app("train", "Train vloc's own models.")
 
@@ -24,16 +24,20 @@ train_app = sub_app("train", "Train vloc's own models.")
 )
 def gnnet(
     out: Path = typer.Argument(..., help="Output folder for checkpoints and the training history."),
-    synthetic: Path | None = typer.Option(None, help="A vloc synth folder to train on."),
-    colmap_model: Path | None = typer.Option(None, help="A COLMAP model to train on (with --images)."),
-    images: Path | None = typer.Option(None, help="Image folder of --colmap-model."),
+    synthetic: Path | None = typer.Option(None, help="A vloc synth folder to train on.", callback=existing_folder),
+    colmap_model: Path | None = typer.Option(
+        None, help="A COLMAP model to train on (with --images).", callback=existing_folder
+    ),
+    images: Path | None = typer.Option(None, help="Image folder of --colmap-model.", callback=existing_folder),
     validation_synthetic: Path | None = typer.Option(
-        None, help="A vloc synth folder to validate on (else held-out pairs)."
+        None, help="A vloc synth folder to validate on (else held-out pairs).", callback=existing_folder
     ),
     init: Path | None = typer.Option(
-        None, help="Start from this checkpoint's weights (fine-tuning), e.g. the shipped one."
+        None, help="Start from this checkpoint's weights (fine-tuning), e.g. the shipped one.", callback=existing_file
     ),
-    resume: Path | None = typer.Option(None, help="Resume an interrupted run from its OUT/last.pt."),
+    resume: Path | None = typer.Option(
+        None, help="Resume an interrupted run from its OUT/last.pt.", callback=existing_file
+    ),
     set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. epochs=4 or pairs.max_side=480."),
 ) -> None:
     from vloc.config import override
@@ -68,13 +72,21 @@ def gnnet(
 )
 def recognizer(
     out: Path = typer.Argument(..., help="Output folder for checkpoints and the training history."),
-    instances: Path = typer.Option(..., help="instances.h5 with a label mask per database image."),
-    images: Path = typer.Option(..., help="Image folder the names of --instances are relative to."),
-    validation_instances: Path | None = typer.Option(
-        None, help="instances.h5 of validation images (with --validation-images)."
+    instances: Path = typer.Option(
+        ..., help="instances.h5 with a label mask per database image.", callback=existing_file
     ),
-    validation_images: Path | None = typer.Option(None, help="Image folder of --validation-instances."),
-    resume: Path | None = typer.Option(None, help="Resume an interrupted run from its OUT/last.pt."),
+    images: Path = typer.Option(
+        ..., help="Image folder the names of --instances are relative to.", callback=existing_folder
+    ),
+    validation_instances: Path | None = typer.Option(
+        None, help="instances.h5 of validation images (with --validation-images).", callback=existing_file
+    ),
+    validation_images: Path | None = typer.Option(
+        None, help="Image folder of --validation-instances.", callback=existing_folder
+    ),
+    resume: Path | None = typer.Option(
+        None, help="Resume an interrupted run from its OUT/last.pt.", callback=existing_file
+    ),
     set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. epochs=60 or max_side=240."),
 ) -> None:
     from vloc.config import override

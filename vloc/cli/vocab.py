@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import console, stage, sub_app
+from vloc.cli.app import console, existing_file, existing_folder, stage, sub_app
 
 vocab_app = sub_app("vocab", "Visual vocabularies for VLAD retrieval (k-means of RootSIFT + PCA whitening, .npz).")
 
@@ -20,9 +20,11 @@ vocab_app = sub_app("vocab", "Visual vocabularies for VLAD retrieval (k-means of
     "vloc vocab build images/ outputs/vlad.vocab.npz --list mapping.txt --set num_clusters=64",
 )
 def build(
-    images: Path = typer.Argument(..., help="Image folder; names are paths relative to it."),
+    images: Path = typer.Argument(..., help="Image folder; names are paths relative to it.", callback=existing_folder),
     out: Path = typer.Argument(..., help="Output vocabulary file (.npz)."),
-    image_list: Path | None = typer.Option(None, "--list", help="Text file of database image names (default: all)."),
+    image_list: Path | None = typer.Option(
+        None, "--list", help="Text file of database image names (default: all).", callback=existing_file
+    ),
     set_: list[str] = typer.Option(
         [], "--set", help="Override a field, e.g. num_clusters=128, pca_dim=none or whiten=false."
     ),

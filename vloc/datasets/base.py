@@ -8,7 +8,7 @@ from typing import Protocol
 
 import pycolmap
 
-from vloc.errors import InputError
+from vloc.errors import ConfigError, InputError
 from vloc.io.dataset_info import write_dataset_json
 from vloc.io.model import build_posed_model, write_model
 from vloc.io.text import write_poses, write_queries, write_text_atomic
@@ -52,10 +52,15 @@ def require(path: Path, what: str) -> Path:
     return path
 
 
-def prepare(dataset: Dataset, out: Path) -> Path:
-    """Write mapping/query lists, queries with intrinsics, the posed reference model and ground truth into `out`."""
+def prepare(dataset: Dataset, out: Path, thresholds: list[tuple[float, float]] | None = None) -> Path:
+    """Write mapping/query lists, queries with intrinsics, the posed reference model and ground truth into `out`;
+    `thresholds` (metres, degrees), when given, replace the dataset's own in dataset.json."""
     data = dataset.load()
     data.check()
+    if thresholds:
+        if any(metres <= 0 or degrees <= 0 for metres, degrees in thresholds):
+            raise ConfigError(f"{out}: evaluation thresholds must be positive (metres, degrees), got {thresholds}")
+        data.thresholds = list(thresholds)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "mapping.txt", "".join(f"{n}\n" for n in data.mapping))
     write_text_atomic(out / "query_list.txt", "".join(f"{n}\n" for n in data.queries))

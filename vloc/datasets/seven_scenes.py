@@ -10,7 +10,7 @@ import pycolmap
 
 from vloc.datasets.base import Prepared, require
 from vloc.errors import ConfigError, FormatError
-from vloc.geometry.rigid3d import nearest_rotation, rigid_from_matrix
+from vloc.geometry.rigid3d import cam_from_world_of
 from vloc.io.text import read_image_list
 
 SPLITS = {"easy": ("mapping.txt", "query.txt"), "hard": ("mapping_first_half.txt", "query_second_half_revisits.txt")}
@@ -48,5 +48,4 @@ def _read_pose(path: Path) -> pycolmap.Rigid3d:
         world_from_cam = np.loadtxt(require(path, "7-Scenes pose file")).reshape(4, 4)
     except ValueError:
         raise FormatError(f"{path}: expected a 4x4 matrix") from None
-    rotation = nearest_rotation(world_from_cam[:3, :3]).T
-    return rigid_from_matrix(rotation, -rotation @ world_from_cam[:3, 3])
+    return cam_from_world_of(world_from_cam)

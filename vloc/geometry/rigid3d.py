@@ -19,6 +19,13 @@ def rigid_from_matrix(rotation: np.ndarray, translation: np.ndarray) -> pycolmap
     return pycolmap.Rigid3d(pycolmap.Rotation3d(rotation), np.asarray(translation, np.float64).reshape(3))
 
 
+def cam_from_world_of(world_from_cam: np.ndarray) -> pycolmap.Rigid3d:
+    """Invert a camera-to-world matrix (3x4 or 4x4); R is projected onto SO(3) first, so that the camera centre stays
+    exactly the matrix's."""
+    rotation = nearest_rotation(world_from_cam[:3, :3]).T
+    return rigid_from_matrix(rotation, -rotation @ world_from_cam[:3, 3])
+
+
 def camera_center(cam_from_world: pycolmap.Rigid3d) -> np.ndarray:
     """Position of the camera in world coordinates."""
     return cam_from_world.inverse().translation

@@ -9,7 +9,7 @@ import numpy as np
 import pycolmap
 
 from vloc.errors import FormatError, InputError
-from vloc.geometry.rigid3d import qvec_wxyz
+from vloc.geometry.rigid3d import cam_from_world_of, qvec_wxyz
 from vloc.io.atomic import atomic_path
 
 
@@ -71,6 +71,25 @@ def read_poses(path: Path) -> dict[str, pycolmap.Rigid3d]:
             raise FormatError(f"{path}:{number}: pose values are not numbers") from None
         rotation = pycolmap.Rotation3d(np.array([qx, qy, qz, qw]) / np.linalg.norm([qx, qy, qz, qw]))
         poses[tokens[0]] = pycolmap.Rigid3d(rotation, np.array([tx, ty, tz]))
+    return poses
+
+
+def read_camera_to_world(path: Path) -> dict[str, pycolmap.Rigid3d]:
+    """Camera-to-world 4x4 matrices, `name` and 16 numbers row by row per line (COLMAP / OpenCV camera axes: x right,
+    y down, z forward), to cam_from_world poses by name."""
+    poses = {}
+    for number, line in enumerate(_lines(path), 1):
+        tokens = line.split()
+        try:
+            matrix = np.array([float(t) for t in tokens[1:]]).reshape(4, 4)
+        except ValueError:
+            raise FormatError(f"{path}:{number}: expected 'name' and the 16 numbers of a 4x4 matrix") from None
+        rotation = matrix[:3, :3]
+        if not np.allclose(matrix[3], [0, 0, 0, 1], atol=1e-6):
+            raise FormatError(f"{path}:{number}: the last row of a camera-to-world matrix must be 0 0 0 1")
+        if np.abs(rotation.T @ rotation - np.eye(3)).max() > 1e-2 or np.linalg.det(rotation) < 0:
+            raise FormatError(f"{path}:{number}: the upper-left 3x3 block is not a rotation (scaled or mirrored)")
+        poses[tokens[0]] = cam_from_world_of(matrix)
     return poses
 
 

@@ -8,13 +8,17 @@ from pathlib import Path
 
 import pycolmap
 
-from vloc.console import quiet_pycolmap
+from vloc.console import progress_bar, pycolmap_errors_hidden, quiet_pycolmap
 from vloc.errors import FormatError
 from vloc.io.features import FeatureReader
 from vloc.io.matches import MatchReader
 from vloc.io.model import check_model_output, write_model
 from vloc.io.text import names_in_pairs, read_pairs
 from vloc.mapping.database import check_pairs_known, write_keypoints, write_new_images, write_raw_matches
+
+
+class NoModelError(FormatError):
+    """Incremental mapping found no initial pair to start a model from."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,17 @@ def main(
         options.num_threads = conf.num_threads
         options.min_model_size = min(3, len(names))
         options.random_seed = options.mapper.random_seed = options.triangulation.random_seed = conf.random_seed
-        models = pycolmap.incremental_mapping(database_path, image_root, Path(work), options=options)
+        with progress_bar("structure from motion: registered", len(names)) as advance, pycolmap_errors_hidden():
+            models = pycolmap.incremental_mapping(
+                database_path,
+                image_root,
+                Path(work),
+                options=options,
+                initial_image_pair_callback=lambda: advance(2),
+                next_image_callback=lambda: advance(1),
+            )
     if not models:
-        raise FormatError(f"{matches}: structure from motion found no model (too few verified matches?)")
+        raise NoModelError(f"{matches}: structure from motion found no model (too few verified matches?)")
     largest = max(models.values(), key=lambda m: m.num_reg_images())
     write_model(largest, out)
     return largest

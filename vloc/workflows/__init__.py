@@ -1,0 +1,1 @@
+"""Workflows: one command that chains stages (`vloc map`: photos to a model)."""
