@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import pycolmap
 import pytest
 from typer.testing import CliRunner
 
@@ -313,6 +314,48 @@ def test_train_gnnet_writes_a_checkpoint_the_gnnet_backbone_loads(tmp_path: Path
     assert 0 <= history[0]["accuracy@3px"] <= 1 and 0 <= history[0]["convergence_rate"] <= 1
     levels = GNNetBackbone(GNNetBackboneConf(checkpoint=str(checkpoint)))(np.zeros((120, 160), np.uint8))
     assert [level.stride.tolist() for level in levels][-1] == [1.0, 1.0]
+
+
+def test_own_photos_locates_held_out_sacre_coeur_photos(shared_data: Path, tmp_path: Path):
+    """A map of 8 Sacre Coeur photos, the other 2 located as plain photos (focal length from a 1.2 x prior, estimated),
+    against `vloc map` of all 10 aligned by a similarity. Measured: centres 3.0% and 1.0% of the scene extent off,
+    rotations 2.6 and 2.7 deg, focal lengths 20% and 19% below those of the map of all 10 (2324 / 2354 against 2903 px,
+    the prior 1214 / 1224); the issue's target (2%, 1 deg, focal within 2%) is not met."""
+    photos = sorted((shared_data / "hloc_sacre_coeur" / "mapping").glob("*.jpg"))
+    for folder, chosen in (("map", photos[:8]), ("queries", photos[8:]), ("all", photos)):
+        (tmp_path / folder).mkdir()
+        for photo in chosen:
+            (tmp_path / folder / photo.name).symlink_to(photo)
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    arguments = [str(tmp_path / folder) for folder in ("map", "queries", "out")]
+    completed = subprocess.run(
+        ["bash", str(PIPELINES / "own_photos.sh"), *arguments], env=environment, capture_output=True, text=True
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    stdout = completed.stdout
+    assert "2/2 photos localized" in stdout
+    assert (tmp_path / "out" / "scene.html").stat().st_size > 1_000_000  # plotly.js inlined
+    result = CliRunner().invoke(app, ["map", str(tmp_path / "all"), str(tmp_path / "all-map")])
+    assert result.exit_code == 0, result.output
+    full = pycolmap.Reconstruction(tmp_path / "all-map" / "model")
+    part = pycolmap.Reconstruction(tmp_path / "out" / "map" / "model")
+    full_from_part = pycolmap.align_reconstructions_via_proj_centers(part, full, 0.5)
+    points = np.array([p.xyz for p in full.points3D.values()])
+    extent = np.linalg.norm(np.percentile(points, 98, axis=0) - np.percentile(points, 2, axis=0))
+    log = json.loads((tmp_path / "out" / "located" / "results_log.json").read_text())
+    for entry in log["queries"]:
+        truth = full.find_image_with_name(entry["name"])
+        pose = read_poses(tmp_path / "out" / "located" / "results.txt")[entry["name"]]
+        centre = full_from_part * (pose.inverse().translation)
+        rotation = pose.rotation.matrix() @ full_from_part.rotation.matrix().T
+        angle = np.degrees(
+            np.arccos(np.clip((np.trace(rotation @ truth.cam_from_world().rotation.matrix().T) - 1) / 2, -1, 1))
+        )
+        assert np.linalg.norm(centre - truth.projection_center()) < 0.04 * extent and angle < 3.5
+        focal = full.cameras[truth.camera_id].mean_focal_length()
+        assert entry["intrinsics"]["source"] == "estimated" and "unreliable" not in entry
+        assert abs(entry["intrinsics"]["focal_length"] / focal - 1) < 0.25
+        assert abs(entry["intrinsics"]["initial_focal_length"] / focal - 1) > 0.5
 
 
 def test_every_recipe_has_a_smoke_test():

@@ -161,4 +161,5 @@ def test_cli_show_and_its_errors(scene, tmp_path):
     write_poses(tmp_path / "partial_gt.txt", {"q0.jpg": looking_at_origin(0.0, 3.0, 0.0)})
     assert_one_line_error(runner.invoke(app, [*args, "--ground-truth", str(tmp_path / "partial_gt.txt")]), "q1.jpg")
     assert_one_line_error(runner.invoke(app, ["show", str(scene["model"]), str(tmp_path)]), "is a folder")
-    assert_one_line_error(runner.invoke(app, ["show", str(tmp_path / "nothing"), str(out)]), "MODEL", "folder not found")
+    missing = runner.invoke(app, ["show", str(tmp_path / "nothing"), str(out)])
+    assert_one_line_error(missing, "MODEL", "folder not found")

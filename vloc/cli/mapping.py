@@ -117,3 +117,42 @@ def map_(
     message = map_workflow.unregistered_message(info)
     if message:
         console.print(f"[yellow]{escape(message)}", soft_wrap=True)
+
+
+@stage(
+    app,
+    "locate",
+    "Localize plain photos in a map made by vloc map, in one command: each photo's camera from its EXIF or a prior "
+    "(vloc cameras), the map's local features, pairs (every registered map photo, or the map's retrieval), matches, "
+    "then localization that estimates each focal length with the pose. Writes OUT/results.txt (hloc format, in the "
+    "map's frame) and OUT/results_log.json (per photo: inliers, intrinsics source and values, position uncertainty, "
+    "failure reason), and prints a table of them.",
+    "vloc locate outputs/my-map new_photos/ outputs/my-map-located",
+)
+def locate(
+    map_dir: Path = typer.Argument(..., help="Folder written by vloc map.", callback=existing_folder),
+    query_images: Path = typer.Argument(..., help="Folder of the photos to localize.", callback=existing_folder),
+    out: Path = typer.Argument(..., help="Output folder."),
+    image_list: Path | None = typer.Option(
+        None, "--list", help="Only these photos (names relative to QUERY_IMAGES).", callback=existing_file
+    ),
+    prior_focal: float = typer.Option(
+        1.2, "--prior-focal", help="Focal length of a photo without EXIF, in units of its longer side."
+    ),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Localization override, e.g. estimate_focal_length=false or min_inlier_ratio=0.05."
+    ),
+) -> None:
+    from vloc.config import override
+    from vloc.errors import ConfigError
+    from vloc.pnp.absolute_pose import LocalizeConf
+    from vloc.workflows import locate as locate_workflow
+
+    if not prior_focal > 0:
+        raise ConfigError(f"--prior-focal must be positive, not {prior_focal}")
+    conf = override(LocalizeConf(), set_)
+    results = locate_workflow.main(
+        map_dir, query_images, out, image_list=image_list, localize_conf=conf, prior_focal_factor=prior_focal
+    )
+    console.print(locate_workflow.summary_table(results))
+    console.print(f"poses written to {results}", soft_wrap=True)
