@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from vloc.errors import ConfigError, InputError, VlocError
 
@@ -30,7 +31,7 @@ def stage(parent: typer.Typer, name: str, help_text: str, example: str) -> Calla
             try:
                 return function(*args, **kwargs)
             except VlocError as error:
-                err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+                err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
                 raise typer.Exit(1) from None
 
         text = f"{help_text}\n\nExample:\n\n    {example}"
