@@ -166,3 +166,26 @@ def test_cli_unknown_conf_and_key(tmp_path: Path, good_and_bad_images: Path):
     result = runner.invoke(app, ["extract", "local", str(good_and_bad_images), str(out), "--set", "max_keypoints=many"])
     assert_one_line_error(result, "max_keypoints", "int")
     assert not out.exists()
+
+
+def test_names_text_files_cannot_hold_fail_before_any_work_or_are_skipped(tmp_path: Path, caplog):
+    images = tmp_path / "images"
+    for seed, name in enumerate(("a b.png", "#c.png", "d.png")):
+        write_image(images / name, textured_image(seed, 160, 120))
+    (tmp_path / "list.txt").write_text("d.png\n")
+    out = tmp_path / "feats.h5"
+    runner = CliRunner()
+    assert (
+        runner.invoke(app, ["extract", "local", str(images), str(out), "--list", str(tmp_path / "list.txt")]).exit_code
+        == 0
+    )
+    before = out.read_bytes()
+
+    result = runner.invoke(app, ["extract", "local", str(images), str(out)])
+    assert_one_line_error(result, f"{images / '#c.png'}: image name starts with '#'", "--skip-unreadable")
+    assert out.read_bytes() == before and not out.with_name("feats.h5.tmp").exists()
+
+    result = runner.invoke(app, ["extract", "local", str(images), str(out), "--skip-unreadable"])
+    assert result.exit_code == 0, result.output
+    assert "a b.png: its name contains whitespace" in caplog.text and "#c.png: its name starts with '#'" in caplog.text
+    assert list_images(out) == ["d.png"]

@@ -20,7 +20,11 @@ IMAGES = typer.Argument(..., help="Image folder; names are paths relative to it.
 SET = typer.Option([], "--set", help="Override a config field, e.g. preprocessing.resize_max=1024.")
 IMAGE_LIST = typer.Option(None, "--list", help="Text file of image names to extract (default: all).")
 OVERWRITE = typer.Option(False, help="Re-extract images already in the output.")
-SKIP_UNREADABLE = typer.Option(False, help="Warn and skip unreadable images instead of failing.")
+SKIP_UNREADABLE = typer.Option(
+    False,
+    help="Warn and skip unreadable images, and images whose names text files cannot hold (whitespace, a leading '#', "
+    "a control character), instead of failing.",
+)
 
 
 def run(

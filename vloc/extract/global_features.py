@@ -72,7 +72,7 @@ def main(
     VLAD without a `vocabulary` first learns one from these images into `<out stem>.vocab.npz`.
     """
     descriptor_class = GLOBAL_DESCRIPTORS.get(conf.descriptor)
-    names = select_images(image_root, image_list)
+    names = select_images(image_root, image_list, skip_unreadable)
     needs_build = False
     if isinstance(conf.model, VLADConf):
         conf, needs_build = _plan_vocabulary(conf, out, overwrite)
