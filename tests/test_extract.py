@@ -189,3 +189,12 @@ def test_names_text_files_cannot_hold_fail_before_any_work_or_are_skipped(tmp_pa
     assert result.exit_code == 0, result.output
     assert "a b.png: its name contains whitespace" in caplog.text and "#c.png: its name starts with '#'" in caplog.text
     assert list_images(out) == ["d.png"]
+
+
+@pytest.mark.parametrize("conf_name, value", [("sift", "0"), ("sift-colmap", "-1"), ("orb", "-1")])
+def test_max_keypoints_below_one_is_a_config_error_not_unlimited(tmp_path: Path, conf_name: str, value: str):
+    write_image(tmp_path / "images" / "a.png", textured_image(0, 160, 120))
+    args = ["extract", "local", str(tmp_path / "images"), str(tmp_path / "feats.h5"), "--conf", conf_name]
+    result = CliRunner().invoke(app, [*args, "--set", f"max_keypoints={value}"])
+    assert_one_line_error(result, f"max_keypoints must be at least 1, got {value}")
+    assert not (tmp_path / "feats.h5").exists()
