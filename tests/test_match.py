@@ -364,3 +364,11 @@ def test_nnml_without_labels_is_a_one_line_error(tmp_path: Path):
     )
     assert_one_line_error(result, "needs instance labels", "--labels")
     assert not (tmp_path / "m.h5").exists()
+
+
+def test_nnml_max_keypoints_below_one_is_a_config_error(tmp_path: Path):
+    (tmp_path / "pairs.txt").write_text("a.png b.png\n")
+    args = ["match", "features", str(tmp_path / "pairs.txt"), str(tmp_path / "feats.h5"), str(tmp_path / "m.h5")]
+    result = CliRunner().invoke(app, [*args, "--conf", "nnml", "--set", "max_keypoints=0"])
+    assert_one_line_error(result, "max_keypoints must be at least 1 or none (no limit), got 0")
+    assert not (tmp_path / "m.h5").exists()
