@@ -372,3 +372,34 @@ def test_nnml_max_keypoints_below_one_is_a_config_error(tmp_path: Path):
     result = CliRunner().invoke(app, [*args, "--conf", "nnml", "--set", "max_keypoints=0"])
     assert_one_line_error(result, "max_keypoints must be at least 1 or none (no limit), got 0")
     assert not (tmp_path / "m.h5").exists()
+
+
+def test_self_pairs_are_skipped_and_a_pair_listed_both_ways_is_matched_once(tmp_path: Path, caplog):
+    features = write_random_features(tmp_path / "feats.h5", ["a.jpg", "b.jpg", "c.jpg"])
+    (tmp_path / "pairs.txt").write_text("a.jpg a.jpg\na.jpg b.jpg\nb.jpg a.jpg\nc.jpg b.jpg\nc.jpg c.jpg\n")
+    (tmp_path / "plain.txt").write_text("a.jpg b.jpg\nc.jpg b.jpg\n")
+    runner = CliRunner()
+    for pairs in ("pairs", "plain"):
+        args = ["match", "features", str(tmp_path / f"{pairs}.txt"), str(features), str(tmp_path / f"{pairs}.h5")]
+        assert runner.invoke(app, [*args, "--conf", "nn-mutual"]).exit_code == 0
+    assert "pairs.txt: 2 self pair(s) skipped, e.g. 'a.jpg' with itself" in caplog.text
+    with h5py.File(tmp_path / "pairs.h5") as handle, h5py.File(tmp_path / "plain.h5") as plain:
+        assert sorted(handle) == ["a.jpg", "c.jpg"] and list(handle["a.jpg"]) == ["b.jpg"]
+        for key in ("a.jpg/b.jpg", "c.jpg/b.jpg"):
+            np.testing.assert_array_equal(handle[key]["matches0"][()], plain[key]["matches0"][()])
+    with MatchReader(tmp_path / "pairs.h5") as matches:
+        forward, _ = matches.read("a.jpg", "b.jpg")
+        np.testing.assert_array_equal(matches.read("b.jpg", "a.jpg")[0], forward[:, ::-1])
+        assert len(forward) > 0
+
+
+def test_two_pairs_sharing_one_matches_key_fail_naming_both(tmp_path: Path):
+    features = write_random_features(tmp_path / "feats.h5", ["s/x.jpg", "s-x.jpg", "y.jpg"])
+    (tmp_path / "pairs.txt").write_text("s/x.jpg y.jpg\ny.jpg s-x.jpg\n")
+    out = tmp_path / "matches.h5"
+    out.write_bytes(b"an earlier output")
+    result = CliRunner().invoke(app, ["match", "features", str(tmp_path / "pairs.txt"), str(features), str(out)])
+    assert_one_line_error(
+        result, "pairs.txt: pairs (s/x.jpg, y.jpg) and (y.jpg, s-x.jpg) would share the matches key 's-x.jpg/y.jpg'"
+    )
+    assert out.read_bytes() == b"an earlier output"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import h5py
 import numpy as np
 
@@ -12,6 +14,20 @@ from vloc.io.h5 import H5Reader, require, write_group
 def names_to_pair(name0: str, name1: str, separator: str = "/") -> str:
     """hloc's pair key: '/' in names becomes '-'."""
     return separator.join((name0.replace("/", "-"), name1.replace("/", "-")))
+
+
+def check_pair_keys(pairs: list[tuple[str, str]], source: Path) -> None:
+    """Fail naming two pairs of `source` that one matches file would store under one key (either order), since
+    hloc's keys write '/' in names as '-'."""
+    pair_by_key: dict[tuple[str, ...], tuple[str, str]] = {}
+    for pair in pairs:
+        key = tuple(sorted(name.replace("/", "-") for name in pair))
+        other = pair_by_key.setdefault(key, pair)
+        if sorted(other) != sorted(pair):
+            raise FormatError(
+                f"{source}: pairs ({other[0]}, {other[1]}) and ({pair[0]}, {pair[1]}) would share the matches key "
+                f"'{'/'.join(key)}' ('/' in names is written '-', as in hloc); rename one of the images"
+            )
 
 
 def write_matches(
