@@ -234,7 +234,7 @@ def test_templering_verified_matches_follow_epipolar_geometry(temple):
 
 
 # ---------------------------------------------------------------- errors and resume
-def write_random_features(path: Path, names: list[str]) -> Path:
+def write_random_features(path: Path, names: list[str], dimension: int = 128) -> Path:
     rng = np.random.default_rng(0)
     with atomic_writer(path, resume=False) as handle:
         for name in names:
@@ -244,7 +244,7 @@ def write_random_features(path: Path, names: list[str]) -> Path:
                 name,
                 Features(
                     rng.uniform(0, 300, (n, 2)).astype(np.float32),
-                    rng.random((128, n)).astype(np.float16),
+                    rng.random((dimension, n)).astype(np.float16),
                     rng.random(n).astype(np.float32),
                     np.array([320, 240]),
                 ),
@@ -403,3 +403,15 @@ def test_two_pairs_sharing_one_matches_key_fail_naming_both(tmp_path: Path):
         result, "pairs.txt: pairs (s/x.jpg, y.jpg) and (y.jpg, s-x.jpg) would share the matches key 's-x.jpg/y.jpg'"
     )
     assert out.read_bytes() == b"an earlier output"
+
+
+def test_descriptors_of_different_dimensions_fail_before_matching(tmp_path: Path):
+    features = write_random_features(tmp_path / "feats.h5", ["a.jpg"])
+    reference = write_random_features(tmp_path / "feats-ref.h5", ["b.jpg"], dimension=64)
+    (tmp_path / "pairs.txt").write_text("a.jpg b.jpg\n")
+    args = ["match", "features", str(tmp_path / "pairs.txt"), str(features), str(tmp_path / "matches.h5")]
+    result = CliRunner().invoke(app, [*args, "--features-ref", str(reference)])
+    assert_one_line_error(
+        result, f"{reference}: image 'b.jpg' has 64-dimensional descriptors, but 'a.jpg' of {features} has 128"
+    )
+    assert not (tmp_path / "matches.h5").exists()

@@ -53,6 +53,15 @@ class FeatureReader(ImageGroupsReader):
     def keypoints(self, name: str) -> np.ndarray:
         return self.group(name)["keypoints"][()].astype(np.float32)
 
+    def descriptor_size(self, name: str) -> int:
+        """The dimension D of the (D, N) descriptors of image `name`, read without loading them."""
+        group = self.group(name)
+        require(group, ("descriptors",), self.path, f"image '{name}'")
+        shape = group["descriptors"].shape
+        if len(shape) != 2:
+            raise FormatError(f"{self.path}: image '{name}' has descriptors of shape {shape}, expected (D, N)")
+        return shape[0]
+
     def read(self, name: str) -> Features:
         group = self.group(name)
         require(group, ("keypoints", "descriptors"), self.path, f"image '{name}'")

@@ -13,7 +13,7 @@ from vloc.io.h5 import atomic_writer, stamp_config
 from vloc.io.instances import KeypointLabels
 from vloc.io.matches import MatchReader, check_pair_keys, write_matches
 from vloc.io.text import read_pairs
-from vloc.matchers.pair_matcher import MatchConf, PairMatcher, check_pairs
+from vloc.matchers.pair_matcher import MatchConf, PairMatcher, check_descriptor_sizes, check_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ def main(
         label_source = stack.enter_context(KeypointLabels(labels)) if labels else None
         matcher = PairMatcher(conf, reader0, reader1, label_source)
         check_pairs(pairs, pairs_path, reader0, reader1)
+        check_descriptor_sizes(pairs, reader0, reader1)
         done: set[tuple[str, str]] = set()
         if out.exists() and not overwrite:
             with MatchReader(out) as existing:
