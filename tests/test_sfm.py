@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pycolmap
 import pytest
+from helpers import assert_one_line_error
+from typer.testing import CliRunner
 
 from vloc import pairs
+from vloc.cli import app
 from vloc.extract import local_features as extract
 from vloc.geometry.rigid3d import pose_errors
+from vloc.io.h5 import atomic_writer
+from vloc.io.matches import write_matches
 from vloc.io.model import model_poses
 from vloc.mapping import sfm
 from vloc.match import local_features as match
@@ -62,3 +69,18 @@ def test_cameras_agree_with_ground_truth_after_sim3(reconstructed):
         distance, angle = pose_errors(estimated[name], true_poses[name])
         assert distance < tolerance, (name, distance, tolerance)
         assert angle < 1.0, (name, angle)
+
+
+def test_features_without_image_size_fail_in_one_line_naming_file_and_image(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    with h5py.File(tmp_path / "feats.h5", "w") as handle:  # as written by a tool that does not record image sizes
+        for name in ("a.png", "b.png"):
+            handle[f"{name}/keypoints"] = rng.uniform(0, 100, (10, 2)).astype(np.float32)
+            handle[f"{name}/descriptors"] = rng.random((128, 10)).astype(np.float32)
+    with atomic_writer(tmp_path / "matches.h5", resume=False) as handle:
+        write_matches(handle, "a.png", "b.png", np.arange(10), np.ones(10))
+    (tmp_path / "pairs.txt").write_text("a.png b.png\n")
+    args = [tmp_path, tmp_path / "pairs.txt", tmp_path / "feats.h5", tmp_path / "matches.h5", tmp_path / "model"]
+    result = CliRunner().invoke(app, ["sfm", *map(str, args)])
+    assert_one_line_error(result, f"{tmp_path / 'feats.h5'}: image 'a.png' lacks dataset(s) image_size")
+    assert not (tmp_path / "model").exists()

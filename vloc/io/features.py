@@ -62,6 +62,15 @@ class FeatureReader(ImageGroupsReader):
             raise FormatError(f"{self.path}: image '{name}' has descriptors of shape {shape}, expected (D, N)")
         return shape[0]
 
+    def image_size(self, name: str) -> tuple[int, int]:
+        """(width, height) of the image `name` was extracted from."""
+        group = self.group(name)
+        require(group, ("image_size",), self.path, f"image '{name}'")
+        size = group["image_size"][()]
+        if size.shape != (2,) or not (size > 0).all():
+            raise FormatError(f"{self.path}: image '{name}' has image_size {size.tolist()}, expected (width, height)")
+        return int(size[0]), int(size[1])
+
     def read(self, name: str) -> Features:
         group = self.group(name)
         require(group, ("keypoints", "descriptors"), self.path, f"image '{name}'")

@@ -72,6 +72,7 @@ class MatchReader(H5Reader):
         key, reversed_ = found
         group = self.handle[key]
         require(group, ("matches0",), self.path, f"pair '{key}'")
+        check_pair_datasets(group, self.path, key)
         matches0 = group["matches0"][()].astype(np.int64)
         scores0 = (
             group["matching_scores0"][()].astype(np.float32)
@@ -86,3 +87,19 @@ class MatchReader(H5Reader):
         if reversed_:
             pairs = pairs[:, ::-1]
         return np.ascontiguousarray(pairs), scores0[idx0]
+
+
+def check_pair_datasets(group: h5py.Group, path: Path, key: str) -> None:
+    """Fail naming the file and pair unless `matches0` is one integer per keypoint of the first image and the scores
+    and inlier flags have its length."""
+    matches0 = group["matches0"]
+    if matches0.ndim != 1 or not np.issubdtype(matches0.dtype, np.integer):
+        raise FormatError(
+            f"{path}: pair '{key}' has matches0 of shape {matches0.shape} and type {matches0.dtype}, "
+            "expected one integer per keypoint"
+        )
+    for name in ("matching_scores0", "inliers0"):
+        if name in group and group[name].shape != matches0.shape:
+            raise FormatError(
+                f"{path}: pair '{key}' has {name} of shape {group[name].shape}, matches0 {matches0.shape}"
+            )
