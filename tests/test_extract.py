@@ -291,3 +291,35 @@ def test_two_extractions_into_one_output_at_once_lose_no_image(tmp_path: Path):
         assert start(run).wait(timeout=300) == 0
     assert list_images(out) == sorted(lists["a"] + lists["b"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt", "feats.h5", "images"]
+
+
+def test_names_text_files_cannot_hold_fail_before_any_work_or_are_skipped(tmp_path: Path, caplog):
+    images = tmp_path / "images"
+    for seed, name in enumerate(("a b.png", "#c.png", "d.png")):
+        write_image(images / name, textured_image(seed, 160, 120))
+    (tmp_path / "list.txt").write_text("d.png\n")
+    out = tmp_path / "feats.h5"
+    runner = CliRunner()
+    assert (
+        runner.invoke(app, ["extract", "local", str(images), str(out), "--list", str(tmp_path / "list.txt")]).exit_code
+        == 0
+    )
+    before = out.read_bytes()
+
+    result = runner.invoke(app, ["extract", "local", str(images), str(out)])
+    assert_one_line_error(result, f"{images / '#c.png'}: image name starts with '#'", "--skip-unreadable")
+    assert out.read_bytes() == before and not out.with_name("feats.h5.tmp").exists()
+
+    result = runner.invoke(app, ["extract", "local", str(images), str(out), "--skip-unreadable"])
+    assert result.exit_code == 0, result.output
+    assert "a b.png: its name contains whitespace" in caplog.text and "#c.png: its name starts with '#'" in caplog.text
+    assert list_images(out) == ["d.png"]
+
+
+@pytest.mark.parametrize("conf_name, value", [("sift", "0"), ("sift-colmap", "-1"), ("orb", "-1")])
+def test_max_keypoints_below_one_is_a_config_error_not_unlimited(tmp_path: Path, conf_name: str, value: str):
+    write_image(tmp_path / "images" / "a.png", textured_image(0, 160, 120))
+    args = ["extract", "local", str(tmp_path / "images"), str(tmp_path / "feats.h5"), "--conf", conf_name]
+    result = CliRunner().invoke(app, [*args, "--set", f"max_keypoints={value}"])
+    assert_one_line_error(result, f"max_keypoints must be at least 1, got {value}")
+    assert not (tmp_path / "feats.h5").exists()

@@ -184,3 +184,26 @@ def test_queries_with_impossible_intrinsics_fail_naming_the_line(tmp_path: Path,
     path.write_text(f"q/0.jpg SIMPLE_PINHOLE 640 480 500 320 240\nq/1.jpg {intrinsics}\n")
     with pytest.raises(FormatError, match="^" + re.escape(f"{path}:2: {message}")):
         read_queries(path)
+
+
+@pytest.mark.parametrize(
+    "datasets, message",
+    [
+        ({"matches0": np.zeros((5, 2), np.int32)}, "matches0 of shape (5, 2) and type int32, expected one integer per"),
+        ({"matches0": np.zeros(5, np.float32)}, "matches0 of shape (5,) and type float32, expected one integer per"),
+        (
+            {"matches0": np.zeros(5, np.int16), "matching_scores0": np.zeros(4)},
+            "matching_scores0 of shape (4,), matches0",
+        ),
+        ({"matches0": np.zeros(5, np.int64), "inliers0": np.zeros((5, 1), bool)}, "inliers0 of shape (5, 1), matches0"),
+    ],
+)
+def test_match_reader_refuses_matches0_that_is_not_one_integer_per_keypoint(
+    tmp_path: Path, datasets: dict, message: str
+):
+    with atomic_writer(tmp_path / "m.h5", resume=False) as handle:
+        for key, value in datasets.items():
+            handle[f"a.jpg/b.jpg/{key}"] = value
+    with MatchReader(tmp_path / "m.h5") as reader, pytest.raises(FormatError) as error:
+        reader.read("b.jpg", "a.jpg")
+    assert str(error.value).startswith(f"{tmp_path / 'm.h5'}: pair 'a.jpg/b.jpg' has {message}")

@@ -235,7 +235,7 @@ def test_templering_verified_matches_follow_epipolar_geometry(temple):
 
 
 # ---------------------------------------------------------------- errors and resume
-def write_random_features(path: Path, names: list[str]) -> Path:
+def write_random_features(path: Path, names: list[str], dimension: int = 128) -> Path:
     rng = np.random.default_rng(0)
     with atomic_writer(path, resume=False) as handle:
         for name in names:
@@ -245,7 +245,7 @@ def write_random_features(path: Path, names: list[str]) -> Path:
                 name,
                 Features(
                     rng.uniform(0, 300, (n, 2)).astype(np.float32),
-                    rng.random((128, n)).astype(np.float16),
+                    rng.random((dimension, n)).astype(np.float16),
                     rng.random(n).astype(np.float32),
                     np.array([320, 240]),
                 ),
@@ -398,3 +398,55 @@ def test_nnml_without_labels_is_a_one_line_error(tmp_path: Path):
     )
     assert_one_line_error(result, "needs instance labels", "--labels")
     assert not (tmp_path / "m.h5").exists()
+
+
+def test_nnml_max_keypoints_below_one_is_a_config_error(tmp_path: Path):
+    features = write_random_features(tmp_path / "feats.h5", ["a.png", "b.png"])
+    (tmp_path / "pairs.txt").write_text("a.png b.png\n")
+    args = ["match", "features", str(tmp_path / "pairs.txt"), str(features), str(tmp_path / "m.h5")]
+    result = CliRunner().invoke(app, [*args, "--conf", "nnml", "--set", "max_keypoints=0"])
+    assert_one_line_error(result, "max_keypoints must be at least 1 or none (no limit), got 0")
+    assert not (tmp_path / "m.h5").exists()
+
+
+def test_self_pairs_are_skipped_and_a_pair_listed_both_ways_is_matched_once(tmp_path: Path, caplog):
+    features = write_random_features(tmp_path / "feats.h5", ["a.jpg", "b.jpg", "c.jpg"])
+    (tmp_path / "pairs.txt").write_text("a.jpg a.jpg\na.jpg b.jpg\nb.jpg a.jpg\nc.jpg b.jpg\nc.jpg c.jpg\n")
+    (tmp_path / "plain.txt").write_text("a.jpg b.jpg\nc.jpg b.jpg\n")
+    runner = CliRunner()
+    for pairs in ("pairs", "plain"):
+        args = ["match", "features", str(tmp_path / f"{pairs}.txt"), str(features), str(tmp_path / f"{pairs}.h5")]
+        assert runner.invoke(app, [*args, "--conf", "nn-mutual"]).exit_code == 0
+    assert "pairs.txt: 2 self pair(s) skipped, e.g. 'a.jpg' with itself" in caplog.text
+    with h5py.File(tmp_path / "pairs.h5") as handle, h5py.File(tmp_path / "plain.h5") as plain:
+        assert sorted(handle) == ["a.jpg", "c.jpg"] and list(handle["a.jpg"]) == ["b.jpg"]
+        for key in ("a.jpg/b.jpg", "c.jpg/b.jpg"):
+            np.testing.assert_array_equal(handle[key]["matches0"][()], plain[key]["matches0"][()])
+    with MatchReader(tmp_path / "pairs.h5") as matches:
+        forward, _ = matches.read("a.jpg", "b.jpg")
+        np.testing.assert_array_equal(matches.read("b.jpg", "a.jpg")[0], forward[:, ::-1])
+        assert len(forward) > 0
+
+
+def test_two_pairs_sharing_one_matches_key_fail_naming_both(tmp_path: Path):
+    features = write_random_features(tmp_path / "feats.h5", ["s/x.jpg", "s-x.jpg", "y.jpg"])
+    (tmp_path / "pairs.txt").write_text("s/x.jpg y.jpg\ny.jpg s-x.jpg\n")
+    out = tmp_path / "matches.h5"
+    out.write_bytes(b"an earlier output")
+    result = CliRunner().invoke(app, ["match", "features", str(tmp_path / "pairs.txt"), str(features), str(out)])
+    assert_one_line_error(
+        result, "pairs.txt: pairs (s/x.jpg, y.jpg) and (y.jpg, s-x.jpg) would share the matches key 's-x.jpg/y.jpg'"
+    )
+    assert out.read_bytes() == b"an earlier output"
+
+
+def test_descriptors_of_different_dimensions_fail_before_matching(tmp_path: Path):
+    features = write_random_features(tmp_path / "feats.h5", ["a.jpg"])
+    reference = write_random_features(tmp_path / "feats-ref.h5", ["b.jpg"], dimension=64)
+    (tmp_path / "pairs.txt").write_text("a.jpg b.jpg\n")
+    args = ["match", "features", str(tmp_path / "pairs.txt"), str(features), str(tmp_path / "matches.h5")]
+    result = CliRunner().invoke(app, [*args, "--features-ref", str(reference)])
+    assert_one_line_error(
+        result, f"{reference}: image 'b.jpg' has 64-dimensional descriptors, but 'a.jpg' of {features} has 128"
+    )
+    assert not (tmp_path / "matches.h5").exists()

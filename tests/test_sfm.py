@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pycolmap
 import pytest
 from helpers import assert_one_line_error, textured_image, tree_digest, write_image
@@ -14,6 +16,8 @@ from vloc import pairs
 from vloc.cli import app
 from vloc.extract import local_features as extract
 from vloc.geometry.rigid3d import pose_errors
+from vloc.io.h5 import atomic_writer
+from vloc.io.matches import write_matches
 from vloc.io.model import model_poses
 from vloc.mapping import sfm
 from vloc.match import local_features as match
@@ -71,8 +75,25 @@ def test_cli_refuses_to_write_the_model_over_the_image_folder(tmp_path: Path):
     images = tmp_path / "images"
     for k in range(2):
         write_image(images / f"{k}.png", textured_image(k, 64, 48))
+    for name in ("pairs.txt", "feats.h5", "matches.h5"):  # inputs exist: OUT is checked before they are read
+        (tmp_path / name).write_bytes(b"")
     before = tree_digest(tmp_path)
     inputs = [str(images), str(tmp_path / "pairs.txt"), str(tmp_path / "feats.h5"), str(tmp_path / "matches.h5")]
     result = CliRunner().invoke(app, ["sfm", *inputs, str(images)])
     assert_one_line_error(result, f"{images}: exists and is not a COLMAP model folder; choose a new folder")
     assert tree_digest(tmp_path) == before
+
+
+def test_features_without_image_size_fail_in_one_line_naming_file_and_image(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    with h5py.File(tmp_path / "feats.h5", "w") as handle:  # as written by a tool that does not record image sizes
+        for name in ("a.png", "b.png"):
+            handle[f"{name}/keypoints"] = rng.uniform(0, 100, (10, 2)).astype(np.float32)
+            handle[f"{name}/descriptors"] = rng.random((128, 10)).astype(np.float32)
+    with atomic_writer(tmp_path / "matches.h5", resume=False) as handle:
+        write_matches(handle, "a.png", "b.png", np.arange(10), np.ones(10))
+    (tmp_path / "pairs.txt").write_text("a.png b.png\n")
+    args = [tmp_path, tmp_path / "pairs.txt", tmp_path / "feats.h5", tmp_path / "matches.h5", tmp_path / "model"]
+    result = CliRunner().invoke(app, ["sfm", *map(str, args)])
+    assert_one_line_error(result, f"{tmp_path / 'feats.h5'}: image 'a.png' lacks dataset(s) image_size")
+    assert not (tmp_path / "model").exists()

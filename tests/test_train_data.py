@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from vloc.errors import InputError
+from vloc.errors import InputError, VlocError
 from vloc.train.data import (
     AugmentConf,
     ColmapPairs,
@@ -23,6 +23,7 @@ from vloc.train.data import (
     SyntheticPairs,
     augment,
     collate_pairs,
+    read_depth,
     reproject,
 )
 
@@ -219,3 +220,13 @@ def test_reprojection_through_distorted_cameras_agrees_with_pycolmap():
     assert valid.float().mean() > 0.8
     np.testing.assert_allclose(pixels1.numpy(), camera1.img_from_cam(in_frame1), atol=1e-6)
     np.testing.assert_allclose(depths1.numpy(), in_frame1[:, 2], atol=1e-9)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".npy", ".png"])
+def test_zero_byte_depth_files_fail_in_one_line_naming_them(tmp_path: Path, suffix: str):
+    camera = pycolmap.Camera(model="SIMPLE_PINHOLE", width=4, height=3, params=[4, 2, 1.5])
+    path = tmp_path / f"depth{suffix}"
+    path.write_bytes(b"")
+    with pytest.raises(VlocError) as error:
+        read_depth(RGBDFrame("a.png", path, camera, pycolmap.Rigid3d()))
+    assert str(error.value).startswith(f"{path}: not a readable depth") and "\n" not in str(error.value)

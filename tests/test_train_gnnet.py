@@ -158,3 +158,14 @@ def test_shipped_checkpoint_beats_a_random_network_on_an_unseen_scene(synthetic_
     print(f"shipped {shipped}\nrandom {random}")
     assert shipped["accuracy@3px"] > random["accuracy@3px"] + 0.2
     assert shipped["convergence_rate"] > random["convergence_rate"] + 0.2
+
+
+def test_zero_byte_depth_map_fails_in_one_line_naming_it(tmp_path: Path):
+    scene = tmp_path / "scene"
+    args = ["--num-cameras", "3", "--width", "96", "--height", "72", "--focal", "80", "--num-buildings", "3"]
+    runner = CliRunner()
+    assert runner.invoke(app, ["synth", str(scene), *args, "--conditions", "day"]).exit_code == 0
+    (scene / "geometry" / "frame_001.npz").write_bytes(b"")
+    result = runner.invoke(app, ["train", "gnnet", str(tmp_path / "run"), "--synthetic", str(scene)])
+    assert_one_line_error(result, f"{scene / 'geometry' / 'frame_001.npz'}: not a readable depth map")
+    assert not (tmp_path / "run").exists()

@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 
 from vloc.cli import app
 from vloc.errors import FormatError
-from vloc.io.model import read_model, write_model
+from vloc.io.features import Features, write_features
+from vloc.io.h5 import atomic_writer
+from vloc.io.model import build_posed_model, read_model, write_model
 from vloc.mapping import triangulation
 
 
@@ -82,9 +84,33 @@ def test_pose_support_names_an_image_whose_known_pose_is_wrong(synthetic_map: di
 def test_cli_refuses_an_out_that_is_not_a_model_folder(tmp_path: Path, out_name: str):
     write_image(tmp_path / "images" / "a.png", textured_image(0, 64, 48))
     (tmp_path / "results.txt").write_text("a.png 1 0 0 0 0 0 0\n")
+    (tmp_path / "reference").mkdir()
+    for name in ("pairs.txt", "feats.h5", "matches.h5"):  # inputs exist: OUT is checked before they are read
+        (tmp_path / name).write_bytes(b"")
     before = tree_digest(tmp_path)
     inputs = [str(tmp_path / name) for name in ("reference", "images", "pairs.txt", "feats.h5", "matches.h5")]
     out = tmp_path / out_name
     result = CliRunner().invoke(app, ["triangulate", *inputs, str(out)])
     assert_one_line_error(result, f"{out}: exists and is not a COLMAP model folder; choose a new folder")
     assert tree_digest(tmp_path) == before  # nothing removed, no temporary or lock left
+
+
+def test_two_dimensional_matches0_fails_in_one_line_naming_file_and_pair(tmp_path: Path):
+    camera = pycolmap.Camera(model="SIMPLE_PINHOLE", width=320, height=240, params=[300, 160, 120])
+    poses = {"a.png": pycolmap.Rigid3d(), "b.png": pycolmap.Rigid3d(pycolmap.Rotation3d(), np.array([1.0, 0, 0]))}
+    write_model(build_posed_model(dict.fromkeys(poses, camera), poses), tmp_path / "reference")
+    rng = np.random.default_rng(0)
+    with atomic_writer(tmp_path / "feats.h5", resume=False) as handle:
+        for name in poses:
+            keypoints = rng.uniform(0, 240, (20, 2)).astype(np.float32)
+            write_features(handle, name, Features(keypoints, rng.random((128, 20)), np.ones(20), np.array([320, 240])))
+    with atomic_writer(tmp_path / "matches.h5", resume=False) as handle:
+        group = handle.create_group("a.png").create_group("b.png")
+        group["matches0"] = np.stack([np.arange(20), np.arange(20)], 1).astype(np.int32)  # (N, 2) pairs, not matches0
+    (tmp_path / "pairs.txt").write_text("a.png b.png\n")
+    args = [tmp_path / "reference", tmp_path, tmp_path / "pairs.txt", tmp_path / "feats.h5", tmp_path / "matches.h5"]
+    result = CliRunner().invoke(app, ["triangulate", *map(str, args), str(tmp_path / "model")])
+    assert_one_line_error(
+        result, f"{tmp_path / 'matches.h5'}: pair 'a.png/b.png' has matches0 of shape (20, 2) and type int32"
+    )
+    assert not (tmp_path / "model").exists() and not (tmp_path / "model.tmp").exists()

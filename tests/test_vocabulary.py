@@ -6,10 +6,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import cv2
+import h5py
 import numpy as np
 import pytest
 import torch
-from helpers import textured_image
+from helpers import assert_one_line_error, textured_image
 from typer.testing import CliRunner
 
 from vloc.cli import app
@@ -117,3 +118,19 @@ def test_build_from_images_and_cli(tmp_path: Path):
     assert result.exit_code == 0, result.output
     loaded = load_vocabulary(out)
     assert loaded.conf.num_clusters == 8 and loaded.pca_projection is None
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated"], ids=["zero-byte", "truncated"])
+def test_empty_or_truncated_vocabulary_fails_in_one_line_naming_it(tmp_path: Path, content: bytes):
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "db0.png"), textured_image(0, 160, 120))
+    (tmp_path / "v.npz").write_bytes(content)
+    out = tmp_path / "global.h5"
+    with h5py.File(out, "w") as handle:  # an earlier output
+        handle.attrs["note"] = "earlier"
+    before = out.read_bytes()
+    args = ["extract", "global", str(images), str(out), "--overwrite", "--set", f"vocabulary={tmp_path / 'v.npz'}"]
+    result = CliRunner().invoke(app, args)
+    assert_one_line_error(result, f"{tmp_path / 'v.npz'}: not a readable vocabulary file")
+    assert out.read_bytes() == before and (tmp_path / "v.npz").read_bytes() == content

@@ -26,7 +26,11 @@ OVERWRITE = typer.Option(
     help="Extract the images selected (--list, or all below IMAGES) again, even those already in the output; the "
     "output's other images are kept.",
 )
-SKIP_UNREADABLE = typer.Option(False, help="Warn and skip unreadable images instead of failing.")
+SKIP_UNREADABLE = typer.Option(
+    False,
+    help="Warn and skip unreadable images, and images whose names text files cannot hold (whitespace, a leading '#', "
+    "a control character), instead of failing.",
+)
 
 
 def run(

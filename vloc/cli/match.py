@@ -15,7 +15,8 @@ match_app = sub_app("match", "Correspondences of image pairs: from local feature
     match_app,
     "features",
     "Match the local features of every pair in PAIRS into a matches file (hloc layout). Pairs already matched are "
-    "skipped unless --overwrite.",
+    "skipped unless --overwrite. A pair listed in both orders is matched once, in the order listed first (readers "
+    "find it either way); a self pair (an image with itself) is skipped with a warning.",
     "vloc match features pairs.txt feats-sift.h5 matches.h5 --conf nn-ratio --set ratio_threshold=0.85\n\n    "
     "vloc match features pairs-query.txt feats-sift.h5 matches-nnml.h5 --conf nnml --labels instances.h5 --labels "
     "recognitions.h5",

@@ -11,7 +11,7 @@ import pycolmap
 from vloc.datasets.base import Prepared, require
 from vloc.errors import FormatError
 from vloc.geometry.rigid3d import rigid_from_matrix
-from vloc.io.text import read_image_list
+from vloc.io.text import read_image_list, read_utf8
 
 
 @dataclass
@@ -39,7 +39,7 @@ class TempleRing:
 def read_latitudes(path: Path) -> dict[str, float]:
     """`latitude longitude name` per line (degrees on the gantry's sphere): latitude by image name."""
     latitudes = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(read_utf8(path).splitlines(), 1):
         tokens = line.split()
         if not tokens:
             continue
@@ -53,7 +53,7 @@ def read_latitudes(path: Path) -> dict[str, float]:
 def read_par(path: Path) -> tuple[dict[str, pycolmap.Camera], dict[str, pycolmap.Rigid3d]]:
     """`name K(9) R(9) t(3)` per line after a count line; R, t are world-to-camera (= cam_from_world)."""
     cameras, poses = {}, {}
-    for number, line in enumerate(path.read_text().splitlines()[1:], 2):
+    for number, line in enumerate(read_utf8(path).splitlines()[1:], 2):
         tokens = line.split()
         if not tokens:
             continue
@@ -63,6 +63,8 @@ def read_par(path: Path) -> tuple[dict[str, pycolmap.Camera], dict[str, pycolmap
             values = np.array(tokens[1:], np.float64)
         except ValueError:
             raise FormatError(f"{path}:{number}: camera parameters are not numbers") from None
+        if not np.isfinite(values).all():
+            raise FormatError(f"{path}:{number}: camera parameters are not finite")
         K, rotation, translation = values[:9].reshape(3, 3), values[9:18].reshape(3, 3), values[18:]
         # Middlebury K puts the centre of the top-left pixel at (0, 0); COLMAP puts it at (0.5, 0.5), so the
         # principal point moves by +0.5. The shift equals a 0.02 deg camera rotation, too small for epipolar

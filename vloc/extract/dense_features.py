@@ -21,7 +21,7 @@ def main(
 ) -> Path:
     """Extract dense pyramids of the images below `image_root` (or those in `image_list`) into `out`."""
     backbone = build_backbone(conf)
-    names = select_images(image_root, image_list)
+    names = select_images(image_root, image_list, skip_unreadable)
     with extraction_output(out, "strides", names, overwrite) as handle:
         stamp_config(handle, out, to_json(conf))
         images = pending_images(

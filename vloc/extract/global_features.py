@@ -81,7 +81,7 @@ def main(
     keeps images of `out` (not in `image_list`) keeps its vocabulary too.
     """
     descriptor_class = GLOBAL_DESCRIPTORS.get(conf.descriptor)
-    names = select_images(image_root, image_list)
+    names = select_images(image_root, image_list, skip_unreadable)
     needs_build = False
     if isinstance(conf.model, VLADConf):
         rebuild = overwrite and not _kept_images(out, names)  # kept descriptors need the vocabulary they were made with

@@ -45,7 +45,7 @@ def main(
     """Extract features of the images below `image_root` (or those in `image_list`) into `out`."""
     extractor_class = EXTRACTORS.get(conf.extractor)
     extractor = extractor_class(conf.model)
-    names = select_images(image_root, image_list)
+    names = select_images(image_root, image_list, skip_unreadable)
     with extraction_output(out, "keypoints", names, overwrite) as handle:
         stamp_config(handle, out, to_json(conf))
         images = pending_images(

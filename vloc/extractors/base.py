@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from vloc.errors import ConfigError
 from vloc.plugins import Plugin
 
 
@@ -23,3 +24,9 @@ class Extractor(Plugin):
 
     def __call__(self, image: np.ndarray) -> dict[str, np.ndarray]:
         return self._forward(image)
+
+
+def check_max_keypoints(max_keypoints: int) -> None:
+    """Refuse a max_keypoints below 1, which OpenCV and COLMAP would read as 'no limit' (or reject with a traceback)."""
+    if max_keypoints < 1:
+        raise ConfigError(f"max_keypoints must be at least 1, got {max_keypoints} (set a large number for no limit)")

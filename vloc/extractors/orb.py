@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vloc.extractors.base import Extractor
+from vloc.extractors.base import Extractor, check_max_keypoints
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,9 @@ class ORBConf:
     scale_factor: float = 1.2
     num_levels: int = 8
     fast_threshold: int = 10
+
+    def __post_init__(self) -> None:
+        check_max_keypoints(self.max_keypoints)
 
 
 class ORB(Extractor):

@@ -11,7 +11,7 @@ import pycolmap
 
 from vloc.console import quiet_pycolmap
 from vloc.errors import ConfigError
-from vloc.extractors.base import Extractor
+from vloc.extractors.base import Extractor, check_max_keypoints
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,9 @@ class SIFTConf:
     backend: Literal["opencv", "pycolmap"] = "opencv"
     contrast_threshold: float = 0.02  # OpenCV's units (divided by the 3 layers per octave)
     upright: bool = False  # pycolmap backend only: OpenCV always estimates orientations
+
+    def __post_init__(self) -> None:
+        check_max_keypoints(self.max_keypoints)
 
 
 def rootsift(descriptors: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import zipfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
@@ -86,7 +87,7 @@ def load_vocabulary(path: Path) -> Vocabulary:
         dim = centroids.shape[0] * centroids.shape[1]
         if centroids.shape != (conf.num_clusters, 128) or (has_pca and arrays["pca_projection"].shape[0] != dim):
             raise ValueError("inconsistent array shapes")
-    except (OSError, ValueError, KeyError, TypeError) as error:  # np.load raises these for non-npz or broken files
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:  # broken or foreign files
         raise FormatError(f"{path}: not a readable vocabulary file ({error})") from None
     pca = [arrays[k] if has_pca else None for k in ("pca_mean", "pca_projection", "eigenvalues")]
     return Vocabulary(conf, centroids, *pca)

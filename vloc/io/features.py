@@ -53,10 +53,31 @@ class FeatureReader(ImageGroupsReader):
     def keypoints(self, name: str) -> np.ndarray:
         return self.group(name)["keypoints"][()].astype(np.float32)
 
-    def image_size(self, name: str) -> tuple[int, int] | None:
-        """(width, height) of the image the features were extracted from; None where the file does not say."""
+    def descriptor_size(self, name: str) -> int:
+        """The dimension D of the (D, N) descriptors of image `name`, read without loading them."""
         group = self.group(name)
-        return tuple(int(v) for v in group["image_size"][()]) if "image_size" in group else None
+        require(group, ("descriptors",), self.path, f"image '{name}'")
+        shape = group["descriptors"].shape
+        if len(shape) != 2:
+            raise FormatError(f"{self.path}: image '{name}' has descriptors of shape {shape}, expected (D, N)")
+        return shape[0]
+
+    def image_size(self, name: str) -> tuple[int, int] | None:
+        """(width, height) of the image `name` was extracted from; None where the file does not say (hloc files)."""
+        group = self.group(name)
+        if "image_size" not in group:
+            return None
+        size = group["image_size"][()]
+        if size.shape != (2,) or not (size > 0).all():
+            raise FormatError(f"{self.path}: image '{name}' has image_size {size.tolist()}, expected (width, height)")
+        return int(size[0]), int(size[1])
+
+    def required_image_size(self, name: str) -> tuple[int, int]:
+        """(width, height) of the image `name` was extracted from; one line naming the file when it does not say."""
+        size = self.image_size(name)
+        if size is None:
+            require(self.group(name), ("image_size",), self.path, f"image '{name}'")
+        return size
 
     def read(self, name: str) -> Features:
         group = self.group(name)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from vloc.config import guard_field
 from vloc.errors import InputError, ResourceError
-from vloc.io.text import read_image_list
+from vloc.io.text import name_problem, read_image_list
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +35,25 @@ def list_image_names(root: Path) -> list[str]:
     return names
 
 
-def select_images(root: Path, image_list: Path | None) -> list[str]:
-    """Names of the images to process: those of `image_list`, or all below `root`; fails if `root` is not a folder."""
+def select_images(root: Path, image_list: Path | None, skip_unusable: bool = False) -> list[str]:
+    """Names of the images to process: those of `image_list`, or all below `root`; fails if `root` is not a folder,
+    and at a name that text files cannot hold (whitespace, a leading '#', a control character) unless `skip_unusable`,
+    which skips it with a warning."""
     if not root.is_dir():
         raise InputError(f"{root}: image folder not found")
-    return read_image_list(image_list) if image_list else list_image_names(root)
+    names = read_image_list(image_list) if image_list else list_image_names(root)
+    return [name for name in names if _usable_name(root, name, skip_unusable)]
+
+
+def _usable_name(root: Path, name: str, skip_unusable: bool) -> bool:
+    """Whether text files can hold `name`; if not, fail, or warn when `skip_unusable`."""
+    problem = name_problem(name)
+    if problem is None:
+        return True
+    if not skip_unusable:
+        raise InputError(f"{root / name}: image name {problem}; rename it, or skip such images with --skip-unreadable")
+    logger.warning("skipping image %s: its name %s", root / name, problem)
+    return False
 
 
 def read_image(path: Path, grayscale: bool) -> np.ndarray:

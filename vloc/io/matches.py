@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import h5py
 import numpy as np
 
@@ -22,6 +24,20 @@ def stored_keys(name0: str, name1: str) -> list[tuple[str, bool]]:
         for separator in ("/", "_")
         for first, second, reversed_ in ((name0, name1, False), (name1, name0, True))
     ]
+
+
+def check_pair_keys(pairs: list[tuple[str, str]], source: Path) -> None:
+    """Fail naming two pairs of `source` that one matches file would store under one key (either order), since
+    hloc's keys write '/' in names as '-'."""
+    pair_by_key: dict[tuple[str, ...], tuple[str, str]] = {}
+    for pair in pairs:
+        key = tuple(sorted(name.replace("/", "-") for name in pair))
+        other = pair_by_key.setdefault(key, pair)
+        if sorted(other) != sorted(pair):
+            raise FormatError(
+                f"{source}: pairs ({other[0]}, {other[1]}) and ({pair[0]}, {pair[1]}) would share the matches key "
+                f"'{'/'.join(key)}' ('/' in names is written '-', as in hloc); rename one of the images"
+            )
 
 
 def write_matches(
@@ -61,6 +77,7 @@ class MatchReader(H5Reader):
         key, reversed_ = found
         group = self.handle[key]
         require(group, ("matches0",), self.path, f"pair '{key}'")
+        check_pair_datasets(group, self.path, key)
         matches0 = group["matches0"][()].astype(np.int64)
         scores0 = (
             group["matching_scores0"][()].astype(np.float32)
@@ -75,3 +92,19 @@ class MatchReader(H5Reader):
         if reversed_:
             pairs = pairs[:, ::-1]
         return np.ascontiguousarray(pairs), scores0[idx0]
+
+
+def check_pair_datasets(group: h5py.Group, path: Path, key: str) -> None:
+    """Fail naming the file and pair unless `matches0` is one integer per keypoint of the first image and the scores
+    and inlier flags have its length."""
+    matches0 = group["matches0"]
+    if matches0.ndim != 1 or not np.issubdtype(matches0.dtype, np.integer):
+        raise FormatError(
+            f"{path}: pair '{key}' has matches0 of shape {matches0.shape} and type {matches0.dtype}, "
+            "expected one integer per keypoint"
+        )
+    for name in ("matching_scores0", "inliers0"):
+        if name in group and group[name].shape != matches0.shape:
+            raise FormatError(
+                f"{path}: pair '{key}' has {name} of shape {group[name].shape}, matches0 {matches0.shape}"
+            )

@@ -1,8 +1,14 @@
-"""Plain-text files: image lists, pairs, results (poses) and queries with intrinsics, as in hloc."""
+"""Plain-text files: image lists, pairs, results (poses) and queries with intrinsics, as in hloc.
+
+Files are UTF-8, names are separated by whitespace and a line starting with '#' is a comment, so an image name holds
+no whitespace or control character and does not start with '#'; readers and writers refuse any other name.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,29 +22,85 @@ from vloc.io.atomic import atomic_path
 def write_text_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` through a temporary file, so no half-written file is left."""
     with atomic_path(path) as temporary:
-        temporary.write_text(text)
+        temporary.write_text(text, encoding="utf-8")
 
 
-def _lines(path: Path) -> list[str]:
+_WHITESPACE = re.compile(r"\s")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # how Python holds file-name bytes that are not UTF-8
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be an image name in a text file, or None if it can."""
+    if _WHITESPACE.search(name):
+        return "contains whitespace, which separates names in text files (pairs, lists, results)"
+    if name.startswith("#"):
+        return "starts with '#', which marks a comment in text files"
+    if _CONTROL.search(name):
+        return "contains a control character"
+    if _SURROGATE.search(name):
+        return "is not valid UTF-8"
+    return None
+
+
+def check_names_writable(path: Path, names: list[str]) -> None:
+    """Refuse to write a text file naming an image that its readers could not read back."""
+    for name in names:
+        problem = name_problem(name)
+        if problem is not None:
+            raise FormatError(f"{path}: cannot write image name {name!r}: it {problem}")
+
+
+def read_utf8(path: Path) -> str:
+    """The text of a UTF-8 file (a leading byte-order mark dropped); one-line errors naming the file."""
     if not path.exists():
         raise InputError(f"{path}: file not found")
-    lines = [line.strip() for line in path.read_text().splitlines()]
-    return [line for line in lines if line and not line.startswith("#")]
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a text file")
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = error.object[: error.start].count(b"\n") + 1
+        raise FormatError(f"{path}:{line}: not UTF-8 text (byte 0x{error.object[error.start]:02x})") from None
+
+
+def _numbered_lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, stripped line) of each line of a text file that is neither blank nor a '#' comment."""
+    lines = enumerate((line.strip() for line in read_utf8(path).splitlines()), 1)
+    return [(number, line) for number, line in lines if line and not line.startswith("#")]
+
+
+def _checked_name(token: str, path: Path, number: int) -> str:
+    """`token` of line `number`, which names an image; FormatError if no image name can be that."""
+    problem = name_problem(token)
+    if problem is not None:
+        raise FormatError(f"{path}:{number}: image name {token!r} {problem}")
+    return token
+
+
+def _first_mention(name: str, lines_by_name: dict[str, int], path: Path, number: int) -> str:
+    """`name`, recorded as seen on line `number`; FormatError if an earlier line gave it already."""
+    if name in lines_by_name:
+        raise FormatError(f"{path}:{number}: {name!r} is given twice (first on line {lines_by_name[name]})")
+    lines_by_name[name] = number
+    return name
 
 
 def read_image_list(path: Path) -> list[str]:
-    """Image names, one per line (the first token of each line, as in hloc query lists)."""
-    return [line.split()[0] for line in _lines(path)]
+    """Image names, one per line (the first token of each line, as in hloc query lists); a repeated name is kept
+    once, where it first appears."""
+    names = (_checked_name(line.split()[0], path, number) for number, line in _numbered_lines(path))
+    return list(dict.fromkeys(names))
 
 
 def read_pairs(path: Path) -> list[tuple[str, str]]:
     """Pairs `name0 name1` per line."""
     pairs = []
-    for number, line in enumerate(_lines(path), 1):
+    for number, line in _numbered_lines(path):
         tokens = line.split()
-        if len(tokens) < 2:
-            raise FormatError(f"{path}:{number}: expected 'name0 name1', got '{line}'")
-        pairs.append((tokens[0], tokens[1]))
+        if len(tokens) != 2:
+            raise FormatError(f"{path}:{number}: expected 'name0 name1' (names without spaces), got {line!r}")
+        pairs.append((_checked_name(tokens[0], path, number), _checked_name(tokens[1], path, number)))
     return pairs
 
 
@@ -50,27 +112,27 @@ def names_in_pairs(pairs: list[tuple[str, str]]) -> list[str]:
 def write_pairs(path: Path, pairs: list[tuple[str, str]]) -> None:
     """Write pairs deduplicated (a pair and its reverse are one pair) and sorted."""
     unique = sorted({tuple(p) if p[0] <= p[1] else (p[1], p[0]) for p in pairs if p[0] != p[1]})
+    check_names_writable(path, names_in_pairs(unique))
     write_text_atomic(path, "".join(f"{a} {b}\n" for a, b in unique))
 
 
 def write_directed_pairs(path: Path, pairs: list[tuple[str, str]]) -> None:
     """Write query-to-database pairs in their given order (query first), deduplicated and sorted."""
+    check_names_writable(path, names_in_pairs(pairs))
     write_text_atomic(path, "".join(f"{a} {b}\n" for a, b in sorted(set(pairs))))
 
 
 def read_poses(path: Path) -> dict[str, pycolmap.Rigid3d]:
-    """Results file `name qw qx qy qz tx ty tz` (cam_from_world) to poses by name."""
+    """Results file `name qw qx qy qz tx ty tz` (cam_from_world) to poses by name; one line per name, finite values
+    and a quaternion that can be normalised."""
     poses = {}
-    for number, line in enumerate(_lines(path), 1):
+    lines_by_name: dict[str, int] = {}
+    for number, line in _numbered_lines(path):
         tokens = line.split()
         if len(tokens) != 8:
             raise FormatError(f"{path}:{number}: expected 'name qw qx qy qz tx ty tz'")
-        try:
-            qw, qx, qy, qz, tx, ty, tz = map(float, tokens[1:])
-        except ValueError:
-            raise FormatError(f"{path}:{number}: pose values are not numbers") from None
-        rotation = pycolmap.Rotation3d(np.array([qx, qy, qz, qw]) / np.linalg.norm([qx, qy, qz, qw]))
-        poses[tokens[0]] = pycolmap.Rigid3d(rotation, np.array([tx, ty, tz]))
+        name = _first_mention(_checked_name(tokens[0], path, number), lines_by_name, path, number)
+        poses[name] = _pose(tokens[1:], path, number, name)
     return poses
 
 
@@ -78,7 +140,7 @@ def read_camera_to_world(path: Path) -> dict[str, pycolmap.Rigid3d]:
     """Camera-to-world 4x4 matrices, `name` and 16 numbers row by row per line (COLMAP / OpenCV camera axes: x right,
     y down, z forward), to cam_from_world poses by name."""
     poses = {}
-    for number, line in enumerate(_lines(path), 1):
+    for number, line in _numbered_lines(path):
         tokens = line.split()
         try:
             matrix = np.array([float(t) for t in tokens[1:]]).reshape(4, 4)
@@ -89,8 +151,24 @@ def read_camera_to_world(path: Path) -> dict[str, pycolmap.Rigid3d]:
             raise FormatError(f"{path}:{number}: the last row of a camera-to-world matrix must be 0 0 0 1")
         if np.abs(rotation.T @ rotation - np.eye(3)).max() > 1e-2 or np.linalg.det(rotation) < 0:
             raise FormatError(f"{path}:{number}: the upper-left 3x3 block is not a rotation (scaled or mirrored)")
-        poses[tokens[0]] = cam_from_world_of(matrix)
+        poses[_checked_name(tokens[0], path, number)] = cam_from_world_of(matrix)
     return poses
+
+
+def _pose(tokens: list[str], path: Path, number: int, name: str) -> pycolmap.Rigid3d:
+    """The cam_from_world pose of the 7 numbers of a results line; FormatError unless all are finite and the
+    quaternion can be normalised."""
+    try:
+        qw, qx, qy, qz, tx, ty, tz = map(float, tokens)
+    except ValueError:
+        raise FormatError(f"{path}:{number}: pose values are not numbers") from None
+    if not all(map(math.isfinite, (qw, qx, qy, qz, tx, ty, tz))):
+        raise FormatError(f"{path}:{number}: pose of {name!r} is not finite (nan or inf)")
+    with np.errstate(over="ignore"):  # a norm that overflows is refused below
+        norm = np.linalg.norm([qx, qy, qz, qw])
+    if not 0 < norm < math.inf:
+        raise FormatError(f"{path}:{number}: quaternion of {name!r} has norm {norm:g} and cannot be normalised")
+    return pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([qx, qy, qz, qw]) / norm), np.array([tx, ty, tz]))
 
 
 def log_path(results: Path) -> Path:
@@ -100,6 +178,7 @@ def log_path(results: Path) -> Path:
 
 def write_poses(path: Path, poses: dict[str, pycolmap.Rigid3d]) -> None:
     """Write cam_from_world poses in hloc's results format."""
+    check_names_writable(path, list(poses))
     lines = []
     for name in sorted(poses):
         values = [*qvec_wxyz(poses[name]), *poses[name].translation]
@@ -130,10 +209,12 @@ def check_intrinsics(model: str, width: int, height: int, params: list[float], w
 def read_queries(path: Path) -> dict[str, pycolmap.Camera]:
     """hloc queries file: `name MODEL width height params...` per line."""
     cameras = {}
-    for number, line in enumerate(_lines(path), 1):
+    lines_by_name: dict[str, int] = {}
+    for number, line in _numbered_lines(path):
         tokens = line.split()
+        name = _first_mention(_checked_name(tokens[0], path, number), lines_by_name, path, number)
         if len(tokens) > 1 and tokens[1] not in pycolmap.CameraModelId.__members__:
-            raise FormatError(f"{path}:{number}: unknown camera model '{tokens[1]}'")
+            raise FormatError(f"{path}:{number}: unknown camera model {tokens[1]!r}")
         try:
             width, height, params = int(tokens[2]), int(tokens[3]), [float(t) for t in tokens[4:]]
         except (IndexError, ValueError):
@@ -142,12 +223,13 @@ def read_queries(path: Path) -> dict[str, pycolmap.Camera]:
         camera = pycolmap.Camera(model=tokens[1], width=width, height=height, params=params)
         if not camera.verify_params():
             raise FormatError(f"{path}:{number}: wrong number of parameters for camera model {tokens[1]}")
-        cameras[tokens[0]] = camera
+        cameras[name] = camera
     return cameras
 
 
 def write_queries(path: Path, cameras: dict[str, pycolmap.Camera]) -> None:
     """Write an hloc queries file."""
+    check_names_writable(path, list(cameras))
     lines = [
         f"{name} {cam.model_name} {cam.width} {cam.height} {' '.join(f'{p:.10g}' for p in cam.params)}\n"
         for name, cam in sorted(cameras.items())

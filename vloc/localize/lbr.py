@@ -32,7 +32,7 @@ from vloc.io.groups import CandidateGroup, groups_path, read_groups
 from vloc.io.h5 import atomic_writer, stamp_config
 from vloc.io.instances import KeypointLabels
 from vloc.io.intrinsics import UNCERTAIN_SOURCES, read_intrinsics_sources, sources_path
-from vloc.io.matches import MatchReader, write_matches
+from vloc.io.matches import MatchReader, check_pair_keys, write_matches
 from vloc.io.model import read_model
 from vloc.io.text import read_queries, write_results
 from vloc.localize.hierarchical import count_rejected, localize_all
@@ -350,6 +350,7 @@ def main(
     cameras = read_queries(inputs.queries)
     check_given_intrinsics(inputs.queries)
     groups = read_groups(groups_path(inputs.pairs))
+    check_pair_keys([(q, n) for q, gs in groups.items() for g in gs for n in g.db_images], groups_path(inputs.pairs))
     model = read_model(inputs.model, need_points=True)
     index = MapIndex(model)
     db_names = {n for query_groups in groups.values() for g in query_groups for n in g.db_images}

@@ -29,7 +29,7 @@ def write_new_images(database: pycolmap.Database, features: FeatureReader, names
     """One SIMPLE_RADIAL camera per image with a focal prior of 1.2 x the larger side (as COLMAP without EXIF)."""
     image_ids = {}
     for name in names:
-        width, height = (int(v) for v in features.group(name)["image_size"][()])
+        width, height = features.required_image_size(name)
         camera = pycolmap.Camera.create_from_model_name(0, "SIMPLE_RADIAL", 1.2 * max(width, height), width, height)
         camera_id = database.write_camera(camera)
         image_ids[name] = database.write_image(pycolmap.Image(name=name, camera_id=camera_id))

@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from vloc.errors import ConfigError
 from vloc.matchers.base import Matcher
 from vloc.matchers.nearest_neighbor import NearestNeighbor, match_similarity
 
@@ -17,6 +18,10 @@ class InstanceNNConf:
     ratio_threshold: float | None = 0.8  # None: mutual check only, as LBR
     # Instance-wise detection: match at most this many keypoints per image, labelled ones first (None: all).
     max_keypoints: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_keypoints is not None and self.max_keypoints < 1:
+            raise ConfigError(f"max_keypoints must be at least 1 or none (no limit), got {self.max_keypoints}")
 
 
 class LabelledDescriptors(NamedTuple):

@@ -93,6 +93,18 @@ def check_pairs(pairs: list[tuple[str, str]], pairs_path: Path, reader0: Feature
                 )
 
 
+def check_descriptor_sizes(pairs: list[tuple[str, str]], reader0: FeatureReader, reader1: FeatureReader) -> None:
+    """Fail naming a pair whose two images have descriptors of different dimensions (features of two extractors)."""
+    size0 = {name: reader0.descriptor_size(name) for name in {name0 for name0, _ in pairs}}
+    size1 = {name: reader1.descriptor_size(name) for name in {name1 for _, name1 in pairs}}
+    for name0, name1 in pairs:
+        if size0[name0] != size1[name1]:
+            raise FormatError(
+                f"{reader1.path}: image '{name1}' has {size1[name1]}-dimensional descriptors, but '{name0}' of "
+                f"{reader0.path} has {size0[name0]}; match features of one extractor"
+            )
+
+
 class PairMatcher:
     """Matches an image with others from open feature files, preparing each image's descriptors once."""
 

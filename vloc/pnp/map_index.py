@@ -8,6 +8,7 @@ import numpy as np
 import pycolmap
 
 from vloc.errors import FormatError
+from vloc.io.matches import check_pair_keys
 from vloc.io.text import read_pairs
 from vloc.pnp.covisibility import connected_groups
 
@@ -43,9 +44,12 @@ class MapIndex:
 
 
 def database_images_by_query(pairs_path: Path, index: MapIndex, model_path: Path) -> dict[str, list[str]]:
-    """The database images paired with each query, in file order without repeats; fail on an image not in the model."""
+    """The database images paired with each query, in file order without repeats; fail on an image not in the model
+    and on two pairs that a matches file would store under one key."""
+    pairs = read_pairs(pairs_path)
+    check_pair_keys(pairs, pairs_path)
     by_query: dict[str, list[str]] = {}
-    for query, db_name in read_pairs(pairs_path):
+    for query, db_name in pairs:
         if db_name not in index.images:
             raise FormatError(f"{pairs_path}: database image '{db_name}' is not in the model {model_path}")
         names = by_query.setdefault(query, [])

@@ -24,6 +24,7 @@ from vloc.geometry.point_clusters import PointClusterConf, cluster_points
 from vloc.io.h5 import atomic_writer, stamp_config
 from vloc.io.instances import write_instance_image
 from vloc.io.model import read_model
+from vloc.io.text import read_utf8
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def read_remap(path: Path) -> dict[int, int]:
     if not path.is_file():
         raise InputError(f"{path}: remap file not found")
     remap = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(read_utf8(path).splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:

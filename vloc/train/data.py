@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -190,13 +191,8 @@ def read_depth(frame: RGBDFrame) -> torch.Tensor:
     path = frame.depth
     if not path.is_file():
         raise InputError(f"{path}: depth map not found")
-    if path.suffix == ".npz":
-        with np.load(path) as data:
-            if "depth" not in data:
-                raise FormatError(f"{path}: no 'depth' array")
-            depth = data["depth"]
-    elif path.suffix == ".npy":
-        depth = np.load(path)
+    if path.suffix in (".npz", ".npy"):
+        depth = _load_depth_array(path)
     else:
         depth = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if depth is None:
@@ -206,6 +202,19 @@ def read_depth(frame: RGBDFrame) -> torch.Tensor:
         raise FormatError(f"{path}: depth map of shape {depth.shape}, expected {expected}")
     depth = np.nan_to_num(depth.astype(np.float64) * frame.depth_scale, nan=0.0, posinf=0.0, neginf=0.0)
     return torch.from_numpy(np.maximum(depth, 0.0))
+
+
+def _load_depth_array(path: Path) -> np.ndarray:
+    """The depth array of a .npy file, or the `depth` array of a .npz; one line naming the file if it is broken."""
+    try:
+        if path.suffix == ".npy":
+            return np.load(path)
+        with np.load(path) as data:
+            if "depth" not in data:
+                raise FormatError(f"{path}: no 'depth' array")
+            return data["depth"]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # empty, truncated or foreign files
+        raise FormatError(f"{path}: not a readable depth map ({error})") from None
 
 
 def reproject(
