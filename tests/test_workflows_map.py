@@ -38,7 +38,7 @@ def test_default_configuration_registers_all_sacre_coeur_photos(sacre_coeur_map)
     info = json.loads((map_dir / "map.json").read_text())
     assert len(info["registered"]) == 10 and info["unregistered"] == []
     assert info["recipe"] == {"extract": "sift-colmap", "match": "nn-ratio", "retrieval": "vlad", "overrides": []}
-    assert info["conf"]["extract"]["model"]["backend"] == "pycolmap" and info["image_root"] == str(images)
+    assert info["conf"]["extract"]["model"]["backend"] == "pycolmap" and info["image_root"] == str(images.resolve())
     assert info["files"] == {
         "features": "feats-sift-colmap-n4096-r1600.h5",
         "pairs": "pairs-exhaustive.txt",
