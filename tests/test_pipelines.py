@@ -214,10 +214,16 @@ def test_7scenes_lbr_as_accurate_as_top_10_retrieval_with_fewer_pairs(sevenscene
 
 def test_sacre_coeur_sfm_then_leave_one_out(shared_data: Path, tmp_path: Path):
     stdout = run_recipe("sacre_coeur.sh", tmp_path, shared_data)
-    import pycolmap
-
     model = pycolmap.Reconstruction(tmp_path / "sfm")
     assert model.num_reg_images() == 10
+    # the same model again from the same matches (with 2 threads, bundle adjustment gave another one on each run)
+    files = [tmp_path / name for name in ("pairs-exhaustive.txt", "feats-sift.h5", "matches.h5", "again")]
+    images = shared_data / "hloc_sacre_coeur" / "mapping"
+    assert CliRunner().invoke(app, ["sfm", str(images), *map(str, files)]).exit_code == 0
+    again = pycolmap.Reconstruction(tmp_path / "again")
+    for image in model.images.values():
+        same = again.find_image_with_name(image.name).cam_from_world().matrix()
+        assert np.array_equal(image.cam_from_world().matrix(), same), image.name
     assert model.compute_mean_reprojection_error() < 1.5
     result = overall(tmp_path / "evaluation.json")
     assert result["num_queries"] == 10 and result["num_failed"] == 0

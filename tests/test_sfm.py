@@ -43,6 +43,10 @@ def reconstructed(tmp_path_factory) -> tuple[Path, list[str], pycolmap.Reconstru
     pairs_path = pairs.exhaustive(names, out / "pairs.txt")
     matches = match.main(match_conf("nn-ratio"), pairs_path, features, out / "matches.h5")
     model = sfm.main(sfm.SfMConf(), images, pairs_path, features, matches, out / "model")
+    again = sfm.main(sfm.SfMConf(), images, pairs_path, features, matches, out / "again")
+    for image in model.images.values():  # the same model on every run (2 threads gave another one each time)
+        same = again.find_image_with_name(image.name).cam_from_world()
+        assert np.array_equal(image.cam_from_world().matrix(), same.matrix()), image.name
     return scene, names, model
 
 

@@ -25,7 +25,7 @@ class NoModelError(FormatError):
 class SfMConf:
     max_verification_error: float = 4.0  # pixels, two-view RANSAC
     min_num_inliers: int = 15
-    num_threads: int = 2
+    num_threads: int = 1  # 2 threads give another model on every run (bundle adjustment); 1 gives the same one
     random_seed: int = 0  # COLMAP's RANSAC and initial-pair choices, for reproducible models
 
 
