@@ -29,11 +29,8 @@ def cameras(
     ),
 ) -> None:
     from vloc.datasets import photos
-    from vloc.errors import ConfigError
     from vloc.io.images import select_images
 
-    if not prior_focal > 0:
-        raise ConfigError(f"--prior-focal must be positive, not {prior_focal}")
     sources = photos.main(images, select_images(images, image_list), output_file(out, "queries.txt"), prior_focal)
     counts = {s: sum(v == s for v in sources.values()) for s in ("exif", "prior")}
     console.print(

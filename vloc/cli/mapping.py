@@ -144,12 +144,9 @@ def locate(
     ),
 ) -> None:
     from vloc.config import override
-    from vloc.errors import ConfigError
     from vloc.pnp.absolute_pose import LocalizeConf
     from vloc.workflows import locate as locate_workflow
 
-    if not prior_focal > 0:
-        raise ConfigError(f"--prior-focal must be positive, not {prior_focal}")
     conf = override(LocalizeConf(), set_)
     results = locate_workflow.main(
         map_dir, query_images, out, image_list=image_list, localize_conf=conf, prior_focal_factor=prior_focal

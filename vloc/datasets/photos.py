@@ -7,7 +7,7 @@ from pathlib import Path
 import pycolmap
 
 from vloc.console import track
-from vloc.errors import InputError
+from vloc.errors import ConfigError, InputError
 from vloc.io.intrinsics import write_intrinsics_sources
 from vloc.io.text import write_queries
 
@@ -29,8 +29,15 @@ def camera_from_photo(path: Path, prior_focal_factor: float) -> tuple[pycolmap.C
     return camera, "prior"
 
 
+def check_prior_focal(prior_focal_factor: float) -> None:
+    """One line unless the prior focal length (in units of the longer side) is positive."""
+    if not prior_focal_factor > 0:
+        raise ConfigError(f"--prior-focal must be positive, not {prior_focal_factor}")
+
+
 def main(image_root: Path, names: list[str], out: Path, prior_focal_factor: float = 1.2) -> dict[str, str]:
     """Write the hloc queries file `out` of `names` below `image_root`, and the source of each camera beside it."""
+    check_prior_focal(prior_focal_factor)
     cameras, sources = {}, {}
     for name in track(names, "cameras", len(names)):
         cameras[name], sources[name] = camera_from_photo(image_root / name, prior_focal_factor)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from vloc import pairs
 from vloc.datasets import photos
+from vloc.datasets.photos import check_prior_focal
 from vloc.errors import FormatError, InputError
 from vloc.extract import global_features, local_features
 from vloc.io.images import list_image_names
@@ -20,7 +21,7 @@ from vloc.localize import hierarchical
 from vloc.match import local_features as match
 from vloc.pnp.absolute_pose import LocalizeConf
 from vloc.pnp.inputs import LocalizationInputs
-from vloc.workflows.map import MapRecipe
+from vloc.workflows.map import MapConf, MapRecipe
 
 
 def read_map_info(map_dir: Path) -> dict:
@@ -34,21 +35,19 @@ def read_map_info(map_dir: Path) -> dict:
         raise FormatError(f"{path}: not a JSON file ({error})") from None
 
 
-def query_pairs(info: dict, map_dir: Path, query_root: Path, query_names: list[str], out: Path) -> Path:
-    """Each query paired with every registered map photo (maps matched exhaustively), or with its most similar ones
-    by the map's global descriptors."""
+def query_pairs(
+    info: dict, conf: MapConf, map_dir: Path, query_root: Path, query_names: list[str], names_path: Path, out: Path
+) -> Path:
+    """Each query (`query_names`, listed in `names_path`) paired with every registered map photo (maps matched
+    exhaustively), or with its most similar ones by the map's global descriptors."""
     path = out / "pairs-query.txt"
     registered = info["registered"]
     if info["pairs"] == "exhaustive":
         return pairs.exhaustive(query_names, path, registered)
-    recipe = MapRecipe(**{**info["recipe"], "overrides": tuple(info["recipe"]["overrides"])})
-    conf = recipe.conf()
     db_descriptors = map_dir / info["files"]["global_descriptors"]
     vocabulary = global_features.vocabulary_path(db_descriptors)
     retrieval_conf = replace(conf.retrieval, model=replace(conf.retrieval.model, vocabulary=str(vocabulary)))
-    descriptors = global_features.main(
-        retrieval_conf, query_root, out / db_descriptors.name, query_list(query_names, out)
-    )
+    descriptors = global_features.main(retrieval_conf, query_root, out / db_descriptors.name, names_path)
     return pairs.retrieval(
         descriptors,
         path,
@@ -78,9 +77,9 @@ def main(
     """Localize the photos below `query_root` (or those of `image_list`) in the map of `map_dir`; writes the queries
     file, features, pairs, matches and `out/results.txt` with its log (default LocalizeConf: focal lengths estimated).
     Returns the results path."""
+    check_prior_focal(prior_focal_factor)
     info = read_map_info(map_dir)
-    recipe = MapRecipe(**{**info["recipe"], "overrides": tuple(info["recipe"]["overrides"])})
-    conf = recipe.conf()
+    conf = MapRecipe(**{**info["recipe"], "overrides": tuple(info["recipe"]["overrides"])}).conf()
     names = read_image_list(image_list) if image_list else list_image_names(query_root)
     clashes = sorted(set(names) & set(info["registered"]))
     if clashes:
@@ -88,8 +87,9 @@ def main(
     out.mkdir(parents=True, exist_ok=True)
     queries = out / "queries.txt"
     photos.main(query_root, names, queries, prior_focal_factor)
-    features = local_features.main(conf.extract, query_root, out / info["files"]["features"], query_list(names, out))
-    pairs_path = query_pairs(info, map_dir, query_root, names, out)
+    names_path = query_list(names, out)
+    features = local_features.main(conf.extract, query_root, out / info["files"]["features"], names_path)
+    pairs_path = query_pairs(info, conf, map_dir, query_root, names, names_path, out)
     matches = match.main(
         conf.match, pairs_path, features, out / "matches-query.h5", map_dir / info["files"]["features"]
     )
