@@ -33,10 +33,15 @@ def pose_covariance(
     if len(residuals) <= unknowns:
         return np.full((unknowns, unknowns), np.inf)
     variance = residuals @ residuals / (len(residuals) - unknowns)
-    information = jacobian.T @ jacobian
+    # Unknowns in their own units (radians, map units, pixels of focal length): scale each column to unit norm so that
+    # the conditioning test sees the geometry, not the units.
+    scale = np.linalg.norm(jacobian, axis=0)
+    if not (scale > 0).all():
+        return np.full((unknowns, unknowns), np.inf)
+    information = (jacobian / scale).T @ (jacobian / scale)
     if np.linalg.cond(information) > 1e12:
         return np.full((unknowns, unknowns), np.inf)
-    return variance * np.linalg.inv(information)
+    return variance * np.linalg.inv(information) / np.outer(scale, scale)
 
 
 def center_covariance(pose_covariance: np.ndarray, cam_from_world: pycolmap.Rigid3d) -> np.ndarray:
