@@ -1,14 +1,46 @@
 """Reprojection of 2D-3D matches under a pycolmap pose: pixel errors, and the camera centre's covariance from their
-Jacobian."""
+Jacobian. NumPy and pycolmap's camera models only, so that localization starts without importing torch."""
 
 from __future__ import annotations
 
 import numpy as np
 import pycolmap
-import torch
 
-from vloc.geometry.camera import Camera
-from vloc.geometry.pose import Pose
+MIN_DEPTH = 1e-4  # in front of the camera, as vloc.geometry.camera.Camera.eps
+
+
+def project(camera: pycolmap.Camera, points_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels (N, 2) of camera-frame points (N, 3), and where they are valid (N,): in front of the camera, inside
+    [0, w] x [0, h], and where the distortion does not fold back (the projection keeps its orientation)."""
+    points_cam = np.asarray(points_cam, np.float64).reshape(-1, 3)
+    in_front = points_cam[:, 2] > MIN_DEPTH
+    safe = np.where(in_front[:, None], points_cam, [0.0, 0.0, 1.0])
+    pixels = camera.img_from_cam(safe)
+    inside = ((pixels >= 0) & (pixels <= [camera.width, camera.height])).all(1)
+    unfolded = np.linalg.det(project_jacobian(camera, safe)[:, :, :2]) > 0
+    return pixels, in_front & inside & unfolded
+
+
+def project_jacobian(camera: pycolmap.Camera, points_cam: np.ndarray) -> np.ndarray:
+    """d pixels / d points_cam (N, 2, 3) through pycolmap's camera model, by central differences (points in front)."""
+    steps = 1e-6 * np.maximum(np.abs(points_cam[:, 2:]), MIN_DEPTH)
+    columns = []
+    for axis in range(3):
+        offset = np.zeros_like(points_cam)
+        offset[:, axis] = steps[:, 0]
+        columns.append(
+            (camera.img_from_cam(points_cam + offset) - camera.img_from_cam(points_cam - offset)) / (2 * steps)
+        )
+    return np.stack(columns, -1)
+
+
+def transform_jacobian(points_cam: np.ndarray) -> np.ndarray:
+    """d p' / d (omega, v) (N, 3, 6) at 0 for p' = exp(omega, v) T p (left update), given p' = T p."""
+    x, y, z = points_cam.T
+    zero, one = np.zeros_like(x), np.ones_like(x)
+    minus_skew = np.stack([zero, z, -y, -z, zero, x, y, -x, zero], -1).reshape(-1, 3, 3)
+    identity = np.stack([one, zero, zero, zero, one, zero, zero, zero, one], -1).reshape(-1, 3, 3)
+    return np.concatenate([minus_skew, identity], -1)
 
 
 def pose_covariance(
@@ -21,14 +53,13 @@ def pose_covariance(
     """First-order covariance of the 6 pose parameters (left update exp(omega, v) T), and of the focal length after
     them with `with_focal`, given 2D-3D inliers (COLMAP pixels): sigma^2 (J^T J)^-1, sigma^2 the inliers' residual
     variance; inf where J^T J is singular."""
-    points_cam = Pose.from_pycolmap(cam_from_world).transform(torch.from_numpy(np.asarray(points3D, np.float64)))
-    projector = Camera.from_pycolmap(camera)
-    pixels, _ = projector.project(points_cam)
-    jacobian = (projector.J_project(points_cam) @ Pose.J_transform(points_cam)).reshape(-1, 6).numpy()
+    points_cam = cam_from_world * np.asarray(points3D, np.float64)
+    pixels = camera.img_from_cam(points_cam)
+    jacobian = (project_jacobian(camera, points_cam) @ transform_jacobian(points_cam)).reshape(-1, 6)
     if with_focal:  # pixels move away from the principal point in proportion to the focal length
         centre = np.array([camera.principal_point_x, camera.principal_point_y])
-        jacobian = np.hstack([jacobian, ((pixels.numpy() - centre) / camera.mean_focal_length()).reshape(-1, 1)])
-    residuals = (pixels.numpy() - points2D).ravel()
+        jacobian = np.hstack([jacobian, ((pixels - centre) / camera.mean_focal_length()).reshape(-1, 1)])
+    residuals = (pixels - points2D).ravel()
     unknowns = jacobian.shape[1]
     if len(residuals) <= unknowns:
         return np.full((unknowns, unknowns), np.inf)
@@ -65,7 +96,6 @@ def reprojection_errors(
 ) -> np.ndarray:
     """Pixel distance between each 2D point (COLMAP pixels) and its 3D point projected by the pose; inf where the point
     does not project into the image (behind the camera, outside the frame, or where the distortion folds back)."""
-    points_cam = Pose.from_pycolmap(cam_from_world).transform(torch.from_numpy(np.asarray(points3D, np.float64)))
-    pixels, valid = Camera.from_pycolmap(camera).project(points_cam)
-    errors = np.linalg.norm(pixels.numpy() - np.asarray(points2D, np.float64), axis=1)
-    return np.where(valid.numpy(), errors, np.inf)
+    pixels, valid = project(camera, cam_from_world * np.asarray(points3D, np.float64))
+    errors = np.linalg.norm(pixels - np.asarray(points2D, np.float64), axis=1)
+    return np.where(valid, errors, np.inf)

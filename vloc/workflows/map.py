@@ -42,9 +42,9 @@ class MapConf:
 
 @dataclass(frozen=True)
 class MapRecipe:
-    """What `vloc map` is asked for: presets and `--set` overrides (`extract.model.max_keypoints=4096`, `num_retrieved=10`).
-    map.json records it, so that `vloc locate` can rebuild the same conf. The defaults register all 10 Sacre Coeur
-    photos on each of 8 SfM seeds; the OpenCV `sift` preset registers 3 of them on 7 of 8."""
+    """What `vloc map` is asked for: presets and `--set` overrides (`extract.model.max_keypoints=4096`,
+    `num_retrieved=10`). map.json records it, so that `vloc locate` can rebuild the same conf. The defaults register
+    all 10 Sacre Coeur photos on each of 8 SfM seeds; the OpenCV `sift` preset registered 3 of them on 7 of 8."""
 
     extract: str = "sift-colmap"
     match: str = "nn-ratio"
