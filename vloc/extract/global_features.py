@@ -92,8 +92,9 @@ def main(
     try:
         with extraction_output(out, "global_descriptor", names, overwrite) as handle:
             stamp_config(handle, out, to_json(conf))  # before building: refuse a mismatching file first
+            rootsift = {}  # of the images the vocabulary was built from, for VLAD
             if pending:
-                save_vocabulary(build(conf_of(conf.model), image_root, names, conf.preprocessing), pending)
+                save_vocabulary(build(conf_of(conf.model), image_root, names, conf.preprocessing, rootsift), pending)
             descriptor = descriptor_class(replace(conf.model, vocabulary=str(pending)) if pending else conf.model)
             images = pending_images(
                 handle,
@@ -107,7 +108,10 @@ def main(
                 description=f"global {conf.descriptor}",
             )
             for name, image, _, _ in images:
-                write_global_descriptor(handle, name, descriptor(image))
+                kept = rootsift.pop(name, None)
+                write_global_descriptor(
+                    handle, name, descriptor(image) if kept is None else descriptor.from_rootsift(kept)
+                )
     except KeyboardInterrupt:
         _settle(pending, vocabulary, keep=not keeps_old_output)
         raise

@@ -55,6 +55,9 @@ class VLAD(GlobalDescriptor):
         self.sift = SIFT(SIFT.default_conf)
 
     def _forward(self, image: np.ndarray) -> np.ndarray:
-        descriptors = self.sift(image)["descriptors"].T.astype(np.float32)
-        vector = vlad_vector(descriptors, self.vocabulary.centroids, self.vocabulary.conf.alpha)
+        return self.from_rootsift(self.sift(image)["descriptors"].T)
+
+    def from_rootsift(self, descriptors: np.ndarray) -> np.ndarray:
+        """The VLAD of an image's (N, 128) RootSIFT, as computed by `self.sift`."""
+        vector = vlad_vector(descriptors.astype(np.float32), self.vocabulary.centroids, self.vocabulary.conf.alpha)
         return l2_normalise(self.vocabulary.project(vector[None])[0])

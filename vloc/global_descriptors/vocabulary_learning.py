@@ -17,6 +17,7 @@ from vloc.global_descriptors.vocabulary import Vocabulary, VocabularyConf
 from vloc.io.images import Preprocessing, load_for_extraction
 
 logger = logging.getLogger(__name__)
+KEPT_BYTES = 2**30  # RootSIFT kept in memory between the vocabulary's passes and the extraction: about 1000 images
 
 
 def nearest_centroid(points: torch.Tensor, centroids: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
@@ -65,27 +66,39 @@ def learn_pca(vectors: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray, np
     return mean.numpy(), right[:dim_kept].T.contiguous().numpy(), eigenvalues.numpy()
 
 
-def _rootsift(image_root: Path, names: list[str], preprocessing: Preprocessing, description: str):
+def _rootsift(image_root: Path, names: list[str], preprocessing: Preprocessing, description: str, kept: dict):
+    """RootSIFT (N, 128) of each image, from `kept` when there; those computed are added to it (float16, as SIFT gives
+    them) while it holds less than KEPT_BYTES."""
     sift = SIFT(SIFT.default_conf)
     for name in track(names, description, len(names)):
-        image, _, _ = load_for_extraction(image_root / name, True, preprocessing)
-        yield sift(image)["descriptors"].T.astype(np.float32)
+        if name not in kept:
+            image, _, _ = load_for_extraction(image_root / name, True, preprocessing)
+            descriptors = sift(image)["descriptors"].T
+            if sum(d.nbytes for d in kept.values()) < KEPT_BYTES:
+                kept[name] = descriptors
+        else:
+            descriptors = kept[name]
+        yield descriptors.astype(np.float32)
 
 
-def build(conf: VocabularyConf, image_root: Path, names: list[str], preprocessing: Preprocessing) -> Vocabulary:
-    """Learn the k-means vocabulary, then the PCA of the VLADs, from the RootSIFT of `names`."""
+def build(
+    conf: VocabularyConf, image_root: Path, names: list[str], preprocessing: Preprocessing, kept: dict | None = None
+) -> Vocabulary:
+    """Learn the k-means vocabulary, then the PCA of the VLADs, from the RootSIFT of `names`. The RootSIFT computed is
+    left in `kept` (name: (N, 128) float16, up to KEPT_BYTES) for the extraction that follows."""
     if not names:
         raise InputError(f"{image_root}: no images to build a vocabulary from")
+    kept = {} if kept is None else kept
     rng = np.random.default_rng(conf.seed)
     per_image = math.ceil(conf.max_descriptors / len(names))
     sample = []
-    for descriptors in _rootsift(image_root, names, preprocessing, "vocabulary: k-means sample"):
+    for descriptors in _rootsift(image_root, names, preprocessing, "vocabulary: k-means sample", kept):
         keep = rng.choice(len(descriptors), min(per_image, len(descriptors)), replace=False)
         sample.append(descriptors[np.sort(keep)])
     centroids = kmeans(torch.from_numpy(np.concatenate(sample)), conf).numpy()
     if not conf.pca_dim:
         return Vocabulary(conf, centroids)
     pca_names = sorted(rng.choice(names, min(conf.pca_images, len(names)), replace=False).tolist())
-    rootsift = _rootsift(image_root, pca_names, preprocessing, "vocabulary: PCA")
+    rootsift = _rootsift(image_root, pca_names, preprocessing, "vocabulary: PCA", kept)
     vlads = [vlad_vector(d, centroids, conf.alpha) for d in rootsift]
     return Vocabulary(conf, centroids, *learn_pca(np.stack(vlads), conf.pca_dim))
