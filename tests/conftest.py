@@ -17,6 +17,20 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def sacre_coeur_map(shared_data: Path, tmp_path_factory) -> tuple[Path, Path, str]:
+    """`vloc map` of the 10 Sacre Coeur photos with the defaults (about 40 s on 2 free cores): folder, map, output."""
+    from typer.testing import CliRunner
+
+    from vloc.cli import app
+
+    images = shared_data / "hloc_sacre_coeur" / "mapping"
+    map_dir = tmp_path_factory.mktemp("map") / "sacre_coeur"
+    result = CliRunner().invoke(app, ["map", str(images), str(map_dir)])
+    assert result.exit_code == 0, result.output
+    return images, map_dir, result.output
+
+
+@pytest.fixture(scope="session")
 def synthetic_map(tmp_path_factory) -> dict[str, Path]:
     """A small synthetic scene mapped with vloc's stages: day images triangulated, night queries matched to them."""
     from vloc import datasets, pairs

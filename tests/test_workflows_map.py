@@ -4,12 +4,10 @@ too few photos or photos that do not register get a clear message."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pycolmap
-import pytest
 from helpers import assert_one_line_error, textured_image, write_image
 from typer.testing import CliRunner
 
@@ -18,16 +16,6 @@ from vloc.extractors.sift import SIFT
 from vloc.io.text import read_pairs
 from vloc.matchers.nearest_neighbor import NearestNeighbor
 from vloc.workflows import map as map_workflow
-
-
-@pytest.fixture(scope="module")
-def sacre_coeur_map(shared_data: Path, tmp_path_factory) -> tuple[Path, Path, str]:
-    """`vloc map` of the 10 Sacre Coeur photos with the defaults (about 30 s on 2 free cores): folder, map, output."""
-    images = shared_data / "hloc_sacre_coeur" / "mapping"
-    map_dir = tmp_path_factory.mktemp("map") / "sacre_coeur"
-    result = CliRunner().invoke(app, ["map", str(images), str(map_dir)])
-    assert result.exit_code == 0, result.output
-    return images, map_dir, result.output
 
 
 def test_default_configuration_registers_all_sacre_coeur_photos(sacre_coeur_map):
