@@ -70,14 +70,15 @@ def _rootsift(image_root: Path, names: list[str], preprocessing: Preprocessing, 
     """RootSIFT (N, 128) of each image, from `kept` when there; those computed are added to it (float16, as SIFT gives
     them) while it holds less than KEPT_BYTES."""
     sift = SIFT(SIFT.default_conf)
+    kept_bytes = sum(d.nbytes for d in kept.values())
     for name in track(names, description, len(names)):
-        if name not in kept:
+        descriptors = kept.get(name)
+        if descriptors is None:
             image, _, _ = load_for_extraction(image_root / name, True, preprocessing)
             descriptors = sift(image)["descriptors"].T
-            if sum(d.nbytes for d in kept.values()) < KEPT_BYTES:
+            if kept_bytes < KEPT_BYTES:
                 kept[name] = descriptors
-        else:
-            descriptors = kept[name]
+                kept_bytes += descriptors.nbytes
         yield descriptors.astype(np.float32)
 
 

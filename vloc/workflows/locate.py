@@ -12,7 +12,6 @@ from rich.table import Table
 
 from vloc import pairs
 from vloc.datasets import photos
-from vloc.datasets.photos import check_prior_focal
 from vloc.errors import FormatError, InputError
 from vloc.extract import global_features, local_features
 from vloc.io.images import list_image_names
@@ -77,7 +76,7 @@ def main(
     """Localize the photos below `query_root` (or those of `image_list`) in the map of `map_dir`; writes the queries
     file, features, pairs, matches and `out/results.txt` with its log (default LocalizeConf: focal lengths estimated).
     Returns the results path."""
-    check_prior_focal(prior_focal_factor)
+    photos.check_prior_focal(prior_focal_factor)
     info = read_map_info(map_dir)
     conf = MapRecipe(**{**info["recipe"], "overrides": tuple(info["recipe"]["overrides"])}).conf()
     names = read_image_list(image_list) if image_list else list_image_names(query_root)
