@@ -12,7 +12,7 @@ from vloc.errors import ConfigError
 from vloc.featuremetric.optimizer import LevenbergMarquardt
 from vloc.geometry.camera import Camera
 from vloc.geometry.pose import Pose
-from vloc.geometry.reprojection import camera_center_covariance, reprojection_errors
+from vloc.geometry.reprojection import camera_center_covariance, center_covariance, pose_covariance, reprojection_errors
 from vloc.geometry.rigid3d import camera_center
 
 DT = torch.float64
@@ -268,6 +268,29 @@ def pnp_scatter(spread: float, noise: float, trials: int = 200) -> tuple[np.ndar
         camera_center_covariance(result["cam_from_world"], camera, noisy[:3], points3D[:3]).max() == np.inf
     )  # 6 unknowns
     return predicted, np.cov(np.array(centres).T)
+
+
+def test_pose_covariance_with_focal_length_does_not_depend_on_the_map_units():
+    """A telephoto view (f = 3000 px, 19 deg wide) with its focal length unknown, the map in three units: the centre's
+    std scales with the unit and the focal length's does not (unscaled, J^T J's condition number reached 8.5e13 at
+    the smallest unit and the pose was called undetermined)."""
+    rng = np.random.default_rng(0)
+    camera = pycolmap.Camera(model="SIMPLE_RADIAL", width=1000, height=700, params=[3000, 500, 350, 0.0])
+    pixels = rng.uniform([0, 0], [1000, 700], (300, 2))
+    depths = rng.uniform(20, 30, (300, 1))
+    noise = rng.normal(0, 0.5, (300, 2))
+    stds = []
+    for unit in (1e-3, 1.0, 1e3):
+        points_cam = np.hstack([(pixels - [500, 350]) / 3000 * depths, depths]) * unit
+        cam_from_world = pycolmap.Rigid3d(
+            pycolmap.Rotation3d(np.array([0.1, -0.2, 0.05])), np.array([0.3, -0.1, 2]) * unit
+        )
+        observed = camera.img_from_cam(points_cam) + noise
+        covariance = pose_covariance(cam_from_world, camera, observed, cam_from_world.inverse() * points_cam, True)
+        centre_std = np.sqrt(np.linalg.eigvalsh(center_covariance(covariance, cam_from_world))[-1])
+        stds.append((centre_std / unit, np.sqrt(covariance[6, 6]) / 3000))
+    np.testing.assert_allclose(stds, [stds[1]] * 3, rtol=1e-6)
+    assert 0.01 < stds[1][0] < 0.03 and 0.0005 < stds[1][1] < 0.001  # measured 0.018 units, 0.073%
 
 
 def test_camera_center_covariance_predicts_the_scatter_of_pnp():

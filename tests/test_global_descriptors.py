@@ -18,6 +18,7 @@ from vloc.cli import app
 from vloc.config import override
 from vloc.errors import ConfigError, FormatError, InputError
 from vloc.extract import global_features as extract_global
+from vloc.extractors.sift import SIFT
 from vloc.global_descriptors import GLOBAL_DESCRIPTORS
 from vloc.global_descriptors.base import to_tensor
 from vloc.global_descriptors.dinov2 import DINOv2, DINOv2Conf
@@ -90,7 +91,12 @@ def test_extract_builds_vocabulary_shares_it_with_queries_and_resumes(images: Pa
     conf = override(extract_global.conf_by_name("vlad"), ["num_clusters=16", "pca_dim=4"])
     assert conf.output_name == "global-vlad.h5"
     (tmp_path / "db.txt").write_text("db0.png\ndb1.png\ndb2.png\ndb3.png\ndb4.png\n")
+    sift_runs = []
+    original_forward = SIFT._forward
+    monkeypatch.setattr(SIFT, "_forward", lambda self, image: sift_runs.append(1) or original_forward(self, image))
     out = extract_global.main(conf, images, tmp_path / "db.h5", tmp_path / "db.txt")
+    assert len(sift_runs) == 5  # once per image: the vocabulary's k-means and PCA passes and the VLADs share it
+    monkeypatch.undo()
     vocabulary_file = tmp_path / "db.vocab.npz"
     assert load_vocabulary(vocabulary_file).pca_projection.shape == (16 * 128, 4)
     assert not (tmp_path / "db.vocab.npz.new").exists()
@@ -103,7 +109,7 @@ def test_extract_builds_vocabulary_shares_it_with_queries_and_resumes(images: Pa
 
     query_conf = override(extract_global.conf_by_name("vlad"), [f"vocabulary={vocabulary_file}"])
     query = extract_global.main(query_conf, images, tmp_path / "q.h5")  # all six images, settings from the file
-    np.testing.assert_allclose(read_global_descriptors(query, ["db0.png"]), database[:1], atol=1e-5)
+    np.testing.assert_array_equal(read_global_descriptors(query, ["db0.png"]), database[:1])  # kept = recomputed
     with h5py.File(query) as handle:
         assert json.loads(handle.attrs["config"])["model"]["num_clusters"] == 16
 
