@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
-import torch
 
 from vloc.plugins import Plugin
 
@@ -13,21 +12,21 @@ from vloc.plugins import Plugin
 class Matcher(Plugin):
     """Matches the descriptors of one image with those of several others.
 
-    `prepare` turns stored descriptors (D, N) into the tensor the matcher consumes, once per image;
-    `_forward(desc0, [desc1, ...])` returns, per other image, matches0 (N0,) int64 (-1 unmatched) and scores0 (N0,).
+    `prepare` turns stored descriptors (D, N) into what the matcher consumes (float32 arrays here; a learned matcher
+    may build tensors), once per image; `_forward(desc0, [desc1, ...])` returns, per other image, matches0 (N0,)
+    int64 (-1 unmatched) and scores0 (N0,).
     """
 
     binary_descriptors: ClassVar[bool] = False  # packed uint8 bit strings (ORB) rather than float vectors
     needs_labels: ClassVar[bool] = False  # `prepare(descriptors, labels)` with the keypoints' instance labels
 
-    def prepare(self, descriptors: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(descriptors).float()
+    def prepare(self, descriptors: np.ndarray) -> Any:
+        return np.asarray(descriptors, np.float32)
 
-    def _forward(self, desc0: torch.Tensor, descs1: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _forward(self, desc0: Any, descs1: list[Any]) -> list[tuple[np.ndarray, np.ndarray]]:
         raise NotImplementedError
 
-    @torch.inference_mode()
-    def __call__(self, desc0: torch.Tensor, descs1: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def __call__(self, desc0: Any, descs1: list[Any]) -> list[tuple[np.ndarray, np.ndarray]]:
         num0 = desc0.shape[-1]
         unmatched = (np.full(num0, -1, np.int64), np.zeros(num0, np.float32))
         nonempty = [i for i, d in enumerate(descs1) if d.shape[-1] > 0]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from vloc.matchers.nearest_neighbor import NearestNeighbor
 
@@ -26,9 +25,9 @@ class Hamming(NearestNeighbor):
     default_conf = HammingConf()
     binary_descriptors = True
 
-    def prepare(self, descriptors: np.ndarray) -> torch.Tensor:
-        bits = torch.from_numpy(np.unpackbits(descriptors, axis=0)).float()  # (B, N) of 0/1
-        return (bits * 2 - 1) / bits.shape[0] ** 0.5
+    def prepare(self, descriptors: np.ndarray) -> np.ndarray:
+        bits = np.unpackbits(descriptors, axis=0).astype(np.float32)  # (B, N) of 0/1
+        return (bits * 2 - 1) / np.float32(bits.shape[0] ** 0.5)
 
     def thresholds(self, dimension: int) -> tuple[float | None, float | None]:
         bits = self.conf.distance_threshold

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-import torch
 
 from vloc.errors import ConfigError
 from vloc.matchers.base import Matcher
@@ -25,11 +24,11 @@ class InstanceNNConf:
 
 
 class LabelledDescriptors(NamedTuple):
-    descriptors: torch.Tensor  # (D, N) unit columns
+    descriptors: np.ndarray  # (D, N) unit columns, float32
     labels: np.ndarray  # (N,) int64 instance ids, 0 = none, -1 = left out by instance-wise detection
 
     @property
-    def shape(self) -> torch.Size:
+    def shape(self) -> tuple[int, ...]:
         return self.descriptors.shape
 
 
@@ -76,7 +75,7 @@ class InstanceNearestNeighbor(Matcher):
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         results = []
         for desc1 in descs1:
-            similarity = (desc0.descriptors.T @ desc1.descriptors).numpy()
+            similarity = desc0.descriptors.T @ desc1.descriptors
             matches0, squared0 = match_instancewise(similarity, desc0.labels, desc1.labels, self.conf.ratio_threshold)
             results.append((matches0, np.where(matches0 > -1, 1 - squared0 / 2, 0).astype(np.float32)))
         return results

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from vloc.matchers.base import Matcher
 
@@ -51,8 +50,10 @@ def match_similarity(
 class NearestNeighbor(Matcher):
     default_conf = NearestNeighborConf()
 
-    def prepare(self, descriptors: np.ndarray) -> torch.Tensor:
-        return torch.nn.functional.normalize(torch.from_numpy(descriptors).float(), dim=0)
+    def prepare(self, descriptors: np.ndarray) -> np.ndarray:
+        """Unit columns, float32."""
+        descriptors = np.asarray(descriptors, np.float32)
+        return descriptors / np.maximum(np.linalg.norm(descriptors, axis=0), 1e-12)
 
     def thresholds(self, dimension: int) -> tuple[float | None, float | None]:
         """Ratio and Euclidean distance thresholds on unit descriptors of `dimension` entries."""
@@ -61,11 +62,11 @@ class NearestNeighbor(Matcher):
     def score(self, squared: np.ndarray) -> np.ndarray:
         return 1 - squared / 2  # cosine similarity
 
-    def _forward(self, desc0: torch.Tensor, descs1: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _forward(self, desc0: np.ndarray, descs1: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         ratio, distance = self.thresholds(desc0.shape[0])
         results = []
         for desc1 in descs1:
-            similarity = (desc0.T @ desc1).numpy()
+            similarity = desc0.T @ desc1
             matches0, squared0 = match_similarity(similarity, ratio, distance, self.conf.mutual_check)
             results.append((matches0, np.where(matches0 > -1, self.score(squared0), 0).astype(np.float32)))
         return results

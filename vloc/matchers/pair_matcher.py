@@ -9,7 +9,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
 from vloc.config import preset_field
 from vloc.errors import ConfigError, FormatError
@@ -67,7 +66,7 @@ class _DescriptorCache:
         self.reader, self.matcher, self.labels = reader, matcher, labels
         self.get = lru_cache(maxsize=size)(self._prepare)
 
-    def _prepare(self, name: str) -> tuple[np.ndarray, torch.Tensor]:
+    def _prepare(self, name: str) -> tuple[np.ndarray, Any]:
         """Keypoints and prepared descriptors of one image."""
         features = self.reader.read(name)
         if (features.descriptors.dtype == np.uint8) != self.matcher.binary_descriptors:
