@@ -17,6 +17,7 @@ from vloc.cli import app
 from vloc.errors import FormatError
 from vloc.evaluate.poses import evaluate
 from vloc.featuremetric.query_refiner import RefineConf
+from vloc.geometry.reprojection import pose_covariance
 from vloc.geometry.rigid3d import pose_errors
 from vloc.io.groups import CandidateGroup, groups_path, write_groups
 from vloc.io.intrinsics import write_intrinsics_sources
@@ -253,9 +254,8 @@ def test_a_refinement_that_loses_2d3d_inliers_keeps_the_pnp_pose(keep_pnp_inlier
     conf = LocalizeConf()
 
     def refine_to(pose: pycolmap.Rigid3d):
-        return SimpleNamespace(
-            conf=RefineConf(keep_pnp_inliers=keep_pnp_inliers), refine=lambda *args: (pose, {"accepted": True})
-        )
+        conf = RefineConf(keep_pnp_inliers=keep_pnp_inliers, max_pose_change_chi2=np.inf)  # the other test's check
+        return SimpleNamespace(conf=conf, refine=lambda *args: (pose, {"accepted": True}))
 
     matches = (pixels, np.arange(60))
     pose, log = localize.refine_pnp_pose(refine_to(nudged), "q", camera, pnp, ["db"], matches, index, conf)
@@ -266,6 +266,32 @@ def test_a_refinement_that_loses_2d3d_inliers_keeps_the_pnp_pose(keep_pnp_inlier
         assert pose is pnp["cam_from_world"] and not log["accepted"] and "lost 2D-3D inliers" in log["failure_reason"]
     else:
         assert pose is turned and log["accepted"]
+
+
+@pytest.mark.parametrize("chi2, accepted", [(4.0, True), (30.0, False)])
+def test_a_refinement_outside_the_pnp_confidence_region_keeps_the_pnp_pose(chi2: float, accepted: bool):
+    """A refined pose moved from the PnP pose along a random direction by a squared Mahalanobis distance of 4 is kept;
+    by 30 (beyond 16.81, chi-square's 99 % quantile with 6 degrees of freedom) the PnP pose is."""
+    camera = pycolmap.Camera(model="SIMPLE_PINHOLE", width=640, height=480, params=[500.0, 320.0, 240.0])
+    rng = np.random.default_rng(0)
+    xyz = rng.uniform([-1, -1, 4], [1, 1, 6], (60, 3))
+    pixels = 500 * xyz[:, :2] / xyz[:, 2:] + [320, 240] + rng.normal(0, 0.5, (60, 2))
+    pnp = pycolmap.estimate_and_refine_absolute_pose(
+        pixels, xyz, camera, estimation_options={"ransac": {"max_error": 12}}
+    )
+    covariance = pose_covariance(pnp["cam_from_world"], camera, pixels, xyz)
+    direction = np.linalg.cholesky(covariance) @ rng.normal(size=6)
+    delta = direction * np.sqrt(chi2 / (direction @ np.linalg.solve(covariance, direction)))
+    moved = pycolmap.Rigid3d(pycolmap.Rotation3d(delta[:3]), delta[3:]) * pnp["cam_from_world"]
+    refiner = SimpleNamespace(conf=RefineConf(), refine=lambda *args: (moved, {"accepted": True}))
+    matches = (pixels, np.arange(60))
+    conf = LocalizeConf()
+    pose, log = localize.refine_pnp_pose(refiner, "q", camera, pnp, ["db"], matches, SimpleNamespace(xyz=xyz), conf)
+    assert log["pose_change_chi2"] == pytest.approx(chi2, rel=1e-6)
+    assert log["num_inliers_after"] == log["num_inliers_before"] == 60  # only the confidence region decides
+    assert (pose is moved) == accepted and log["accepted"] == accepted
+    if not accepted:
+        assert pose is pnp["cam_from_world"] and "outside the PnP pose's confidence region" in log["failure_reason"]
 
 
 def localize_with_prior_focal(synthetic_map: dict[str, Path], out: Path, *options: str) -> tuple[dict, dict]:

@@ -46,10 +46,9 @@ def test_refinement_of_night_queries_keeps_or_raises_recall(synthetic_map: dict[
     refined = localize_queries(synthetic_map, tmp_path / "refined.txt", RefineConf())
     before = evaluate(read_poses(plain), truth, thresholds)["groups"]["all"]
     after = evaluate(read_poses(refined), truth, thresholds)["groups"]["all"]
-    # Measured on this scene: 91.7 / 91.7 / 91.7 % before, 83.3 / 91.7 / 91.7 % after (one query leaves the finest
-    # threshold; on the 40-camera demo scene recall stays at 100 % and the median error drops). Bound: one query.
-    one_query = 100 / before["num_queries"] + 1e-9
-    assert all(a >= b - one_query for a, b in zip(after["recall_percent"], before["recall_percent"])), (before, after)
+    # A refined pose outside the PnP pose's confidence region is not kept: recall never drops. Before that test, one
+    # query of this scene left the finest threshold (91.7 -> 83.3 %).
+    assert all(a >= b for a, b in zip(after["recall_percent"], before["recall_percent"])), (before, after)
     assert after["num_failed"] == before["num_failed"] == 0
     entries = json.loads(log_path(refined).read_text())["queries"]
     for entry in entries:

@@ -16,7 +16,8 @@ from vloc.cli.app import app, console, existing_file, existing_folder, file_to_e
     "Localize each query (hloc queries file with intrinsics) against a triangulated model by PnP + RANSAC. "
     "Writes RESULTS ('name qw qx qy qz tx ty tz', cam_from_world) and RESULTS_log.json (per-query log). "
     "--refine featuremetric then refines each pose on dense features (see vloc refine), keeping the PnP pose where "
-    "the refined one reprojects fewer 2D-3D matches (--refine-set keep_pnp_inliers=false skips that check). "
+    "the refined one leaves the PnP pose's 99% confidence region (--refine-set max_pose_change_chi2=inf skips that "
+    "test) or reprojects fewer 2D-3D matches (--refine-set keep_pnp_inliers=false skips that one). "
     "--method lbr localizes over the candidate groups of PAIRS (vloc pairs instances) with early exit: pairs are "
     "matched when first reached (--match-conf, default nnml with --labels) and kept in MATCHES.",
     "vloc localize outputs/sfm queries.txt pairs-query.txt feats.h5 matches-query.h5 outputs/results.txt --set "

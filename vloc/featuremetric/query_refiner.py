@@ -30,6 +30,10 @@ class RefineConf:
     # Within `vloc localize`: optimise on the 3D points of the PnP inliers only,
     # not every point the reference images see.
     pnp_inliers_only: bool = True
+    # Within `vloc localize`: keep the PnP pose when the refined one lies outside its confidence region, i.e. when the
+    # squared Mahalanobis distance under the PnP pose's covariance (from its inliers' residuals) exceeds this (16.81:
+    # the 99 % quantile of chi-square with 6 degrees of freedom; inf: no test). The sparse inliers bound the refinement.
+    max_pose_change_chi2: float = 16.81
     # Within `vloc localize`: keep the PnP pose when the refined one reprojects fewer of the query's 2D-3D matches
     # within the RANSAC threshold, i.e. when the dense features disagree with the sparse consensus (logged).
     keep_pnp_inliers: bool = True

@@ -99,3 +99,19 @@ def reprojection_errors(
     pixels, valid = project(camera, cam_from_world * np.asarray(points3D, np.float64))
     errors = np.linalg.norm(pixels - np.asarray(points2D, np.float64), axis=1)
     return np.where(valid, errors, np.inf)
+
+
+def pose_change_chi2(before: pycolmap.Rigid3d, after: pycolmap.Rigid3d, covariance: np.ndarray) -> float:
+    """Squared Mahalanobis distance of `after` from `before` under `before`'s 6x6 covariance (as `pose_covariance`,
+    left update exp(omega, v)); inf where the covariance is not finite or not invertible."""
+    if not np.isfinite(covariance).all():
+        return float("inf")
+    change = after * before.inverse()
+    x, y, z, w = change.rotation.quat
+    sine = np.linalg.norm([x, y, z])
+    omega = 2 * np.arctan2(sine, w) / sine * np.array([x, y, z]) if sine > 0 else np.zeros(3)
+    delta = np.concatenate([omega, change.translation])
+    try:
+        return float(delta @ np.linalg.solve(covariance, delta))
+    except np.linalg.LinAlgError:
+        return float("inf")

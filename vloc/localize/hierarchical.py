@@ -14,6 +14,7 @@ import numpy as np
 import pycolmap
 
 from vloc.console import quiet_pycolmap, track
+from vloc.geometry.reprojection import pose_change_chi2, pose_covariance
 from vloc.geometry.rigid3d import pose_record
 from vloc.io.features import FeatureReader
 from vloc.io.intrinsics import UNCERTAIN_SOURCES, read_intrinsics_sources
@@ -58,18 +59,27 @@ def refine_pnp_pose(
     index: MapIndex,
     conf: LocalizeConf,
 ) -> tuple[pycolmap.Rigid3d, dict]:
-    """Feature-metric refinement of a PnP result and its log, with the 2D-3D inliers counted before and after;
-    the PnP pose is kept if the refined one has fewer (refiner.conf.keep_pnp_inliers)."""
+    """Feature-metric refinement of a PnP result and its log. The PnP pose is kept where the refined one leaves the PnP
+    pose's confidence region (the sparse inliers rule it out) or reprojects fewer 2D-3D inliers (refiner.conf)."""
     points2D, point_indices = matches
     points3D = index.xyz[point_indices]
-    inlier_points = np.unique(point_indices[np.asarray(pnp["inlier_mask"], bool)])
-    refined, log = refiner.refine(query, camera, pnp["cam_from_world"], db_names, inlier_points)
+    inliers = np.asarray(pnp["inlier_mask"], bool)
+    refined, log = refiner.refine(query, camera, pnp["cam_from_world"], db_names, np.unique(point_indices[inliers]))
     log["num_inliers_before"] = count_inliers(pnp["cam_from_world"], camera, points2D, points3D, conf.ransac_max_error)
     log["num_inliers_after"] = count_inliers(refined, camera, points2D, points3D, conf.ransac_max_error)
-    if log["accepted"] and refiner.conf.keep_pnp_inliers and log["num_inliers_after"] < log["num_inliers_before"]:
-        log.update(accepted=False, failure_reason="refinement lost 2D-3D inliers; PnP pose kept")
-        return pnp["cam_from_world"], log
-    return refined, log
+    if not log["accepted"]:
+        return refined, log
+    covariance = pose_covariance(pnp["cam_from_world"], camera, points2D[inliers], points3D[inliers])
+    change, limit = pose_change_chi2(pnp["cam_from_world"], refined, covariance), refiner.conf.max_pose_change_chi2
+    log["pose_change_chi2"] = change if np.isfinite(change) else None
+    if change > limit:
+        reason = f"refined pose outside the PnP pose's confidence region (chi2 {change:.3g} > {limit:.3g})"
+    elif refiner.conf.keep_pnp_inliers and log["num_inliers_after"] < log["num_inliers_before"]:
+        reason = "refinement lost 2D-3D inliers"
+    else:
+        return refined, log
+    log.update(accepted=False, failure_reason=f"{reason}; PnP pose kept")
+    return pnp["cam_from_world"], log
 
 
 def count_rejected(logs: list[dict], results: Path) -> int:
