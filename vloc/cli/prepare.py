@@ -12,7 +12,7 @@ from vloc.cli.app import app, console, existing_file, existing_folder, parse_pai
 if TYPE_CHECKING:
     from vloc.datasets import Dataset
 
-DATASETS = ("7scenes", "templering", "synthetic", "colmap", "plain")
+DATASETS = ("7scenes", "templering", "kitti", "synthetic", "colmap", "plain")
 
 
 @stage(
@@ -20,13 +20,16 @@ DATASETS = ("7scenes", "templering", "synthetic", "colmap", "plain")
     "prepare",
     "Turn a dataset into the files the stages read: mapping.txt, queries.txt (with intrinsics), query_list.txt, "
     "reference/ (posed COLMAP model of the mapping images, no points), ground_truth.txt and dataset.json. "
-    f"DATASET is one of {', '.join(DATASETS)}. plain is your own layout: --images, --poses (hloc results "
+    f"DATASET is one of {', '.join(DATASETS)}. kitti is one KITTI odometry sequence folder (--root; image_0/ or "
+    "image_l/, calib.txt, poses in poses.txt or KITTI's poses/XX.txt, else --poses): even frames map, odd frames are "
+    "queries. plain is your own layout: --images, --poses (hloc results "
     "'name qw qx qy qz tx ty tz', cam_from_world; or with --poses-format c2w-matrix, 'name' and the 16 numbers of a "
     "camera-to-world 4x4 matrix, row by row, OpenCV camera axes), --intrinsics ('name MODEL width height params...' "
     "per image, as hloc's queries files; --query-intrinsics for the queries' in a second file), --mapping and "
     "--queries (image lists). --threshold sets the evaluation thresholds stored in dataset.json, which "
     "`vloc evaluate poses --dataset-json` uses.",
     "vloc prepare 7scenes outputs/7scenes-easy --root ../shared/data/7scenes_redkitchen_subset --split easy\n\n    "
+    "vloc prepare kitti outputs/kitti-04 --root kitti/dataset/sequences/04\n\n    "
     "vloc prepare plain outputs/office --images office/images --poses office/poses.txt --intrinsics "
     "office/cameras.txt --mapping office/mapping.txt --queries office/queries.txt --threshold 0.05,2 --threshold 0.1,5",
 )
@@ -47,7 +50,9 @@ def prepare(
     mapping_list: Path | None = typer.Option(
         None, "--mapping", help="plain: list of mapping image names.", callback=existing_file
     ),
-    poses: Path | None = typer.Option(None, "--poses", help="plain: poses of the images.", callback=existing_file),
+    poses: Path | None = typer.Option(
+        None, "--poses", help="plain: poses of the images; kitti: the sequence's poses file.", callback=existing_file
+    ),
     poses_format: str = typer.Option(
         "results", "--poses-format", help="plain: results (cam_from_world quaternions) or c2w-matrix."
     ),
@@ -80,13 +85,19 @@ def prepare(
             query_intrinsics=query_intrinsics,
         )
     else:
-        chosen = named_dataset(dataset, root, split, condition, images, query_list)
+        chosen = named_dataset(dataset, root, split, condition, images, query_list, poses)
     datasets.prepare(chosen, out, thresholds)
     console.print(f"dataset written to {out}")
 
 
 def named_dataset(
-    dataset: str, root: Path | None, split: str, condition: str, images: Path | None, query_list: Path | None
+    dataset: str,
+    root: Path | None,
+    split: str,
+    condition: str,
+    images: Path | None,
+    query_list: Path | None,
+    poses: Path | None = None,
 ) -> Dataset:
     """The adapter of a dataset vloc knows, or a one-line error naming the options it lacks."""
     from vloc import datasets
@@ -102,6 +113,8 @@ def named_dataset(
         return datasets.SevenScenes(root, split)
     if dataset == "templering":
         return datasets.TempleRing(root)
+    if dataset == "kitti":
+        return datasets.KittiOdometry(root, poses)
     return datasets.Synthetic(root, condition)
 
 

@@ -2,6 +2,7 @@
 
 from vloc.datasets.base import Dataset, Prepared, prepare
 from vloc.datasets.generic import ColmapImages, PosesFile
+from vloc.datasets.kitti import KittiOdometry
 from vloc.datasets.seven_scenes import SevenScenes
 from vloc.datasets.synthetic import Synthetic
 from vloc.datasets.temple_ring import TempleRing
@@ -12,6 +13,7 @@ __all__ = [
     "prepare",
     "SevenScenes",
     "TempleRing",
+    "KittiOdometry",
     "Synthetic",
     "ColmapImages",
     "PosesFile",
