@@ -16,6 +16,12 @@ class NearestNeighborConf:
     mutual_check: bool = True
 
 
+def unit_columns(descriptors: np.ndarray) -> np.ndarray:
+    """(D, N) descriptors as float32 with unit columns (all-zero columns stay zero)."""
+    descriptors = np.asarray(descriptors, np.float32)
+    return descriptors / np.maximum(np.linalg.norm(descriptors, axis=0), 1e-12)
+
+
 def match_similarity(
     similarity: np.ndarray, ratio: float | None, distance: float | None, mutual: bool
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -51,9 +57,7 @@ class NearestNeighbor(Matcher):
     default_conf = NearestNeighborConf()
 
     def prepare(self, descriptors: np.ndarray) -> np.ndarray:
-        """Unit columns, float32."""
-        descriptors = np.asarray(descriptors, np.float32)
-        return descriptors / np.maximum(np.linalg.norm(descriptors, axis=0), 1e-12)
+        return unit_columns(descriptors)
 
     def thresholds(self, dimension: int) -> tuple[float | None, float | None]:
         """Ratio and Euclidean distance thresholds on unit descriptors of `dimension` entries."""
