@@ -1,4 +1,4 @@
-"""CLI: vloc evaluate poses | consistency | retrieval."""
+"""CLI: vloc evaluate poses | consistency | retrieval | pairs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import typer
 
 from vloc.cli.app import console, existing_file, existing_folder, existing_path, parse_pair, stage, sub_app
 
-evaluate_app = sub_app("evaluate", "Evaluate poses, their consistency with the ground truth, and retrieval.")
+evaluate_app = sub_app(
+    "evaluate", "Evaluate poses, their consistency with the ground truth, retrieval, and the matches of image pairs."
+)
 
 
 @stage(
@@ -169,5 +171,37 @@ def retrieval(
         db_ground_truth=db_ground_truth,
         out_json=out_json,
     )
+    if out_json is not None:
+        console.print(f"report written to {out_json}")
+
+
+@stage(
+    evaluate_app,
+    "pairs",
+    "How well each pair's matches give its relative pose: essential-matrix RANSAC with the known intrinsics, error = "
+    "the larger of the rotation error and the translation direction's (degrees), pose AUC up to 5 / 10 / 20 deg over "
+    "the pairs; and the matches' precision (symmetric epipolar distance under the true relative pose below "
+    "--epipolar-threshold, normalised coordinates) and matching score (correct matches per keypoint of the first "
+    "image). GROUND_TRUTH: a posed COLMAP model, or a `vloc prepare` folder (its reference model and queries).",
+    "vloc evaluate pairs outputs/7scenes/easy/pairs-query.txt outputs/7scenes/feats-sift.h5 "
+    "outputs/7scenes/easy/matches-query.h5 outputs/7scenes/easy --out-json outputs/7scenes/easy/pairs-eval.json",
+)
+def pairs(
+    pairs_path: Path = typer.Argument(..., help="Pairs file.", callback=existing_file),
+    features: Path = typer.Argument(..., help="Features file of both images of every pair.", callback=existing_file),
+    matches: Path = typer.Argument(..., help="Matches file of the pairs.", callback=existing_file),
+    ground_truth: Path = typer.Argument(
+        ..., help="Posed COLMAP model, or a `vloc prepare` output folder.", callback=existing_folder
+    ),
+    ransac_max_error: float = typer.Option(1.0, "--ransac-max-error", help="Essential-matrix RANSAC, pixels."),
+    epipolar_threshold: float = typer.Option(
+        5e-4, "--epipolar-threshold", help="Correct match: epipolar distance below this, normalised coordinates."
+    ),
+    out_json: Path | None = typer.Option(None, "--out-json", help="Write the report (summary and per pair) as JSON."),
+) -> None:
+    from vloc.evaluate import pairs as stage_module
+
+    conf = stage_module.PairEvaluationConf(ransac_max_error=ransac_max_error, epipolar_threshold=epipolar_threshold)
+    stage_module.main(conf, pairs_path, features, matches, ground_truth, out_json)
     if out_json is not None:
         console.print(f"report written to {out_json}")
