@@ -66,8 +66,8 @@ def test_unknown_names_fail_with_one_line_naming_the_known_ones():
         TOYS.get("big")
     with pytest.raises(ConfigError, match="^unknown toy stage conf 'big'; known: toy, toy-big$"):
         TOYS.conf("big", "toy stage", StageConf)
-    with pytest.raises(ConfigError, match="^unknown extractor 'superpoint'; known: orb, sift$"):
-        EXTRACTORS.get("superpoint")
+    with pytest.raises(ConfigError, match="^unknown extractor 'harris'; known: aliked, orb, sift$"):
+        EXTRACTORS.get("harris")
 
 
 def test_two_plugins_cannot_share_a_preset_name():
@@ -78,8 +78,21 @@ def test_two_plugins_cannot_share_a_preset_name():
 @pytest.mark.parametrize(
     "stage, registry, plugin_field, names",
     [
-        (local_features, EXTRACTORS, "extractor", ["orb", "sift", "sift-colmap"]),
-        (pair_matcher, MATCHERS, "matcher", ["hamming", "nn-mutual", "nn-ratio", "nn-ratio-verified", "nnml"]),
+        (local_features, EXTRACTORS, "extractor", ["aliked", "aliked-n16rot", "orb", "sift", "sift-colmap"]),
+        (
+            pair_matcher,
+            MATCHERS,
+            "matcher",
+            [
+                "hamming",
+                "lightglue",
+                "lightglue-full",
+                "nn-mutual",
+                "nn-ratio",
+                "nn-ratio-verified",
+                "nnml",
+            ],
+        ),
         (pyramid, DENSE_BACKBONES, "backbone", ["dsift", "gnnet", "s2dhm-vgg16"]),
         (global_features, GLOBAL_DESCRIPTORS, "descriptor", ["dinov2", "netvlad", "vlad"]),
         (queries, RECOGNIZERS, "recognizer", ["seg", "vote"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vloc.extractors.aliked import ALIKED
 from vloc.extractors.base import Extractor
 from vloc.extractors.orb import ORB
 from vloc.extractors.sift import SIFT
@@ -12,5 +13,6 @@ EXTRACTORS: Registry[Extractor] = Registry(
     {
         "sift": Entry(SIFT, {"sift": Preset(), "sift-colmap": Preset(model={"backend": "pycolmap"})}),
         "orb": Entry(ORB, {"orb": Preset()}),
+        "aliked": Entry(ALIKED, {"aliked": Preset(), "aliked-n16rot": Preset(model={"model_name": "aliked-n16rot"})}),
     },
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,13 @@ class FeatureReader(ImageGroupsReader):
 
     def keypoints(self, name: str) -> np.ndarray:
         return self.group(name)["keypoints"][()].astype(np.float32)
+
+    def extractor(self) -> str | None:
+        """The extractor that wrote the file, from its configuration stamp; None where it has none (hloc files)."""
+        try:
+            return json.loads(self.handle.attrs.get("config", "{}")).get("extractor")
+        except (json.JSONDecodeError, AttributeError):
+            return None
 
     def descriptor_size(self, name: str) -> int:
         """The dimension D of the (D, N) descriptors of image `name`, read without loading them."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from vloc.matchers.base import Matcher
 from vloc.matchers.hamming import Hamming
 from vloc.matchers.instance_nn import InstanceNearestNeighbor
+from vloc.matchers.lightglue import LightGlue
 from vloc.matchers.nearest_neighbor import NearestNeighbor
 from vloc.plugins import Entry, Preset, Registry
 
@@ -21,5 +22,12 @@ MATCHERS: Registry[Matcher] = Registry(
         ),
         "hamming": Entry(Hamming, {"hamming": Preset()}),
         "instance_nn": Entry(InstanceNearestNeighbor, {"nnml": Preset()}),
+        "lightglue": Entry(
+            LightGlue,
+            {
+                "lightglue": Preset(),  # ALIKED features
+                "lightglue-full": Preset(model={"depth_confidence": -1, "width_confidence": -1}),  # no early exit
+            },
+        ),
     },
 )

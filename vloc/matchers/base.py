@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,6 +20,10 @@ class Matcher(Plugin):
 
     binary_descriptors: ClassVar[bool] = False  # packed uint8 bit strings (ORB) rather than float vectors
     needs_labels: ClassVar[bool] = False  # `prepare(descriptors, labels)` with the keypoints' instance labels
+    needs_keypoints: ClassVar[bool] = False  # `prepare(features)`: keypoints and image size too (learned matchers)
+
+    def check_extractor(self, extractor: str | None, path: Path) -> None:
+        """Refuse a features file (written by `extractor`, None: unknown) whose features this matcher cannot match."""
 
     def prepare(self, descriptors: np.ndarray) -> Any:
         return np.asarray(descriptors, np.float32)

