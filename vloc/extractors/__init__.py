@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vloc.extractors.aliked import ALIKED
 from vloc.extractors.base import Extractor
+from vloc.extractors.disk import DISK
 from vloc.extractors.orb import ORB
 from vloc.extractors.sift import SIFT
 from vloc.plugins import Entry, Preset, Registry
@@ -13,6 +14,7 @@ EXTRACTORS: Registry[Extractor] = Registry(
     {
         "sift": Entry(SIFT, {"sift": Preset(), "sift-colmap": Preset(model={"backend": "pycolmap"})}),
         "orb": Entry(ORB, {"orb": Preset()}),
+        "disk": Entry(DISK, {"disk": Preset()}),
         "aliked": Entry(ALIKED, {"aliked": Preset(), "aliked-n16rot": Preset(model={"model_name": "aliked-n16rot"})}),
     },
 )

