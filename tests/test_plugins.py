@@ -66,7 +66,7 @@ def test_unknown_names_fail_with_one_line_naming_the_known_ones():
         TOYS.get("big")
     with pytest.raises(ConfigError, match="^unknown toy stage conf 'big'; known: toy, toy-big$"):
         TOYS.conf("big", "toy stage", StageConf)
-    with pytest.raises(ConfigError, match="^unknown extractor 'harris'; known: aliked, disk, orb, sift$"):
+    with pytest.raises(ConfigError, match="^unknown extractor 'harris'; known: aliked, disk, orb, sift, superpoint$"):
         EXTRACTORS.get("harris")
 
 
@@ -78,7 +78,12 @@ def test_two_plugins_cannot_share_a_preset_name():
 @pytest.mark.parametrize(
     "stage, registry, plugin_field, names",
     [
-        (local_features, EXTRACTORS, "extractor", ["aliked", "aliked-n16rot", "disk", "orb", "sift", "sift-colmap"]),
+        (
+            local_features,
+            EXTRACTORS,
+            "extractor",
+            ["aliked", "aliked-n16rot", "disk", "orb", "sift", "sift-colmap", "superpoint"],
+        ),
         (
             pair_matcher,
             MATCHERS,
@@ -88,6 +93,7 @@ def test_two_plugins_cannot_share_a_preset_name():
                 "lightglue",
                 "lightglue-disk",
                 "lightglue-full",
+                "lightglue-superpoint",
                 "nn-mutual",
                 "nn-ratio",
                 "nn-ratio-verified",

@@ -7,6 +7,7 @@ from vloc.extractors.base import Extractor
 from vloc.extractors.disk import DISK
 from vloc.extractors.orb import ORB
 from vloc.extractors.sift import SIFT
+from vloc.extractors.superpoint import SuperPoint
 from vloc.plugins import Entry, Preset, Registry
 
 EXTRACTORS: Registry[Extractor] = Registry(
@@ -15,6 +16,7 @@ EXTRACTORS: Registry[Extractor] = Registry(
         "sift": Entry(SIFT, {"sift": Preset(), "sift-colmap": Preset(model={"backend": "pycolmap"})}),
         "orb": Entry(ORB, {"orb": Preset()}),
         "disk": Entry(DISK, {"disk": Preset()}),
+        "superpoint": Entry(SuperPoint, {"superpoint": Preset()}),
         "aliked": Entry(ALIKED, {"aliked": Preset(), "aliked-n16rot": Preset(model={"model_name": "aliked-n16rot"})}),
     },
 )

