@@ -264,7 +264,9 @@ def test_sacre_coeur_sfm_then_leave_one_out(shared_data: Path, tmp_path: Path):
     assert result["recall_percent"][-1] == 100.0  # at the coarsest threshold (1 unit, 5 deg)
     assert "localization errors" in stdout and "(units)" in stdout  # not metres: an SfM model has no scale
 
-    # feature-metric refinement through the SfM model's SIMPLE_RADIAL camera (one query)
+    # feature-metric refinement through the SfM model's SIMPLE_RADIAL camera (one query). The PnP pose's 99% confidence
+    # region would keep the PnP pose (the refined one is at chi2 47, for a cost 1.3% lower): the test is off here, to
+    # see the camera model work.
     one = tmp_path / "leave_one_out" / "02928139_3448003521"
     refined = one / "results-fm.txt"
     runner = CliRunner()
@@ -280,10 +282,12 @@ def test_sacre_coeur_sfm_then_leave_one_out(shared_data: Path, tmp_path: Path):
         "featuremetric",
         "--images",
         str(shared_data / "hloc_sacre_coeur" / "mapping"),
+        "--refine-set",
+        "max_pose_change_chi2=inf",
     ]
     assert runner.invoke(app, command).exit_code == 0
     log = json.loads(log_path(refined).read_text())["queries"][0]
-    assert log["refinement"]["accepted"]
+    assert log["refinement"]["accepted"] and log["refinement"]["pose_change_chi2"] > 16.81
     error_t, error_r = pose_errors(
         read_poses(refined)[log["name"]], model.find_image_with_name(log["name"]).cam_from_world()
     )
