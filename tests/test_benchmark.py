@@ -58,6 +58,18 @@ def test_profile_extraction_and_matching(images, tmp_path: Path):
     assert profile["seconds"] > 0 and profile["pairs_per_s"] > 0
 
 
+def test_foundation_cli_profiles_the_matcher_preset_asked_for(images, tmp_path: Path):
+    root, _ = images
+    out = tmp_path / "foundation.json"
+    for preset, expected in ((None, "nn-ratio"), ("nn-mutual", "nn-mutual")):
+        options = [] if preset is None else ["--match-conf", preset]
+        result = CliRunner().invoke(app, ["benchmark", "foundation", str(root), str(out), "--repeat", "1", *options])
+        assert result.exit_code == 0, result.output
+        report = json.loads(out.read_text())
+        assert report["match"]["preset"] == expected and report["match"]["pairs"] == 6
+        assert report["extract"]["images"] == 4
+
+
 def test_run_recipe_records_stages(images, tmp_path: Path, monkeypatch):
     root, names = images
     (tmp_path / "list.txt").write_text("\n".join(names) + "\n")

@@ -50,15 +50,17 @@ def profile_extraction(conf: ExtractConf, image_root: Path, names: list[str], re
     }
 
 
-def profile_foundation(conf: ExtractConf, image_root: Path, repeat: int) -> dict:
-    """Extraction profile of every image below `image_root`, and matching profile of all their pairs."""
+def profile_foundation(conf: ExtractConf, image_root: Path, repeat: int, match_preset: str | None = None) -> dict:
+    """Extraction profile of every image below `image_root`, and matching profile of all their pairs with the
+    matcher preset `match_preset` (default: hamming for ORB, nn-ratio otherwise)."""
     names = list_image_names(image_root)
     report = {"extract": profile_extraction(conf, image_root, names, repeat)}
+    match_preset = match_preset or ("hamming" if conf.extractor == "orb" else "nn-ratio")
     with tempfile.TemporaryDirectory() as work:
         features = extract.main(conf, image_root, Path(work) / "feats.h5")
         pairs_path = pairs.exhaustive(names, Path(work) / "pairs.txt")
-        match_conf = conf_by_name("hamming" if conf.extractor == "orb" else "nn-ratio")
-        report["match"] = profile_matching(match_conf, pairs_path, features, repeat)
+        report["match"] = {"preset": match_preset}
+        report["match"] |= profile_matching(conf_by_name(match_preset), pairs_path, features, repeat)
     return report
 
 

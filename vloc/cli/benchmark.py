@@ -54,19 +54,23 @@ def recipe(
     "foundation",
     "Extraction speed and the fraction of time spent outside the extractor (I/O, resizing, HDF5), and matching pairs/s "
     "over all pairs of the images.",
-    "vloc benchmark foundation ../shared/data/middlebury_templeRing/images outputs/bench-foundation.json",
+    "vloc benchmark foundation ../shared/data/middlebury_templeRing/images outputs/bench-foundation.json\n\n    "
+    "vloc benchmark foundation images/ outputs/bench-aliked.json --conf aliked --match-conf lightglue --repeat 1",
 )
 def foundation(
     images: Path = typer.Argument(..., help="Image folder.", callback=existing_folder),
     out: Path = typer.Argument(..., help="Output JSON."),
     conf: str = typer.Option("sift", "--conf", help="Extraction preset."),
+    match_conf: str | None = typer.Option(
+        None, "--match-conf", help="Matcher preset (default: hamming for orb, nn-ratio otherwise), e.g. lightglue."
+    ),
     repeat: int = typer.Option(3, "--repeat", help="Repetitions (the median is reported)."),
 ) -> None:
     from vloc.benchmark.speed import profile_foundation
     from vloc.extract import local_features as extract
     from vloc.io.text import write_text_atomic
 
-    report = profile_foundation(extract.conf_by_name(conf), images, repeat)
+    report = profile_foundation(extract.conf_by_name(conf), images, repeat, match_conf)
     write_text_atomic(out, json.dumps(report, indent=1))
     console.print_json(json.dumps(report))
 
