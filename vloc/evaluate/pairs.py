@@ -21,7 +21,7 @@ from vloc.geometry.epipolar import epipolar_distances_each, essential_from_poses
 from vloc.geometry.rigid3d import relative_pose, rotation_angle_deg
 from vloc.io.features import FeatureReader
 from vloc.io.matches import MatchReader
-from vloc.io.model import read_model
+from vloc.io.model import model_cameras, model_poses, read_model
 from vloc.io.text import read_pairs, read_poses, read_queries, write_text_atomic
 
 
@@ -45,15 +45,11 @@ def posed_cameras(ground_truth: Path) -> dict[str, PosedCamera]:
     its queries.txt with ground_truth.txt)."""
     prepared = (ground_truth / "reference").is_dir()
     model = read_model(ground_truth / "reference" if prepared else ground_truth)
-    posed = {
-        image.name: PosedCamera(model.cameras[image.camera_id], image.cam_from_world())
-        for image in model.images.values()
-        if image.has_pose
-    }
+    cameras, poses = model_cameras(model), model_poses(model)
     if prepared:
-        cameras, poses = read_queries(ground_truth / "queries.txt"), read_poses(ground_truth / "ground_truth.txt")
-        posed.update({name: PosedCamera(cameras[name], poses[name]) for name in cameras.keys() & poses.keys()})
-    return posed
+        cameras |= read_queries(ground_truth / "queries.txt")
+        poses |= read_poses(ground_truth / "ground_truth.txt")
+    return {name: PosedCamera(cameras[name], poses[name]) for name in cameras.keys() & poses.keys()}
 
 
 def pose_auc(errors: np.ndarray, thresholds: tuple[float, ...]) -> list[float]:
