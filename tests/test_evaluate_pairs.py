@@ -12,7 +12,8 @@ from helpers import assert_one_line_error
 from typer.testing import CliRunner
 
 from vloc.cli import app
-from vloc.evaluate.pairs import PairEvaluationConf, main, pose_auc
+from vloc.evaluate.pairs import PairEvaluationConf, main
+from vloc.geometry.relative_pose import pose_auc
 from vloc.io.features import Features, write_features
 from vloc.io.h5 import atomic_writer
 from vloc.io.matches import write_matches

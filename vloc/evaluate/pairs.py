@@ -18,7 +18,8 @@ import pycolmap
 from vloc.console import track
 from vloc.errors import FormatError, InputError
 from vloc.geometry.epipolar import epipolar_distances_each, essential_from_poses
-from vloc.geometry.rigid3d import relative_pose, rotation_angle_deg
+from vloc.geometry.relative_pose import estimate_relative_pose, pose_auc, relative_pose_errors
+from vloc.geometry.rigid3d import relative_pose
 from vloc.io.features import FeatureReader
 from vloc.io.matches import MatchReader
 from vloc.io.model import model_cameras, model_poses, read_model
@@ -52,43 +53,6 @@ def posed_cameras(ground_truth: Path) -> dict[str, PosedCamera]:
     return {name: PosedCamera(cameras[name], poses[name]) for name in cameras.keys() & poses.keys()}
 
 
-def pose_auc(errors: np.ndarray, thresholds: tuple[float, ...]) -> list[float]:
-    """Area under the recall-error curve (trapezoids) up to each threshold, in percent of it; inf: never recalled."""
-    errors = np.sort(np.asarray(errors, np.float64))
-    recall = np.arange(1, len(errors) + 1) / max(len(errors), 1)
-    areas = []
-    for threshold in thresholds:
-        last = int(np.searchsorted(errors, threshold))
-        x = np.concatenate([[0.0], errors[:last], [threshold]])
-        y = np.concatenate([[0.0], recall[:last], [recall[last - 1] if last else 0.0]])
-        areas.append(float(100 * np.sum(np.diff(x) * (y[:-1] + y[1:]) / 2) / threshold))
-    return areas
-
-
-def relative_pose_errors(
-    pixels0: np.ndarray, pixels1: np.ndarray, posed0: PosedCamera, posed1: PosedCamera, conf: PairEvaluationConf
-) -> tuple[float, float, int]:
-    """Rotation and translation-direction errors (deg) of the relative pose that LO-RANSAC finds from matched pixels
-    (COLMAP's convention), against the ground truth, and its inliers; inf errors where no pose is found."""
-    options = pycolmap.RANSACOptions()
-    options.max_error, options.confidence, options.random_seed = conf.ransac_max_error, conf.ransac_confidence, 0
-    found = pycolmap.estimate_relative_pose(posed0.camera, pixels0, posed1.camera, pixels1, options)
-    if found is None:
-        return np.inf, np.inf, 0
-    estimate, truth = found["cam2_from_cam1"], relative_pose(posed0.cam_from_world, posed1.cam_from_world)
-    rotation_error = rotation_angle_deg(estimate.rotation.matrix() @ truth.rotation.matrix().T)
-    return rotation_error, direction_error_deg(estimate.translation, truth.translation), int(found["num_inliers"])
-
-
-def direction_error_deg(estimate: np.ndarray, truth: np.ndarray) -> float:
-    """Angle between two translation directions up to sign (an essential matrix fixes neither scale nor sign)."""
-    norms = np.linalg.norm(estimate) * np.linalg.norm(truth)
-    if norms == 0:
-        return np.inf
-    cosine = abs(float(estimate @ truth)) / norms
-    return float(np.degrees(np.arccos(min(cosine, 1.0))))
-
-
 def evaluate_pair(
     keypoints0: np.ndarray,
     keypoints1: np.ndarray,
@@ -111,8 +75,15 @@ def evaluate_pair(
     }
     rotation_error = translation_error = np.inf
     inliers = 0
+    found = None
     if len(matches) >= conf.min_matches:
-        rotation_error, translation_error, inliers = relative_pose_errors(pixels0, pixels1, posed0, posed1, conf)
+        found = estimate_relative_pose(
+            pixels0, pixels1, posed0.camera, posed1.camera, conf.ransac_max_error, conf.ransac_confidence
+        )
+    if found is not None:
+        truth = relative_pose(posed0.cam_from_world, posed1.cam_from_world)
+        rotation_error, translation_error = relative_pose_errors(found.cam1_from_cam0, truth)
+        inliers = int(found.inliers.sum())
     pose_error = max(rotation_error, translation_error)
     return record | {
         "num_inliers": inliers,
