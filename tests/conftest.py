@@ -121,3 +121,18 @@ def lbr_inputs(synthetic_map: dict[str, Path], tmp_path_factory) -> dict[str, Pa
         "recognitions": recognitions,
         "pairs_instances": pairs_path,
     }
+
+
+@pytest.fixture(scope="session")
+def keypoint_scene(tmp_path_factory) -> tuple:
+    """A small synthetic scene by day and night: its frame pairs (SyntheticPairs), the SIFT features of all its images,
+    and its folder."""
+    from vloc.extract import local_features as extract
+    from vloc.synth import SynthConfig
+    from vloc.synth import main as synthesize
+    from vloc.train.data import PairsConf, SyntheticPairs
+
+    out = tmp_path_factory.mktemp("keypoint_scene")
+    synthesize(SynthConfig(num_cameras=8, conditions=("day", "night"), seed=3), out / "scene")
+    features = extract.main(extract.conf_by_name("sift"), out / "scene" / "images", out / "feats.h5")
+    return SyntheticPairs(out / "scene", PairsConf()), features, out / "scene"

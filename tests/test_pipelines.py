@@ -20,6 +20,7 @@ from vloc.cli import app
 from vloc.dense.gnnet import GNNetBackbone, GNNetBackboneConf
 from vloc.geometry.rigid3d import pose_errors
 from vloc.io.text import log_path, read_poses
+from vloc.matchers.imp import IMPMatcher, IMPMatcherConf
 
 PIPELINES = Path(__file__).parents[1] / "pipelines"
 
@@ -355,6 +356,19 @@ def test_train_gnnet_writes_a_checkpoint_the_gnnet_backbone_loads(tmp_path: Path
     assert 0 <= history[0]["accuracy@3px"] <= 1 and 0 <= history[0]["convergence_rate"] <= 1
     levels = GNNetBackbone(GNNetBackboneConf(checkpoint=str(checkpoint)))(np.zeros((120, 160), np.uint8))
     assert [level.stride.tolist() for level in levels][-1] == [1.0, 1.0]
+
+
+def test_train_imp_writes_a_checkpoint_the_imp_matcher_loads(tmp_path: Path):
+    """train_imp.sh on a tiny scene, one epoch of a 4-iteration IMP."""
+    overrides = ("model.num_iterations=4", "validation_pairs=2", "matches.max_matches=64", "matches.max_keypoints=128")
+    stdout = run_recipe(
+        "train_imp.sh", tmp_path, None, "1", NUM_CAMERAS="6", IMP_SET=" ".join(f"--set {o}" for o in overrides)
+    )
+    checkpoint = tmp_path / "run" / "imp.pt"
+    assert f"checkpoint: {checkpoint}" in stdout
+    history = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]
+    assert [h["epoch"] for h in history] == [1] and 0 <= history[0]["validation_recall"] <= 1
+    assert IMPMatcher(IMPMatcherConf(weights=str(checkpoint))).net.conf.num_iterations == 4
 
 
 def test_own_photos_locates_held_out_sacre_coeur_photos(

@@ -89,7 +89,11 @@ def test_two_plugins_cannot_share_a_preset_name():
             MATCHERS,
             "matcher",
             [
+                "eimp",
+                "eimp-iterative",
                 "hamming",
+                "imp",
+                "imp-iterative",
                 "lightglue",
                 "lightglue-disk",
                 "lightglue-full",

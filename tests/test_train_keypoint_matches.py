@@ -10,19 +10,8 @@ from vloc.errors import ConfigError, InputError
 from vloc.extract import local_features as extract
 from vloc.geometry.rigid3d import relative_pose
 from vloc.io.features import FeatureReader
-from vloc.synth import SynthConfig
-from vloc.synth import main as synthesize
-from vloc.train.data import PairsConf, SyntheticPairs
+from vloc.train.data import SyntheticPairs
 from vloc.train.keypoint_matches import LEFT_OUT, KeypointMatchesConf, KeypointMatchPairs, keypoint_matches
-
-
-@pytest.fixture(scope="module")
-def scene(tmp_path_factory) -> tuple[SyntheticPairs, Path]:
-    """A small synthetic scene by day and night, the SIFT features of all its images, and its frame pairs."""
-    out = tmp_path_factory.mktemp("keypoint_matches")
-    synthesize(SynthConfig(num_cameras=8, conditions=("day", "night"), seed=3), out / "scene")
-    features = extract.main(extract.conf_by_name("sift"), out / "scene" / "images", out / "feats.h5")
-    return SyntheticPairs(out / "scene", PairsConf()), features
 
 
 def epipolar_distances(points0: np.ndarray, points1: np.ndarray, frame0, frame1) -> np.ndarray:
@@ -36,10 +25,12 @@ def epipolar_distances(points0: np.ndarray, points1: np.ndarray, frame0, frame1)
     return np.abs((np.c_[points1, np.ones(len(points1))] * lines).sum(1)) / np.linalg.norm(lines[:, :2], axis=1)
 
 
-def test_true_matches_follow_the_epipolar_geometry_and_the_descriptors(scene: tuple[SyntheticPairs, Path]):
+def test_true_matches_follow_the_epipolar_geometry_and_the_descriptors(
+    keypoint_scene: tuple[SyntheticPairs, Path, Path],
+):
     """On day-to-night pairs of the renderer (exact depth and poses): every true match on its epipolar line, one to
     one, and most mutual nearest-neighbour matches of the descriptors among them (measured 0.80 of 1429 labelled)."""
-    frame_pairs, path = scene
+    frame_pairs, path, _ = keypoint_scene
     conf = KeypointMatchesConf()
     correct = labelled = 0
     with FeatureReader(path) as features:
@@ -62,8 +53,10 @@ def test_true_matches_follow_the_epipolar_geometry_and_the_descriptors(scene: tu
     assert correct / labelled > 0.7
 
 
-def test_samples_keep_a_random_share_of_the_true_matches_within_the_budget(scene: tuple[SyntheticPairs, Path]):
-    frame_pairs, path = scene
+def test_samples_keep_a_random_share_of_the_true_matches_within_the_budget(
+    keypoint_scene: tuple[SyntheticPairs, Path, Path],
+):
+    frame_pairs, path, _ = keypoint_scene
     conf = KeypointMatchesConf(max_keypoints=200, min_matches=20, max_matches=60)
     frames = [frame_pairs.frames[k] for k in frame_pairs.frame_pairs[0]]
     with FeatureReader(path) as features:
@@ -81,8 +74,10 @@ def test_samples_keep_a_random_share_of_the_true_matches_within_the_budget(scene
     assert not torch.equal(sample.pair.keypoints0, other_epoch.pair.keypoints0)
 
 
-def test_bad_settings_and_missing_features_are_one_line_errors(scene: tuple[SyntheticPairs, Path], tmp_path: Path):
-    frame_pairs, _ = scene
+def test_bad_settings_and_missing_features_are_one_line_errors(
+    keypoint_scene: tuple[SyntheticPairs, Path, Path], tmp_path: Path
+):
+    frame_pairs, _, _ = keypoint_scene
     names = sorted({name for pair in frame_pairs.pairs for name in pair})
     partial = extract.main(
         extract.conf_by_name("sift"), frame_pairs.image_root, tmp_path / "feats.h5", write_list(tmp_path, names[1:])

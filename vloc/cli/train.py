@@ -1,4 +1,4 @@
-"""CLI: vloc train gnnet, vloc train recognizer."""
+"""CLI: vloc train gnnet, vloc train recognizer, vloc train matcher."""
 
 from __future__ import annotations
 
@@ -99,3 +99,38 @@ def recognizer(
     validation = (validation_instances, validation_images) if validation_instances else None
     checkpoint = trainer.main(conf, instances, images, out, resume, validation)
     console.print(f"recognizer checkpoint written to {checkpoint}")
+
+
+@stage(
+    train_app,
+    "matcher",
+    "Train the IMP matcher (`vloc match features --conf imp`) from scratch on the local features of a vloc synth "
+    "scene, whose rendered depth gives each keypoint pair its ground truth (deep supervision of every iteration). "
+    "Validates each epoch on held-out pairs (match precision and recall, relative-pose AUC at 5/10/20 deg); writes "
+    "OUT/last.pt after every epoch (--resume it), OUT/imp.pt and OUT/history.json. The recipe: "
+    "pipelines/train_imp.sh.",
+    "vloc train matcher outputs/imp --synthetic outputs/imp-train/scene --features outputs/imp-train/feats-sift.h5 "
+    "--set epochs=10",
+)
+def matcher(
+    out: Path = typer.Argument(..., help="Output folder for checkpoints and the training history."),
+    synthetic: Path = typer.Option(..., help="A vloc synth folder to train on.", callback=existing_folder),
+    features: Path = typer.Option(
+        ..., help="Local features of all images of --synthetic (vloc extract local).", callback=existing_file
+    ),
+    resume: Path | None = typer.Option(
+        None, help="Resume an interrupted run from its OUT/last.pt.", callback=existing_file
+    ),
+    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. model.num_iterations=6."),
+) -> None:
+    from vloc.config import override
+    from vloc.io.features import FeatureReader
+    from vloc.train import matcher as trainer
+    from vloc.train.data import SyntheticPairs
+    from vloc.train.keypoint_matches import KeypointMatchPairs
+
+    conf = override(trainer.TrainMatcherConf(), set_)
+    with FeatureReader(features) as reader:
+        pairs = KeypointMatchPairs(SyntheticPairs(synthetic), reader, conf.matches)
+        checkpoint = trainer.main(conf, pairs, out, resume)
+    console.print(f"IMP checkpoint written to {checkpoint}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vloc.matchers.base import Matcher
 from vloc.matchers.hamming import Hamming
+from vloc.matchers.imp import IMPMatcher
 from vloc.matchers.instance_nn import InstanceNearestNeighbor
 from vloc.matchers.lightglue import LightGlue
 from vloc.matchers.nearest_neighbor import NearestNeighbor
@@ -22,6 +23,15 @@ MATCHERS: Registry[Matcher] = Registry(
         ),
         "hamming": Entry(Hamming, {"hamming": Preset()}),
         "instance_nn": Entry(InstanceNearestNeighbor, {"nnml": Preset()}),
+        "imp": Entry(
+            IMPMatcher,
+            {
+                "imp": Preset(),
+                "imp-iterative": Preset(model={"iterative": True}),
+                "eimp": Preset(model={"adaptive_pooling": True}),
+                "eimp-iterative": Preset(model={"adaptive_pooling": True, "iterative": True}),
+            },
+        ),
         "lightglue": Entry(
             LightGlue,
             {

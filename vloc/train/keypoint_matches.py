@@ -97,14 +97,26 @@ class KeypointMatchPairs:
     def __len__(self) -> int:
         return len(self.frames.frame_pairs)
 
+    @property
+    def descriptor_dim(self) -> int:
+        return self.features.descriptor_size(self.frames.pairs[0][0])
+
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def frame_pair(self, index: int) -> tuple[RGBDFrame, RGBDFrame]:
+        first, second = self.frames.frame_pairs[index]
+        return self.frames.frames[first], self.frames.frames[second]
+
     def __getitem__(self, index: int) -> TrainingPair:
-        frame0, frame1 = (self.frames.frames[k] for k in self.frames.frame_pairs[index])
+        return self.sample(index, self.epoch)
+
+    def sample(self, index: int, epoch: int) -> TrainingPair:
+        """Pair `index` as drawn in `epoch`."""
+        frame0, frame1 = self.frame_pair(index)
         features0, features1 = self.features.read(frame0.image), self.features.read(frame1.image)
         matches0, matches1 = keypoint_matches(features0, features1, frame0, frame1, self.conf)
-        seed = np.random.SeedSequence([self.conf.seed, self.epoch, index]).generate_state(1)[0]
+        seed = np.random.SeedSequence([self.conf.seed, epoch, index]).generate_state(1)[0]
         keep0, keep1 = self._subset(matches0, matches1, np.random.default_rng(seed))
         position1 = np.full(len(matches1), -1)
         position1[keep1] = np.arange(len(keep1))

@@ -1,0 +1,73 @@
+"""`vloc train matcher`: IMP trained on a rendered scene's SIFT, validated each epoch, resumed, and used to match."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vloc.cli import app
+from vloc.io.matches import MatchReader
+
+TINY = [
+    "epochs=1",
+    "model.num_iterations=4",
+    "model.encoder_channels=[16,32]",
+    "validation_pairs=4",
+    "matches.max_matches=64",
+    "matches.max_keypoints=128",
+]
+
+
+def train(out: Path, scene: Path, features: Path, *overrides: str, resume: Path | None = None):
+    command = ["train", "matcher", str(out), "--synthetic", str(scene), "--features", str(features)]
+    command += [a for o in overrides for a in ("--set", o)] + (["--resume", str(resume)] if resume else [])
+    return CliRunner().invoke(app, command)
+
+
+@pytest.fixture(scope="module")
+def run(keypoint_scene, tmp_path_factory) -> Path:
+    frame_pairs, features, scene = keypoint_scene
+    out = tmp_path_factory.mktemp("train_matcher") / "run"
+    result = train(out, scene, features, *TINY)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_an_epoch_is_validated_and_resumed_from_its_last_state(run: Path, keypoint_scene):
+    frame_pairs, features, scene = keypoint_scene
+    (first,) = json.loads((run / "history.json").read_text())["epochs"]
+    assert first["epoch"] == 1 and first["validation_loss"] > 0 and 0 <= first["validation_precision"] <= 1
+    assert {"validation_auc@5", "validation_auc@10", "validation_auc@20", "validation_recall"} <= first.keys()
+    result = train(run, scene, features, *TINY, "epochs=2", resume=run / "last.pt")
+    assert result.exit_code == 0, result.output
+    history = json.loads((run / "history.json").read_text())["epochs"]
+    assert [h["epoch"] for h in history] == [1, 2] and history[0] == first  # the first epoch is not redone
+
+
+def test_the_trained_checkpoint_matches_features_through_vloc_match(run: Path, keypoint_scene, tmp_path: Path):
+    frame_pairs, features, scene = keypoint_scene
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("".join(f"{a} {b}\n" for a, b in frame_pairs.pairs[:3]))
+    for preset in ("imp", "eimp-iterative"):
+        out = tmp_path / f"matches-{preset}.h5"
+        command = ["match", "features", str(pairs), str(features), str(out), "--conf", preset]
+        result = CliRunner().invoke(app, [*command, "--set", f"weights={run / 'imp.pt'}"])
+        assert result.exit_code == 0, result.output
+        with MatchReader(out) as reader:
+            for name0, name1 in frame_pairs.pairs[:3]:
+                matches, scores = reader.read(name0, name1)
+                assert len(np.unique(matches[:, 1])) == len(matches) and (scores > 0.1).all()
+
+
+def test_bad_training_inputs_are_one_line_errors(keypoint_scene, tmp_path: Path):
+    frame_pairs, features, scene = keypoint_scene
+    result = train(tmp_path / "run", scene, features, *TINY, "model.descriptor_dim=64")
+    assert result.exit_code != 0 and "128-dimensional descriptors, but the model takes 64" in result.output
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text(" ".join(frame_pairs.pairs[0]) + "\n")
+    command = ["match", "features", str(pairs), str(features), str(tmp_path / "matches.h5"), "--conf", "imp"]
+    result = CliRunner().invoke(app, command)  # no weights given, none shipped yet
+    assert result.exit_code != 0 and "IMP weights not found" in result.output and "imp-sift.pt" in result.output
+    assert not (tmp_path / "matches.h5").exists()
