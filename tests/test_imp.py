@@ -167,11 +167,13 @@ def test_iterative_matching_returns_the_inliers_of_the_first_stable_pose(checkpo
         ("plain", IMPMatcherConf(weights=str(checkpoint))),
     ):
         matcher = IMPMatcher(conf)
-        ((matches0, _),) = matcher(
+        ((matches0, _, extras),) = matcher(
             matcher.prepare(image_features(sample.pair, 0)), [matcher.prepare(image_features(sample.pair, 1))]
         )
         matched[name] = matches0
-        assert matcher.iterations_used == {"stable at once": [6], "never stable": [8], "plain": []}[name]
+        assert extras["num_iterations"] == {"stable at once": 6, "never stable": 8, "plain": 8}[name]
+        assert ("relative_pose/R" in extras) == (name == "stable at once")
+        assert len(extras["num_tokens0"]) == extras["num_iterations"]
     assert np.array_equal(matched["never stable"], matched["plain"])
     early = matched["stable at once"]
     found = early >= 0

@@ -90,7 +90,7 @@ def test_nearest_neighbor_equals_brute_force(ratio, distance, mutual):
     np.testing.assert_allclose(squared[valid], 2 - 2 * np.sum(desc0[valid] * desc1[expected[valid]], 1), atol=1e-5)
 
     matcher = NearestNeighbor(NearestNeighborConf(ratio, distance, mutual))
-    ((matches0, scores0),) = matcher(matcher.prepare(desc0.T), [matcher.prepare(desc1.T)])
+    ((matches0, scores0, _),) = matcher(matcher.prepare(desc0.T), [matcher.prepare(desc1.T)])
     np.testing.assert_array_equal(matches0, expected)
     np.testing.assert_allclose(scores0[valid], np.sum(desc0[valid] * desc1[expected[valid]], 1), atol=1e-5)
     assert (scores0[matches0 == -1] == 0).all()
@@ -100,7 +100,9 @@ def test_nearest_neighbor_recovers_planted_matches():
     rng = np.random.default_rng(1)
     desc0, desc1, truth0, truth1 = planted_unit_descriptors(rng, 400, 350, 150, noise=0.02)
     matcher = NearestNeighbor(NearestNeighborConf(ratio_threshold=0.8))
-    (matches0, _), (unmatched, _) = matcher(matcher.prepare(desc0.T), [matcher.prepare(desc1.T), torch.zeros((128, 0))])
+    (matches0, _, _), (unmatched, _, _) = matcher(
+        matcher.prepare(desc0.T), [matcher.prepare(desc1.T), torch.zeros((128, 0))]
+    )
     np.testing.assert_array_equal(matches0[truth0], truth1)
     assert (np.delete(matches0, truth0) == -1).all()  # random unit vectors in 128-D fail the ratio test
     assert (unmatched == -1).all() and len(unmatched) == 400  # an image without features matches nothing
@@ -119,7 +121,7 @@ def test_hamming_recovers_planted_near_duplicates():
     assert desc0.shape == (32, 200) and desc0.dtype == np.uint8
 
     matcher = Hamming(HammingConf())
-    ((matches0, scores0),) = matcher(matcher.prepare(desc0), [matcher.prepare(desc1)])
+    ((matches0, scores0, _),) = matcher(matcher.prepare(desc0), [matcher.prepare(desc1)])
     expected = np.full(200, -1)
     expected[truth0] = truth1
     np.testing.assert_array_equal(matches0, expected)
@@ -129,7 +131,7 @@ def test_hamming_recovers_planted_near_duplicates():
 
     # a distance threshold of 8 bits keeps only the planted pairs with at most 8 flipped bits
     strict = Hamming(HammingConf(distance_threshold=8))
-    ((matches0, _),) = strict(strict.prepare(desc0), [strict.prepare(desc1)])
+    ((matches0, _, _),) = strict(strict.prepare(desc0), [strict.prepare(desc1)])
     np.testing.assert_array_equal(matches0[truth0], np.where(flips <= 8, truth1, -1))
 
 
@@ -364,17 +366,17 @@ def test_instancewise_matching_never_pairs_two_different_instances():
     database[:, :4] = query  # building 2 repeats the query's appearance exactly
     db_labels = np.array([2, 2, 2, 2, 1, 1, 1, 1, 0, 0])
     plain = NearestNeighbor(NearestNeighborConf(ratio_threshold=None))
-    ((plain_matches, _),) = plain(plain.prepare(query), [plain.prepare(database)])
+    ((plain_matches, _, _),) = plain(plain.prepare(query), [plain.prepare(database)])
     assert plain_matches.tolist() == [0, 1, 2, 3]  # the repeated texture of the other building wins
     matcher = InstanceNearestNeighbor(InstanceNNConf(ratio_threshold=None))
-    ((matches, scores),) = matcher(matcher.prepare(query, query_labels), [matcher.prepare(database, db_labels)])
+    ((matches, scores, _),) = matcher(matcher.prepare(query, query_labels), [matcher.prepare(database, db_labels)])
     assert matches.tolist() == [4, 5, 6, 7] and np.all(scores > 0)
     # instance-wise detection: labelled keypoints first, then unlabelled ones in file order
     assert instancewise_keep(np.array([0, 3, 0, 2, 0]), 3).tolist() == [True, True, False, True, False]
     limited = InstanceNearestNeighbor(
         InstanceNNConf(ratio_threshold=None, max_keypoints=4)
     )  # drops the unlabelled copies
-    ((matches, _),) = limited(
+    ((matches, _, _),) = limited(
         limited.prepare(query, query_labels), [limited.prepare(database, np.array([0, 0, 0, 0, 1, 1, 1, 1, 0, 0]))]
     )
     assert matches.tolist() == [4, 5, 6, 7]

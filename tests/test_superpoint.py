@@ -79,6 +79,6 @@ def test_lightglue_for_superpoint_loads_256_d_weights_and_matches_their_features
         found = extractor(textured_image(seed, 160, 120))
         size = np.array([160, 120])
         prepared.append(matcher.prepare(Features(found["keypoints"], found["descriptors"], found["scores"], size)))
-    [(matches0, scores0)] = matcher(prepared[0], [prepared[1]])
+    [(matches0, scores0, _)] = matcher(prepared[0], [prepared[1]])
     assert matches0.shape == scores0.shape == (100,) and matches0.dtype == np.int64
     assert ((matches0 == -1) | ((matches0 >= 0) & (matches0 < 100))).all()

@@ -59,6 +59,10 @@ def test_the_trained_checkpoint_matches_features_through_vloc_match(run: Path, k
             for name0, name1 in frame_pairs.pairs[:3]:
                 matches, scores = reader.read(name0, name1)
                 assert len(np.unique(matches[:, 1])) == len(matches) and (scores > 0.1).all()
+                group = reader.handle[reader.find(name0, name1)[0]]
+                assert (
+                    1 <= group["num_iterations"][()] <= 4 and len(group["num_tokens0"]) == group["num_iterations"][()]
+                )
 
 
 def test_bad_training_inputs_are_one_line_errors(keypoint_scene, tmp_path: Path):

@@ -47,11 +47,14 @@ def write_matches(
     matches0: np.ndarray,
     scores0: np.ndarray,
     inliers0: np.ndarray | None = None,
+    extras: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """Write one pair; `inliers0` marks matches that passed geometric verification."""
+    """Write one pair; `inliers0` marks matches that passed geometric verification, `extras` are further datasets of
+    the pair (paths within its group, e.g. `relative_pose/R`)."""
     datasets = {"matches0": np.asarray(matches0, np.int32), "matching_scores0": np.asarray(scores0, np.float16)}
     if inliers0 is not None:
         datasets["inliers0"] = np.asarray(inliers0, bool)
+    datasets |= extras or {}
     write_group(handle, names_to_pair(name0, name1), datasets)
 
 

@@ -81,8 +81,8 @@ class MatchStore:
         """Make sure every pair is in the file; returns how many had to be matched now."""
         todo = [n for n in db_names if (query, n) not in self.reader]
         if todo:
-            for name, (matches0, scores0, inliers0) in zip(todo, self.matcher(query, todo)):
-                write_matches(self.handle, query, name, matches0, scores0, inliers0)
+            for name, matched in zip(todo, self.matcher(query, todo)):
+                write_matches(self.handle, query, name, *matched)
         return len(todo)
 
 

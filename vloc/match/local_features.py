@@ -67,7 +67,7 @@ def main(
         with atomic_writer(out, resume=not overwrite, redo=redo) as handle, progress_bar("match", len(todo)) as advance:
             stamp_config(handle, out, to_json(conf))
             for name0, names1 in by_first.items():
-                for name1, (matches0, scores0, inliers0) in zip(names1, matcher(name0, names1)):
-                    write_matches(handle, name0, name1, matches0, scores0, inliers0)
+                for name1, matched in zip(names1, matcher(name0, names1)):
+                    write_matches(handle, name0, name1, *matched)
                 advance(len(names1))
     return out

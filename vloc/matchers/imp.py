@@ -11,7 +11,7 @@ import numpy as np
 
 from vloc.errors import InputError
 from vloc.io.features import Features
-from vloc.matchers.base import Matcher
+from vloc.matchers.base import Matcher, PairMatches
 
 SHIPPED = Path(__file__).parents[1] / "models" / "weights" / "imp-sift.pt"
 
@@ -67,7 +67,6 @@ class IMPMatcher(Matcher):
         trained, _ = load_checkpoint(path, IMP)
         self.net = IMP(replace(trained.conf, adaptive_pooling=conf.adaptive_pooling)).eval()
         self.net.load_state_dict(trained.state_dict())
-        self.iterations_used: list[int] = []  # per pair matched, in iterative mode
 
     def prepare(self, features: Features) -> PreparedImage:
         import torch
@@ -84,7 +83,7 @@ class IMPMatcher(Matcher):
             torch.from_numpy(np.asarray(features.image_size, np.float32)),
         )
 
-    def _forward(self, desc0: PreparedImage, descs1: list[PreparedImage]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _forward(self, desc0: PreparedImage, descs1: list[PreparedImage]) -> list[PairMatches]:
         import torch
 
         from vloc.models.imp import KeypointPair
@@ -92,13 +91,15 @@ class IMPMatcher(Matcher):
         with torch.inference_mode():
             return [self._match(KeypointPair(*desc0, *desc1)) for desc1 in descs1]
 
-    def _match(self, pair) -> tuple[np.ndarray, np.ndarray]:
-        """Matches after the last iteration, or (iterative) the RANSAC inliers at the first stable relative pose."""
+    def _match(self, pair) -> PairMatches:
+        """Matches after the last iteration, or (iterative) the RANSAC inliers at the first stable relative pose; the
+        extras record the iterations run, the tokens of each, and the relative pose where the iterative mode stopped."""
         from vloc.geometry.relative_pose import estimate_relative_pose, relative_pose_errors
 
-        conf, previous = self.conf, None
+        conf, previous, tokens = self.conf, None, []
         cameras = prior_camera(pair.image_size0.numpy()), prior_camera(pair.image_size1.numpy())
         for iteration in self.net.iterate(pair):
+            tokens.append((len(iteration.kept0), len(iteration.kept1)))
             if not (conf.iterative and self.net.is_sharing_iteration(iteration.index)):
                 continue
             matches0, scores0 = self._full_size(iteration, pair, conf.iterative_threshold)
@@ -110,14 +111,20 @@ class IMPMatcher(Matcher):
             pose = estimate_relative_pose(pixels0, pixels1, *cameras, conf.ransac_max_error)
             stable = pose is not None and previous is not None
             if stable and max(relative_pose_errors(pose.cam1_from_cam0, previous)) <= conf.stop_angle_deg:
-                self.iterations_used.append(iteration.index + 1)
                 outliers = found[~pose.inliers]
                 matches0[outliers], scores0[outliers] = -1, 0.0
-                return matches0, scores0
+                relative = {
+                    "relative_pose/R": pose.cam1_from_cam0.rotation.matrix(),
+                    "relative_pose/t": pose.cam1_from_cam0.translation,
+                }
+                return PairMatches(matches0, scores0, self._record(tokens) | relative)
             previous = None if pose is None else pose.cam1_from_cam0
-        if conf.iterative:
-            self.iterations_used.append(self.net.conf.num_iterations)
-        return self._full_size(iteration, pair, conf.match_threshold)  # the last iteration's
+        return PairMatches(*self._full_size(iteration, pair, conf.match_threshold), self._record(tokens))
+
+    @staticmethod
+    def _record(tokens: list[tuple[int, int]]) -> dict[str, np.ndarray]:
+        counts = np.array(tokens, np.int32)
+        return {"num_iterations": np.int32(len(tokens)), "num_tokens0": counts[:, 0], "num_tokens1": counts[:, 1]}
 
     @staticmethod
     def _full_size(iteration, pair, threshold: float) -> tuple[np.ndarray, np.ndarray]:

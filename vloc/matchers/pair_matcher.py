@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -107,6 +107,15 @@ def check_descriptor_sizes(pairs: list[tuple[str, str]], reader0: FeatureReader,
             )
 
 
+class MatchedPair(NamedTuple):
+    """What matches.h5 stores of one pair (`write_matches`' arguments after the names)."""
+
+    matches0: np.ndarray
+    scores0: np.ndarray
+    inliers0: np.ndarray | None
+    extras: dict[str, np.ndarray] | None
+
+
 class PairMatcher:
     """Matches an image with others from open feature files, preparing each image's descriptors once."""
 
@@ -123,12 +132,12 @@ class PairMatcher:
         self.cache0 = _DescriptorCache(reader0, self.matcher, labels)
         self.cache1 = self.cache0 if reader1 is reader0 else _DescriptorCache(reader1, self.matcher, labels)
 
-    def __call__(self, name0: str, names1: list[str]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-        """matches0, scores0 and (with verification) inliers0 of `name0` with each of `names1`."""
+    def __call__(self, name0: str, names1: list[str]) -> list[MatchedPair]:
+        """matches0, scores0, (with verification) inliers0 and the matcher's extras of `name0` with each of `names1`."""
         keypoints0, desc0 = self.cache0.get(name0)
         others = [self.cache1.get(n) for n in names1]
         results = []
-        for (keypoints1, _), (matches0, scores0) in zip(others, self.matcher(desc0, [desc for _, desc in others])):
+        for (keypoints1, _), (matches0, scores0, extras) in zip(others, self.matcher(desc0, [d for _, d in others])):
             inliers0 = None
             if self.conf.verification.enabled:
                 valid = np.flatnonzero(matches0 > -1)
@@ -136,5 +145,5 @@ class PairMatcher:
                 inliers0[valid] = verify_fundamental(
                     keypoints0[valid], keypoints1[matches0[valid]], self.conf.verification
                 )
-            results.append((matches0, scores0, inliers0))
+            results.append(MatchedPair(matches0, scores0, inliers0, extras))
         return results
