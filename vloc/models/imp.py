@@ -154,8 +154,8 @@ class IMP(VlocNetwork):
         self.projections = nn.ModuleList(nn.Linear(dim, dim) for _ in range(conf.num_iterations))
         self.dustbin = nn.Parameter(torch.tensor(1.0))
         # Untrained, the network scores pairs by their descriptors' dot product: every residual branch and the keypoint
-        # encoder start at zero and the read-outs at the identity. Trained from scratch on 2 CPU cores, it then learns
-        # in hundreds of steps what SuperGlue's initialisation needs thousands for.
+        # encoder start at zero and the read-outs at the identity. Measured on random pairs, 300 Adam steps: recall
+        # 0.70 at precision 0.80 from this start, 0.23 at 0.57 from PyTorch's default initialisation.
         for branch in [self.keypoint_encoder, *(layer.mlp for layer in [*self.self_attention, *self.cross_attention])]:
             nn.init.zeros_(branch[-1].weight)
         for projection in self.projections:
