@@ -61,9 +61,7 @@ def test_samples_keep_a_random_share_of_the_true_matches_within_the_budget(
     frames = [frame_pairs.frames[k] for k in frame_pairs.frame_pairs[0]]
     with FeatureReader(path) as features:
         pairs = KeypointMatchPairs(frame_pairs, features, conf)
-        sample, again = pairs[0], pairs[0]
-        pairs.set_epoch(1)
-        other_epoch = pairs[0]
+        sample, again, other_epoch = pairs.sample(0, epoch=0), pairs.sample(0, epoch=0), pairs.sample(0, epoch=1)
         all_true = (keypoint_matches(*(features.read(f.image) for f in frames), *frames, conf)[0] >= 0).sum()
     matches0, matches1 = sample.matches0, sample.matches1
     assert len(matches0) == len(sample.pair.keypoints0) == len(sample.pair.descriptors0) == 200

@@ -87,7 +87,7 @@ class KeypointMatchPairs:
     ground truth by `keypoint_matches`; each sample a random subset (seeded by conf.seed, epoch and index)."""
 
     def __init__(self, frames: RGBDPairs, features: FeatureReader, conf: KeypointMatchesConf = KeypointMatchesConf()):
-        self.frames, self.features, self.conf, self.epoch = frames, features, conf, 0
+        self.frames, self.features, self.conf = frames, features, conf
         missing = sorted({name for pair in frames.pairs for name in pair if name not in features})
         if missing:
             raise InputError(
@@ -101,15 +101,9 @@ class KeypointMatchPairs:
     def descriptor_dim(self) -> int:
         return self.features.descriptor_size(self.frames.pairs[0][0])
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
     def frame_pair(self, index: int) -> tuple[RGBDFrame, RGBDFrame]:
         first, second = self.frames.frame_pairs[index]
         return self.frames.frames[first], self.frames.frames[second]
-
-    def __getitem__(self, index: int) -> TrainingPair:
-        return self.sample(index, self.epoch)
 
     def sample(self, index: int, epoch: int) -> TrainingPair:
         """Pair `index` as drawn in `epoch`."""
