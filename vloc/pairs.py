@@ -16,6 +16,7 @@ from vloc.io.groups import CandidateGroup, groups_path, write_groups
 from vloc.io.instances import InstanceReader
 from vloc.io.text import write_directed_pairs, write_pairs, write_text_atomic
 from vloc.pnp.covisibility import covisible_images
+from vloc.search.faiss_index import EXACT_BELOW_100K, IndexConf, SearchIndex, database_index
 
 
 def exhaustive(names: list[str], out: Path, names_ref: list[str] | None = None) -> Path:
@@ -89,13 +90,17 @@ def rank(
     db_descriptors: np.ndarray,
     num: int,
     min_score: float | None = None,
+    index: SearchIndex | None = None,
 ) -> dict[str, list[tuple[str, float]]]:
-    """The `num` database images most similar (cosine) to each query, best first, never the query itself."""
-    from vloc.global_descriptors.index import DescriptorIndex  # torch loads only for the stages that search
+    """The `num` database images most similar (cosine) to each query, best first, never the query itself; searched
+    in `index` when given (an index of `db_descriptors`), else exactly."""
+    if index is None:
+        from vloc.global_descriptors.index import DescriptorIndex  # torch loads only for the stages that search
 
+        index = DescriptorIndex(db_descriptors)
     db_index = {name: i for i, name in enumerate(db_names)}
     self_matches = [(q, db_index[name]) for q, name in enumerate(query_names) if name in db_index]
-    scores, indices = DescriptorIndex(db_descriptors).search(query_descriptors, num, np.array(self_matches, np.int64))
+    scores, indices = index.search(query_descriptors, num, np.array(self_matches, np.int64))
     threshold = -np.inf if min_score is None else min_score
     return {
         name: [(db_names[i], float(s)) for s, i in zip(scores[q], indices[q]) if i >= 0 and s >= threshold]
@@ -154,11 +159,13 @@ def retrieval(
     min_score: float | None = None,
     expand_model: pycolmap.Reconstruction | None = None,
     expand_num: int = 0,
+    index: IndexConf = EXACT_BELOW_100K,
 ) -> Path:
     """Pairs each query (default: every image of `descriptors`) with its `num` most similar database images.
 
     The database defaults to every image of `db_descriptors`, else of `descriptors`. Pairs are written query
-    first, in rank order, optionally followed by covisible images of the retrieved ones in `expand_model`.
+    first, in rank order, optionally followed by covisible images of the retrieved ones in `expand_model`. Large
+    databases are searched in an approximate index (`index`), saved beside `db_descriptors`.
     """
     if num < 1:
         raise ConfigError(f"--num must be at least 1, got {num}")
@@ -172,7 +179,8 @@ def retrieval(
     if num > len(db_names):
         logging.warning("--num %d is larger than the database (%d images): taking all of them", num, len(db_names))
     query_descriptors, database = read_query_and_database(descriptors, query_names, db_path, db_names)
-    scored = rank(query_names, query_descriptors, db_names, database, num, min_score)
+    search_index = database_index(database, db_path, db_names, index, query_descriptors, num)
+    scored = rank(query_names, query_descriptors, db_names, database, num, min_score, search_index)
     ranked = {query: [name for name, _ in retrieved] for query, retrieved in scored.items()}
     if expand_model is not None and expand_num > 0:
         ranked = expand_by_covisibility(ranked, expand_model, expand_num)

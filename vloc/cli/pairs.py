@@ -173,10 +173,22 @@ def retrieval(
         callback=existing_folder,
     ),
     expand_num: int = typer.Option(5, "--expand-num", help="Covisible images added per retrieved image."),
+    index: str = typer.Option(
+        "auto",
+        "--index",
+        help="exact; ivf or hnsw: an approximate faiss index, saved beside the database descriptors (pip install -e "
+        "'.\\[scale]'); auto: exact below 100,000 database images, ivf from there on.",
+    ),
+    index_set: list[str] = typer.Option(
+        [], "--index-set", help="Index override, e.g. nprobe=64, approximate_from=50000 or ef_search=256."
+    ),
 ) -> None:
     from vloc import pairs
+    from vloc.config import override
     from vloc.io.model import read_model
+    from vloc.search.faiss_index import IndexConf
 
+    index_conf = override(IndexConf(kind=index), index_set)
     queries = _global_names(query_list, query_prefix, descriptors, "--queries or --query-prefix")
     database = _global_names(db_list, db_prefix, db_descriptors or descriptors, "--db or --db-prefix")
     model = read_model(expand_covisible, need_points=True) if expand_covisible is not None else None
@@ -190,6 +202,7 @@ def retrieval(
         min_score=min_score,
         expand_model=model,
         expand_num=expand_num,
+        index=index_conf,
     )
     console.print(f"pairs written to {out}")
 

@@ -1,0 +1,1 @@
+"""Nearest-neighbour search over global descriptors at scale (faiss indexes)."""
