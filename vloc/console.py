@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
@@ -28,6 +29,25 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]
     with _progress() as progress:
         task = progress.add_task(description, total=total)
         yield lambda steps: progress.advance(task, steps)
+
+
+@contextlib.contextmanager
+def shard_progress(description: str, num_shards: int, num_items: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar over `num_items` items done in `num_shards` shards, advanced by each finished shard's item
+    count; it shows the shards done and the items per second."""
+    start = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task(f"{description}: 0/{num_shards} shards", total=num_items)
+        shards_done = items_done = 0
+
+        def advance(items: int) -> None:
+            nonlocal shards_done, items_done
+            shards_done, items_done = shards_done + 1, items_done + items
+            rate = items_done / max(time.perf_counter() - start, 1e-9)
+            summary = f"{description}: {shards_done}/{num_shards} shards, {rate:.1f}/s"
+            progress.update(task, advance=items, description=summary)
+
+        yield advance
 
 
 def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:

@@ -23,3 +23,7 @@ class BusyError(VlocError):
 
 class ResourceError(VlocError):
     """An input too large for the resources a run is allowed (e.g. an image over the pixel budget)."""
+
+
+class WorkerError(VlocError):
+    """A worker of a distributed run that died; the shards it finished are kept for the next run."""

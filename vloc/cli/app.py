@@ -8,13 +8,16 @@ import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from vloc.errors import ConfigError, InputError, VlocError
+
+if TYPE_CHECKING:
+    from vloc.parallel.executor import ExecutorConf
 
 app = typer.Typer(
     help="vloc: visual localization from image folders, one stage per command; stages talk through files.",
@@ -153,3 +156,20 @@ def main(
         from vloc.benchmark.recipes import record_stage_time
 
         ctx.call_on_close(record_stage_time(os.environ["VLOC_TIMINGS"]))
+
+
+EXECUTOR = typer.Option(
+    "local", "--executor", help="local: in this process; ray: in shards on Ray workers (pip install -e '.\\[scale]')."
+)
+RAY_ADDRESS = typer.Option(
+    None, "--ray-address", help="Ray cluster to run on, e.g. auto (default: start a local Ray instance)."
+)
+WORKERS = typer.Option(0, "--workers", help="Ray workers, one CPU each (default 0: one per CPU of the cluster).")
+SHARD_SIZE = typer.Option(16, "--shard-size", help="Images, pairs or queries per Ray shard.")
+
+
+def executor_conf(kind: str, ray_address: str | None, workers: int, shard_size: int) -> ExecutorConf:
+    """The executor the --executor, --ray-address, --workers and --shard-size options describe."""
+    from vloc.parallel.executor import ExecutorConf
+
+    return ExecutorConf(kind, ray_address, workers, shard_size)

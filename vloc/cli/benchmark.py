@@ -1,4 +1,4 @@
-"""CLI: vloc benchmark recipe | foundation | retrieval | basin | dense-matching | ransac-seeds."""
+"""CLI: vloc benchmark recipe | foundation | retrieval | scale | basin | dense-matching | ransac-seeds."""
 
 from __future__ import annotations
 
@@ -332,3 +332,71 @@ def compare_runs(
     )
     if report["different"] or report["missing"]:
         raise typer.Exit(1)
+
+
+@stage(
+    benchmark_app,
+    "scale",
+    "Extraction images/s and matching pairs/s in this process and on a local Ray instance with 1, 2, ... workers, the "
+    "time to merge shards, and one-query search time, recall@10 against exact search and index size at growing "
+    "database sizes for exact and approximate (faiss IVF, HNSW) search; writes OUT.json and the plot OUT.png. Needs "
+    "pip install -e '.\\[scale]'.",
+    "vloc benchmark scale outputs/bench-scale.json --size 10000 --size 100000 --size 1000000 --workers 1 --workers 2",
+)
+def scale(
+    out: Path = typer.Argument(..., help="Output JSON; the plot is written with the suffix .png."),
+    images: Path | None = typer.Option(
+        None, "--images", help="Images to extract (default: 160 synthetic views).", callback=existing_folder
+    ),
+    workers: list[int] = typer.Option([1, 2], "--workers", help="Ray worker counts, repeatable."),
+    images_per_shard: int = typer.Option(8, "--images-per-shard", help="Images per extraction shard."),
+    pairs_per_shard: int = typer.Option(128, "--pairs-per-shard", help="Pairs per matching shard."),
+    sizes: list[int] = typer.Option([10_000, 100_000, 1_000_000], "--size", help="Database sizes, repeatable."),
+    dim: int = typer.Option(256, "--dim", help="Global descriptor dimension."),
+    hnsw_up_to: int = typer.Option(100_000, "--hnsw-up-to", help="Largest database to build an HNSW graph for."),
+) -> None:
+    import tempfile
+
+    from vloc.benchmark.scale import plot_scale, profile_search, profile_workers
+    from vloc.io.text import write_text_atomic
+    from vloc.synth import SynthConfig
+    from vloc.synth import main as synthesize
+
+    with tempfile.TemporaryDirectory() as folder:
+        if images is None:
+            images = synthesize(SynthConfig(num_cameras=160, conditions=("day",)), Path(folder) / "scene") / "images"
+        report = {"workers": profile_workers(images, workers, images_per_shard, pairs_per_shard)}
+    report["search"] = profile_search(sizes, dim, ["ivf", "hnsw"], hnsw_up_to)
+    write_text_atomic(out, json.dumps(report, indent=1))
+    plot_scale(report, out.with_suffix(".png"))
+    stages = report["workers"]
+    runs = Table(
+        title=f"{stages['images']} images ({images_per_shard} per shard), {stages['pairs']} pairs ({pairs_per_shard})"
+    )
+    for column in ("executor", "workers", "extract images/s", "match pairs/s"):
+        runs.add_column(column, justify="right")
+    for run in stages["runs"]:
+        runs.add_row(run["executor"], str(run["workers"]), f"{run['images_per_s']:.2f}", f"{run['pairs_per_s']:.1f}")
+    console.print(runs)
+    console.print(f"Ray start-up {stages['ray_startup_s']:.1f} s")
+    for name, merge in stages["merge"].items():
+        console.print(
+            f"merging {merge['shards']} shards of {name} ({merge['entries']} entries, "
+            f"{merge['bytes'] / 2**20:.1f} MB): {merge['seconds']:.3f} s, "
+            f"{1000 * merge['seconds'] / merge['entries']:.2f} ms per entry"
+        )
+    search = Table(title=f"one query, top-{report['search']['k']}, D={dim}")
+    for column in ("database", "index", "build s", "query ms", "recall@10", "effort", "index MB"):
+        search.add_column(column, justify="right")
+    for r in report["search"]["sizes"]:
+        search.add_row(
+            f"{r['num_db']:,}",
+            r["index"],
+            f"{r['build_s']:.1f}",
+            f"{r['query_ms']:.2f}",
+            f"{r['recall']:.3f}",
+            str(r["effort"]),
+            f"{r['index_bytes'] / 2**20:.0f}",
+        )
+    console.print(search)
+    console.print(f"report written to {out} and {out.with_suffix('.png')}")

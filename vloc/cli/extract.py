@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from vloc.cli.app import console, existing_file, existing_folder, output_file, stage, sub_app
+from vloc.cli.app import (
+    EXECUTOR,
+    RAY_ADDRESS,
+    SHARD_SIZE,
+    WORKERS,
+    console,
+    executor_conf,
+    existing_file,
+    existing_folder,
+    output_file,
+    stage,
+    sub_app,
+)
+
+if TYPE_CHECKING:
+    from vloc.parallel.executor import ExecutorConf
 
 extract_app = sub_app(
     "extract",
@@ -43,13 +58,16 @@ def run(
     image_list: Path | None,
     overwrite: bool,
     skip_unreadable: bool,
+    executor: ExecutorConf | None = None,
 ) -> Path:
-    """Build the preset with its overrides, check that OUT names a file, and extract into it."""
+    """Build the preset with its overrides, check that OUT names a file, and extract into it (with `executor`, where
+    the extraction runs in shards)."""
     from vloc.config import override
 
     configuration = override(conf_by_name(conf), set_)
     out = output_file(out, configuration.output_name)
-    return main(configuration, images, out, image_list, overwrite, skip_unreadable)
+    sharding = {} if executor is None else {"executor": executor}
+    return main(configuration, images, out, image_list, overwrite, skip_unreadable, **sharding)
 
 
 @stage(
@@ -66,6 +84,10 @@ def local(
     image_list: Path | None = IMAGE_LIST,
     overwrite: bool = OVERWRITE,
     skip_unreadable: bool = SKIP_UNREADABLE,
+    executor: str = EXECUTOR,
+    ray_address: str | None = RAY_ADDRESS,
+    workers: int = WORKERS,
+    shard_size: int = SHARD_SIZE,
 ) -> None:
     from vloc.extract import local_features
 
@@ -79,6 +101,7 @@ def local(
         image_list,
         overwrite,
         skip_unreadable,
+        executor_conf(executor, ray_address, workers, shard_size),
     )
     console.print(f"features written to {out}")
 
@@ -98,11 +121,18 @@ def dense(
     image_list: Path | None = IMAGE_LIST,
     overwrite: bool = OVERWRITE,
     skip_unreadable: bool = SKIP_UNREADABLE,
+    executor: str = EXECUTOR,
+    ray_address: str | None = RAY_ADDRESS,
+    workers: int = WORKERS,
+    shard_size: int = SHARD_SIZE,
 ) -> None:
     from vloc.dense.pyramid import conf_by_name
     from vloc.extract import dense_features
 
-    out = run(conf_by_name, dense_features.main, conf, set_, images, out, image_list, overwrite, skip_unreadable)
+    sharding = executor_conf(executor, ray_address, workers, shard_size)
+    out = run(
+        conf_by_name, dense_features.main, conf, set_, images, out, image_list, overwrite, skip_unreadable, sharding
+    )
     console.print(f"dense features written to {out}")
 
 

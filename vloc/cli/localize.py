@@ -7,7 +7,19 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import app, console, existing_file, existing_folder, file_to_extend, stage
+from vloc.cli.app import (
+    EXECUTOR,
+    RAY_ADDRESS,
+    SHARD_SIZE,
+    WORKERS,
+    app,
+    console,
+    executor_conf,
+    existing_file,
+    existing_folder,
+    file_to_extend,
+    stage,
+)
 
 
 @stage(
@@ -76,6 +88,10 @@ def localize(
         help="With --method lbr and nnml: instances.h5 of the database and the queries' recognitions.",
         callback=existing_file,
     ),
+    executor: str = EXECUTOR,
+    ray_address: str | None = RAY_ADDRESS,
+    workers: int = WORKERS,
+    shard_size: int = SHARD_SIZE,
 ) -> None:
     from vloc.config import override
     from vloc.dense.pyramid import conf_by_name
@@ -88,11 +104,16 @@ def localize(
 
     conf, configuration = localization_confs(method, set_, match_conf, match_set)
     inputs = LocalizationInputs(model, queries, pairs, features, matches)
+    sharding = executor_conf(executor, ray_address, workers, shard_size)
     if method == "lbr":
         from vloc.localize import lbr as localize_lbr
 
         if refine != "none":
             raise ConfigError("--refine is not available with --method lbr")
+        if sharding.is_ray:
+            raise ConfigError(
+                "--executor ray is not available with --method lbr (it matches on demand, query by query)"
+            )
         localize_lbr.main(conf, configuration, inputs, results, labels=labels or None)
         summary = json.loads(log_path(results).read_text())["summary"]
         console.print(
@@ -106,5 +127,7 @@ def localize(
     refine_conf = (
         override(RefineConf(dense=conf_by_name(dense_conf)), refine_set) if refine == "featuremetric" else None
     )
-    localize_stage.main(conf, inputs, results, refine=refine_conf, dense_path=dense, image_root=images)
+    localize_stage.main(
+        conf, inputs, results, refine=refine_conf, dense_path=dense, image_root=images, executor=sharding
+    )
     console.print(f"poses written to {results}, log to {log_path(results)}")

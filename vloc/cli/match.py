@@ -6,7 +6,19 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import console, existing_file, existing_folder, output_file, stage, sub_app
+from vloc.cli.app import (
+    EXECUTOR,
+    RAY_ADDRESS,
+    SHARD_SIZE,
+    WORKERS,
+    console,
+    executor_conf,
+    existing_file,
+    existing_folder,
+    output_file,
+    stage,
+    sub_app,
+)
 
 match_app = sub_app("match", "Correspondences of image pairs: from local features, or sparse-to-dense.")
 
@@ -50,6 +62,10 @@ def features(
         ),
         callback=existing_file,
     ),
+    executor: str = EXECUTOR,
+    ray_address: str | None = RAY_ADDRESS,
+    workers: int = WORKERS,
+    shard_size: int = SHARD_SIZE,
 ) -> None:
     from vloc.config import override
     from vloc.match import local_features as match_stage
@@ -57,7 +73,8 @@ def features(
 
     configuration = override(conf_by_name(conf), set_)
     out = output_file(out, configuration.output_name(pairs))
-    match_stage.main(configuration, pairs, features, out, features_ref, overwrite, labels or None)
+    sharding = executor_conf(executor, ray_address, workers, shard_size)
+    match_stage.main(configuration, pairs, features, out, features_ref, overwrite, labels or None, sharding)
     console.print(f"matches written to {out}")
 
 

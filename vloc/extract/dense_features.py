@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+
+import h5py
+import numpy as np
 
 from vloc.config import to_json
 from vloc.dense.pyramid import ExtractDenseConf, build_backbone, pyramid_of, write_pyramid
-from vloc.extract.pending import extraction_output, pending_images
-from vloc.io.h5 import stamp_config
+from vloc.extract.pending import Extraction
 from vloc.io.images import select_images
+from vloc.parallel.executor import LOCAL, ExecutorConf
+
+
+class PyramidWriter:
+    """The dense feature pyramid of one image at a time, written in the dense features file's layout."""
+
+    def __init__(self, conf: ExtractDenseConf):
+        self.backbone = build_backbone(conf)
+        self.grayscale = self.backbone.grayscale
+
+    def __call__(
+        self, handle: h5py.File, name: str, image: np.ndarray, scale: np.ndarray, size: tuple[int, int]
+    ) -> None:
+        write_pyramid(handle, name, pyramid_of(self.backbone, image, scale))
 
 
 def main(
@@ -18,23 +35,16 @@ def main(
     image_list: Path | None = None,
     overwrite: bool = False,
     skip_unreadable: bool = False,
+    executor: ExecutorConf = LOCAL,
 ) -> Path:
     """Extract dense pyramids of the images below `image_root` (or those in `image_list`) into `out`."""
-    backbone = build_backbone(conf)
-    names = select_images(image_root, image_list, skip_unreadable)
-    with extraction_output(out, "strides", names, overwrite) as handle:
-        stamp_config(handle, out, to_json(conf))
-        images = pending_images(
-            handle,
-            "strides",
-            image_root,
-            names,
-            backbone.grayscale,
-            conf.preprocessing,
-            overwrite=overwrite,
-            skip_unreadable=skip_unreadable,
-            description="extract dense",
-        )
-        for name, image, scale, _ in images:
-            write_pyramid(handle, name, pyramid_of(backbone, image, scale))
-    return out
+    extraction = Extraction(
+        partial(PyramidWriter, conf),
+        to_json(conf),
+        "strides",
+        image_root,
+        conf.preprocessing,
+        skip_unreadable,
+        "extract dense",
+    )
+    return extraction.run(out, partial(select_images, image_root, image_list, skip_unreadable), overwrite, executor)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
 from vloc.config import preset_field, to_json
-from vloc.extract.pending import extraction_output, pending_images
+from vloc.extract.pending import Extraction
 from vloc.extractors import EXTRACTORS
 from vloc.io.features import Features, write_features
-from vloc.io.h5 import stamp_config
 from vloc.io.images import Preprocessing, select_images
+from vloc.parallel.executor import LOCAL, ExecutorConf
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,31 @@ def conf_by_name(name: str) -> ExtractConf:
     return EXTRACTORS.conf(name, "extract", ExtractConf)
 
 
+class LocalFeatureWriter:
+    """Local features of one image at a time, written in the features file's layout."""
+
+    def __init__(self, conf: ExtractConf):
+        extractor_class = EXTRACTORS.get(conf.extractor)
+        self.extractor = extractor_class(conf.model)
+        self.grayscale = extractor_class.grayscale
+
+    def __call__(
+        self, handle: h5py.File, name: str, image: np.ndarray, scale: np.ndarray, size: tuple[int, int]
+    ) -> None:
+        prediction = self.extractor(image)
+        keypoints = (prediction["keypoints"] + 0.5) / scale - 0.5  # back to the original image's pixels
+        scales = prediction.get("scales")
+        features = Features(
+            keypoints.astype(np.float32),
+            prediction["descriptors"],
+            prediction["scores"],
+            np.array(size),
+            scales=None if scales is None else scales / scale.mean(),
+            oris=prediction.get("oris"),
+        )
+        write_features(handle, name, features)
+
+
 def main(
     conf: ExtractConf,
     image_root: Path,
@@ -41,35 +68,16 @@ def main(
     image_list: Path | None = None,
     overwrite: bool = False,
     skip_unreadable: bool = False,
+    executor: ExecutorConf = LOCAL,
 ) -> Path:
     """Extract features of the images below `image_root` (or those in `image_list`) into `out`."""
-    extractor_class = EXTRACTORS.get(conf.extractor)
-    extractor = extractor_class(conf.model)
-    names = select_images(image_root, image_list, skip_unreadable)
-    with extraction_output(out, "keypoints", names, overwrite) as handle:
-        stamp_config(handle, out, to_json(conf))
-        images = pending_images(
-            handle,
-            "keypoints",
-            image_root,
-            names,
-            extractor_class.grayscale,
-            conf.preprocessing,
-            overwrite=overwrite,
-            skip_unreadable=skip_unreadable,
-            description="extract",
-        )
-        for name, image, scale, size in images:
-            prediction = extractor(image)
-            keypoints = (prediction["keypoints"] + 0.5) / scale - 0.5  # back to the original image's pixels
-            scales = prediction.get("scales")
-            features = Features(
-                keypoints.astype(np.float32),
-                prediction["descriptors"],
-                prediction["scores"],
-                np.array(size),
-                scales=None if scales is None else scales / scale.mean(),
-                oris=prediction.get("oris"),
-            )
-            write_features(handle, name, features)
-    return out
+    extraction = Extraction(
+        partial(LocalFeatureWriter, conf),
+        to_json(conf),
+        "keypoints",
+        image_root,
+        conf.preprocessing,
+        skip_unreadable,
+        "extract",
+    )
+    return extraction.run(out, partial(select_images, image_root, image_list, skip_unreadable), overwrite, executor)

@@ -67,3 +67,9 @@ def qvec_wxyz(pose: pycolmap.Rigid3d) -> list[float]:
 def pose_record(cam_from_world: pycolmap.Rigid3d) -> dict[str, list[float]]:
     """A pose for a JSON log: {"qvec_wxyz": [w, x, y, z], "tvec": [x, y, z]}."""
     return {"qvec_wxyz": qvec_wxyz(cam_from_world), "tvec": cam_from_world.translation.tolist()}
+
+
+def pose_from_record(record: dict[str, list[float]]) -> pycolmap.Rigid3d:
+    """The pose a `pose_record` describes."""
+    w, x, y, z = record["qvec_wxyz"]
+    return pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([x, y, z, w])), np.array(record["tvec"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ import h5py
 
 from vloc.errors import ConfigError, FormatError, InputError
 from vloc.io.atomic import atomic_path
+
+logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 FORMAT_ATTR = "vloc_format"
@@ -115,7 +118,7 @@ def atomic_writer(path: Path, resume: bool, redo: Entries | None = None) -> Iter
         handle = h5py.File(temporary, "a", locking=False)
         try:
             if redo and path.exists():
-                _copy_entries_except(path, handle, redo)
+                copy_entries(path, handle, redo.dataset, skip=redo.names)
             handle.attrs[FORMAT_ATTR] = FORMAT_VERSION
             yield handle
         except KeyboardInterrupt as error:
@@ -128,26 +131,40 @@ def atomic_writer(path: Path, resume: bool, redo: Entries | None = None) -> Iter
         raise interrupt
 
 
-def _copy_entries_except(path: Path, handle: h5py.File, redo: Entries) -> None:
-    """Copy into `handle` the entries of the file at `path` that `redo` does not name, with its root attributes
-    when there are any."""
+def copy_entries(path: Path, handle: h5py.File, dataset: str, skip: frozenset[str] = frozenset()) -> list[str]:
+    """Copy into `handle` the entries (groups holding `dataset`, at any depth) of the file at `path` not named in
+    `skip`, replacing those it has, and the root attributes when any are copied; the names copied."""
     with open_for_reading(path) as source:
-        kept = [name for name in list_groups_with(source, redo.dataset) if name not in redo.names]
-        for name in kept:
-            source.copy(source[name], handle, name=name)
-        if kept:
+        copied = [name for name in list_groups_with(source, dataset) if name not in skip]
+        for name in copied:
+            if name in handle:
+                del handle[name]
+            parent = name.rpartition("/")[0]
+            source.copy(source[name], handle.require_group(parent) if parent else handle, name=name.rpartition("/")[2])
+        if copied:
             handle.attrs.update(source.attrs)
+    return copied
 
 
 def stamp_config(handle: h5py.File, path: Path, conf_json: str) -> None:
     """Record the configuration that writes `handle`; refuse to add to a file written with another one."""
-    previous = handle.attrs.get("config")
+    _check_same_config(handle.attrs.get("config"), path, conf_json)
+    handle.attrs["config"] = conf_json
+
+
+def check_config(path: Path, conf_json: str) -> None:
+    """Refuse, before any work, to add to the file at `path` when it was written with another configuration."""
+    if path.exists():
+        with open_for_reading(path) as handle:
+            _check_same_config(handle.attrs.get("config"), path, conf_json)
+
+
+def _check_same_config(previous: str | None, path: Path, conf_json: str) -> None:
     if previous is not None and previous != conf_json:
         raise ConfigError(
             f"{path} was written with another configuration; redo all its entries with --overwrite, or write another "
             "output file"
         )
-    handle.attrs["config"] = conf_json
 
 
 def write_group(handle: h5py.File, name: str, datasets: dict, attrs: dict | None = None) -> None:
@@ -163,3 +180,18 @@ def write_group(handle: h5py.File, name: str, datasets: dict, attrs: dict | None
     except BaseException:
         del handle[name]
         raise
+
+
+def shards_of_config(paths: list[Path], conf_json: str) -> list[Path]:
+    """The shard files among `paths` written with the configuration `conf_json`; the others, left by a stopped run
+    with other settings, are removed with a warning."""
+    kept = []
+    for path in paths:
+        with open_for_reading(path) as handle:
+            same = handle.attrs.get("config") == conf_json
+        if same:
+            kept.append(path)
+        else:
+            logger.warning("removing %s, a shard written with another configuration", path)
+            path.unlink()
+    return kept

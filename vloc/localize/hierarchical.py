@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,12 +17,13 @@ import pycolmap
 
 from vloc.console import quiet_pycolmap, track
 from vloc.geometry.reprojection import pose_change_chi2, pose_covariance
-from vloc.geometry.rigid3d import pose_record
+from vloc.geometry.rigid3d import pose_from_record, pose_record
 from vloc.io.features import FeatureReader
 from vloc.io.intrinsics import UNCERTAIN_SOURCES, read_intrinsics_sources
 from vloc.io.matches import MatchReader
 from vloc.io.model import read_model
-from vloc.io.text import log_path, read_queries, write_results
+from vloc.io.text import log_path, read_queries, write_results, write_text_atomic
+from vloc.parallel.executor import LOCAL, ExecutorConf, run_in_shards
 from vloc.pnp.absolute_pose import (
     LocalizeConf,
     check_database_keypoints,
@@ -34,6 +37,9 @@ from vloc.pnp.map_index import MapIndex, database_images_by_query
 
 if TYPE_CHECKING:
     from vloc.featuremetric.query_refiner import QueryRefiner, RefineConf
+
+
+logger = logging.getLogger(__name__)
 
 
 def localize_all(
@@ -269,6 +275,121 @@ def localize_query(
     return pose, log
 
 
+class Localizer:
+    """Everything that localizing a query reads, loaded once: the queries' cameras, the map and its index, the pairs,
+    the features and matches files, and the refiner; called with a query's name, its pose and log entry."""
+
+    def __init__(
+        self,
+        conf: LocalizeConf,
+        inputs: LocalizationInputs,
+        refine: RefineConf | None = None,
+        dense_path: Path | None = None,
+        image_root: Path | None = None,
+    ):
+        quiet_pycolmap()
+        self.conf, self.inputs = conf, inputs
+        self.cameras = read_queries(inputs.queries)
+        self.sources = read_intrinsics_sources(inputs.queries)
+        model = read_model(inputs.model, need_points=True)
+        self.index = MapIndex(model)
+        self.db_by_query = database_images_by_query(inputs.pairs, self.index, inputs.model)
+        self.files = contextlib.ExitStack()
+        self.features = self.files.enter_context(FeatureReader(inputs.features))
+        self.matches = self.files.enter_context(MatchReader(inputs.matches))
+        self.refiner = None
+        if refine is not None:
+            from vloc.featuremetric.query_refiner import QueryRefiner  # torch: loaded only to refine
+
+            self.refiner = self.files.enter_context(QueryRefiner(refine, self.index, image_root, dense_path))
+
+    def check_inputs(self) -> None:
+        """One-line errors for queries without features or pairs, and database images without keypoints."""
+        check_query_features(self.cameras, self.features, self.inputs.queries)
+        check_queries_paired(self.cameras, self.db_by_query, self.inputs.pairs, self.inputs.queries)
+        db_names = {name for names in self.db_by_query.values() for name in names}
+        check_database_keypoints(self.index, self.features, db_names, self.inputs.model)
+
+    def __call__(self, query: str) -> tuple[pycolmap.Rigid3d | None, dict]:
+        return localize_query(
+            query,
+            self.cameras[query],
+            sorted(self.db_by_query.get(query, [])),
+            self.index,
+            self.features,
+            self.matches,
+            self.conf,
+            self.refiner,
+            self.sources.get(query, "given"),
+        )
+
+    def close(self) -> None:
+        self.files.close()
+
+
+def shard_worker(
+    stamp: str,
+    conf: LocalizeConf,
+    inputs: LocalizationInputs,
+    refine: RefineConf | None,
+    dense_path: Path | None,
+    image_root: Path | None,
+) -> Callable[[list[str], Path], None]:
+    """In a Ray worker: the map and files loaded once, and a function writing the log entries of a shard's queries to a
+    JSON file of its own, stamped with the run's settings."""
+    localizer = Localizer(conf, inputs, refine, dense_path, image_root)
+
+    def localize_shard(queries: list[str], path: Path) -> None:
+        logs = [localizer(query)[1] for query in queries]
+        write_text_atomic(path, json.dumps({"settings": stamp, "queries": logs}))
+
+    return localize_shard
+
+
+def settings_stamp(
+    conf: LocalizeConf,
+    inputs: LocalizationInputs,
+    refine: RefineConf | None,
+    dense_path: Path | None,
+    image_root: Path | None,
+) -> str:
+    """What a shard's log entries depend on (settings, input paths and their modification times): a shard of a
+    stopped run is reused only under the same stamp."""
+    files = {name: [str(path), path.stat().st_mtime_ns] for name, path in asdict(inputs).items()}
+    settings = [asdict(conf), files, refine and asdict(refine), dense_path, image_root]
+    return json.dumps(settings, default=str)
+
+
+def localize_in_shards(
+    results: Path,
+    queries: list[str],
+    make_worker: Callable[[], Callable],
+    stamp: str,
+    write: Callable[[list[dict]], None],
+    executor: ExecutorConf,
+) -> None:
+    """Localize `queries` in shards on Ray workers, taking the finished shards of a stopped run with the same settings,
+    and `write` the log entries of all, in the order of `queries`, before the shards are removed."""
+
+    def shard_logs(path: Path) -> list[dict]:
+        shard = json.loads(path.read_text())
+        if shard["settings"] == stamp:
+            return shard["queries"]
+        logger.warning("removing %s, a shard localized with other settings", path)
+        path.unlink()
+        return []
+
+    def pending(finished: list[Path]) -> list[str]:
+        done = {log["name"] for path in finished for log in shard_logs(path)}
+        return [query for query in queries if query not in done]
+
+    def merge(finished: list[Path]) -> None:
+        logs = {log["name"]: log for path in finished for log in shard_logs(path)}
+        write([logs[query] for query in queries])
+
+    run_in_shards(results, pending, make_worker, merge, executor, "localize", suffix=".json")
+
+
 def main(
     conf: LocalizeConf,
     inputs: LocalizationInputs,
@@ -277,56 +398,39 @@ def main(
     refine: RefineConf | None = None,
     dense_path: Path | None = None,
     image_root: Path | None = None,
+    executor: ExecutorConf = LOCAL,
 ) -> Path:
     """Localize every query of `inputs.queries` against its pairs; writes `results` and `<results>_log.json`.
 
     With `refine`, each PnP pose is refined feature-metrically (dense features from `dense_path` or computed
-    from the images below `image_root`), inliers are recounted, and both costs are logged.
+    from the images below `image_root`), inliers are recounted, and both costs are logged. With a Ray `executor`, the
+    queries are localized in shards by Ray workers.
     """
-    quiet_pycolmap()
-    cameras = read_queries(inputs.queries)
-    sources = read_intrinsics_sources(inputs.queries)
-    model = read_model(inputs.model, need_points=True)
-    index = MapIndex(model)
-    db_by_query = database_images_by_query(inputs.pairs, index, inputs.model)
-    refining = contextlib.nullcontext()
-    if refine is not None:
-        from vloc.featuremetric.query_refiner import QueryRefiner  # torch: loaded only to refine
+    localizer = Localizer(conf, inputs, refine, dense_path, image_root)
+    with contextlib.closing(localizer):
+        localizer.check_inputs()
+        queries, sources = sorted(localizer.cameras), localizer.sources
+        if not executor.is_ray:
+            _, logs = localize_all(queries, "localize", localizer)
 
-        refining = QueryRefiner(refine, index, image_root, dense_path)
-    with (
-        FeatureReader(inputs.features) as feature_reader,
-        MatchReader(inputs.matches) as match_reader,
-        refining as refiner,
-    ):
-        check_query_features(cameras, feature_reader, inputs.queries)
-        check_queries_paired(cameras, db_by_query, inputs.pairs, inputs.queries)
-        check_database_keypoints(
-            index, feature_reader, {n for names in db_by_query.values() for n in names}, inputs.model
-        )
-        poses, logs = localize_all(
-            sorted(cameras),
-            "localize",
-            lambda query: localize_query(
-                query,
-                cameras[query],
-                sorted(db_by_query.get(query, [])),
-                index,
-                feature_reader,
-                match_reader,
-                conf,
-                refiner,
-                sources.get(query, "given"),
-            ),
-        )
-    summary = {
-        "conf": asdict(conf),
-        "num_queries": len(cameras),
-        "num_localized": sum(l["success"] for l in logs),
-        "num_rejected": count_rejected(logs, results),
-    }
-    if sources:
-        summary["num_unreliable"] = count_unreliable(logs, results)
-    if refine is not None:
-        summary["refine_conf"] = asdict(refine)
-    return write_results(results, poses, summary, logs)
+    def write(logs: list[dict]) -> None:
+        summary = {
+            "conf": asdict(conf),
+            "num_queries": len(queries),
+            "num_localized": sum(l["success"] for l in logs),
+            "num_rejected": count_rejected(logs, results),
+        }
+        if sources:
+            summary["num_unreliable"] = count_unreliable(logs, results)
+        if refine is not None:
+            summary["refine_conf"] = asdict(refine)
+        poses = {log["name"]: pose_from_record(log["cam_from_world"]) for log in logs if "cam_from_world" in log}
+        write_results(results, poses, summary, logs)
+
+    if executor.is_ray:  # the workers load their own localizer
+        stamp = settings_stamp(conf, inputs, refine, dense_path, image_root)
+        worker = partial(shard_worker, stamp, conf, inputs, refine, dense_path, image_root)
+        localize_in_shards(results, queries, worker, stamp, write, executor)
+    else:
+        write(logs)
+    return results

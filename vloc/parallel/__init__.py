@@ -1,0 +1,1 @@
+"""Stages run in shards on an existing distributed engine (Ray)."""
