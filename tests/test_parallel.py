@@ -222,3 +222,18 @@ def test_scale_benchmark_times_stages_on_ray_and_merges_whole_files(local_ray, s
     assert rows["ivf (faiss)"]["recall"] >= 0.9 and rows["hnsw (faiss)"]["recall"] >= 0.9
     plot_scale(report, tmp_path / "scale.png")
     assert (tmp_path / "scale.png").stat().st_size > 10_000
+
+
+def test_dense_extraction_on_ray_gives_the_local_pyramids(local_ray, synthetic_map, tmp_path):
+    from vloc.dense.pyramid import conf_by_name
+    from vloc.extract import dense_features
+    from vloc.io.text import read_image_list
+
+    m = synthetic_map
+    (tmp_path / "list.txt").write_text("\n".join(read_image_list(m["root"] / "all.txt")[:5]) + "\n")
+    conf = conf_by_name("dsift")
+    local = dense_features.main(conf, m["images"], tmp_path / "local.h5", tmp_path / "list.txt")
+    ray = dense_features.main(conf, m["images"], tmp_path / "ray.h5", tmp_path / "list.txt", executor=RAY)
+    local_maps, ray_maps = datasets_of(local), datasets_of(ray)
+    assert ray_maps.keys() == local_maps.keys() and len(ray_maps) >= 5
+    assert all(np.array_equal(ray_maps[k], local_maps[k]) for k in local_maps)
