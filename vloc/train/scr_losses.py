@@ -23,9 +23,10 @@ class CoordinateLossConf:
 
 
 def cell_centres(height: int, width: int) -> torch.Tensor:
-    """(2, h, w) pixel positions (x, y) that the output cells see."""
+    """(2, h, w) positions (x, y) that the output cells see: the centres of input pixels (8 j + 4, 8 i + 4), in
+    COLMAP's convention (a pixel's centre at + 0.5), that of the calibration matrices the losses are given."""
     y, x = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
-    return torch.stack([x, y]).float() * STRIDE + STRIDE / 2
+    return torch.stack([x, y]).float() * STRIDE + STRIDE / 2 + 0.5
 
 
 def coordinate_loss(
