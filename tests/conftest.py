@@ -136,3 +136,13 @@ def keypoint_scene(tmp_path_factory) -> tuple:
     synthesize(SynthConfig(num_cameras=8, conditions=("day", "night"), seed=3), out / "scene")
     features = extract.main(extract.conf_by_name("sift"), out / "scene" / "images", out / "feats.h5")
     return SyntheticPairs(out / "scene", PairsConf()), features, out / "scene"
+
+
+@pytest.fixture(scope="session")
+def scr_scene(tmp_path_factory) -> Path:
+    """A tiny vloc synth scene (3 frames of 164x124, day and night) for scene coordinate regression."""
+    from vloc.synth import SynthConfig
+    from vloc.synth import main as synthesize
+
+    conf = SynthConfig(num_cameras=3, width=164, height=124, focal=125.0, conditions=("day", "night"), seed=4)
+    return synthesize(conf, tmp_path_factory.mktemp("scr") / "scene")

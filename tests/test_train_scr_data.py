@@ -13,17 +13,8 @@ from vloc.train.scr_data import CoordinateFrame, CoordinateSamples, read_labels,
 from vloc.train.scr_losses import cell_centres
 
 
-@pytest.fixture(scope="module")
-def tiny_scene(tmp_path_factory) -> Path:
-    from vloc.synth import SynthConfig
-    from vloc.synth import main as synthesize
-
-    conf = SynthConfig(num_cameras=3, width=164, height=124, focal=125.0, conditions=("day", "night"), seed=4)
-    return synthesize(conf, tmp_path_factory.mktemp("scr") / "scene")
-
-
-def test_cells_see_the_scene_coordinates_their_camera_projects_there(tiny_scene: Path):
-    day, night = synthetic_frames(tiny_scene, "day"), synthetic_frames(tiny_scene, "night")
+def test_cells_see_the_scene_coordinates_their_camera_projects_there(scr_scene: Path):
+    day, night = synthetic_frames(scr_scene, "day"), synthetic_frames(scr_scene, "night")
     assert len(day) == len(night) == 3 and [f.labels for f in day] == [f.labels for f in night]
     sample = CoordinateSamples(day)[1]
     assert sample["image"].shape == (3, 120, 160)  # cropped to multiples of the stride
@@ -38,12 +29,12 @@ def test_cells_see_the_scene_coordinates_their_camera_projects_there(tiny_scene:
     assert torch.allclose(camera[2].view(15, 20)[known], sample["depth"][0][known].double(), rtol=1e-4)
 
 
-def test_missing_or_incomplete_labels_are_one_line_errors(tiny_scene: Path, tmp_path: Path):
-    frame = synthetic_frames(tiny_scene, "day")[0]
+def test_missing_or_incomplete_labels_are_one_line_errors(scr_scene: Path, tmp_path: Path):
+    frame = synthetic_frames(scr_scene, "day")[0]
     with pytest.raises(InputError, match=r"labels \(scene coordinates and depth\) not found"):
         read_labels(CoordinateFrame(frame.image, tmp_path / "none.npz", frame.camera, frame.cam_from_world))
     np.savez(tmp_path / "coords_only.npz", scene_coordinates=np.zeros((124, 164, 3), np.float32))
     with pytest.raises(FormatError, match="coords_only.npz: no depth array"):
         read_labels(CoordinateFrame(frame.image, tmp_path / "coords_only.npz", frame.camera, frame.cam_from_world))
     with pytest.raises(InputError, match="no images of condition 'season'"):
-        synthetic_frames(tiny_scene, "season")
+        synthetic_frames(scr_scene, "season")

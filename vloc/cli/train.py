@@ -1,4 +1,4 @@
-"""CLI: vloc train gnnet, vloc train recognizer, vloc train matcher."""
+"""CLI: vloc train gnnet, vloc train recognizer, vloc train matcher, vloc train scr."""
 
 from __future__ import annotations
 
@@ -134,3 +134,42 @@ def matcher(
         pairs = KeypointMatchPairs(SyntheticPairs(synthetic), reader, conf.matches)
         checkpoint = trainer.main(conf, pairs, out, resume)
     console.print(f"IMP checkpoint written to {checkpoint}")
+
+
+@stage(
+    train_app,
+    "scr",
+    "Train a scene coordinate regression network (CrossLoc / DSAC*: scene coordinates or depth at stride 8, with an "
+    "uncertainty) on the frames of a vloc synth scene in one condition, from scratch or from another run's network "
+    "(--init: pretrain on one condition, fine-tune on another). Validates on the frames of --validation-condition "
+    "(median label error; for coordinates the median DSAC* pose error); writes OUT/last.pt after every epoch (--resume "
+    "it), OUT/scr.pt and OUT/history.json.",
+    "vloc train scr outputs/scr-day --synthetic outputs/street --condition day --validation-condition night "
+    "--set epochs=50",
+)
+def scr(
+    out: Path = typer.Argument(..., help="Output folder for checkpoints and the training history."),
+    synthetic: Path = typer.Option(..., help="A vloc synth folder to train on.", callback=existing_folder),
+    condition: str = typer.Option("day", help="The condition whose frames are trained on."),
+    validation_condition: str | None = typer.Option(
+        None, help="The condition whose frames are validated on (default: --condition's)."
+    ),
+    task: str = typer.Option("coord", help="coord (scene coordinates) or depth."),
+    init: Path | None = typer.Option(
+        None, help="Start from this network (scr.pt of a run of the same task).", callback=existing_file
+    ),
+    resume: Path | None = typer.Option(
+        None, help="Resume an interrupted run from its OUT/last.pt.", callback=existing_file
+    ),
+    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. epochs=50 or model.channels=64."),
+) -> None:
+    from vloc.config import override
+    from vloc.models.scr import SCRConf
+    from vloc.train import scr as trainer
+    from vloc.train.scr_data import synthetic_frames
+
+    conf = override(trainer.TrainSCRConf(model=SCRConf(task=task)), set_)
+    training = synthetic_frames(synthetic, condition)
+    validation = synthetic_frames(synthetic, validation_condition or condition)
+    checkpoint = trainer.main(conf, training, validation, out, init, resume)
+    console.print(f"scene coordinate regression network written to {checkpoint}")
