@@ -146,3 +146,22 @@ def scr_scene(tmp_path_factory) -> Path:
 
     conf = SynthConfig(num_cameras=3, width=164, height=124, focal=125.0, conditions=("day", "night"), seed=4)
     return synthesize(conf, tmp_path_factory.mktemp("scr") / "scene")
+
+
+@pytest.fixture(scope="session")
+def scr_run(scr_scene: Path, tmp_path_factory) -> Path:
+    """A tiny coordinate network trained on the day frames of `scr_scene` (300 full-batch steps): the run's folder."""
+    from vloc.models.scr import SCRConf
+    from vloc.train import scr
+    from vloc.train.scr_data import synthetic_frames
+    from vloc.train.scr_losses import CoordinateLossConf
+
+    frames = synthetic_frames(scr_scene, "day")
+    tiny = SCRConf(widths=(8, 16, 16, 32), channels=32, extra_blocks=1, groups=4)
+    plain = CoordinateLossConf(uncertainty=False)  # the 3D error itself: faster to learn in a short run
+    conf = scr.TrainSCRConf(
+        model=tiny, loss=plain, epochs=300, batch_frames=3, learning_rate=1e-3, validation_interval=150
+    )
+    out = tmp_path_factory.mktemp("scr_run")
+    scr.main(conf, frames, frames, out)
+    return out

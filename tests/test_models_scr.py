@@ -14,11 +14,11 @@ from vloc.models.scr import (
     FusedCoordinateNetwork,
     SceneCoordinateNetwork,
     SCRConf,
+    cell_centres,
     normal_angles,
 )
 from vloc.train.scr_losses import (
     CoordinateLossConf,
-    cell_centres,
     coordinate_loss,
     depth_loss,
     normal_angle_error,

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from vloc.errors import FormatError, InputError
+from vloc.models.scr import cell_centres
 from vloc.train.scr_data import CoordinateFrame, CoordinateSamples, read_labels, synthetic_frames
-from vloc.train.scr_losses import cell_centres
 
 
 def test_cells_see_the_scene_coordinates_their_camera_projects_there(scr_scene: Path):

@@ -131,3 +131,29 @@ def localize(
         conf, inputs, results, refine=refine_conf, dense_path=dense, image_root=images, executor=sharding
     )
     console.print(f"poses written to {results}, log to {log_path(results)}")
+
+
+@stage(
+    app,
+    "localize-scr",
+    "The pose of each query from the scene coordinates a trained network (vloc train scr) regresses for its image: "
+    "DSAC* (64 P3P hypotheses scored by soft inlier count, the best refined on its inliers). A pose counts as "
+    "localized with at least 12 inliers and 40% of the cells (--set min_inliers=..., min_inlier_ratio=...); writes "
+    "RESULTS and RESULTS_log.json (soft inliers, inliers, hypotheses, time), evaluated by vloc evaluate poses.",
+    "vloc localize-scr outputs/scr-day/scr.pt outputs/street/queries.txt outputs/street/images outputs/scr/results.txt",
+)
+def localize_scr(
+    network: Path = typer.Argument(..., help="Coordinate network (scr.pt of vloc train scr).", callback=existing_file),
+    queries: Path = typer.Argument(
+        ..., help="Queries file: name and pinhole intrinsics per line.", callback=existing_file
+    ),
+    images: Path = typer.Argument(..., help="Image folder; query names are relative to it.", callback=existing_folder),
+    results: Path = typer.Argument(..., help="Output results file.", callback=file_to_extend),
+    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. dsac.num_hypotheses=256."),
+) -> None:
+    from vloc.config import override
+    from vloc.io.text import log_path
+    from vloc.localize import scr
+
+    scr.main(override(scr.SCRLocalizeConf(), set_), network, queries, images, results)
+    console.print(f"poses written to {results}, log to {log_path(results)}")

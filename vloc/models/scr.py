@@ -8,12 +8,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+import pycolmap
 import torch
 from torch import nn
 
-from vloc.errors import ConfigError
+from vloc.errors import ConfigError, FormatError
 from vloc.models.checkpoint import VlocNetwork
 
+STRIDE = 8  # output cell (i, j) sees input pixel (8 j + 4, 8 i + 4)
 TASK_CHANNELS = {"coord": 3, "depth": 1, "normal": 2}  # normals as (azimuth, elevation) logits
 LOG_UNCERTAINTY_RANGE = (-16.10, 13.82)  # the release's clamp of the log uncertainty (about 1e-7 to 1e6)
 
@@ -175,3 +178,17 @@ class FusedCoordinateNetwork(nn.Module):
 def normal_angles(logits: torch.Tensor) -> torch.Tensor:
     """(azimuth, elevation) logits to angles in (-pi, pi): pi (2 sigmoid(logit) - 1)."""
     return math.pi * (2 * torch.sigmoid(logits) - 1)
+
+
+def cell_centres(height: int, width: int) -> torch.Tensor:
+    """(2, h, w) positions (x, y) that the output cells see: the centres of input pixels (8 j + 4, 8 i + 4), in
+    COLMAP's convention (a pixel's centre at + 0.5), that of the calibration matrices of `pinhole_matrix`."""
+    y, x = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    return torch.stack([x, y]).float() * STRIDE + STRIDE / 2 + 0.5
+
+
+def pinhole_matrix(camera: pycolmap.Camera) -> np.ndarray:
+    """K of a pinhole camera (SIMPLE_PINHOLE or PINHOLE); a one-line error for a camera with distortion."""
+    if camera.model_name not in ("SIMPLE_PINHOLE", "PINHOLE"):
+        raise FormatError(f"scene coordinate regression needs pinhole cameras, got {camera.model_name}")
+    return camera.calibration_matrix()

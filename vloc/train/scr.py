@@ -21,10 +21,10 @@ from vloc.geometry.dsac import DsacConf, dsac_pose
 from vloc.geometry.rigid3d import pose_errors, rigid_from_matrix
 from vloc.io.text import write_text_atomic
 from vloc.models.checkpoint import load_checkpoint, save_checkpoint
-from vloc.models.scr import SceneCoordinateNetwork, SCRConf
+from vloc.models.scr import SceneCoordinateNetwork, SCRConf, cell_centres
 from vloc.train.resume import restore
 from vloc.train.scr_data import CoordinateFrame, CoordinateSamples, read_labels
-from vloc.train.scr_losses import CoordinateLossConf, cell_centres, coordinate_loss, depth_loss
+from vloc.train.scr_losses import CoordinateLossConf, coordinate_loss, depth_loss
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from vloc.errors import FormatError, InputError
 from vloc.io.model import read_model
-from vloc.train.scr_losses import STRIDE
+from vloc.models.scr import STRIDE, pinhole_matrix
 
 
 @dataclass(frozen=True)
@@ -72,13 +72,6 @@ def read_labels(frame: CoordinateFrame) -> tuple[np.ndarray, np.ndarray]:
     return coordinates, depth
 
 
-def intrinsics_matrix(camera: pycolmap.Camera) -> np.ndarray:
-    """K of a pinhole camera (SIMPLE_PINHOLE or PINHOLE); a one-line error for a camera with distortion."""
-    if camera.model_name not in ("SIMPLE_PINHOLE", "PINHOLE"):
-        raise FormatError(f"scene coordinate regression needs pinhole cameras, got {camera.model_name}")
-    return camera.calibration_matrix()
-
-
 class CoordinateSamples(Dataset):
     """Frames as tensors: image (3, H, W) in [0, 1] cropped to multiples of 8, and at the cells (8 j + 4, 8 i + 4)
     scene coordinates (3, h, w; nan where unknown) and depth (1, h, w; nan where unknown), with K and cam_from_world."""
@@ -102,7 +95,7 @@ class CoordinateSamples(Dataset):
             "image": torch.from_numpy(cv2.cvtColor(image[:height, :width], cv2.COLOR_BGR2RGB)).permute(2, 0, 1) / 255,
             "coordinates": torch.from_numpy(np.ascontiguousarray(coordinates[cells].transpose(2, 0, 1))).float(),
             "depth": torch.from_numpy(np.where(cell_depth > 0, cell_depth, np.nan))[None],
-            "K": torch.from_numpy(intrinsics_matrix(frame.camera)).float(),
+            "K": torch.from_numpy(pinhole_matrix(frame.camera)).float(),
             "cam_from_world": torch.from_numpy(frame.cam_from_world.matrix()).float(),
             "name": str(frame.image),
         }

@@ -8,9 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vloc.models.scr import normal_angles
-
-STRIDE = 8  # output cell (i, j) sees input pixel (8 j + 4, 8 i + 4)
+from vloc.models.scr import cell_centres, normal_angles
 
 
 @dataclass(frozen=True)
@@ -20,13 +18,6 @@ class CoordinateLossConf:
     hard_clamp: float = 1000.0  # px: and above this not at all
     min_depth: float = 0.1  # m: nor in front of this depth
     uncertainty: bool = True  # maximum-likelihood 3D term 3 log s + e^2 / (2 s^2), else the plain 3D error
-
-
-def cell_centres(height: int, width: int) -> torch.Tensor:
-    """(2, h, w) positions (x, y) that the output cells see: the centres of input pixels (8 j + 4, 8 i + 4), in
-    COLMAP's convention (a pixel's centre at + 0.5), that of the calibration matrices the losses are given."""
-    y, x = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
-    return torch.stack([x, y]).float() * STRIDE + STRIDE / 2 + 0.5
 
 
 def coordinate_loss(
