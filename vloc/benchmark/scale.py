@@ -18,7 +18,7 @@ from vloc.io.text import write_pairs
 from vloc.match import local_features as match
 from vloc.matchers.pair_matcher import conf_by_name as match_conf
 from vloc.parallel.executor import LOCAL, ExecutorConf, import_ray
-from vloc.search.faiss_index import FaissIndex, IndexConf
+from vloc.search.faiss_index import FaissIndex, IndexConf, recall_per_query
 
 
 def profile_workers(
@@ -148,7 +148,7 @@ def profile_search(sizes: list[int], dim: int, kinds: list[str], hnsw_up_to: int
             index.tune(tuning, database, k)
             build = time.perf_counter() - start
             found = index.search(held_out, k)[1]
-            recall = float(np.mean([len(set(f) & set(t)) / k for f, t in zip(found, truth)]))
+            recall = float(recall_per_query(found, truth).mean())
             latency = median_latency(index.search, held_out[:100], k)
             name = f"{kind} (faiss)"
             results.append(search_row(num, name, build, latency, recall, index_bytes(index), index.effort))

@@ -76,6 +76,11 @@ def import_faiss(kind: str) -> Any:
     return faiss
 
 
+def recall_per_query(found: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """For each query, the share of its true neighbours (truth, (Q, k) indices) among those found."""
+    return np.array([len(set(t) & set(f)) / len(t) for f, t in zip(found, truth)])
+
+
 def normalized(descriptors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (cosine similarity becomes the inner product), as contiguous float32."""
     descriptors = np.ascontiguousarray(descriptors, np.float32)
@@ -172,7 +177,7 @@ class FaissIndex:
         def reaches_target(effort: int) -> bool:
             self.effort = effort
             _, found = self.search(queries, k)
-            per_query = np.array([len(set(t) & set(f)) / len(t) for t, f in zip(truth, found)])
+            per_query = recall_per_query(found, truth)
             recalls[effort] = float(per_query.mean())
             standard_error = per_query.std() / np.sqrt(len(per_query))
             return recalls[effort] - 1.645 * standard_error >= self.conf.target_recall
