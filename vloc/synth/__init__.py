@@ -3,40 +3,25 @@ with ground truth."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pycolmap
 
 from vloc.console import track
-from vloc.errors import ConfigError, InputError
-from vloc.io.atomic import write_bytes_atomic
+from vloc.errors import ConfigError
 from vloc.io.model import build_posed_model, write_model
 from vloc.io.text import write_queries, write_text_atomic
+from vloc.synth.files import write_npz, write_png
 from vloc.synth.render import SUPERSAMPLING, World, build_world, cast, geometry_maps, render_images
 from vloc.synth.scene import CONDITIONS, LAYOUTS, SynthConfig, scene_extent, thresholds
 
 __all__ = ["CONDITIONS", "LAYOUTS", "SynthConfig", "main"]
 FORMAT = "vloc-synth-1"
-
-
-def _write_png(path: Path, rgb: np.ndarray) -> None:
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise InputError(f"{path}: PNG encoding failed")
-    write_bytes_atomic(path, encoded.tobytes())
-
-
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    write_bytes_atomic(path, buffer.getvalue())
 
 
 def _describe(conf: SynthConfig, world, camera: pycolmap.Camera) -> dict:
@@ -74,8 +59,8 @@ def _render_frame(conf: SynthConfig, world: World, k: int, paths: list[Path]) ->
     images = render_images(world, hits, conf.focal, conf.width, conf.height, conf.conditions, noise_rng)
     *image_paths, geometry_path = paths
     for condition, path in zip(conf.conditions, image_paths):
-        _write_png(path, images[condition])
-    _write_npz(geometry_path, maps)
+        write_png(path, images[condition])
+    write_npz(geometry_path, maps)
 
 
 def _write_model_and_splits(
