@@ -47,20 +47,22 @@ def test_the_label_mean_is_the_output_of_a_silent_last_layer():
     assert torch.allclose(uncertainty, torch.ones_like(uncertainty))  # exp(0)
 
 
-def test_fusion_trains_the_coordinate_encoder_and_keeps_the_helpers_frozen():
+def test_fusion_starts_from_the_trained_networks_trains_the_coordinate_encoder_and_keeps_the_helpers_frozen():
     coordinates = SceneCoordinateNetwork(SCRConf(**TINY))
     helpers = [SceneCoordinateNetwork(SCRConf(task=t, **TINY)) for t in ("depth", "normal")]
-    frozen_before = [p.clone() for h in helpers for p in h.encoder.parameters()]
-    fused = FusedCoordinateNetwork(coordinates, helpers).train()
-    values, uncertainty = fused(torch.rand(2, 3, 32, 48))
+    fused = FusedCoordinateNetwork.from_networks(coordinates, helpers).train()
+    image = torch.rand(2, 3, 32, 48)
+    for source, copy in [(coordinates.encoder, fused.encoder), *zip((h.encoder for h in helpers), fused.frozen)]:
+        assert torch.equal(source.eval()(image), copy.eval()(image))
+    fused.train()
+    values, uncertainty = fused(image)
     assert values.shape == (2, 3, 4, 6)
     (values.square().mean() + uncertainty.mean()).backward()
-    assert all(p.grad is None for h in helpers for p in h.encoder.parameters())
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in coordinates.encoder.parameters())
+    assert all(p.grad is None and not p.requires_grad for p in fused.frozen.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in fused.encoder.parameters())
     assert all(not m.training for m in fused.frozen.modules()) and fused.decoder.training
-    assert all(torch.equal(a, b) for a, b in zip(frozen_before, (p for h in helpers for p in h.encoder.parameters())))
     with pytest.raises(ConfigError, match="one coordinate network"):
-        FusedCoordinateNetwork(helpers[0], [coordinates])
+        FusedCoordinateNetwork.from_networks(helpers[0], [coordinates])
 
 
 def test_bad_configurations_are_one_line_errors():

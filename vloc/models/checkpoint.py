@@ -42,18 +42,22 @@ def save_checkpoint(path: Path, net: VlocNetwork, extra: dict[str, Any] | None =
         torch.save(checkpoint, temporary)
 
 
-def load_checkpoint(path: Path, network: type[Network]) -> tuple[Network, dict[str, Any]]:
-    """The network stored by `save_checkpoint` (in evaluation mode) and its extra; InputError if the file is missing,
-    FormatError if it holds another architecture or does not fit its conf."""
+def load_checkpoint(path: Path, network: type[Network] | tuple[type[Network], ...]) -> tuple[Network, dict[str, Any]]:
+    """The network stored by `save_checkpoint` (in evaluation mode; of the `network` class, or of the one of several
+    whose architecture the file names) and its extra; InputError if the file is missing, FormatError if it holds
+    another architecture or does not fit its conf."""
+    networks = network if isinstance(network, tuple) else (network,)
     if not path.is_file():
-        raise InputError(f"{network.title} checkpoint not found: {path}")
+        raise InputError(f"{networks[0].title} checkpoint not found: {path}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types (pickle, zip, runtime) for a bad file
-        raise _not_a(network, path, f"unreadable ({type(error).__name__})") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("architecture") != network.architecture:
-        found = checkpoint.get("architecture") if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise _not_a(network, path, f"architecture is {found!r}, not {network.architecture!r}")
+        raise _not_a(networks[0], path, f"unreadable ({type(error).__name__})") from None
+    found = checkpoint.get("architecture") if isinstance(checkpoint, dict) else type(checkpoint).__name__
+    network = next((n for n in networks if n.architecture == found), None)
+    if network is None:
+        expected = " or ".join(repr(n.architecture) for n in networks)
+        raise _not_a(networks[0], path, f"architecture is {found!r}, not {expected}")
     try:
         conf = network.conf_type(**{k: tuple(v) if isinstance(v, list) else v for k, v in checkpoint["conf"].items()})
         net = network(conf)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import pycolmap
 import torch
@@ -29,6 +30,7 @@ class SCRConf:
     extra_blocks: int = 2  # residual blocks added to the encoder and to the decoder (release: 2 each)
     groups: int = 8  # GroupNorm groups (release: 32)
     label_mean: tuple[float, ...] = ()  # added to the task channels: the training labels' mean (zeros if empty)
+    image_height: int = 0  # images are resized to this height before the network (0: as they come)
 
     def __post_init__(self) -> None:
         if self.task not in TASK_CHANNELS:
@@ -41,6 +43,8 @@ class SCRConf:
             raise ConfigError(f"label_mean of task {self.task} needs {TASK_CHANNELS[self.task]} values")
         if any(c % self.groups for c in (*self.widths, self.channels)):
             raise ConfigError(f"every width must be a multiple of groups ({self.groups})")
+        if self.image_height and self.image_height < 2 * STRIDE:
+            raise ConfigError(f"image_height must be 0 or at least {2 * STRIDE}, got {self.image_height}")
 
     @property
     def out_channels(self) -> int:
@@ -149,20 +153,63 @@ class FusionBlock(nn.Module):
         return torch.relu(self.branch(x) + self.skip(x))
 
 
-class FusedCoordinateNetwork(nn.Module):
+@dataclass(frozen=True)
+class FusedSCRConf:
+    """The coordinate network's conf and those of the helper networks whose encoders it fuses."""
+
+    coord: SCRConf
+    helpers: tuple[SCRConf, ...]
+
+    def __post_init__(self) -> None:
+        as_conf = [c if isinstance(c, SCRConf) else SCRConf(**_tuples(c)) for c in (self.coord, *self.helpers)]
+        object.__setattr__(self, "coord", as_conf[0])
+        object.__setattr__(self, "helpers", tuple(as_conf[1:]))
+        if self.coord.task != "coord" or not self.helpers or any(h.task == "coord" for h in self.helpers):
+            raise ConfigError("the fusion needs one coordinate network and helper networks of other tasks")
+        if any(h.image_height != self.coord.image_height for h in self.helpers):
+            raise ConfigError("the fused networks must read images of the same height (image_height)")
+
+    @property
+    def task(self) -> str:
+        return "coord"
+
+    @property
+    def image_height(self) -> int:
+        return self.coord.image_height
+
+
+def _tuples(fields: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+
+
+class FusedCoordinateNetwork(VlocNetwork):
     """The coordinate network's encoder (trained on) beside the frozen encoders of other tasks, fused, into the
     coordinate network's decoder."""
 
-    def __init__(self, coordinates: SceneCoordinateNetwork, helpers: list[SceneCoordinateNetwork]):
-        super().__init__()
-        if coordinates.conf.task != "coord" or any(h.conf.task == "coord" for h in helpers):
-            raise ConfigError("the fusion needs one coordinate network and helper networks of other tasks")
-        self.encoder = coordinates.encoder
-        self.frozen = nn.ModuleList(helper.encoder for helper in helpers)
+    architecture = "scr-fused"
+    title = "fused scene coordinate regression"
+    conf_type = FusedSCRConf
+
+    def __init__(self, conf: FusedSCRConf):
+        super().__init__(conf)
+        self.encoder = Encoder(conf.coord)
+        self.frozen = nn.ModuleList(Encoder(helper) for helper in conf.helpers)
         self.frozen.requires_grad_(False)
-        channels = coordinates.conf.channels + sum(h.conf.channels for h in helpers)
-        self.fusion = FusionBlock(channels, coordinates.conf.channels, coordinates.conf.groups)
-        self.decoder = coordinates.decoder
+        channels = conf.coord.channels + sum(h.channels for h in conf.helpers)
+        self.fusion = FusionBlock(channels, conf.coord.channels, conf.coord.groups)
+        self.decoder = Decoder(conf.coord)
+
+    @classmethod
+    def from_networks(
+        cls, coordinates: SceneCoordinateNetwork, helpers: list[SceneCoordinateNetwork]
+    ) -> FusedCoordinateNetwork:
+        """The fusion of trained networks: their encoders, and the coordinate network's decoder."""
+        fused = cls(FusedSCRConf(coordinates.conf, tuple(h.conf for h in helpers)))
+        fused.encoder.load_state_dict(coordinates.encoder.state_dict())
+        fused.decoder.load_state_dict(coordinates.decoder.state_dict())
+        for frozen, helper in zip(fused.frozen, helpers):
+            frozen.load_state_dict(helper.encoder.state_dict())
+        return fused
 
     def train(self, mode: bool = True) -> FusedCoordinateNetwork:
         super().train(mode)
@@ -180,6 +227,13 @@ def normal_angles(logits: torch.Tensor) -> torch.Tensor:
     return math.pi * (2 * torch.sigmoid(logits) - 1)
 
 
+def normal_vectors(angles: torch.Tensor) -> torch.Tensor:
+    """(azimuth, elevation) angles (B, 2, h, w) to camera-frame unit normals (B, 3, h, w): (sin e, cos e sin a, -cos e
+    cos a), the inverse of the labels' (atan2(y, -z), asin(x))."""
+    azimuth, elevation = angles[:, 0], angles[:, 1]
+    return torch.stack([elevation.sin(), elevation.cos() * azimuth.sin(), -elevation.cos() * azimuth.cos()], dim=1)
+
+
 def cell_centres(height: int, width: int) -> torch.Tensor:
     """(2, h, w) positions (x, y) that the output cells see: the centres of input pixels (8 j + 4, 8 i + 4), in
     COLMAP's convention (a pixel's centre at + 0.5), that of the calibration matrices of `pinhole_matrix`."""
@@ -192,3 +246,23 @@ def pinhole_matrix(camera: pycolmap.Camera) -> np.ndarray:
     if camera.model_name not in ("SIMPLE_PINHOLE", "PINHOLE"):
         raise FormatError(f"scene coordinate regression needs pinhole cameras, got {camera.model_name}")
     return camera.calibration_matrix()
+
+
+def input_size(width: int, height: int, image_height: int) -> tuple[int, int]:
+    """The (width, height) an image is resized to for a network reading `image_height` (0: its own size)."""
+    if not image_height:
+        return width, height
+    return max(1, round(width * image_height / height)), image_height
+
+
+def network_input(image: np.ndarray, K: np.ndarray, image_height: int) -> tuple[torch.Tensor, np.ndarray]:
+    """An RGB uint8 image (H, W, 3) as the network reads it: resized to `image_height`, cropped to multiples of 8, as
+    a (3, h, w) tensor in [0, 1]; and the calibration matrix of that image."""
+    height, width = image.shape[:2]
+    size = input_size(width, height, image_height)
+    if size != (width, height):
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    scale = np.diag([size[0] / width, size[1] / height, 1.0])
+    crop_height, crop_width = (s - s % STRIDE for s in image.shape[:2])
+    tensor = torch.from_numpy(np.ascontiguousarray(image[:crop_height, :crop_width])).permute(2, 0, 1).float() / 255
+    return tensor, scale @ K
