@@ -160,7 +160,7 @@ def scr_run(scr_scene: Path, tmp_path_factory) -> Path:
     tiny = SCRConf(widths=(8, 16, 16, 32), channels=32, extra_blocks=1, groups=4)
     plain = CoordinateLossConf(uncertainty=False)  # the 3D error itself: faster to learn in a short run
     conf = scr.TrainSCRConf(
-        model=tiny, loss=plain, epochs=300, batch_frames=3, learning_rate=1e-3, validation_interval=150
+        model=tiny, loss=plain, epochs=300, batch_frames=3, learning_rate=1e-3, validation_interval=150, augment=False
     )
     out = tmp_path_factory.mktemp("scr_run")
     scr.main(conf, frames, frames, out)

@@ -1,6 +1,7 @@
-"""`vloc train scr`: train one task network of scene coordinate regression (scene coordinates or depth) on frames with
-labels, from scratch or from another run's weights (pretraining on synthetic frames, then fine-tuning), validating
-each epoch on held-out frames (for coordinates: the DSAC* pose they give)."""
+"""`vloc train scr`: train one network of scene coordinate regression on labelled frames: one task (scene coordinates,
+depth or normals) from scratch or from another run's weights (CrossLoc's pretraining on synthetic frames, then
+fine-tuning), or the coordinate network fused with the frozen encoders of helper tasks (CrossLoc's last stage);
+validating on held-out frames (for coordinates: the DSAC* pose they give)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,25 @@ from vloc.geometry.dsac import DsacConf, dsac_pose
 from vloc.geometry.rigid3d import pose_errors, rigid_from_matrix
 from vloc.io.text import write_text_atomic
 from vloc.models.checkpoint import load_checkpoint, save_checkpoint
-from vloc.models.scr import SceneCoordinateNetwork, SCRConf, cell_centres
+from vloc.models.scr import (
+    FusedCoordinateNetwork,
+    SceneCoordinateNetwork,
+    SCRConf,
+    cell_centres,
+    normal_angles,
+    normal_vectors,
+)
 from vloc.train.resume import restore
-from vloc.train.scr_data import CoordinateFrame, CoordinateSamples, read_labels
-from vloc.train.scr_losses import CoordinateLossConf, coordinate_loss, depth_loss
+from vloc.train.scr_data import AugmentationConf, CoordinateFrame, CoordinateSamples, read_labels
+from vloc.train.scr_losses import (
+    CoordinateLossConf,
+    coordinate_loss,
+    depth_loss,
+    normal_loss,
+)
+
+ScrNetwork = SceneCoordinateNetwork | FusedCoordinateNetwork
+TARGETS = {"coord": "coordinates", "depth": "depth", "normal": "normals"}  # task: its labels in a sample
 
 
 @dataclass(frozen=True)
@@ -35,36 +51,75 @@ class TrainSCRConf:
     learning_rate: float = 2e-4  # Adam, as the release
     batch_frames: int = 4
     validation_interval: int = 1  # validate every this many epochs, and after the last
+    validation_frames: int = 20  # validate on this many of the validation frames, evenly spaced
+    augment: bool = True
+    augmentation: AugmentationConf = field(default_factory=AugmentationConf)
     dsac: DsacConf = field(default_factory=lambda: DsacConf(max_sampling_tries=10_000))  # validation poses
     seed: int = 0
 
     def __post_init__(self):
-        if self.model.task not in ("coord", "depth"):
-            raise ConfigError(f"train scr: task {self.model.task} has no labels here yet (coord or depth)")
-        if min(self.epochs, self.batch_frames, self.validation_interval) < 1:
-            raise ConfigError("train scr: epochs, batch_frames and validation_interval must be at least 1")
+        if min(self.epochs, self.batch_frames, self.validation_interval, self.validation_frames) < 1:
+            raise ConfigError(
+                "train scr: epochs, batch_frames, validation_interval and validation_frames must be at least 1"
+            )
+
+
+def label_statistics(frames: list[CoordinateFrame], task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, minimum and maximum of the training frames' labels (scene coordinates or depth)."""
+    total, count = np.zeros(3 if task == "coord" else 1), 0
+    low, high = np.full_like(total, np.inf), np.full_like(total, -np.inf)
+    for frame in frames:
+        labels = read_labels(frame)
+        values = labels["scene_coordinates"].reshape(-1, 3) if task == "coord" else labels["depth"].reshape(-1, 1)
+        values = values[np.isfinite(values).all(1) & (values[:, -1] > 0 if task == "depth" else True)]
+        total, count = total + values.sum(0), count + len(values)
+        if len(values):
+            low, high = np.minimum(low, values.min(0)), np.maximum(high, values.max(0))
+    if count == 0:
+        raise InputError(f"no {task} labels in the {len(frames)} training frames")
+    return total / count, low, high
 
 
 def label_mean(frames: list[CoordinateFrame], task: str) -> tuple[float, ...]:
-    """The mean label of the training frames (scene coordinates or depth), which the decoder adds to its output."""
-    total, count = np.zeros(3 if task == "coord" else 1), 0
-    for frame in frames:
-        coordinates, depth = read_labels(frame)
-        values = coordinates.reshape(-1, 3) if task == "coord" else depth.reshape(-1, 1)
-        known = np.isfinite(values).all(1) & (values[:, -1] > 0 if task == "depth" else True)
-        total, count = total + values[known].sum(0), count + int(known.sum())
-    if count == 0:
-        raise InputError(f"no {task} labels in the {len(frames)} training frames")
-    return tuple(float(v) for v in total / count)
+    """The mean label of the training frames (scene coordinates or depth), which the decoder adds to its output;
+    none for normals (angles about 0)."""
+    return () if task == "normal" else tuple(float(v) for v in label_statistics(frames, task)[0])
+
+
+def check_same_scene(path: Path, net: SceneCoordinateNetwork, frames: list[CoordinateFrame]) -> None:
+    """A one-line error if the coordinate network `path` learnt another scene: the mean of its training labels lies
+    outside the extent of these frames' (10% margin)."""
+    if net.conf.task != "coord" or not net.conf.label_mean:
+        return
+    _, low, high = label_statistics(frames, "coord")
+    margin = 0.1 * (high - low)
+    mean = np.array(net.conf.label_mean)
+    if np.any(mean < low - margin) or np.any(mean > high + margin):
+        raise ConfigError(
+            f"{path}: a network of another scene: the mean of its scene coordinates {np.round(mean, 2).tolist()} "
+            f"lies outside these frames' extent {np.round(low, 2).tolist()} to {np.round(high, 2).tolist()}"
+        )
 
 
 def task_loss(values: torch.Tensor, uncertainty: torch.Tensor, batch: dict, conf: TrainSCRConf) -> torch.Tensor:
-    """The loss of the network's output for the batch's labels: coordinates or depth."""
+    """The loss of the network's output for the batch's labels: coordinates, depth or normals."""
     if conf.model.task == "coord":
         return coordinate_loss(
             values, uncertainty, batch["coordinates"], batch["cam_from_world"], batch["K"], conf.loss
         )
-    return depth_loss(values, uncertainty, batch["depth"], conf.loss.uncertainty)
+    if conf.model.task == "depth":
+        return depth_loss(values, uncertainty, batch["depth"], conf.loss.uncertainty)
+    return normal_loss(values, uncertainty, batch["normals"], conf.loss.uncertainty)
+
+
+def label_errors(values: torch.Tensor, sample: dict, task: str) -> torch.Tensor:
+    """Per-cell errors of one output (C, h, w) where labels exist: metres (coordinates, depth) or degrees (normals)."""
+    truth = sample[TARGETS[task]]
+    known = torch.isfinite(truth).all(0)
+    if task == "normal":
+        cosine = (normal_vectors(normal_angles(values[None])) * normal_vectors(torch.nan_to_num(truth)[None])).sum(1)
+        return torch.rad2deg(torch.arccos(cosine[0].clamp(-1, 1)))[known]
+    return torch.linalg.norm(values - torch.nan_to_num(truth), dim=0)[known]
 
 
 def pose_error(estimate: pycolmap.Rigid3d | None, cam_from_world: torch.Tensor) -> tuple[float, float]:
@@ -76,17 +131,15 @@ def pose_error(estimate: pycolmap.Rigid3d | None, cam_from_world: torch.Tensor) 
 
 
 @torch.no_grad()
-def validate(net: SceneCoordinateNetwork, samples: CoordinateSamples, conf: TrainSCRConf) -> dict[str, float]:
+def validate(net: ScrNetwork, samples: CoordinateSamples, conf: TrainSCRConf) -> dict[str, float]:
     """Loss and median label error over the frames; for coordinates also the median DSAC* pose errors (cm, deg)."""
     net.eval()
-    losses, label_errors, translations, rotations = [], [], [], []
+    losses, errors, translations, rotations = [], [], [], []
     for sample in samples:
         batch = {k: v[None] if isinstance(v, torch.Tensor) else v for k, v in sample.items()}
         values, uncertainty = net(batch["image"])
         losses.append(float(task_loss(values, uncertainty, batch, conf)))
-        truth = sample["coordinates"] if conf.model.task == "coord" else sample["depth"]
-        known = torch.isfinite(truth).all(0)
-        label_errors.append(float(torch.linalg.norm(values[0] - torch.nan_to_num(truth), dim=0)[known].median()))
+        errors.append(float(label_errors(values[0], sample, conf.model.task).nanmedian()))
         if conf.model.task == "coord":
             height, width = values.shape[-2:]
             points2D = cell_centres(height, width).flatten(1).T.double().numpy()
@@ -95,7 +148,7 @@ def validate(net: SceneCoordinateNetwork, samples: CoordinateSamples, conf: Trai
             translation, rotation = pose_error(estimate.cam_from_world, sample["cam_from_world"])
             translations.append(100 * translation)
             rotations.append(rotation)
-    record = {"loss": float(np.mean(losses)), "median_label_error": float(np.median(label_errors))}
+    record = {"loss": float(np.mean(losses)), "median_label_error": float(np.nanmedian(errors))}
     if translations:
         record |= {
             "median_pose_error_cm": float(np.median(translations)),
@@ -105,7 +158,7 @@ def validate(net: SceneCoordinateNetwork, samples: CoordinateSamples, conf: Trai
 
 
 def train_epoch(
-    net: SceneCoordinateNetwork,
+    net: ScrNetwork,
     samples: CoordinateSamples,
     optimizer: torch.optim.Optimizer,
     conf: TrainSCRConf,
@@ -127,6 +180,34 @@ def train_epoch(
     return total / len(samples)
 
 
+def start_network(
+    conf: TrainSCRConf, training: list[CoordinateFrame], init: Path | None, helpers: list[Path]
+) -> tuple[ScrNetwork, TrainSCRConf]:
+    """The network to train and the conf it fixes: from scratch (labels' mean from `training`), from `init` (a
+    network of the same task), or `init`'s coordinate network fused with the encoders of `helpers`."""
+    if init is None:
+        if helpers:
+            raise ConfigError("train scr: the fusion starts from a trained coordinate network (--init)")
+        model = replace(conf.model, label_mean=label_mean(training, conf.model.task))
+        return SceneCoordinateNetwork(model), replace(conf, model=model)
+    start, _ = load_checkpoint(init, SceneCoordinateNetwork)
+    if start.conf.task != conf.model.task:
+        raise ConfigError(f"{init}: a network of task {start.conf.task}, not {conf.model.task}")
+    check_same_scene(init, start, training)
+    conf = replace(conf, model=start.conf)
+    if not helpers:
+        return start, conf
+    helper_networks = [load_checkpoint(path, SceneCoordinateNetwork)[0] for path in helpers]
+    for path, helper in zip(helpers, helper_networks):
+        if helper.conf.task == "coord" or helper.conf.image_height != start.conf.image_height:
+            raise ConfigError(f"{path}: a helper must be a depth or normal network reading images like {init}")
+    return FusedCoordinateNetwork.from_networks(start, helper_networks), conf
+
+
+def evenly_spaced(frames: list[CoordinateFrame], count: int) -> list[CoordinateFrame]:
+    return [frames[i] for i in np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int))]
+
+
 def main(
     conf: TrainSCRConf,
     training: list[CoordinateFrame],
@@ -134,23 +215,22 @@ def main(
     out: Path,
     init: Path | None = None,
     resume: Path | None = None,
+    helpers: list[Path] | None = None,
 ) -> Path:
-    """Train on `training` frames (from the weights of `init`, a network of the same task, or from scratch; or resume a
-    run from its last.pt), validating each epoch on `validation`. Writes last.pt each epoch, scr.pt and history.json."""
+    """Train on `training` frames (see `start_network`; or resume a run from its last.pt), validating on
+    `validation`. Writes last.pt each epoch, scr.pt and history.json."""
     torch.manual_seed(conf.seed)
-    if init is not None:
-        start, _ = load_checkpoint(init, SceneCoordinateNetwork)
-        if start.conf.task != conf.model.task:
-            raise ConfigError(f"{init}: a network of task {start.conf.task}, not {conf.model.task}")
-        conf = replace(conf, model=start.conf)
-        net = start
-    else:
-        conf = replace(conf, model=replace(conf.model, label_mean=label_mean(training, conf.model.task)))
-        net = SceneCoordinateNetwork(conf.model)
-    optimizer = torch.optim.Adam(net.parameters(), lr=conf.learning_rate)
+    net, conf = start_network(conf, training, init, helpers or [])
+    optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=conf.learning_rate)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)  # constant, as the fine-tuning stages
     start_epoch, history = restore(resume, net, optimizer, schedule) if resume is not None else (0, [])
-    training_samples, validation_samples = CoordinateSamples(training), CoordinateSamples(validation)
+    normals = conf.model.task == "normal"
+    training_samples = CoordinateSamples(
+        training, conf.model.image_height, conf.augmentation if conf.augment else None, normals
+    )
+    validation_samples = CoordinateSamples(
+        evenly_spaced(validation, conf.validation_frames), conf.model.image_height, None, normals
+    )
     for epoch in range(start_epoch, conf.epochs):
         started = time.perf_counter()
         record = {"epoch": epoch + 1, "train_loss": train_epoch(net, training_samples, optimizer, conf, epoch)}
