@@ -59,3 +59,15 @@ def test_an_untrained_network_localizes_nothing_and_other_tasks_are_refused(scr_
         ],
     )
     assert result.exit_code == 1 and "task depth" in result.output and not (tmp_path / "c.txt").exists()
+
+
+def test_a_query_without_intrinsics_is_a_one_line_error(scr_scene: Path, scr_run: Path, tmp_path: Path):
+    queries = tmp_path / "queries.txt"
+    first, *_ = (scr_scene / "queries.txt").read_text().splitlines()
+    queries.write_text(f"{first}\nnight/frame_001.png\n")
+    result = CliRunner().invoke(
+        app,
+        ["localize-scr", str(scr_run / "scr.pt"), str(queries), str(scr_scene / "images"), str(tmp_path / "r.txt")],
+    )
+    assert result.exit_code == 1 and "queries.txt:2: expected 'name MODEL width height params...'" in result.output
+    assert not (tmp_path / "r.txt").exists()

@@ -18,7 +18,13 @@ from vloc.geometry.dsac import DsacConf, dsac_pose
 from vloc.geometry.rigid3d import pose_record
 from vloc.io.text import read_queries, write_results
 from vloc.models.checkpoint import load_checkpoint
-from vloc.models.scr import STRIDE, SceneCoordinateNetwork, cell_centres, pinhole_matrix
+from vloc.models.scr import (
+    FusedCoordinateNetwork,
+    SceneCoordinateNetwork,
+    cell_centres,
+    network_input,
+    pinhole_matrix,
+)
 
 
 @dataclass(frozen=True)
@@ -32,9 +38,9 @@ class SCRLocalizeConf:
     seed: int = 0
 
 
-def load_coordinate_network(path: Path) -> SceneCoordinateNetwork:
-    """A trained scene coordinate network; a one-line error for a network of another task."""
-    net, _ = load_checkpoint(path, SceneCoordinateNetwork)
+def load_coordinate_network(path: Path) -> SceneCoordinateNetwork | FusedCoordinateNetwork:
+    """A trained scene coordinate network (alone or fused); a one-line error for a network of another task."""
+    net, _ = load_checkpoint(path, (SceneCoordinateNetwork, FusedCoordinateNetwork))
     if net.conf.task != "coord":
         raise ConfigError(f"{path}: a network of task {net.conf.task}; localization needs one of task coord")
     return net
@@ -42,16 +48,18 @@ def load_coordinate_network(path: Path) -> SceneCoordinateNetwork:
 
 @torch.no_grad()
 def localize_image(
-    net: SceneCoordinateNetwork, image: np.ndarray, camera: pycolmap.Camera, conf: SCRLocalizeConf
+    net: SceneCoordinateNetwork | FusedCoordinateNetwork,
+    image: np.ndarray,
+    camera: pycolmap.Camera,
+    conf: SCRLocalizeConf,
 ) -> tuple[pycolmap.Rigid3d | None, dict]:
     """The pose of one RGB image (H, W, 3 uint8) seen by a pinhole `camera`, and its log entry."""
     start = time.perf_counter()
-    height, width = (s - s % STRIDE for s in image.shape[:2])
-    tensor = torch.from_numpy(np.ascontiguousarray(image[:height, :width])).permute(2, 0, 1)[None].float() / 255
-    coordinates, _ = net.eval()(tensor)
+    tensor, K = network_input(image, pinhole_matrix(camera), net.conf.image_height)
+    coordinates, _ = net.eval()(tensor[None])
     cells = cell_centres(*coordinates.shape[-2:]).flatten(1).T.double().numpy()
     points3D = coordinates[0].flatten(1).T.double().numpy()
-    result = dsac_pose(cells, points3D, pinhole_matrix(camera), conf.dsac, conf.seed)
+    result = dsac_pose(cells, points3D, K, conf.dsac, conf.seed)
     inliers = int(result.inliers.sum())
     log = {
         "soft_inliers": result.soft_inliers,
