@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import app, stage
+from vloc.cli.app import app, existing_folder, stage
 
 
 @stage(
@@ -45,3 +45,44 @@ def synth(
     )
     synth_stage.main(conf, out, overwrite=overwrite)
     typer.echo(f"wrote {conf.num_cameras * len(conf.conditions)} images, geometry, model and splits to {out}")
+
+
+@stage(
+    app,
+    "synth-twin",
+    "A synthetic twin of a 7-Scenes scene (CrossLoc's synthetic domain): the depth maps of the split's mapping frames "
+    "are fused into a coloured point cloud with normals, rendered at --set num_renders=N new poses sampled around the "
+    "mapping trajectory (Latin hypercube). Writes OUT in vloc synth's layout: condition `real` (the mapping frames, "
+    "with scene coordinates, depth and normals from their depth maps) and condition `twin` (the renders, with theirs), "
+    "for vloc train scr.",
+    "vloc synth-twin outputs/7scenes_twin --root ../shared/data/7scenes_redkitchen_subset --split easy "
+    "--set num_renders=300",
+)
+def synth_twin(
+    out: Path = typer.Argument(..., help="Output folder (new)."),
+    root: Path = typer.Option(..., help="7-Scenes scene folder (frames/, splits/).", callback=existing_folder),
+    split: str = typer.Option("easy", help="Split whose mapping frames make the twin: easy or hard."),
+    max_frames: int = typer.Option(0, help="Use at most this many mapping frames, evenly spaced (0: all)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. num_renders=300 or voxel=0.02."),
+) -> None:
+    from vloc.config import override
+    from vloc.datasets.seven_scenes import SevenScenes, depth_camera, depth_path
+    from vloc.synth import twin
+
+    data = SevenScenes(root, split).load()
+    data.check()
+    sensor = depth_camera(root)
+    frames = [
+        twin.DepthFrame(
+            data.image_root / name,
+            depth_path(data.image_root / name),
+            data.cameras[name],
+            sensor,
+            data.poses[name],
+        )
+        for name in data.mapping
+    ]
+    if 0 < max_frames < len(frames):
+        frames = [frames[round(i * (len(frames) - 1) / max(max_frames - 1, 1))] for i in range(max_frames)]
+    twin.main(frames, out, override(twin.TwinConf(), set_))
+    typer.echo(f"wrote the twin of {len(frames)} frames to {out}")

@@ -139,24 +139,35 @@ def matcher(
 @stage(
     train_app,
     "scr",
-    "Train a scene coordinate regression network (CrossLoc / DSAC*: scene coordinates or depth at stride 8, with an "
-    "uncertainty) on the frames of a vloc synth scene in one condition, from scratch or from another run's network "
-    "(--init: pretrain on one condition, fine-tune on another). Validates on the frames of --validation-condition "
-    "(median label error; for coordinates the median DSAC* pose error); writes OUT/last.pt after every epoch (--resume "
-    "it), OUT/scr.pt and OUT/history.json.",
-    "vloc train scr outputs/scr-day --synthetic outputs/street --condition day --validation-condition night "
-    "--set epochs=50",
+    "Train a scene coordinate regression network (CrossLoc / DSAC*: scene coordinates, depth or normals at stride 8, "
+    "with an uncertainty) on the frames of a vloc synth or synth-twin folder in one or more conditions, from scratch "
+    "or from another run's network (--init: pretrain on one condition, fine-tune on others); with --helper (a depth "
+    "or normal network, repeatable), train CrossLoc's fusion of the --init coordinate network with their frozen "
+    "encoders. Validates on the frames of --validation-condition (median label error; for coordinates the median "
+    "DSAC* pose error); writes OUT/last.pt after every epoch (--resume it), OUT/scr.pt and OUT/history.json. The "
+    "recipe: pipelines/7scenes_scr.sh.",
+    "vloc train scr outputs/scr-coord --synthetic outputs/7scenes_twin --condition real,twin --init "
+    "outputs/scr-coord-twin/scr.pt --set epochs=10",
 )
 def scr(
     out: Path = typer.Argument(..., help="Output folder for checkpoints and the training history."),
     synthetic: Path = typer.Option(..., help="A vloc synth folder to train on.", callback=existing_folder),
-    condition: str = typer.Option("day", help="The condition whose frames are trained on."),
+    condition: str = typer.Option("day", help="The conditions whose frames are trained on, e.g. real,twin."),
     validation_condition: str | None = typer.Option(
-        None, help="The condition whose frames are validated on (default: --condition's)."
+        None, help="The conditions whose frames are validated on (default: --condition's)."
     ),
-    task: str = typer.Option("coord", help="coord (scene coordinates) or depth."),
+    task: str = typer.Option("coord", help="coord (scene coordinates), depth or normal."),
     init: Path | None = typer.Option(
         None, help="Start from this network (scr.pt of a run of the same task).", callback=existing_file
+    ),
+    image_list: Path | None = typer.Option(
+        None,
+        "--list",
+        help="Use only the frames named here (condition/image, as in the folder's model).",
+        callback=existing_file,
+    ),
+    helper: list[Path] = typer.Option(
+        [], "--helper", help="A depth or normal network whose frozen encoder the coordinate network fuses."
     ),
     resume: Path | None = typer.Option(
         None, help="Resume an interrupted run from its OUT/last.pt.", callback=existing_file
@@ -164,12 +175,23 @@ def scr(
     set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. epochs=50 or model.channels=64."),
 ) -> None:
     from vloc.config import override
+    from vloc.errors import InputError
+    from vloc.io.text import read_image_list
     from vloc.models.scr import SCRConf
     from vloc.train import scr as trainer
     from vloc.train.scr_data import synthetic_frames
 
     conf = override(trainer.TrainSCRConf(model=SCRConf(task=task)), set_)
-    training = synthetic_frames(synthetic, condition)
-    validation = synthetic_frames(synthetic, validation_condition or condition)
-    checkpoint = trainer.main(conf, training, validation, out, init, resume)
+
+    listed = set(read_image_list(image_list)) if image_list else None
+
+    def frames(conditions: str) -> list:
+        found = [frame for c in conditions.split(",") if c.strip() for frame in synthetic_frames(synthetic, c.strip())]
+        kept = [f for f in found if listed is None or f"{f.image.parent.name}/{f.image.name}" in listed]
+        if not kept:
+            raise InputError(f"{image_list}: names none of the frames of conditions {conditions} in {synthetic}")
+        return kept
+
+    training, validation = frames(condition), frames(validation_condition or condition)
+    checkpoint = trainer.main(conf, training, validation, out, init, resume, helper)
     console.print(f"scene coordinate regression network written to {checkpoint}")

@@ -41,6 +41,21 @@ class SevenScenes:
         )
 
 
+def depth_camera(root: Path) -> pycolmap.Camera:
+    """The depth camera of camera-intrinsics.depth-camera.txt (a 3x3 K; its images are 640x480)."""
+    path = require(root / "camera-intrinsics.depth-camera.txt", "7-Scenes depth camera intrinsics")
+    try:
+        K = np.loadtxt(path).reshape(3, 3)
+    except ValueError:
+        raise FormatError(f"{path}: expected a 3x3 calibration matrix") from None
+    return pycolmap.Camera(model="PINHOLE", width=640, height=480, params=[K[0, 0], K[1, 1], K[0, 2], K[1, 2]])
+
+
+def depth_path(image: Path) -> Path:
+    """The depth map of a colour frame: frame-NNNNNN.depth.png beside frame-NNNNNN.color.jpg."""
+    return image.with_name(image.name.replace(".color.jpg", ".depth.png"))
+
+
 def _read_pose(path: Path) -> pycolmap.Rigid3d:
     """pose.txt is camera-to-world (T_wc); invert it to cam_from_world with R projected onto SO(3) (orthonormal
     only to ~5e-4 in the files) first, so that the camera centre stays exactly the file's."""
