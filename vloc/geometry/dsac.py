@@ -19,7 +19,9 @@ class DsacConf:
     inlier_alpha: float = 100.0  # scale of the soft inlier count
     max_pixel_error: float = 100.0  # errors are clamped here (points behind the camera get it too)
     max_refinement_steps: int = 100
-    max_sampling_tries: int = 1_000_000  # minimal sets drawn in all before giving up on the hypotheses still missing
+    # minimal sets drawn in all before giving up on the hypotheses still missing (the release: 1e6, in C++; here each
+    # try is a Python-level P3P, and 1e6 of them held a query for minutes on a network too poor to localize it)
+    max_sampling_tries: int = 10_000
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ class TrainSCRConf:
     validation_frames: int = 20  # validate on this many of the validation frames, evenly spaced
     augment: bool = True
     augmentation: AugmentationConf = field(default_factory=AugmentationConf)
-    dsac: DsacConf = field(default_factory=lambda: DsacConf(max_sampling_tries=10_000))  # validation poses
+    dsac: DsacConf = field(default_factory=DsacConf)  # validation poses
     seed: int = 0
 
     def __post_init__(self):
