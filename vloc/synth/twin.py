@@ -16,6 +16,7 @@ from scipy.spatial.transform import Rotation
 
 from vloc.console import progress_bar, track
 from vloc.errors import ConfigError, FormatError, InputError
+from vloc.io.atomic import write_bytes_atomic
 from vloc.io.model import build_posed_model, write_model
 from vloc.io.text import write_queries, write_text_atomic
 from vloc.synth.files import write_npz, write_png
@@ -249,10 +250,7 @@ def main(frames: list[DepthFrame], out: Path, conf: TwinConf = TwinConf()) -> Pa
     for frame in track(frames, "synth-twin: real frames", len(frames)):
         name = f"real/{frame.image.name}"
         write_npz(out / "geometry" / f"{frame.image.stem}.npz", real_labels(frame))
-        (out / "images" / "real").mkdir(parents=True, exist_ok=True)
-        target = out / "images" / name
-        if not target.exists():
-            target.write_bytes(frame.image.read_bytes())
+        write_bytes_atomic(out / "images" / name, frame.image.read_bytes())
         cameras[name], poses[name] = frame.camera, frame.cam_from_world
     cloud = fuse(frames, conf)
     camera = scaled_camera(frames[0].camera, conf.render_scale)
