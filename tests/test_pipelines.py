@@ -371,16 +371,15 @@ def test_train_imp_writes_a_checkpoint_the_imp_matcher_loads(tmp_path: Path):
     assert IMPMatcher(IMPMatcherConf(weights=str(checkpoint))).net.conf.num_iterations == 4
 
 
+# a tiny scene coordinate network at 96 px, for the recipes' smoke tests
+TINY_SCR_SET = " ".join(
+    f"--set model.{o}" for o in ("widths=8,16,16,32", "channels=32", "extra_blocks=1", "groups=4", "image_height=96")
+)
+
+
 def test_7scenes_scr_runs_crosslocs_stages(shared_data: Path, tmp_path: Path):
     """7scenes_scr.sh on the easy split at toy sizes: a twin of 6 frames, one epoch per stage of a tiny network,
     5 queries, localized by the fused network (accepted poses, and every estimate) into evaluations."""
-    tiny = (
-        "model.widths=8,16,16,32",
-        "model.channels=32",
-        "model.extra_blocks=1",
-        "model.groups=4",
-        "model.image_height=96",
-    )
     run_recipe(
         "7scenes_scr.sh",
         tmp_path,
@@ -391,7 +390,7 @@ def test_7scenes_scr_runs_crosslocs_stages(shared_data: Path, tmp_path: Path):
         PRETRAIN="1",
         FINETUNE="1",
         NUM_QUERIES="5",
-        SCR_SET=" ".join(f"--set {o}" for o in tiny),
+        SCR_SET=TINY_SCR_SET,
     )
     split = tmp_path / "easy"
     assert json.loads((split / "twin" / "scene.json").read_text())["num_real"] == 6
@@ -406,13 +405,6 @@ def test_7scenes_scr_runs_crosslocs_stages(shared_data: Path, tmp_path: Path):
 def test_synthetic_street_scr_trains_on_day_and_night_and_holds_the_queries_out(tmp_path: Path):
     """synthetic_street_scr.sh on 6 poses, one epoch per stage of a tiny network: the night queries are never trained
     on, and the fused network localizes them into an evaluation."""
-    tiny = (
-        "model.widths=8,16,16,32",
-        "model.channels=32",
-        "model.extra_blocks=1",
-        "model.groups=4",
-        "model.image_height=96",
-    )
     run_recipe(
         "synthetic_street_scr.sh",
         tmp_path,
@@ -420,7 +412,7 @@ def test_synthetic_street_scr_trains_on_day_and_night_and_holds_the_queries_out(
         NUM_CAMERAS="6",
         PRETRAIN="1",
         FINETUNE="1",
-        SCR_SET=" ".join(f"--set {o}" for o in tiny),
+        SCR_SET=TINY_SCR_SET,
     )
     frames = (tmp_path / "frames.txt").read_text().split()
     queries = (tmp_path / "query_list.txt").read_text().split()

@@ -17,6 +17,7 @@ from scipy.spatial.transform import Rotation
 from vloc.console import progress_bar, track
 from vloc.errors import ConfigError, FormatError, InputError
 from vloc.io.atomic import write_bytes_atomic
+from vloc.io.images import read_image
 from vloc.io.model import build_posed_model, write_model
 from vloc.io.text import write_queries, write_text_atomic
 from vloc.synth.files import write_npz, write_png
@@ -82,13 +83,6 @@ def read_depth(frame: DepthFrame) -> np.ndarray:
     return np.where(depth == MAX_DEPTH_MM, 0, depth).astype(np.float32) / 1000
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"{path}: image not found or unreadable")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def camera_normals(points: np.ndarray) -> np.ndarray:
     """Unit normals (H, W, 3) of a camera-frame point map from central differences, facing the camera; 0 where a
     neighbour is unknown or across a depth jump (over 5% of the depth)."""
@@ -112,7 +106,7 @@ def frame_points(frame: DepthFrame, stride: int) -> Cloud:
     keep = np.zeros_like(depth, dtype=bool)
     keep[::stride, ::stride] = depth[::stride, ::stride] > 0
     camera_points, normals = points[keep], camera_normals(points)[keep]
-    image = read_rgb(frame.image)
+    image = read_image(frame.image, grayscale=False)
     if image.shape[:2] != (frame.camera.height, frame.camera.width):
         raise FormatError(
             f"{frame.image}: {image.shape[1]}x{image.shape[0]}, its camera is {frame.camera.width}x"

@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vloc.errors import FormatError, InputError
+from vloc.io.images import read_image
 from vloc.io.model import read_model
 from vloc.models.scr import STRIDE, cell_centres, input_size, pinhole_matrix
 
@@ -168,15 +169,12 @@ class CoordinateSamples(Dataset):
     def sample(self, index: int, zoom: float) -> dict:
         """Frame `index` zoomed by `zoom`, rolled and jittered if augmenting."""
         frame = self.frames[index]
-        image = cv2.imread(str(frame.image), cv2.IMREAD_COLOR)
-        if image is None:
-            raise InputError(f"{frame.image}: not a readable image")
+        rgb = read_image(frame.image, grayscale=False)
         labels = read_labels(frame, self.with_normals)
         conf = self.augmentation or AugmentationConf(1.0, 0.0, 0.0, 0.0)
         roll_u, brightness_u, contrast_u = self._uniform(3)
         angle = np.deg2rad(conf.max_rotation) * roll_u
         warp, K, (width, height) = view_warp(frame.camera, self.image_height, zoom, angle)
-        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         if width < frame.camera.width / 1.5:  # area-average first, so that a strong downscale does not alias
             rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
             warp_image = warp @ np.linalg.inv(np.diag([width / frame.camera.width, height / frame.camera.height, 1]))
