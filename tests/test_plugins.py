@@ -95,6 +95,7 @@ def test_two_plugins_cannot_share_a_preset_name():
                 "imp",
                 "imp-iterative",
                 "lightglue",
+                "lightglue-bf16",
                 "lightglue-disk",
                 "lightglue-full",
                 "lightglue-superpoint",

@@ -39,6 +39,7 @@ MATCHERS: Registry[Matcher] = Registry(
                 "lightglue-disk": Preset(model={"features": "disk"}),
                 "lightglue-superpoint": Preset(model={"features": "superpoint"}),
                 "lightglue-full": Preset(model={"depth_confidence": -1, "width_confidence": -1}),  # no early exit
+                "lightglue-bf16": Preset(model={"bfloat16": True}),
             },
         ),
     },
