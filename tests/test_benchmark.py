@@ -70,6 +70,26 @@ def test_foundation_cli_profiles_the_matcher_preset_asked_for(images, tmp_path: 
         assert report["extract"]["images"] == 4
 
 
+def test_matchers_cli_profiles_each_preset_at_each_keypoint_count(images, tmp_path: Path):
+    """Every image extracted up to the cap (the threshold lowered), each preset timed on the neighbouring pairs."""
+    root, _ = images
+    out = tmp_path / "matchers.json"
+    command = ["benchmark", "matchers", str(root), str(out), "--keypoints", "50", "--keypoints", "100"]
+    result = CliRunner().invoke(
+        app, [*command, "--match-conf", "nn-ratio", "--match-conf", "nn-mutual", "--pairs", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["results"]
+    assert [(r["keypoints"], r["preset"]) for r in rows] == [
+        (50, "nn-ratio"),
+        (50, "nn-mutual"),
+        (100, "nn-ratio"),
+        (100, "nn-mutual"),
+    ]
+    assert [r["median_keypoints"] for r in rows] == [50, 50, 100, 100]
+    assert all(r["pairs"] == 2 and r["pairs_per_s"] > 0 for r in rows)
+
+
 def test_run_recipe_records_stages(images, tmp_path: Path, monkeypatch):
     root, names = images
     (tmp_path / "list.txt").write_text("\n".join(names) + "\n")

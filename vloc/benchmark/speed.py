@@ -12,11 +12,13 @@ from pathlib import Path
 import torch
 
 from vloc import pairs
+from vloc.config import override
 from vloc.extract import local_features as extract
 from vloc.extract.local_features import ExtractConf
 from vloc.extractors import EXTRACTORS
 from vloc.global_descriptors.index import DescriptorIndex
 from vloc.io.atomic import atomic_path
+from vloc.io.features import FeatureReader
 from vloc.io.images import list_image_names, load_for_extraction
 from vloc.io.text import read_pairs
 from vloc.match import local_features as match
@@ -75,6 +77,45 @@ def profile_matching(conf: MatchConf, pairs_path: Path, features: Path, repeat: 
             times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
     return {"pairs": num_pairs, "seconds": seconds, "pairs_per_s": num_pairs / seconds}
+
+
+def profile_matchers_at_sizes(
+    conf: ExtractConf, image_root: Path, match_presets: list[str], sizes: list[int], num_pairs: int, repeat: int
+) -> dict:
+    """Pairs/s of each matcher preset on features capped at each keypoint count in `sizes` (detection threshold
+    lowered so that every image reaches the cap), over `num_pairs` neighbouring images (names in order: overlapping
+    views, where adaptive depth behaves as in use), with the growth of the peak resident memory."""
+    names = list_image_names(image_root)[: num_pairs + 1]
+    results = []
+    with tempfile.TemporaryDirectory() as work:
+        pairs_path = Path(work) / "pairs.txt"
+        pairs_path.write_text("".join(f"{a} {b}\n" for a, b in zip(names, names[1:])))
+        list_file = Path(work) / "list.txt"
+        list_file.write_text("\n".join(names) + "\n")
+        for size in sizes:
+            features = extract.main(capped(conf, size), image_root, Path(work) / f"feats-{size}.h5", list_file)
+            with FeatureReader(features) as reader:
+                extracted = statistics.median(len(reader.keypoints(name)) for name in names)
+            for preset in match_presets:
+                rss_start = _max_rss_bytes()
+                profile = profile_matching(conf_by_name(preset), pairs_path, features, repeat)
+                results.append(
+                    {
+                        "keypoints": size,
+                        "median_keypoints": extracted,
+                        "preset": preset,
+                        **profile,
+                        "peak_rss_growth_bytes": _max_rss_bytes() - rss_start,
+                    }
+                )
+    return {"extractor": conf.extractor, "threads": torch.get_num_threads(), "results": results}
+
+
+def capped(conf: ExtractConf, size: int) -> ExtractConf:
+    """`conf` extracting `size` keypoints per image: the cap set, and the detection threshold lowered to the
+    weakest responses (SIFT's contrast threshold, the learned extractors' score threshold)."""
+    threshold = "contrast_threshold=0.001" if hasattr(conf.model, "contrast_threshold") else "detection_threshold=0"
+    return override(conf, [f"max_keypoints={size}", threshold])
 
 
 def _max_rss_bytes() -> int:

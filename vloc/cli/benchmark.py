@@ -1,4 +1,4 @@
-"""CLI: vloc benchmark recipe | foundation | retrieval | scale | basin | dense-matching | ransac-seeds."""
+"""CLI: vloc benchmark recipe | foundation | matchers | retrieval | scale | basin | dense-matching | ransac-seeds."""
 
 from __future__ import annotations
 
@@ -73,6 +73,41 @@ def foundation(
     report = profile_foundation(extract.conf_by_name(conf), images, repeat, match_conf)
     write_text_atomic(out, json.dumps(report, indent=1))
     console.print_json(json.dumps(report))
+
+
+@stage(
+    benchmark_app,
+    "matchers",
+    "Pairs/s of matcher presets at fixed keypoint counts (every image extracted up to the cap), over pairs of "
+    "neighbouring images, with peak memory: e.g. LightGlue with and without adaptive depth and width.",
+    "vloc benchmark matchers ../shared/data/middlebury_templeRing/images outputs/bench-lightglue.json --conf aliked "
+    "--match-conf lightglue --match-conf lightglue-full --keypoints 1024 --keypoints 2048",
+)
+def matchers(
+    images: Path = typer.Argument(
+        ..., help="Image folder (names in order: neighbours overlap).", callback=existing_folder
+    ),
+    out: Path = typer.Argument(..., help="Output JSON."),
+    conf: str = typer.Option("sift", "--conf", help="Extraction preset."),
+    match_confs: list[str] = typer.Option(["nn-ratio"], "--match-conf", help="Matcher preset, repeatable."),
+    sizes: list[int] = typer.Option([1024, 2048], "--keypoints", help="Keypoints per image, repeatable."),
+    num_pairs: int = typer.Option(10, "--pairs", help="Pairs of neighbouring images to match."),
+    repeat: int = typer.Option(1, "--repeat", help="Repetitions (the median is reported)."),
+) -> None:
+    from vloc.benchmark.speed import profile_matchers_at_sizes
+    from vloc.extract import local_features as extract
+    from vloc.io.text import write_text_atomic
+
+    report = profile_matchers_at_sizes(extract.conf_by_name(conf), images, match_confs, sizes, num_pairs, repeat)
+    write_text_atomic(out, json.dumps(report, indent=1))
+    table = Table(title=f"{report['extractor']} features, {report['threads']} threads")
+    for column in ("keypoints", "matcher", "pairs/s", "peak RSS growth MB"):
+        table.add_column(column, justify="right")
+    for r in report["results"]:
+        growth = f"{r['peak_rss_growth_bytes'] / 2**20:.0f}"
+        table.add_row(str(r["keypoints"]), r["preset"], f"{r['pairs_per_s']:.2f}", growth)
+    console.print(table)
+    console.print(f"report written to {out}")
 
 
 @stage(
