@@ -9,10 +9,10 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from kornia.feature.lightglue import LightGlue, filter_matches, normalize_keypoints
+from kornia.feature.lightglue import LightGlue, apply_cached_rotary_emb, filter_matches, normalize_keypoints
 
 
-class PairMatches(NamedTuple):
+class LightGlueMatches(NamedTuple):
     """matches0 (M,) int64 (-1: unmatched), their scores (M,), and the number of layers that ran."""
 
     matches0: torch.Tensor
@@ -26,17 +26,11 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor
     return F.scaled_dot_product_attention(q[None], k[None], v[None])[0]
 
 
-def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotary position encoding of (H, N, d) tokens: each pair of channels turned by its keypoint's angles."""
-    pairs = x.unflatten(-1, (-1, 2))
-    return x * cos + torch.stack((-pairs[..., 1], pairs[..., 0]), -1).flatten(-2) * sin
-
-
-def self_attention(block, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """kornia's SelfBlock on one image's (N, D) tokens."""
+def self_attention(block, x: torch.Tensor, encoding: torch.Tensor) -> torch.Tensor:
+    """kornia's SelfBlock on one image's (N, D) tokens, `encoding` their rotary cos and sin (2, 1, N, d)."""
     qkv = block.Wqkv(x).unflatten(-1, (block.num_heads, -1, 3))
     q, k, v = qkv.permute(3, 1, 0, 2)  # each (H, N, d)
-    context = attention(rotate(q, cos, sin), rotate(k, cos, sin), v.contiguous())
+    context = attention(apply_cached_rotary_emb(encoding, q), apply_cached_rotary_emb(encoding, k), v.contiguous())
     message = block.out_proj(context.transpose(0, 1).flatten(-2))
     return x + block.ffn(torch.cat([x, message], -1))
 
@@ -61,12 +55,12 @@ def match_pair(
     descriptors: tuple[torch.Tensor, torch.Tensor],
     image_sizes: tuple[torch.Tensor, torch.Tensor],
     bfloat16: bool = False,
-) -> PairMatches:
+) -> LightGlueMatches:
     """Match two images' (N, 2) pixel keypoints and (N, D) descriptors (image sizes (2,) as width, height) with the
     network's adaptive depth and width (`net.conf`); the same matches as kornia's forward, pair by pair."""
     num0, num1 = len(keypoints[0]), len(keypoints[1])
     if num0 == 0 or num1 == 0:
-        return PairMatches(torch.full((num0,), -1), torch.zeros(num0), 0)
+        return LightGlueMatches(torch.full((num0,), -1), torch.zeros(num0), 0)
     precision = torch.autocast("cpu", dtype=torch.bfloat16) if bfloat16 else nullcontext()
     with torch.inference_mode():
         image0, image1 = (tokens(net, *inputs) for inputs in zip(keypoints, descriptors, image_sizes))
@@ -78,22 +72,21 @@ def match_pair(
     matched = matches0[0] >= 0
     full_matches[image0.kept[matched]] = image1.kept[matches0[0][matched]]
     full_scores[image0.kept] = scores0[0]  # mutual nearest neighbours' probabilities, 0 elsewhere
-    return PairMatches(full_matches, full_scores, layer + 1)
+    return LightGlueMatches(full_matches, full_scores, layer + 1)
 
 
 class Tokens(NamedTuple):
-    """One image inside the network: (N, D) tokens, rotary cos and sin (1, N, d), and its kept keypoints' indices."""
+    """One image inside the network: (N, D) tokens, rotary cos and sin (2, 1, N, d), and its kept keypoints' indices."""
 
     x: torch.Tensor
-    cos: torch.Tensor
-    sin: torch.Tensor
+    encoding: torch.Tensor
     kept: torch.Tensor
 
 
 def tokens(net: LightGlue, keypoints: torch.Tensor, descriptors: torch.Tensor, image_size: torch.Tensor) -> Tokens:
     """An image's projected descriptors and the rotary encoding of its normalized keypoints, in float32."""
     encoding = net.posenc(normalize_keypoints(keypoints[None].float(), image_size[None].float()))[:, 0]
-    return Tokens(net.input_proj(descriptors.float()), encoding[0], encoding[1], torch.arange(len(keypoints)))
+    return Tokens(net.input_proj(descriptors.float()), encoding, torch.arange(len(keypoints)))
 
 
 def transform(net: LightGlue, image0: Tokens, image1: Tokens, num_points: int) -> tuple[Tokens, Tokens, int]:
@@ -102,8 +95,8 @@ def transform(net: LightGlue, image0: Tokens, image1: Tokens, num_points: int) -
     conf = net.conf
     for layer in range(conf.n_layers):
         block = net.transformers[layer]
-        x0 = self_attention(block.self_attn, image0.x, image0.cos, image0.sin)
-        x1 = self_attention(block.self_attn, image1.x, image1.cos, image1.sin)
+        x0 = self_attention(block.self_attn, image0.x, image0.encoding)
+        x1 = self_attention(block.self_attn, image1.x, image1.encoding)
         x0, x1 = cross_attention(block.cross_attn, x0, x1)
         image0, image1 = image0._replace(x=x0), image1._replace(x=x1)
         if layer == conf.n_layers - 1:
@@ -132,4 +125,4 @@ def prune(net: LightGlue, layer: int, image: Tokens, confidence: torch.Tensor | 
     matchability = net.log_assignment[layer].get_matchability(image.x[None]).float()
     confidence = None if confidence is None else confidence[None]
     keep = torch.where(net.get_pruning_mask(confidence, matchability, layer)[0])[0]
-    return Tokens(image.x[keep], image.cos[:, keep], image.sin[:, keep], image.kept[keep])
+    return Tokens(image.x[keep], image.encoding[:, :, keep], image.kept[keep])
