@@ -1,10 +1,36 @@
 """Shared test fixtures."""
 
+import os
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist runs one worker per core: each computes on one thread (torch, BLAS, OpenCV, and the recipes' `vloc`
+    # processes), as threads beyond the cores wait on each other in every parallel region.
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
+
 from pathlib import Path
 
 import pytest
 
 from vloc.matchers.pair_matcher import conf_by_name as match_conf
+
+# Units of work for pytest-xdist: a test module (its module-scoped fixtures run once), or one split of a module whose
+# recipe fixtures are parametrized by split, so that the two 7-Scenes splits run at once.
+SPLIT_MODULES = {"tests/pipelines/test_7scenes.py": ("easy", "hard")}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Tests in collection order (the recipes first), distributed by module, the 7-Scenes recipes by split."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module, _, test = nodeid.partition("::")
+            splits = [split for split in SPLIT_MODULES.get(module, ()) if f"[{split}" in test or f"-{split}" in test]
+            return f"{module}[{splits[0]}]" if splits else module
+
+    config.option.loadscopereorder = False
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Test helpers shared by several test modules: textured images, smooth feature maps, CLI error checks."""
+"""Test helpers shared by several test modules: textured images, smooth feature maps, CLI error checks, recipe runs."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import hashlib
 import json
 import math
 import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -129,3 +132,30 @@ def random_matches(paths: dict[str, Path], out: Path, per_pair: int, seed: int =
             matches0[rng.choice(len(matches0), per_pair, replace=False)] = rng.choice(with_point[db_name], per_pair)
             write_matches(handle, query, db_name, matches0, np.ones(len(matches0)))
     return out
+
+
+PIPELINES = Path(__file__).parents[1] / "pipelines"
+
+
+def run_recipe(name: str, out: Path, data: Path | None = None, *args: str, **env: str) -> str:
+    """Run pipelines/`name` into `out` (datasets from `data`, extra environment `env`) and return what it printed."""
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **env}
+    if data is not None:
+        environment["DATA"] = str(data)
+    completed = subprocess.run(
+        ["bash", str(PIPELINES / name), str(out), *args], env=environment, capture_output=True, text=True
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return completed.stdout
+
+
+class Run(NamedTuple):
+    """A recipe's output folder and what it printed."""
+
+    out: Path
+    stdout: str
+
+
+def overall(evaluation: Path) -> dict:
+    """The all-queries group of an evaluation JSON."""
+    return json.loads(evaluation.read_text())["groups"]["all"]

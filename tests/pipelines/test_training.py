@@ -1,0 +1,47 @@
+"""The training recipes on tiny scenes: their checkpoints load in the plug-ins that use them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from helpers import run_recipe
+
+from vloc.dense.gnnet import GNNetBackbone, GNNetBackboneConf
+from vloc.matchers.imp import IMPMatcher, IMPMatcherConf
+
+
+def test_train_gnnet_writes_a_checkpoint_the_gnnet_backbone_loads(tmp_path: Path):
+    """train_gnnet.sh on tiny scenes, one epoch (the defaults reproduce the shipped checkpoint in about 20 minutes)."""
+    stdout = run_recipe(
+        "train_gnnet.sh",
+        tmp_path,
+        None,
+        "1",
+        NUM_CAMERAS="6",
+        VALIDATION_CAMERAS="3",
+        WIDTH="160",
+        HEIGHT="120",
+        FOCAL="125",
+    )
+    checkpoint = tmp_path / "run" / "gnnet.pt"
+    assert f"checkpoint: {checkpoint}" in stdout
+    history = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]
+    assert [h["epoch"] for h in history] == [1]
+    assert 0 <= history[0]["accuracy@3px"] <= 1 and 0 <= history[0]["convergence_rate"] <= 1
+    levels = GNNetBackbone(GNNetBackboneConf(checkpoint=str(checkpoint)))(np.zeros((120, 160), np.uint8))
+    assert [level.stride.tolist() for level in levels][-1] == [1.0, 1.0]
+
+
+def test_train_imp_writes_a_checkpoint_the_imp_matcher_loads(tmp_path: Path):
+    """train_imp.sh on a tiny scene, one epoch of a 4-iteration IMP."""
+    overrides = ("model.num_iterations=4", "validation_pairs=2", "matches.max_matches=64", "matches.max_keypoints=128")
+    stdout = run_recipe(
+        "train_imp.sh", tmp_path, None, "1", NUM_CAMERAS="6", IMP_SET=" ".join(f"--set {o}" for o in overrides)
+    )
+    checkpoint = tmp_path / "run" / "imp.pt"
+    assert f"checkpoint: {checkpoint}" in stdout
+    history = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]
+    assert [h["epoch"] for h in history] == [1] and 0 <= history[0]["validation_recall"] <= 1
+    assert IMPMatcher(IMPMatcherConf(weights=str(checkpoint))).net.conf.num_iterations == 4
