@@ -19,6 +19,7 @@ from vloc.matchers.pair_matcher import conf_by_name as match_conf
 SPLIT_MODULES = {"tests/pipelines/test_7scenes.py": ("easy", "hard")}
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: the suite also runs in one process without it
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """Tests in collection order (the recipes first), distributed by module, the 7-Scenes recipes by split."""
     from xdist.scheduler import LoadScopeScheduling
