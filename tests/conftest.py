@@ -3,8 +3,9 @@
 import os
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    # pytest-xdist runs one worker per core: each computes on one thread (torch, BLAS, OpenCV, and the recipes' `vloc`
-    # processes), as threads beyond the cores wait on each other in every parallel region.
+    # pytest-xdist runs one worker per core: torch, OpenBLAS and MKL compute on one thread in each (and in the recipes'
+    # `vloc` processes), as threads beyond the cores wait on each other in every parallel region. OpenCV and pycolmap
+    # keep their own thread counts.
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = "1"
 
@@ -27,7 +28,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     class ModuleScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module, _, test = nodeid.partition("::")
-            splits = [split for split in SPLIT_MODULES.get(module, ()) if f"[{split}" in test or f"-{split}" in test]
+            parameters = test.partition("[")[2].rstrip("]").split("-")
+            splits = [split for split in SPLIT_MODULES.get(module, ()) if split in parameters]
             return f"{module}[{splits[0]}]" if splits else module
 
     config.option.loadscopereorder = False

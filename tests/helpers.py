@@ -137,11 +137,14 @@ def random_matches(paths: dict[str, Path], out: Path, per_pair: int, seed: int =
 PIPELINES = Path(__file__).parents[1] / "pipelines"
 
 
+def recipe_environment(**env: str) -> dict[str, str]:
+    """This process's environment plus `env`, with this interpreter's `vloc` first on PATH, for a recipe's bash."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **env}
+
+
 def run_recipe(name: str, out: Path, data: Path | None = None, *args: str, **env: str) -> str:
     """Run pipelines/`name` into `out` (datasets from `data`, extra environment `env`) and return what it printed."""
-    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **env}
-    if data is not None:
-        environment["DATA"] = str(data)
+    environment = recipe_environment(**env, **({} if data is None else {"DATA": str(data)}))
     completed = subprocess.run(
         ["bash", str(PIPELINES / name), str(out), *args], env=environment, capture_output=True, text=True
     )

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pycolmap
-from helpers import PIPELINES, overall, run_recipe
+from helpers import PIPELINES, overall, recipe_environment, run_recipe
 from typer.testing import CliRunner
 
 from vloc.cli import app
@@ -81,10 +79,9 @@ def test_own_photos_locates_held_out_sacre_coeur_photos(
         (tmp_path / folder).mkdir()
         for photo in chosen:
             (tmp_path / folder / photo.name).symlink_to(photo)
-    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     arguments = [str(tmp_path / folder) for folder in ("map", "queries", "out")]
     completed = subprocess.run(
-        ["bash", str(PIPELINES / "own_photos.sh"), *arguments], env=environment, capture_output=True, text=True
+        ["bash", str(PIPELINES / "own_photos.sh"), *arguments], env=recipe_environment(), capture_output=True, text=True
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     stdout = completed.stdout
