@@ -94,9 +94,7 @@ def localize(
     shard_size: int = SHARD_SIZE,
 ) -> None:
     from vloc.config import override
-    from vloc.dense.pyramid import conf_by_name
     from vloc.errors import ConfigError
-    from vloc.featuremetric.query_refiner import RefineConf
     from vloc.io.text import log_path
     from vloc.localize import hierarchical as localize_stage
     from vloc.localize.methods import localization_confs
@@ -124,9 +122,12 @@ def localize(
         return
     if refine not in ("none", "featuremetric"):
         raise ConfigError(f"--refine must be none or featuremetric, got '{refine}'")
-    refine_conf = (
-        override(RefineConf(dense=conf_by_name(dense_conf)), refine_set) if refine == "featuremetric" else None
-    )
+    refine_conf = None
+    if refine == "featuremetric":  # imported here: the dense features need torch, which takes seconds to import
+        from vloc.dense.pyramid import conf_by_name
+        from vloc.featuremetric.query_refiner import RefineConf
+
+        refine_conf = override(RefineConf(dense=conf_by_name(dense_conf)), refine_set)
     localize_stage.main(
         conf, inputs, results, refine=refine_conf, dense_path=dense, image_root=images, executor=sharding
     )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from vloc.config import override
 from vloc.errors import ConfigError
-from vloc.localize.lbr import LbrConf
 from vloc.matchers.pair_matcher import MatchConf, conf_by_name
 from vloc.pnp.absolute_pose import LocalizeConf
+
+if TYPE_CHECKING:
+    from vloc.localize.lbr import LbrConf
 
 METHODS = ("hloc", "lbr")
 
@@ -19,5 +23,7 @@ def localization_confs(
     if method == "hloc":
         return override(LocalizeConf(), overrides), None
     if method == "lbr":
+        from vloc.localize.lbr import LbrConf  # imported here: LBR needs torch, which takes seconds to import
+
         return override(LbrConf(), overrides), override(conf_by_name(match_preset), match_overrides)
     raise ConfigError(f"--method must be one of {', '.join(METHODS)}, got '{method}'")
