@@ -7,6 +7,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 from helpers import assert_one_line_error, renderer_instances, visible_instances
 from typer.testing import CliRunner
 
@@ -16,6 +17,7 @@ from vloc.io.instances import InstanceReader
 from vloc.io.text import read_image_list
 from vloc.recognize import queries as recognize
 from vloc.recognizers.base import label_map_from_keypoints
+from vloc.recognizers.vote import largest_k
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +101,14 @@ def test_cli_overwrite_recognises_the_listed_queries_again_and_keeps_the_others(
         assert recognitions.names == sorted([first, second])  # both, not only the one listed
         np.testing.assert_array_equal(recognitions.keypoint_labels(first), original)  # recognised again
         assert (recognitions.keypoint_labels(second) == -3).all()  # not listed: kept as it was
+
+
+def test_largest_k_is_torch_topk_searched_in_the_blocks_with_the_largest_maxima():
+    generator = torch.Generator().manual_seed(0)
+    clustered = torch.rand(20, 1000, generator=generator)
+    clustered[:, 64:128] += 1  # all of the 32 largest in one block
+    cases = [torch.rand(20, n, generator=generator) for n in (1024, 1030, 40)]  # whole blocks, a partial one, few
+    for similarity in [clustered, *cases]:
+        values, indices = largest_k(similarity, 32, block=64)
+        expected = torch.topk(similarity, 32)
+        assert torch.equal(values, expected.values) and torch.equal(indices, expected.indices)

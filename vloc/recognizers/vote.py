@@ -22,6 +22,24 @@ class VoteConf:
     fill_radius: float = 32.0  # pixels: query keypoint labels spread to this distance in the label map
 
 
+def largest_k(similarity: torch.Tensor, k: int, block: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """torch.topk(similarity, k) of a wide (rows, columns) matrix, searched only in the k blocks of `block` columns
+    with the largest maxima of each row, where its k largest entries must lie: about twice as fast."""
+    rows, columns = similarity.shape
+    full = columns // block * block
+    maxima = similarity[:, :full].reshape(rows, -1, block).amax(2)
+    if full < columns:
+        maxima = torch.cat([maxima, similarity[:, full:].amax(1, keepdim=True)], 1)
+    if maxima.shape[1] <= k:
+        return torch.topk(similarity, k)
+    candidates = (torch.topk(maxima, k).indices[:, :, None] * block + torch.arange(block)).reshape(rows, -1)
+    values = torch.gather(similarity, 1, candidates.clamp(max=columns - 1)).masked_fill_(
+        candidates >= columns, -torch.inf
+    )
+    largest, position = torch.topk(values, k)
+    return largest, torch.gather(candidates, 1, position)
+
+
 class Vote(Recognizer):
     default_conf = VoteConf()
 
@@ -48,8 +66,8 @@ class Vote(Recognizer):
         query = unit_columns(descriptors)
         k = min(self.conf.candidates, len(self.db_labels))
         for start in range(0, query.shape[1], 512):
-            # NumPy's GEMM (OpenBLAS) is faster than torch's on these CPUs; torch's top-k is faster than a partition
-            similarity, index = torch.topk(torch.from_numpy(query[:, start : start + 512].T @ self.db_descriptors), k)
+            # NumPy's GEMM (OpenBLAS) is faster than torch's on these CPUs
+            similarity, index = largest_k(torch.from_numpy(query[:, start : start + 512].T @ self.db_descriptors), k)
             labels = self.db_labels[index.numpy()]
             squared = np.clip(2 - 2 * similarity.numpy(), 0, None)
             rival = labels != labels[:, :1]
