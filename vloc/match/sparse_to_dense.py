@@ -94,7 +94,7 @@ def exhaustive_search(
     best_similarity, best = similarity.max(1)
     cells = torch.stack([best % width, best // width], 1)
     neighbourhood, _ = window_cells(cells, conf.exclusion_radius, height, width)
-    rival = similarity.scatter(1, neighbourhood, -1.0).max(1).values
+    rival = similarity.scatter_(1, neighbourhood, -1.0).amax(1)  # in place: a copy of (N, H W) took a fifth of the time
     distances = (2 - 2 * torch.stack([best_similarity, rival])).clamp(min=0).sqrt()  # of unit vectors
     accepted = (distances[0] <= conf.ratio * distances[1]) & (best_similarity > conf.min_similarity)
     return cells.float(), best_similarity, accepted
