@@ -27,13 +27,16 @@ for SPLIT in $SPLITS; do
         head -n "$NUM_QUERIES" "$S/query_list.txt" > "$S/query_subset.txt" && mv "$S/query_subset.txt" "$S/query_list.txt"
         grep -F -f "$S/query_list.txt" "$S/queries.txt" > "$S/queries_subset.txt" && mv "$S/queries_subset.txt" "$S/queries.txt"
     fi
-    # Features are shared by both splits: extraction skips the images already in the file.
+    # Features are shared by both splits: extraction skips the images already in the file. VLAD reads its RootSIFT
+    # from feats-sift.h5 (with FEATURES=sift, the features matched).
+    vloc extract local "$IMAGES" "$OUT/feats-sift.h5" --conf sift --list <(cat "$S/mapping.txt" "$S/query_list.txt")
     vloc extract local "$IMAGES" "$OUT/feats-$FEATURES.h5" --conf "$FEATURES" \
         --list <(cat "$S/mapping.txt" "$S/query_list.txt")
     vloc pairs from-poses "$S/pairs-mapping.txt" --model "$S/reference" --num 20
-    vloc extract global "$IMAGES" "$S/global-vlad-mapping.h5" --conf vlad --list "$S/mapping.txt"
+    vloc extract global "$IMAGES" "$S/global-vlad-mapping.h5" --conf vlad --list "$S/mapping.txt" \
+        --local-features "$OUT/feats-sift.h5"
     vloc extract global "$IMAGES" "$S/global-vlad-queries.h5" --conf vlad --list "$S/query_list.txt" \
-        --set vocabulary="$S/global-vlad-mapping.vocab.npz"
+        --set vocabulary="$S/global-vlad-mapping.vocab.npz" --local-features "$OUT/feats-sift.h5"
     vloc pairs retrieval "$S/pairs-query.txt" --descriptors "$S/global-vlad-queries.h5" \
         --db-descriptors "$S/global-vlad-mapping.h5" --num "$NUM_RETRIEVED"
     vloc evaluate retrieval "$S/pairs-query.txt" --ground-truth "$S/ground_truth.txt" \

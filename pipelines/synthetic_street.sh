@@ -26,9 +26,10 @@ vloc pairs from-poses "$OUT/pairs-mapping.txt" --model "$OUT/reference" --num 12
 vloc match features "$OUT/pairs-mapping.txt" "$OUT/feats-sift.h5" "$OUT/matches-mapping.h5" --conf nn-ratio
 vloc triangulate "$OUT/reference" "$IMAGES" "$OUT/pairs-mapping.txt" "$OUT/feats-sift.h5" "$OUT/matches-mapping.h5" \
     "$OUT/model"
-vloc extract global "$IMAGES" "$OUT/global-vlad-mapping.h5" --conf vlad --list "$OUT/mapping.txt"
+vloc extract global "$IMAGES" "$OUT/global-vlad-mapping.h5" --conf vlad --list "$OUT/mapping.txt" \
+    --local-features "$OUT/feats-sift.h5"  # VLAD of the RootSIFT extracted above
 vloc extract global "$IMAGES" "$OUT/global-vlad-queries.h5" --conf vlad --list "$OUT/query_list.txt" \
-    --set vocabulary="$OUT/global-vlad-mapping.vocab.npz"
+    --set vocabulary="$OUT/global-vlad-mapping.vocab.npz" --local-features "$OUT/feats-sift.h5"
 
 echo "hierarchical localization: VLAD top-$BUDGET"
 vloc pairs retrieval "$OUT/pairs-retrieval.txt" --descriptors "$OUT/global-vlad-queries.h5" \

@@ -15,9 +15,10 @@ mkdir -p "$OUT"
 vloc prepare templering "$OUT" --root "$ROOT"
 vloc extract local "$IMAGES" "$OUT/feats-sift.h5" --conf sift
 vloc pairs exhaustive "$OUT/pairs-mapping.txt" --list "$OUT/mapping.txt"
-vloc extract global "$IMAGES" "$OUT/global-vlad-mapping.h5" --conf vlad --list "$OUT/mapping.txt"
+vloc extract global "$IMAGES" "$OUT/global-vlad-mapping.h5" --conf vlad --list "$OUT/mapping.txt" \
+    --local-features "$OUT/feats-sift.h5"  # VLAD of the RootSIFT extracted above
 vloc extract global "$IMAGES" "$OUT/global-vlad-queries.h5" --conf vlad --list "$OUT/query_list.txt" \
-    --set vocabulary="$OUT/global-vlad-mapping.vocab.npz"
+    --set vocabulary="$OUT/global-vlad-mapping.vocab.npz" --local-features "$OUT/feats-sift.h5"
 vloc pairs retrieval "$OUT/pairs-query.txt" --descriptors "$OUT/global-vlad-queries.h5" \
     --db-descriptors "$OUT/global-vlad-mapping.h5" --num "$NUM_RETRIEVED"
 vloc evaluate retrieval "$OUT/pairs-query.txt" --ground-truth "$OUT/ground_truth.txt" \

@@ -11,18 +11,20 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from helpers import textured_image
+from helpers import assert_one_line_error, textured_image
 from typer.testing import CliRunner
 
 from vloc.cli import app
 from vloc.config import override
 from vloc.errors import ConfigError, FormatError, InputError
 from vloc.extract import global_features as extract_global
+from vloc.extract import local_features as extract_local
 from vloc.extractors.sift import SIFT
 from vloc.global_descriptors import GLOBAL_DESCRIPTORS
 from vloc.global_descriptors.base import to_tensor
 from vloc.global_descriptors.dinov2 import DINOv2, DINOv2Conf
 from vloc.global_descriptors.netvlad import NetVLAD, NetVLADConf, NetVLADNet
+from vloc.global_descriptors.rootsift import RootSIFTSource
 from vloc.global_descriptors.vlad import VLAD, VLADConf, power_normalise, vlad_residuals, vlad_vector
 from vloc.global_descriptors.vocabulary import VocabularyConf, load_vocabulary, save_vocabulary
 from vloc.global_descriptors.vocabulary_learning import build
@@ -73,7 +75,8 @@ def test_vlad_normalisations():
 
 def test_vlad_similarity_of_changed_copy_and_unrelated_images(images: Path, tmp_path: Path):
     names = sorted(p.name for p in images.iterdir())
-    vocabulary = build(VocabularyConf(pca_dim=None), images, names, Preprocessing(resize_max=None))
+    with RootSIFTSource(images, Preprocessing(resize_max=None)) as rootsift:
+        vocabulary = build(VocabularyConf(pca_dim=None), names, rootsift)
     vlad = VLAD(VLADConf(vocabulary=str(save_vocabulary(vocabulary, tmp_path / "v.npz"))))
     image = textured_image(0, 320, 240)
     changed = np.clip(image * 1.1, 0, 255).astype(np.uint8)[4:, 4:]  # brightness +10 %, shifted by 4 px
@@ -127,6 +130,34 @@ def test_extract_builds_vocabulary_shares_it_with_queries_and_resumes(images: Pa
         extract_global.main(override(conf, [f"vocabulary={tmp_path / 'nothing.npz'}"]), images, tmp_path / "x.h5")
     with pytest.raises(ConfigError, match="vlad needs a vocabulary"):
         VLAD(VLADConf())
+
+
+def test_vlad_reads_the_rootsift_of_local_sift_features_holding_the_same_pixels(
+    images: Path, tmp_path: Path, monkeypatch
+):
+    cv2.imwrite(str(images / "large.png"), textured_image(9, 1280, 960))  # VLAD works at 1024 pixels, SIFT at 1600
+    features = extract_local.main(extract_local.conf_by_name("sift"), images, tmp_path / "feats.h5")
+    conf = override(extract_global.conf_by_name("vlad"), ["num_clusters=16", "pca_dim=4"])
+    alone = extract_global.main(conf, images, tmp_path / "alone.h5")
+    sift_runs = []
+    original_forward = SIFT._forward
+    monkeypatch.setattr(SIFT, "_forward", lambda self, image: sift_runs.append(1) or original_forward(self, image))
+    reused = extract_global.main(conf, images, tmp_path / "reused.h5", local_features=features)
+    assert len(sift_runs) == 1  # large.png: the file holds it at another size
+    names = list_global_images(alone)
+    assert len(names) == 7
+    np.testing.assert_array_equal(read_global_descriptors(reused, names), read_global_descriptors(alone, names))
+    vocabularies = [load_vocabulary(tmp_path / f"{m}.vocab.npz") for m in ("alone", "reused")]
+    np.testing.assert_array_equal(vocabularies[0].centroids, vocabularies[1].centroids)
+    np.testing.assert_array_equal(vocabularies[0].pca_projection, vocabularies[1].pca_projection)
+
+    few = override(extract_local.conf_by_name("sift"), ["max_keypoints=100"])
+    (tmp_path / "one.txt").write_text("db0.png\n")
+    other = extract_local.main(few, images, tmp_path / "few.h5", tmp_path / "one.txt")
+    command = ["extract", "global", str(images), str(tmp_path / "x.h5"), "--local-features", str(other)]
+    result = CliRunner().invoke(app, command)
+    assert_one_line_error(result, "few.h5: VLAD reuses features of `vloc extract local --conf sift` with its default")
+    assert not (tmp_path / "x.h5").exists()
 
 
 def test_netvlad_random_weights_checkpoint_round_trip_and_errors(tmp_path: Path, hub_dir: Path):

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from vloc.cli import app
 from vloc.errors import FormatError, InputError
+from vloc.global_descriptors.rootsift import RootSIFTSource
 from vloc.global_descriptors.vocabulary import Vocabulary, VocabularyConf, load_vocabulary, save_vocabulary
 from vloc.global_descriptors.vocabulary_learning import build, kmeans, learn_pca
 from vloc.io.images import Preprocessing
@@ -93,7 +94,8 @@ def test_build_from_images_and_cli(tmp_path: Path):
     for seed in range(4):
         cv2.imwrite(str(images / f"db{seed}.png"), textured_image(seed, 320, 240))
     conf = VocabularyConf(num_clusters=16, pca_dim=2, max_descriptors=2000)
-    vocabulary = build(conf, images, ["db0.png", "db1.png", "db2.png"], Preprocessing(resize_max=None))
+    with RootSIFTSource(images, Preprocessing(resize_max=None)) as rootsift:
+        vocabulary = build(conf, ["db0.png", "db1.png", "db2.png"], rootsift)
     assert vocabulary.centroids.shape == (16, 128)
     assert vocabulary.pca_projection.shape == (16 * 128, 2)
     np.testing.assert_allclose(np.linalg.norm(vocabulary.centroids, axis=1), 1, atol=0.3)  # means of unit RootSIFTs

@@ -151,12 +151,21 @@ def global_(
     image_list: Path | None = IMAGE_LIST,
     overwrite: bool = OVERWRITE,
     skip_unreadable: bool = SKIP_UNREADABLE,
+    local_features: Path | None = typer.Option(
+        None,
+        "--local-features",
+        help="VLAD: features.h5 of `vloc extract local --conf sift`; the RootSIFT of the images it holds at the "
+        "size VLAD extracts them is read from it, not extracted again.",
+        callback=existing_file,
+    ),
 ) -> None:
+    from functools import partial
+
     from vloc.extract import global_features
 
     out = run(
         global_features.conf_by_name,
-        global_features.main,
+        partial(global_features.main, local_features=local_features),
         conf,
         set_,
         images,

@@ -31,10 +31,18 @@ def build(
     resize_max: int = typer.Option(
         1024, help="Downscale images to this longer side, as `vloc extract global --conf vlad` does."
     ),
+    local_features: Path | None = typer.Option(
+        None,
+        "--local-features",
+        help="features.h5 of `vloc extract local --conf sift`: RootSIFT read from it where it holds the image at "
+        "the same size.",
+        callback=existing_file,
+    ),
 ) -> None:
     from vloc.config import override
     from vloc.errors import InputError
     from vloc.global_descriptors import vocabulary
+    from vloc.global_descriptors.rootsift import RootSIFTSource
     from vloc.global_descriptors.vocabulary_learning import build as build_vocabulary
     from vloc.io.images import Preprocessing, list_image_names
     from vloc.io.text import read_image_list
@@ -43,5 +51,6 @@ def build(
         raise InputError(f"{images}: image folder not found")
     conf = override(vocabulary.VocabularyConf(), set_)
     names = read_image_list(image_list) if image_list else list_image_names(images)
-    vocabulary.save_vocabulary(build_vocabulary(conf, images, names, Preprocessing(resize_max or None)), out)
+    with RootSIFTSource(images, Preprocessing(resize_max or None), local_features) as rootsift:
+        vocabulary.save_vocabulary(build_vocabulary(conf, names, rootsift), out)
     console.print(f"vocabulary written to {out}")

@@ -10,6 +10,7 @@ from vloc.config import preset_field, to_json
 from vloc.errors import ConfigError, InputError
 from vloc.extract.pending import extraction_output, pending_images
 from vloc.global_descriptors import GLOBAL_DESCRIPTORS
+from vloc.global_descriptors.rootsift import RootSIFTSource
 from vloc.global_descriptors.vlad import VLADConf
 from vloc.global_descriptors.vocabulary import conf_of, load_vocabulary, save_vocabulary
 from vloc.global_descriptors.vocabulary_learning import build
@@ -74,27 +75,34 @@ def main(
     image_list: Path | None = None,
     overwrite: bool = False,
     skip_unreadable: bool = False,
+    local_features: Path | None = None,
 ) -> Path:
     """Write the global descriptor of each image below `image_root` (or in `image_list`) into `out`.
 
     VLAD without a `vocabulary` first learns one from these images into `<out stem>.vocab.npz`; an `overwrite` that
-    keeps images of `out` (not in `image_list`) keeps its vocabulary too.
+    keeps images of `out` (not in `image_list`) keeps its vocabulary too. VLAD reads the RootSIFT of the images that
+    `local_features` (SIFT, default settings) holds at the same size, rather than extracting it again.
     """
     descriptor_class = GLOBAL_DESCRIPTORS.get(conf.descriptor)
     names = select_images(image_root, image_list, skip_unreadable)
+    is_vlad = isinstance(conf.model, VLADConf)
+    if local_features is not None and not is_vlad:
+        raise ConfigError(f"{local_features}: local features serve VLAD only, not {conf.descriptor}")
     needs_build = False
-    if isinstance(conf.model, VLADConf):
+    if is_vlad:
         rebuild = overwrite and not _kept_images(out, names)  # kept descriptors need the vocabulary they were made with
         conf, needs_build = _plan_vocabulary(conf, out, rebuild)
     vocabulary = Path(conf.model.vocabulary) if needs_build else None
     pending = vocabulary.with_name(vocabulary.name + ".new") if vocabulary else None  # committed along with `out`
     keeps_old_output = overwrite and out.exists()  # what atomic_writer does on Ctrl-C
     try:
-        with extraction_output(out, "global_descriptor", names, overwrite) as handle:
+        with (
+            extraction_output(out, "global_descriptor", names, overwrite) as handle,
+            RootSIFTSource(image_root, conf.preprocessing, local_features) as rootsift,
+        ):
             stamp_config(handle, out, to_json(conf))  # before building: refuse a mismatching file first
-            rootsift = {}  # of the images the vocabulary was built from, for VLAD
             if pending:
-                save_vocabulary(build(conf_of(conf.model), image_root, names, conf.preprocessing, rootsift), pending)
+                save_vocabulary(build(conf_of(conf.model), names, rootsift), pending)
             descriptor = descriptor_class(replace(conf.model, vocabulary=str(pending)) if pending else conf.model)
             images = pending_images(
                 handle,
@@ -108,10 +116,8 @@ def main(
                 description=f"global {conf.descriptor}",
             )
             for name, image, _, _ in images:
-                kept = rootsift.pop(name, None)
-                write_global_descriptor(
-                    handle, name, descriptor(image) if kept is None else descriptor.from_rootsift(kept)
-                )
+                vector = descriptor.from_rootsift(rootsift.pop(name, image)) if is_vlad else descriptor(image)
+                write_global_descriptor(handle, name, vector)
     except KeyboardInterrupt:
         _settle(pending, vocabulary, keep=not keeps_old_output)
         raise

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from vloc.console import track
 from vloc.errors import InputError
-from vloc.extractors.sift import SIFT
+from vloc.global_descriptors.rootsift import RootSIFTSource
 from vloc.global_descriptors.vlad import vlad_vector
 from vloc.global_descriptors.vocabulary import Vocabulary, VocabularyConf
-from vloc.io.images import Preprocessing, load_for_extraction
 
 logger = logging.getLogger(__name__)
-KEPT_BYTES = 2**30  # RootSIFT kept in memory between the vocabulary's passes and the extraction: about 1000 images
 
 
 def nearest_centroid(points: torch.Tensor, centroids: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
@@ -73,40 +70,26 @@ def learn_pca(vectors: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray, np
     return mean.numpy(), right[:dim_kept].T.contiguous().numpy(), eigenvalues.numpy()
 
 
-def _rootsift(image_root: Path, names: list[str], preprocessing: Preprocessing, description: str, kept: dict):
-    """RootSIFT (N, 128) of each image, from `kept` when there; those computed are added to it (float16, as SIFT gives
-    them) while it holds less than KEPT_BYTES."""
-    sift = SIFT(SIFT.default_conf)
-    kept_bytes = sum(d.nbytes for d in kept.values())
+def _rootsift(source: RootSIFTSource, names: list[str], description: str):
+    """(N, 128) float32 RootSIFT of each image, under a progress bar."""
     for name in track(names, description, len(names)):
-        descriptors = kept.get(name)
-        if descriptors is None:
-            image, _, _ = load_for_extraction(image_root / name, True, preprocessing)
-            descriptors = sift(image)["descriptors"].T
-            if kept_bytes < KEPT_BYTES:
-                kept[name] = descriptors
-                kept_bytes += descriptors.nbytes
-        yield descriptors.astype(np.float32)
+        yield source.get(name).astype(np.float32)
 
 
-def build(
-    conf: VocabularyConf, image_root: Path, names: list[str], preprocessing: Preprocessing, kept: dict | None = None
-) -> Vocabulary:
-    """Learn the k-means vocabulary, then the PCA of the VLADs, from the RootSIFT of `names`. The RootSIFT computed is
-    left in `kept` (name: (N, 128) float16, up to KEPT_BYTES) for the extraction that follows."""
+def build(conf: VocabularyConf, names: list[str], rootsift: RootSIFTSource) -> Vocabulary:
+    """Learn the k-means vocabulary, then the PCA of the VLADs, from the RootSIFT of `names` (which `rootsift` keeps
+    in memory, for the extraction that follows)."""
     if not names:
-        raise InputError(f"{image_root}: no images to build a vocabulary from")
-    kept = {} if kept is None else kept
+        raise InputError(f"{rootsift.image_root}: no images to build a vocabulary from")
     rng = np.random.default_rng(conf.seed)
     per_image = math.ceil(conf.max_descriptors / len(names))
     sample = []
-    for descriptors in _rootsift(image_root, names, preprocessing, "vocabulary: k-means sample", kept):
+    for descriptors in _rootsift(rootsift, names, "vocabulary: k-means sample"):
         keep = rng.choice(len(descriptors), min(per_image, len(descriptors)), replace=False)
         sample.append(descriptors[np.sort(keep)])
     centroids = kmeans(torch.from_numpy(np.concatenate(sample)), conf).numpy()
     if not conf.pca_dim:
         return Vocabulary(conf, centroids)
     pca_names = sorted(rng.choice(names, min(conf.pca_images, len(names)), replace=False).tolist())
-    rootsift = _rootsift(image_root, pca_names, preprocessing, "vocabulary: PCA", kept)
-    vlads = [vlad_vector(d, centroids, conf.alpha) for d in rootsift]
+    vlads = [vlad_vector(d, centroids, conf.alpha) for d in _rootsift(rootsift, pca_names, "vocabulary: PCA")]
     return Vocabulary(conf, centroids, *learn_pca(np.stack(vlads), conf.pca_dim))
