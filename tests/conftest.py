@@ -9,9 +9,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = "1"
 
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
+from helpers import build_once
 
 from vloc.matchers.pair_matcher import conf_by_name as match_conf
 
@@ -53,10 +56,14 @@ def sacre_coeur_map(shared_data: Path, tmp_path_factory) -> tuple[Path, Path, st
     from vloc.cli import app
 
     images = shared_data / "hloc_sacre_coeur" / "mapping"
-    map_dir = tmp_path_factory.mktemp("map") / "sacre_coeur"
-    result = CliRunner().invoke(app, ["map", str(images), str(map_dir)])
-    assert result.exit_code == 0, result.output
-    return images, map_dir, result.output
+
+    def build(folder: Path) -> None:
+        result = CliRunner().invoke(app, ["map", str(images), str(folder / "sacre_coeur")])
+        assert result.exit_code == 0, result.output
+        (folder / "output.txt").write_text(result.output)
+
+    folder = build_once(tmp_path_factory, "sacre_coeur_map", build)
+    return images, folder / "sacre_coeur", (folder / "output.txt").read_text()
 
 
 @pytest.fixture(scope="session")
@@ -70,29 +77,32 @@ def synthetic_map(tmp_path_factory) -> dict[str, Path]:
     from vloc.synth import SynthConfig
     from vloc.synth import main as synthesize
 
-    out = tmp_path_factory.mktemp("synthetic_map")
-    synthesize(SynthConfig(num_cameras=24, conditions=("day", "night"), seed=3), out / "scene")
-    datasets.prepare(datasets.Synthetic(out / "scene", "night"), out)
-    images = out / "scene" / "images"
-    names = read_image_list(out / "mapping.txt") + read_image_list(out / "query_list.txt")
-    (out / "all.txt").write_text("\n".join(names) + "\n")
-    features = extract.main(extract.conf_by_name("sift"), images, out / "feats.h5", out / "all.txt")
-    pairs.exhaustive(read_image_list(out / "mapping.txt"), out / "pairs-mapping.txt")
-    pairs.exhaustive(
-        read_image_list(out / "query_list.txt"), out / "pairs-query.txt", read_image_list(out / "mapping.txt")
-    )
-    nn = match_conf("nn-ratio")
-    match.main(nn, out / "pairs-mapping.txt", features, out / "matches-mapping.h5")
-    match.main(nn, out / "pairs-query.txt", features, out / "matches-query.h5")
-    triangulation.main(
-        triangulation.TriangulationConf(),
-        out / "reference",
-        images,
-        out / "pairs-mapping.txt",
-        features,
-        out / "matches-mapping.h5",
-        out / "model",
-    )
+    def build(out: Path) -> None:
+        synthesize(SynthConfig(num_cameras=24, conditions=("day", "night"), seed=3), out / "scene")
+        datasets.prepare(datasets.Synthetic(out / "scene", "night"), out)
+        images = out / "scene" / "images"
+        names = read_image_list(out / "mapping.txt") + read_image_list(out / "query_list.txt")
+        (out / "all.txt").write_text("\n".join(names) + "\n")
+        features = extract.main(extract.conf_by_name("sift"), images, out / "feats.h5", out / "all.txt")
+        pairs.exhaustive(read_image_list(out / "mapping.txt"), out / "pairs-mapping.txt")
+        pairs.exhaustive(
+            read_image_list(out / "query_list.txt"), out / "pairs-query.txt", read_image_list(out / "mapping.txt")
+        )
+        nn = match_conf("nn-ratio")
+        match.main(nn, out / "pairs-mapping.txt", features, out / "matches-mapping.h5")
+        match.main(nn, out / "pairs-query.txt", features, out / "matches-query.h5")
+        triangulation.main(
+            triangulation.TriangulationConf(),
+            out / "reference",
+            images,
+            out / "pairs-mapping.txt",
+            features,
+            out / "matches-mapping.h5",
+            out / "model",
+        )
+
+    out = build_once(tmp_path_factory, "synthetic_map", build)
+    images, features = out / "scene" / "images", out / "feats.h5"
     return {
         "root": out,
         "images": images,
@@ -120,35 +130,37 @@ def lbr_inputs(synthetic_map: dict[str, Path], tmp_path_factory) -> dict[str, Pa
     from vloc.io.text import read_image_list
     from vloc.recognize import queries as recognize
 
-    out = tmp_path_factory.mktemp("lbr")
     root, images = synthetic_map["root"], synthetic_map["images"]
-    instances = renderer_instances(synthetic_map["model"], synthetic_map["scene"], out / "instances.h5")
-    queries = read_image_list(root / "query_list.txt")
-    recognitions = recognize.main(
-        recognize.conf_by_name("vote"), instances, queries, images, synthetic_map["features"], out / "recognitions.h5"
-    )
-    vlad = extract_global.conf_by_name("vlad")
-    db_global = extract_global.main(vlad, images, out / "global-db.h5", root / "mapping.txt")
-    vlad = extract_global.conf_by_name("vlad")
-    query_global = extract_global.main(
-        extract_global.GlobalConf(
-            "vlad",
-            type(vlad.model)(**{**vars(vlad.model), "vocabulary": str(out / "global-db.vocab.npz")}),
-            vlad.preprocessing,
-        ),
-        images,
-        out / "global-queries.h5",
-        root / "query_list.txt",
-    )
-    pairs_path = pairs.instance_groups(
-        recognitions, instances, query_global, db_global, out / "pairs-instances.txt", max_pairs=6
-    )
+
+    def build(out: Path) -> None:
+        instances = renderer_instances(synthetic_map["model"], synthetic_map["scene"], out / "instances.h5")
+        queries = read_image_list(root / "query_list.txt")
+        recognize.main(
+            recognize.conf_by_name("vote"),
+            instances,
+            queries,
+            images,
+            synthetic_map["features"],
+            out / "recognitions.h5",
+        )
+        vlad = extract_global.conf_by_name("vlad")
+        vlad_of = partial(extract_global.main, image_root=images, local_features=synthetic_map["features"])
+        db_global = vlad_of(vlad, out=out / "global-db.h5", image_list=root / "mapping.txt")
+        vocabulary = replace(vlad.model, vocabulary=str(out / "global-db.vocab.npz"))
+        query_global = vlad_of(
+            replace(vlad, model=vocabulary), out=out / "global-queries.h5", image_list=root / "query_list.txt"
+        )
+        pairs.instance_groups(
+            out / "recognitions.h5", instances, query_global, db_global, out / "pairs-instances.txt", max_pairs=6
+        )
+
+    out = build_once(tmp_path_factory, "lbr_inputs", build)
     return {
         **synthetic_map,
         "out": out,
-        "instances": instances,
-        "recognitions": recognitions,
-        "pairs_instances": pairs_path,
+        "instances": out / "instances.h5",
+        "recognitions": out / "recognitions.h5",
+        "pairs_instances": out / "pairs-instances.txt",
     }
 
 
@@ -161,10 +173,12 @@ def keypoint_scene(tmp_path_factory) -> tuple:
     from vloc.synth import main as synthesize
     from vloc.train.data import PairsConf, SyntheticPairs
 
-    out = tmp_path_factory.mktemp("keypoint_scene")
-    synthesize(SynthConfig(num_cameras=8, conditions=("day", "night"), seed=3), out / "scene")
-    features = extract.main(extract.conf_by_name("sift"), out / "scene" / "images", out / "feats.h5")
-    return SyntheticPairs(out / "scene", PairsConf()), features, out / "scene"
+    def build(out: Path) -> None:
+        synthesize(SynthConfig(num_cameras=8, conditions=("day", "night"), seed=3), out / "scene")
+        extract.main(extract.conf_by_name("sift"), out / "scene" / "images", out / "feats.h5")
+
+    out = build_once(tmp_path_factory, "keypoint_scene", build)
+    return SyntheticPairs(out / "scene", PairsConf()), out / "feats.h5", out / "scene"
 
 
 @pytest.fixture(scope="session")
@@ -174,7 +188,7 @@ def scr_scene(tmp_path_factory) -> Path:
     from vloc.synth import main as synthesize
 
     conf = SynthConfig(num_cameras=3, width=164, height=124, focal=125.0, conditions=("day", "night"), seed=4)
-    return synthesize(conf, tmp_path_factory.mktemp("scr") / "scene")
+    return build_once(tmp_path_factory, "scr_scene", lambda out: synthesize(conf, out / "scene")) / "scene"
 
 
 @pytest.fixture(scope="session")
@@ -191,6 +205,4 @@ def scr_run(scr_scene: Path, tmp_path_factory) -> Path:
     conf = scr.TrainSCRConf(
         model=tiny, loss=plain, epochs=300, batch_frames=3, learning_rate=1e-3, validation_interval=150, augment=False
     )
-    out = tmp_path_factory.mktemp("scr_run")
-    scr.main(conf, frames, frames, out)
-    return out
+    return build_once(tmp_path_factory, "scr_run", lambda out: scr.main(conf, frames, frames, out))

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from vloc.io.features import FeatureReader
@@ -21,6 +25,23 @@ from vloc.io.h5 import atomic_writer
 from vloc.io.matches import write_matches
 from vloc.io.text import read_pairs
 from vloc.pnp.inputs import LocalizationInputs
+
+
+def build_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]) -> Path:
+    """The folder `name`, filled by `build(folder)` once per test session: under pytest-xdist the first worker to ask
+    builds it (holding a lock) and the others wait for it, rather than each building its own. Tests only read it."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the workers' common base, pytest-of-<user>/pytest-<n>
+    folder, built = shared / name, shared / f"{name}.built"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not built.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a build that failed left
+            folder.mkdir()
+            build(folder)
+            built.touch()
+    return folder
 
 
 def textured_image(seed: int, width: int = 640, height: int = 480) -> np.ndarray:
