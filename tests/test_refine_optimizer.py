@@ -6,7 +6,7 @@ import pytest
 import torch
 from helpers import sinusoid_map
 
-from vloc.dense.interpolation import sample_features
+from vloc.dense.interpolation import sample_features, with_channels_last
 from vloc.errors import ConfigError
 from vloc.featuremetric.losses import barron, cauchy, get_loss, huber
 from vloc.featuremetric.optimizer import LevenbergMarquardt, LMConf
@@ -88,6 +88,16 @@ def test_interpolated_gradient_approximates_smooth_field():
     expected = k * torch.cos(k * pixels[:, 0] + 0.3)
     assert torch.allclose(gradients[:, 0, 0], expected, atol=0.5 * k**3)  # relative O(k^2)
     assert gradients[:, 0, 1].abs().max() < 1e-12
+
+
+def test_a_map_stored_channels_last_samples_to_the_same_numbers():
+    generator = torch.Generator().manual_seed(0)
+    feature_map = torch.rand(16, 30, 40, generator=generator)
+    pixels = torch.rand(200, 2, generator=generator, dtype=DT) * torch.tensor([80.0, 60.0], dtype=DT) - 5
+    stored = with_channels_last(feature_map)
+    assert torch.equal(stored, feature_map) and stored.permute(1, 2, 0).is_contiguous()
+    for plain, channels_last in zip(sample_features(feature_map, pixels, 2.0), sample_features(stored, pixels, 2.0)):
+        assert torch.equal(plain, channels_last)
 
 
 # ----- robust losses

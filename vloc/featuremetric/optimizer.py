@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vloc.dense.interpolation import sample_features
+from vloc.dense.interpolation import sample_features, with_channels_last
 from vloc.featuremetric.losses import get_loss
 from vloc.geometry.camera import Camera
 from vloc.geometry.pose import Pose
@@ -117,7 +117,7 @@ class LevenbergMarquardt:
     ) -> tuple[Pose, dict]:
         """Refine pose (cam_from_world) of a query; returns the pose and a summary dict."""
         conf = self.conf
-        inputs = (points3D, reference_features.to(points3D.dtype), feature_map, camera, stride)
+        inputs = (points3D, reference_features.to(points3D.dtype), with_channels_last(feature_map), camera, stride)
         lambda_ = conf.lambda_init
         residuals, valid, jacobians, depths = self.residuals(pose, *inputs)
         cost, weights = self.robust_cost(residuals, valid)
