@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Subset
 from vloc.config import to_json
 from vloc.console import progress_bar
 from vloc.dense.base import DenseBackbone, DenseLevel, normalized_level
-from vloc.dense.interpolation import sample_features
+from vloc.dense.interpolation import sample_features, with_channels_last
 from vloc.errors import ConfigError, InputError
 from vloc.io.text import write_text_atomic
 from vloc.models.checkpoint import load_checkpoint, save_checkpoint
@@ -90,8 +90,9 @@ def align_points(
     current = starts.clone()
     for level0, level1 in zip(source, target):
         anchors, _, _ = sample_features(level0.features, points0, level0.stride)
+        target_map = with_channels_last(level1.features)  # sampled once per iteration
         for _ in range(conf.iterations):
-            features, valid, gradients = sample_features(level1.features, current, level1.stride)
+            features, valid, gradients = sample_features(target_map, current, level1.stride)
             residuals = features - anchors
             hessian = gradients.transpose(1, 2) @ gradients + 1e-6 * torch.eye(2)
             step = torch.linalg.solve(hessian, -(gradients.transpose(1, 2) @ residuals[..., None]))[..., 0]
