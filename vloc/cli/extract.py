@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -159,8 +160,6 @@ def global_(
         callback=existing_file,
     ),
 ) -> None:
-    from functools import partial
-
     from vloc.extract import global_features
 
     out = run(

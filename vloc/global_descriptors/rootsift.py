@@ -14,6 +14,7 @@ from vloc.extractors.sift import SIFT
 from vloc.io.features import FeatureReader
 from vloc.io.images import Preprocessing, fitted_size, load_for_extraction
 
+VLAD_SIFT = SIFT.default_conf  # the SIFT whose RootSIFT VLAD describes images with
 KEPT_BYTES = 2**30  # RootSIFT kept in memory between the vocabulary's passes and the extraction: about 1000 images
 
 
@@ -24,7 +25,7 @@ class RootSIFTSource:
 
     def __init__(self, image_root: Path, preprocessing: Preprocessing, local_features: Path | None = None):
         self.image_root, self.preprocessing = image_root, preprocessing
-        self.sift = SIFT(SIFT.default_conf)
+        self.sift = SIFT(VLAD_SIFT)
         self.kept: dict[str, np.ndarray] = {}
         self.kept_bytes = 0
         self.features = None if local_features is None else FeatureReader(local_features)
@@ -76,10 +77,10 @@ class RootSIFTSource:
 
 
 def _sift_resize(features: FeatureReader) -> int | None:
-    """The resize_max of a local-features file written by SIFT with its default settings (VLAD's); ConfigError if
-    another extractor or other settings wrote it."""
+    """The resize_max of a local-features file written by VLAD's SIFT; ConfigError if another extractor or other
+    settings wrote it."""
     stamp = json.loads(features.handle.attrs.get("config", "{}"))
-    if stamp.get("extractor") != "sift" or stamp.get("model") != asdict(SIFT.default_conf):
+    if stamp.get("extractor") != "sift" or stamp.get("model") != asdict(VLAD_SIFT):
         raise ConfigError(
             f"{features.path}: VLAD reuses features of `vloc extract local --conf sift` with its default settings, "
             f"not those of {stamp.get('extractor', 'an unknown extractor')} {stamp.get('model', '')}".rstrip()

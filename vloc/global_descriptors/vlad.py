@@ -11,6 +11,7 @@ import numpy as np
 from vloc.errors import ConfigError
 from vloc.extractors.sift import SIFT
 from vloc.global_descriptors.base import GlobalDescriptor
+from vloc.global_descriptors.rootsift import VLAD_SIFT
 from vloc.global_descriptors.vocabulary import VocabularyConf, load_vocabulary
 
 
@@ -52,7 +53,7 @@ class VLAD(GlobalDescriptor):
         if not conf.vocabulary:
             raise ConfigError("vlad needs a vocabulary: set vocabulary=FILE (from `vloc vocab build`)")
         self.vocabulary = load_vocabulary(Path(conf.vocabulary))
-        self.sift = SIFT(SIFT.default_conf)
+        self.sift = SIFT(VLAD_SIFT)
 
     def _forward(self, image: np.ndarray) -> np.ndarray:
         return self.from_rootsift(self.sift(image)["descriptors"].T)
