@@ -67,6 +67,17 @@ def sacre_coeur_map(shared_data: Path, tmp_path_factory) -> tuple[Path, Path, st
 
 
 @pytest.fixture(scope="session")
+def benchmark_scene(tmp_path_factory) -> Path:
+    """A small synthetic street (12 cameras, 480x360, day and night, with geometry maps) from which the benchmark
+    recipes' tests build fake copies of each dataset's published layout."""
+    from vloc.synth import SynthConfig
+    from vloc.synth import main as synthesize
+
+    conf = SynthConfig(num_cameras=12, width=480, height=360, focal=375.0, conditions=("day", "night"), seed=5)
+    return build_once(tmp_path_factory, "benchmark_scene", lambda out: synthesize(conf, out / "scene")) / "scene"
+
+
+@pytest.fixture(scope="session")
 def synthetic_map(tmp_path_factory) -> dict[str, Path]:
     """A small synthetic scene mapped with vloc's stages: day images triangulated, night queries matched to them."""
     from vloc import datasets, pairs

@@ -183,3 +183,18 @@ class Run(NamedTuple):
 def overall(evaluation: Path) -> dict:
     """The all-queries group of an evaluation JSON."""
     return json.loads(evaluation.read_text())["groups"]["all"]
+
+
+def check_submission(path: Path, expected_names: list[str]) -> dict[str, np.ndarray]:
+    """Assert that `path` is an evaluation server's submission of exactly `expected_names`, each once, as
+    'name qw qx qy qz tx ty tz' with a unit quaternion; returns each name's 7 numbers."""
+    rows: dict[str, np.ndarray] = {}
+    for line in path.read_text().splitlines():
+        name, *numbers = line.split(" ")
+        assert len(numbers) == 7, line
+        assert name not in rows, f"{name} submitted twice"
+        rows[name] = np.array([float(n) for n in numbers])
+        assert np.isfinite(rows[name]).all(), line
+        assert abs(np.linalg.norm(rows[name][:4]) - 1) < 1e-6, line
+    assert sorted(rows) == sorted(expected_names)
+    return rows

@@ -1,4 +1,4 @@
-"""CLI: vloc evaluate poses | consistency | retrieval | pairs."""
+"""CLI: vloc evaluate poses | consistency | retrieval | pairs | submission."""
 
 from __future__ import annotations
 
@@ -205,3 +205,30 @@ def pairs(
     stage_module.main(conf, pairs_path, features, matches, ground_truth, out_json)
     if out_json is not None:
         console.print(f"report written to {out_json}")
+
+
+@stage(
+    evaluate_app,
+    "submission",
+    "Write the file an evaluation server takes (visuallocalization.net): every query of the dataset that `vloc "
+    "prepare` wrote beside DATASET_JSON, once, named as the server names it (dataset.json's submission_names), "
+    "'name qw qx qy qz tx ty tz' (cam_from_world). A query without a pose is an error unless --allow-missing; "
+    "OUT.json beside it counts the queries and lists the missing ones and those whose pose is a fallback.",
+    "vloc evaluate submission outputs/aachen/results.txt outputs/aachen/dataset.json outputs/aachen/submission.txt",
+)
+def submission(
+    results: Path = typer.Argument(..., help="Results file of the localizer.", callback=existing_file),
+    dataset_json: Path = typer.Argument(..., help="dataset.json of `vloc prepare`.", callback=existing_file),
+    out: Path = typer.Argument(..., help="Output submission file."),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="Leave queries without a pose out (the server counts them as not localized)."
+    ),
+) -> None:
+    from vloc.evaluate import submission as submission_stage
+
+    summary = submission_stage.main(results, dataset_json, out, allow_missing)
+    fallbacks = f", {len(summary['fallbacks'])} of them fallbacks" if summary["fallbacks"] else ""
+    console.print(
+        f"{summary['num_submitted']}/{summary['num_queries']} queries written to {out}{fallbacks} "
+        f"({summary['naming']} names)"
+    )

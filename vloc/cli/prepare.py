@@ -12,7 +12,19 @@ from vloc.cli.app import app, console, existing_file, existing_folder, parse_pai
 if TYPE_CHECKING:
     from vloc.datasets import Dataset
 
-DATASETS = ("7scenes", "templering", "kitti", "synthetic", "colmap", "plain")
+DATASETS = (
+    "7scenes",
+    "templering",
+    "kitti",
+    "aachen",
+    "robotcar",
+    "cmu",
+    "cambridge",
+    "inloc",
+    "synthetic",
+    "colmap",
+    "plain",
+)
 
 
 @stage(
@@ -115,6 +127,16 @@ def named_dataset(
         return datasets.TempleRing(root)
     if dataset == "kitti":
         return datasets.KittiOdometry(root, poses)
+    if dataset == "aachen":
+        return datasets.AachenDayNight(root)
+    if dataset == "robotcar":
+        return datasets.RobotCarSeasons(root)
+    if dataset == "cmu":
+        return datasets.ExtendedCMUSeasons(root)
+    if dataset == "cambridge":
+        return datasets.CambridgeLandmarks(root)
+    if dataset == "inloc":
+        return datasets.InLoc(root)
     return datasets.Synthetic(root, condition)
 
 

@@ -26,6 +26,7 @@ class Prepared:
     poses: dict[str, pycolmap.Rigid3d]  # ground truth, every image that has it
     thresholds: list[tuple[float, float]]  # (metres, degrees)
     conditions: dict[str, str] = field(default_factory=dict)  # query name -> 'day', 'night', ...
+    submission_names: str = "as-is"  # how an evaluation server names a query: as-is, basename or parent/basename
 
     def check(self) -> None:
         """Raise InputError if a listed image lacks a file, intrinsics or (mapping) a pose."""
@@ -72,6 +73,7 @@ def prepare(dataset: Dataset, out: Path, thresholds: list[tuple[float, float]] |
         "image_root": str(data.image_root.resolve()),
         "thresholds": [list(t) for t in data.thresholds],
         "conditions": {n: data.conditions[n] for n in data.queries if n in data.conditions},
+        "submission_names": data.submission_names,
         "num_mapping": len(data.mapping),
         "num_queries": len(data.queries),
     }
