@@ -15,7 +15,7 @@ from vloc.cli import (
     localize,
     refine,
 )
-from vloc.cli import evaluate, show, benchmark, train
+from vloc.cli import evaluate, show, benchmark, train, weights
 from vloc.cli.app import app
 
 __all__ = ["app"]
