@@ -1,4 +1,4 @@
-"""CLI: vloc triangulate, vloc sfm, vloc map."""
+"""CLI: vloc triangulate, vloc points-from-depth, vloc sfm, vloc map."""
 
 from __future__ import annotations
 
@@ -42,6 +42,54 @@ def triangulate(
     )
     for line in triangulation.pose_support_warnings(triangulation.pose_support(model)):
         console.print(line)
+
+
+@stage(
+    app,
+    "points-from-depth",
+    "A map for vloc localize from per-pixel 3D points instead of triangulation: every keypoint of a database image "
+    "whose point map has a 3D point there (bilinear between the four nearest pixels; where one of them has none, the "
+    "nearest pixel's, as hloc's InLoc localization) becomes a 3D point observed by that image alone, in a model with "
+    "REFERENCE's cameras and poses. Point maps below --xyz: inloc reads <image>.mat (XYZcut, in its scan's frame) and "
+    "the scan's alignment (database/alignments/<floor>/transformations/<building>_trans_<scan>.txt); synth reads "
+    "geometry/<frame>.npz (scene_coordinates) of a vloc synth scene; auto picks by what the folder holds. With "
+    "--pairs and --matches (of the queries), only the database images of PAIRS get keypoints, and only those a query "
+    "matches get 3D points: all localization reads, without a point for every keypoint of every image (InLoc: ~10k "
+    "cutouts). The points have single observations: keep covisibility clustering off when localizing.",
+    "vloc points-from-depth outputs/inloc/reference outputs/inloc/feats-sift-n4096-r1600.h5 outputs/inloc/model "
+    "--xyz datasets/inloc --pairs outputs/inloc/pairs-query.txt --matches outputs/inloc/matches-query.h5",
+)
+def points_from_depth(
+    reference: Path = typer.Argument(
+        ..., help="COLMAP model with posed images (vloc prepare's reference/).", callback=existing_folder
+    ),
+    features: Path = typer.Argument(..., help="Features file of the database images.", callback=existing_file),
+    out: Path = typer.Argument(..., help=OUT_HELP),
+    xyz: Path = typer.Option(
+        ..., "--xyz", help="Folder of the point maps (the dataset's root).", callback=existing_folder
+    ),
+    layout: str = typer.Option("auto", "--layout", help="auto, inloc or synth."),
+    pairs: Path | None = typer.Option(
+        None, "--pairs", help="Query pairs: only their database images and matched keypoints.", callback=existing_file
+    ),
+    matches: Path | None = typer.Option(None, "--matches", help="Matches of --pairs.", callback=existing_file),
+    set_: list[str] = typer.Option([], "--set", help="Override, e.g. nearest_fallback=false."),
+) -> None:
+    from vloc.config import override
+    from vloc.errors import ConfigError
+    from vloc.io.point_maps import point_maps
+    from vloc.mapping import from_depth
+
+    if (pairs is None) != (matches is None):
+        raise ConfigError("--pairs and --matches go together")
+    conf = override(from_depth.FromDepthConf(), set_)
+    model = from_depth.main(conf, reference, features, point_maps(xyz, layout), out, pairs, matches)
+    with_keypoints = [image for image in model.images.values() if image.num_points2D()]
+    console.print(
+        f"{model.num_points3D()} points from the point maps of {len(with_keypoints)} images "
+        f"({model.num_points3D() / max(sum(image.num_points2D() for image in with_keypoints), 1):.0%} of their "
+        f"keypoints) -> {out}"
+    )
 
 
 @stage(

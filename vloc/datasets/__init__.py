@@ -2,6 +2,7 @@
 
 from vloc.datasets.base import Dataset, Prepared, prepare
 from vloc.datasets.generic import ColmapImages, PosesFile
+from vloc.datasets.inloc import InLoc
 from vloc.datasets.kitti import KittiOdometry
 from vloc.datasets.seven_scenes import SevenScenes
 from vloc.datasets.synthetic import Synthetic
@@ -17,4 +18,5 @@ __all__ = [
     "Synthetic",
     "ColmapImages",
     "PosesFile",
+    "InLoc",
 ]
