@@ -4,6 +4,7 @@
 from vloc.cli import (
     synth,
     prepare,
+    convert,
     cameras,
     extract,
     vocab,
