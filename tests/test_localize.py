@@ -143,6 +143,33 @@ def test_a_query_without_matches_is_logged_as_failed_not_given_a_pose(
     assert "night/frame_001.png" not in read_poses(results)
 
 
+def test_a_query_that_matched_nothing_falls_back_to_the_first_image_of_its_pairs(
+    synthetic_map: dict[str, Path], tmp_path: Path
+):
+    """hloc's fallback for a submission: with no 2D-3D match at all, the first paired image (retrieval's top) gives the
+    pose, in the pairs file's order, and only when asked."""
+    lines = synthetic_map["pairs_query"].read_text().splitlines()[::-1]  # database images in reverse name order
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("\n".join(lines) + "\n")
+    first_listed: dict[str, str] = {}
+    for line in lines:
+        query, db_name = line.split()
+        first_listed.setdefault(query, db_name)
+    nothing = random_matches(synthetic_map, tmp_path / "nothing.h5", per_pair=0)
+    results = run(synthetic_map, tmp_path / "none.txt", pairs=pairs, matches=nothing)
+    assert read_poses(results) == {}
+    results = run(
+        synthetic_map, tmp_path / "fallback.txt", LocalizeConf(fallback_to_top_image=True), pairs=pairs, matches=nothing
+    )
+    log = json.loads(log_path(results).read_text())["queries"]
+    assert {q["name"]: q["fallback_image"] for q in log if q["fallback"]} == first_listed
+    assert all(q["failure_reason"] == "only 0 2D-3D matches" for q in log)
+    model = pycolmap.Reconstruction(synthetic_map["model"])
+    poses = {image.name: image.cam_from_world() for image in model.images.values()}
+    for query, pose in read_poses(results).items():
+        assert np.allclose(pose.matrix(), poses[first_listed[query]].matrix())
+
+
 def test_fallback_pose_is_recorded_in_the_log(synthetic_map: dict[str, Path], tmp_path: Path):
     conf = LocalizeConf(min_inliers=100000, fallback_to_top_image=True)  # every PnP "fails"
     results = run(synthetic_map, tmp_path / "results.txt", conf)

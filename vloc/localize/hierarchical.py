@@ -209,7 +209,8 @@ def failed_query(
     num_matches: int, ranked: list[str], index: MapIndex, conf: LocalizeConf, rejected: ClusterPose | None
 ) -> tuple[pycolmap.Rigid3d | None, dict]:
     """The log fields of a query PnP could not localize (or whose pose, `rejected`, failed an acceptance test), and
-    the pose of its best-matched database image when conf.fallback_to_top_image asks for one (None otherwise)."""
+    the pose of its best-matched database image when conf.fallback_to_top_image asks for one (None otherwise).
+    `ranked`: the images by number of matches, else (none matched) the first image the query's pairs list."""
     if rejected is not None:
         fields = {
             "failure_reason": rejected.pnp["rejection"],
@@ -238,9 +239,11 @@ def localize_query(
     refiner: QueryRefiner | None = None,
     intrinsics_source: str = "given",
 ) -> tuple[pycolmap.Rigid3d | None, dict]:
-    """Pose of one query and its log entry; the focal length of a camera whose intrinsics are not given is estimated
-    (conf.estimate_focal_length), and where it is only a prior and not estimated, the pose is flagged unreliable."""
+    """Pose of one query and its log entry (`db_names` in the order its pairs list them); the focal length of a camera
+    whose intrinsics are not given is estimated (conf.estimate_focal_length), and where it is only a prior and not
+    estimated, the pose is flagged unreliable."""
     start = time.perf_counter()
+    listed_first, db_names = db_names[:1], sorted(db_names)
     keypoints = features.keypoints(query)
     per_image = {name: correspondences(query, name, index, keypoints, matches) for name in db_names}
     counts = {name: len(points2D) for name, (points2D, _) in per_image.items()}
@@ -267,7 +270,8 @@ def localize_query(
         if intrinsics_source != "given":
             fields.update(intrinsics_fields(intrinsics_source, camera, best.pnp, estimate_focal, conf))
     else:
-        pose, fields = failed_query(total, ranked, index, conf, best)
+        # None matched: the first image of its pairs is the best evidence left (retrieval's top one).
+        pose, fields = failed_query(total, ranked or listed_first, index, conf, best)
     log.update(fields)
     if pose is not None:
         log["cam_from_world"] = pose_record(pose)
@@ -314,7 +318,7 @@ class Localizer:
         return localize_query(
             query,
             self.cameras[query],
-            sorted(self.db_by_query.get(query, [])),
+            self.db_by_query.get(query, []),
             self.index,
             self.features,
             self.matches,

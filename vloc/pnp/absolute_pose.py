@@ -52,7 +52,7 @@ class LocalizeConf(PnPConf):
     # the images nearest the query agree best with each other when mapping poses drift (e.g. 7-Scenes' KinectFusion).
     num_db_images: int = 3
     covisibility_clustering: bool = False
-    fallback_to_top_image: bool = False  # give a failed query the pose of its best-matched image (recorded)
+    fallback_to_top_image: bool = False  # a failed query gets its best-matched (or first paired) image's pose, logged
 
 
 def correspondences(
