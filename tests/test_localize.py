@@ -138,7 +138,7 @@ def test_a_query_without_matches_is_logged_as_failed_not_given_a_pose(
     assert "night/frame_001.png" not in read_poses(results)
     entry = {q["name"]: q for q in json.loads(log_path(results).read_text())["queries"]}["night/frame_001.png"]
     assert not entry["success"] and entry["failure_reason"] == "only 0 2D-3D matches"
-    # A fallback is explicit and recorded: here none is possible since the query matched no database image.
+    # A fallback is explicit and recorded: here none is possible since the query is paired with no database image.
     results = run(synthetic_map, tmp_path / "fallback.txt", LocalizeConf(fallback_to_top_image=True), pairs=pairs)
     assert "night/frame_001.png" not in read_poses(results)
 
