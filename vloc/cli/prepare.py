@@ -52,6 +52,13 @@ def prepare(
         None, "--root", help="Dataset folder (for colmap: the COLMAP model folder).", callback=existing_folder
     ),
     split: str = typer.Option("easy", "--split", help="7scenes: easy or hard."),
+    pgt: list[Path] = typer.Option(
+        [],
+        "--pgt",
+        help="7scenes (a published scene): pseudo ground truth pose files replacing pose.txt, repeatable: the "
+        "scene's <scene>_train.txt and <scene>_test.txt of Brachmann et al. 2021 ('rgb_file qw qx qy qz tx ty tz f').",
+        callback=existing_file,
+    ),
     condition: str = typer.Option("night", "--condition", help="synthetic: the query condition."),
     images: Path | None = typer.Option(
         None, "--images", help="colmap and plain: the image folder.", callback=existing_folder
@@ -97,7 +104,7 @@ def prepare(
             query_intrinsics=query_intrinsics,
         )
     else:
-        chosen = named_dataset(dataset, root, split, condition, images, query_list, poses)
+        chosen = named_dataset(dataset, root, split, condition, images, query_list, poses, tuple(pgt))
     datasets.prepare(chosen, out, thresholds)
     console.print(f"dataset written to {out}")
 
@@ -110,6 +117,7 @@ def named_dataset(
     images: Path | None,
     query_list: Path | None,
     poses: Path | None = None,
+    pgt: tuple[Path, ...] = (),
 ) -> Dataset:
     """The adapter of a dataset vloc knows, or a one-line error naming the options it lacks."""
     from vloc import datasets
@@ -122,7 +130,7 @@ def named_dataset(
         return datasets.ColmapImages(root, images, query_list)
     require_options(dataset, {"--root": root})
     if dataset == "7scenes":
-        return datasets.SevenScenes(root, split)
+        return datasets.SevenScenes(root, split, pgt)
     if dataset == "templering":
         return datasets.TempleRing(root)
     if dataset == "kitti":
