@@ -20,6 +20,7 @@ import pycolmap
 
 from vloc.datasets.base import Prepared, require
 from vloc.errors import FormatError, InputError
+from vloc.geometry.rigid3d import cam_from_world_at
 from vloc.io.images import header_size
 from vloc.io.nvm import colmap_camera, read_nvm
 from vloc.io.text import read_utf8
@@ -88,9 +89,7 @@ def read_poses(path: Path) -> dict[str, pycolmap.Rigid3d]:
             )
         if tokens[0] in poses:
             raise FormatError(f"{path}:{number}: {tokens[0]} is listed twice")
-        w, x, y, z = values[3:] / np.linalg.norm(values[3:])
-        rotation = pycolmap.Rotation3d(np.array([x, y, z, w]))
-        poses[tokens[0]] = pycolmap.Rigid3d(rotation, -rotation.matrix() @ values[:3])
+        poses[tokens[0]] = cam_from_world_at(values[3:], values[:3])
     if not poses:
         raise FormatError(f"{path}: lists no image")
     return poses

@@ -19,6 +19,21 @@ def rigid_from_matrix(rotation: np.ndarray, translation: np.ndarray) -> pycolmap
     return pycolmap.Rigid3d(pycolmap.Rotation3d(rotation), np.asarray(translation, np.float64).reshape(3))
 
 
+def rigid_from_qvec_wxyz(qvec_wxyz: np.ndarray, translation: np.ndarray) -> pycolmap.Rigid3d:
+    """A Rigid3d from a quaternion in the order of text files (w first; normalised here, not zero) and t."""
+    w, x, y, z = np.asarray(qvec_wxyz, np.float64)
+    quat_xyzw = np.array([x, y, z, w])
+    rotation = pycolmap.Rotation3d(quat_xyzw / np.linalg.norm(quat_xyzw))
+    return pycolmap.Rigid3d(rotation, np.asarray(translation, np.float64).reshape(3))
+
+
+def cam_from_world_at(qvec_wxyz: np.ndarray, centre: np.ndarray) -> pycolmap.Rigid3d:
+    """cam_from_world of a camera at `centre` (world) whose cam_from_world rotation is `qvec_wxyz`: t = -R c (the
+    convention of VisualSFM's NVM and Cambridge Landmarks' pose lists)."""
+    rotation = rigid_from_qvec_wxyz(qvec_wxyz, np.zeros(3)).rotation
+    return pycolmap.Rigid3d(rotation, -rotation.matrix() @ np.asarray(centre, np.float64).reshape(3))
+
+
 def cam_from_world_of(world_from_cam: np.ndarray) -> pycolmap.Rigid3d:
     """Invert a camera-to-world matrix (3x4 or 4x4); R is projected onto SO(3) first, so that the camera centre stays
     exactly the matrix's."""
@@ -71,5 +86,4 @@ def pose_record(cam_from_world: pycolmap.Rigid3d) -> dict[str, list[float]]:
 
 def pose_from_record(record: dict[str, list[float]]) -> pycolmap.Rigid3d:
     """The pose a `pose_record` describes."""
-    w, x, y, z = record["qvec_wxyz"]
-    return pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([x, y, z, w])), np.array(record["tvec"]))
+    return rigid_from_qvec_wxyz(record["qvec_wxyz"], record["tvec"])

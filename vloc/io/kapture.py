@@ -13,6 +13,7 @@ import numpy as np
 import pycolmap
 
 from vloc.errors import FormatError, InputError
+from vloc.geometry.rigid3d import qvec_wxyz, rigid_from_qvec_wxyz
 from vloc.io.text import check_intrinsics, name_problem, read_utf8
 
 VERSION = "1.1"
@@ -226,7 +227,7 @@ def _pose(values: list[str], where: str) -> pycolmap.Rigid3d:
     norm = np.linalg.norm([qx, qy, qz, qw])
     if not (np.isfinite([qw, qx, qy, qz, tx, ty, tz]).all() and norm > 0):
         raise FormatError(f"{where}: pose is not finite or its quaternion is zero")
-    return pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([qx, qy, qz, qw]) / norm), np.array([tx, ty, tz]))
+    return rigid_from_qvec_wxyz([qw, qx, qy, qz], [tx, ty, tz])
 
 
 def read_points3d(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -282,8 +283,7 @@ def _text(value) -> str:
 
 def pose_values(pose: pycolmap.Rigid3d) -> list[float]:
     """qw, qx, qy, qz, tx, ty, tz of a pose."""
-    qx, qy, qz, qw = pose.rotation.quat
-    return [qw, qx, qy, qz, *pose.translation]
+    return [*qvec_wxyz(pose), *pose.translation]
 
 
 def camera_values(camera: pycolmap.Camera) -> list:

@@ -20,6 +20,7 @@ import numpy as np
 import pycolmap
 
 from vloc.errors import FormatError, InputError
+from vloc.geometry.rigid3d import cam_from_world_at
 
 HEADER = "NVM_V3"
 
@@ -134,13 +135,9 @@ def _camera(path: Path, number: int, tokens: list[str]) -> NvmCamera:
             f"{path}:{number}: expected a camera 'name focal qw qx qy qz cx cy cz radial 0', got {len(tokens)} fields"
         )
     focal, qw, qx, qy, qz, cx, cy, cz, radial = _numbers(path, number, tokens[1:10], "the camera")
-    quaternion = np.array([qx, qy, qz, qw])
-    norm = np.linalg.norm(quaternion)
-    if focal <= 0 or norm < 1e-6:
+    if focal <= 0 or np.linalg.norm([qw, qx, qy, qz]) < 1e-6:
         raise FormatError(f"{path}:{number}: camera {tokens[0]} has a focal length <= 0 or a zero quaternion")
-    rotation = pycolmap.Rotation3d(quaternion / norm)
-    centre = np.array([cx, cy, cz])
-    cam_from_world = pycolmap.Rigid3d(rotation, -rotation.matrix() @ centre)
+    cam_from_world = cam_from_world_at([qw, qx, qy, qz], [cx, cy, cz])
     return NvmCamera(tokens[0], float(focal), cam_from_world, float(radial), number)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pycolmap
 
 from vloc.errors import FormatError, InputError
-from vloc.geometry.rigid3d import cam_from_world_of, qvec_wxyz
+from vloc.geometry.rigid3d import cam_from_world_of, qvec_wxyz, rigid_from_qvec_wxyz
 from vloc.io.atomic import atomic_path
 
 
@@ -168,7 +168,7 @@ def _pose(tokens: list[str], path: Path, number: int, name: str) -> pycolmap.Rig
         norm = np.linalg.norm([qx, qy, qz, qw])
     if not 0 < norm < math.inf:
         raise FormatError(f"{path}:{number}: quaternion of {name!r} has norm {norm:g} and cannot be normalised")
-    return pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([qx, qy, qz, qw]) / norm), np.array([tx, ty, tz]))
+    return rigid_from_qvec_wxyz([qw, qx, qy, qz], [tx, ty, tz])
 
 
 def log_path(results: Path) -> Path:
