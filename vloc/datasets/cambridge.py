@@ -21,7 +21,7 @@ import pycolmap
 from vloc.datasets.base import Prepared, require
 from vloc.errors import FormatError, InputError
 from vloc.geometry.rigid3d import cam_from_world_at
-from vloc.io.images import header_size
+from vloc.io.images import image_size
 from vloc.io.nvm import colmap_camera, read_nvm
 from vloc.io.text import read_utf8
 
@@ -47,10 +47,7 @@ class CambridgeLandmarks:
             camera = by_stem.get(_stem(name))
             if camera is None:
                 raise InputError(f"{nvm_path}: no camera for {name}, so no intrinsics")
-            size = header_size(self.root / name)
-            if size is None:
-                raise InputError(f"{self.root / name}: image not found or not readable")
-            cameras[name] = colmap_camera(camera, *size)
+            cameras[name] = colmap_camera(camera, *image_size(self.root / name))
         return Prepared(
             name=f"cambridge-{self.root.name}",
             image_root=self.root,

@@ -30,7 +30,7 @@ from vloc.datasets.base import Prepared, require
 from vloc.errors import FormatError, InputError
 from vloc.geometry.projection import view_from_rays
 from vloc.geometry.rigid3d import rigid_from_matrix
-from vloc.io.images import header_size
+from vloc.io.images import image_size
 from vloc.io.point_maps import InLocPointMaps, PointMap
 
 QUERY_FOLDER = "query/iphone7"
@@ -75,10 +75,7 @@ class InLoc:
 
 def query_camera(path: Path) -> pycolmap.Camera:
     """InLoc's query intrinsics: focal length 28/36 of the longer side, principal point at the centre."""
-    size = header_size(path)
-    if size is None:
-        raise FormatError(f"{path}: not a readable JPEG")
-    width, height = size
+    width, height = image_size(path)
     focal = max(width, height) * FOCAL_LENGTH_35MM / 36.0
     return pycolmap.Camera(model="SIMPLE_PINHOLE", width=width, height=height, params=[focal, width / 2, height / 2])
 
@@ -102,9 +99,7 @@ def cutout_view(point_map: PointMap, image: Path) -> tuple[pycolmap.Camera, pyco
             f"{where}: XYZcut is not a pinhole view from its scan's origin (median reprojection error "
             f"{np.median(errors):.3g} px over {found.sum()} grid pixels)"
         )
-    size = header_size(image)
-    if size is None:
-        raise FormatError(f"{image}: not a readable JPEG")
+    size = image_size(image)
     sx, sy = size[0] / width, size[1] / height
     camera = pycolmap.Camera(
         model="PINHOLE", width=size[0], height=size[1], params=[K[0, 0] * sx, K[1, 1] * sy, K[0, 2] * sx, K[1, 2] * sy]

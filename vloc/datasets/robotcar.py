@@ -21,7 +21,7 @@ import pycolmap
 
 from vloc.datasets.base import Prepared, require
 from vloc.errors import FormatError, InputError
-from vloc.io.images import header_size
+from vloc.io.images import image_size
 from vloc.io.nvm import read_nvm
 from vloc.io.text import read_utf8
 
@@ -102,9 +102,7 @@ def camera_intrinsics(folder: Path, images: Path, names: list[str]) -> dict[str,
     for name in names:
         side = PurePosixPath(name).parent.name
         if side not in by_side:
-            size = header_size(images / name)
-            if size is None:
-                raise InputError(f"{images / name}: not a readable image")
+            size = image_size(images / name)
             params = read_intrinsics(require(folder / f"{side}_intrinsics.txt", f"{side} camera intrinsics"))
             by_side[side] = pycolmap.Camera(model="PINHOLE", width=size[0], height=size[1], params=params)
         cameras[name] = by_side[side]

@@ -95,6 +95,14 @@ def header_size(path: Path) -> tuple[int, int] | None:
         return None
 
 
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file's header; one line naming the file where it is missing or unreadable."""
+    size = header_size(path)
+    if size is None:
+        raise InputError(f"{path}: image not found or not readable")
+    return size
+
+
 def check_pixel_budget(path: Path, size: tuple[int, int], preprocessing: Preprocessing) -> None:
     """Refuse an image whose extracted size (after resize_max) exceeds `preprocessing.max_pixels`."""
     width, height = fitted_size(*size, preprocessing.resize_max)
