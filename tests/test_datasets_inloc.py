@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from vloc.cli import app
 from vloc.datasets import InLoc
 from vloc.datasets.inloc import query_camera
+from vloc.errors import FormatError
 from vloc.geometry.rigid3d import pose_errors
 from vloc.io.point_maps import inloc_alignment_path, read_mat_points, read_scan_alignment
 
@@ -164,3 +165,26 @@ def test_cutout_name_that_is_not_inlocs(copy: Path, tmp_path: Path):
     renamed = cutout.with_name("frame_000.jpg")
     cutout.rename(renamed)
     assert_one_line_error(prepare(copy, tmp_path / "out"), str(renamed), "not an InLoc cutout name")
+
+
+def test_matlab_v73_xyzcut_that_is_not_hxwx3(tmp_path: Path):
+    path = tmp_path / "flat.mat"
+    with h5py.File(path, "w") as handle:
+        handle["XYZcut"] = np.zeros((4, 5))
+    with pytest.raises(FormatError, match=f"{path}: XYZcut has shape \\(5, 4\\)"):
+        read_mat_points(path)
+
+
+def test_unreadable_matlab_v73(tmp_path: Path):
+    path = tmp_path / "truncated.mat"
+    with h5py.File(path, "w") as handle:
+        handle["XYZcut"] = np.zeros((3, 40, 30))
+    path.write_bytes(path.read_bytes()[:600])  # the HDF5 signature stays, the rest is cut
+    with pytest.raises(FormatError, match=f"{path}: "):
+        read_mat_points(path)
+
+
+def test_unreadable_query_image(copy: Path, tmp_path: Path):
+    query = copy / fake_inloc.query_name(1)
+    query.write_bytes(b"not a jpeg")
+    assert_one_line_error(prepare(copy, tmp_path / "out"), str(query), "image not found or not readable")

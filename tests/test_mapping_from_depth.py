@@ -184,5 +184,8 @@ def test_cli_bad_inputs_fail_with_one_line(benchmark_scene: Path, depth_map_loca
     np.savez(tmp_path / "geometry" / "frame_000.npz", depth=np.zeros((360, 480)))
     result = runner.invoke(app, [*base, str(tmp_path / "m"), "--xyz", str(tmp_path)])
     assert_one_line_error(result, "frame_000.npz", "no array 'scene_coordinates'")
+    (tmp_path / "geometry" / "frame_000.npz").write_bytes(b"PK\x03\x04" + bytes(100))  # a zip signature, no zip
+    result = runner.invoke(app, [*base, str(tmp_path / "m"), "--xyz", str(tmp_path)])
+    assert_one_line_error(result, "frame_000.npz", "not a readable .npz file")
     assert isinstance(point_maps(benchmark_scene), SynthPointMaps)
     assert not (tmp_path / "m").exists()

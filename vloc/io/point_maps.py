@@ -4,6 +4,7 @@ the scan's alignment file) and vloc synth scenes (`geometry/<frame>.npz` holding
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -51,10 +52,7 @@ def read_mat_points(path: Path, key: str = "XYZcut") -> np.ndarray:
     if not path.is_file():
         raise InputError(f"{path}: point map not found")
     if h5py.is_hdf5(path):
-        with h5py.File(path, "r") as handle:
-            if key not in handle or not isinstance(handle[key], h5py.Dataset):
-                raise FormatError(f"{path}: no array '{key}' in this MATLAB v7.3 file")
-            return check_points(handle[key][()].transpose(2, 1, 0), path, key)
+        return check_points(_read_v73(path, key), path, key)
     try:
         contents = scipy.io.loadmat(path, variable_names=[key])
     except (scipy.io.matlab.MatReadError, ValueError, TypeError, OSError, NotImplementedError) as error:
@@ -62,6 +60,17 @@ def read_mat_points(path: Path, key: str = "XYZcut") -> np.ndarray:
     if key not in contents:
         raise FormatError(f"{path}: no array '{key}' in this MATLAB file")
     return check_points(contents[key], path, key)
+
+
+def _read_v73(path: Path, key: str) -> np.ndarray:
+    """The array `key` of a MATLAB v7.3 file in MATLAB's axis order (HDF5 stores it column-major: axes reversed)."""
+    try:
+        with h5py.File(path, "r") as handle:
+            if key not in handle or not isinstance(handle[key], h5py.Dataset):
+                raise FormatError(f"{path}: no array '{key}' in this MATLAB v7.3 file")
+            return handle[key][()].T
+    except OSError as error:
+        raise FormatError(f"{path}: not a readable MATLAB v7.3 file ({error})") from None
 
 
 def read_npz_points(path: Path, key: str = "scene_coordinates") -> np.ndarray:
@@ -73,7 +82,7 @@ def read_npz_points(path: Path, key: str = "scene_coordinates") -> np.ndarray:
             if key not in contents:
                 raise FormatError(f"{path}: no array '{key}'")
             return check_points(contents[key], path, key)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, zipfile.BadZipFile) as error:
         raise FormatError(f"{path}: not a readable .npz file ({error})") from None
 
 
