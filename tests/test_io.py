@@ -166,6 +166,18 @@ def test_text_files_round_trip(tmp_path: Path):
         read_queries(tmp_path / "bad.txt")
 
 
+def test_camera_sizes_written_as_floats_are_read_by_both_camera_readers(tmp_path: Path):
+    from vloc.io.kapture import read_sensors
+
+    (tmp_path / "queries.txt").write_text("q.jpg SIMPLE_PINHOLE 640.0 480 500 320 240\n")
+    (tmp_path / "sensors.txt").write_text("cam, , camera, SIMPLE_PINHOLE, 640.0, 480.0, 500, 320, 240\n")
+    for camera in (read_queries(tmp_path / "queries.txt")["q.jpg"], read_sensors(tmp_path / "sensors.txt")["cam"]):
+        assert (camera.width, camera.height, camera.params.tolist()) == (640, 480, [500, 320, 240])
+    (tmp_path / "queries.txt").write_text("q.jpg SIMPLE_PINHOLE 640.5 480 500 320 240\n")
+    with pytest.raises(FormatError, match="queries.txt:1: expected 'name MODEL width height params...'"):
+        read_queries(tmp_path / "queries.txt")
+
+
 @pytest.mark.parametrize(
     ("intrinsics", "message"),
     [

@@ -14,7 +14,7 @@ import pycolmap
 
 from vloc.errors import FormatError, InputError
 from vloc.geometry.rigid3d import qvec_wxyz, rigid_from_qvec_wxyz
-from vloc.io.text import check_intrinsics, name_problem, read_utf8
+from vloc.io.text import camera_from_fields, name_problem, read_utf8
 
 VERSION = "1.1"
 READABLE_VERSIONS = ("1.0", "1.1")
@@ -140,28 +140,9 @@ def _camera(params: list[str], where: str) -> pycolmap.Camera | None:
     """A camera from `MODEL, width, height, params...` (COLMAP's models and parameter order)."""
     if not params:
         raise FormatError(f"{where}: camera without a model")
-    model = params[0]
-    if model == UNKNOWN_CAMERA:
+    if params[0] == UNKNOWN_CAMERA:
         return None
-    if model not in pycolmap.CameraModelId.__members__:
-        raise FormatError(f"{where}: unknown camera model {model!r}")
-    try:
-        width, height = _integer(params[1]), _integer(params[2])
-        values = [float(value) for value in params[3:]]
-    except (ValueError, IndexError):
-        raise FormatError(f"{where}: expected '{model}, width, height, params...' as numbers") from None
-    check_intrinsics(model, width, height, values, where)
-    camera = pycolmap.Camera(model=model, width=width, height=height, params=values)
-    if not camera.verify_params():
-        raise FormatError(f"{where}: wrong number of parameters for camera model {model}")
-    return camera
-
-
-def _integer(value: str) -> int:
-    number = float(value)
-    if not number.is_integer():
-        raise ValueError(value)
-    return int(number)
+    return camera_from_fields(params, where, f"'{params[0]}, width, height, params...' as numbers")
 
 
 def read_records(path: Path, cameras: dict[str, pycolmap.Camera | None]) -> list[CameraRecord]:

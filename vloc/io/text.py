@@ -206,6 +206,30 @@ def check_intrinsics(model: str, width: int, height: int, params: list[float], w
             raise FormatError(f"{where}: focal length {params[index]:g} is not positive")
 
 
+def camera_from_fields(fields: list[str], where: str, expected: str) -> pycolmap.Camera:
+    """A camera from `MODEL width height params...` (COLMAP's models and parameter order; sizes may be written as
+    floats, as kapture does); one line at `where` (file:line) naming what is wrong, `expected` the line's format."""
+    if fields and fields[0] not in pycolmap.CameraModelId.__members__:
+        raise FormatError(f"{where}: unknown camera model {fields[0]!r}")
+    try:
+        model, width, height = fields[0], _whole_number(fields[1]), _whole_number(fields[2])
+        params = [float(value) for value in fields[3:]]
+    except (IndexError, ValueError):
+        raise FormatError(f"{where}: expected {expected}") from None
+    check_intrinsics(model, width, height, params, where)
+    camera = pycolmap.Camera(model=model, width=width, height=height, params=params)
+    if not camera.verify_params():
+        raise FormatError(f"{where}: wrong number of parameters for camera model {model}")
+    return camera
+
+
+def _whole_number(value: str) -> int:
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError(value)
+    return int(number)
+
+
 def read_queries(path: Path) -> dict[str, pycolmap.Camera]:
     """hloc queries file: `name MODEL width height params...` per line."""
     cameras = {}
@@ -213,17 +237,7 @@ def read_queries(path: Path) -> dict[str, pycolmap.Camera]:
     for number, line in _numbered_lines(path):
         tokens = line.split()
         name = _first_mention(_checked_name(tokens[0], path, number), lines_by_name, path, number)
-        if len(tokens) > 1 and tokens[1] not in pycolmap.CameraModelId.__members__:
-            raise FormatError(f"{path}:{number}: unknown camera model {tokens[1]!r}")
-        try:
-            width, height, params = int(tokens[2]), int(tokens[3]), [float(t) for t in tokens[4:]]
-        except (IndexError, ValueError):
-            raise FormatError(f"{path}:{number}: expected 'name MODEL width height params...'") from None
-        check_intrinsics(tokens[1], width, height, params, f"{path}:{number}")
-        camera = pycolmap.Camera(model=tokens[1], width=width, height=height, params=params)
-        if not camera.verify_params():
-            raise FormatError(f"{path}:{number}: wrong number of parameters for camera model {tokens[1]}")
-        cameras[name] = camera
+        cameras[name] = camera_from_fields(tokens[1:], f"{path}:{number}", "'name MODEL width height params...'")
     return cameras
 
 
