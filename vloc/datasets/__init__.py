@@ -1,7 +1,9 @@
 """Dataset adapters: small dataclasses of paths whose `load()` gives a `Prepared`, written to files by `prepare`."""
 
+from vloc.datasets.aachen import AachenDayNight
 from vloc.datasets.base import Dataset, Prepared, prepare
 from vloc.datasets.cambridge import CambridgeLandmarks
+from vloc.datasets.cmu import ExtendedCMUSeasons
 from vloc.datasets.generic import ColmapImages, PosesFile
 from vloc.datasets.inloc import InLoc
 from vloc.datasets.kitti import KittiOdometry
@@ -21,6 +23,8 @@ __all__ = [
     "ColmapImages",
     "PosesFile",
     "InLoc",
+    "AachenDayNight",
+    "ExtendedCMUSeasons",
     "RobotCarSeasons",
     "CambridgeLandmarks",
 ]
