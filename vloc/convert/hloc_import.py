@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import pycolmap
 
 from vloc.convert.colmap_import import model_dataset
@@ -15,7 +14,7 @@ from vloc.convert.outputs import PREPARED, Loaded, check_outputs, one_of, write_
 from vloc.datasets import prepare
 from vloc.errors import FormatError, InputError
 from vloc.io.features import FeatureReader
-from vloc.io.model import write_model
+from vloc.io.model import points2d_are_keypoints, write_model
 from vloc.io.text import read_pairs
 
 logger = logging.getLogger(__name__)
@@ -49,10 +48,7 @@ def made_from(model: pycolmap.Reconstruction, features: Path) -> bool:
     sampled = [image for image in model.images.values() if image.num_points3D][:SAMPLED_IMAGES]
     with FeatureReader(features) as reader:
         for image in sampled:
-            if image.name not in reader:
-                return False
-            keypoints, points = reader.keypoints(image.name), np.array([p.xy for p in image.points2D]).reshape(-1, 2)
-            if len(keypoints) != len(points) or not np.allclose(points, keypoints + 0.5, atol=1e-2):
+            if image.name not in reader or not points2d_are_keypoints(image, reader.keypoints(image.name)):
                 return False
     return bool(sampled)
 

@@ -17,7 +17,7 @@ from vloc.io.kapture import RECONSTRUCTION, RECORDS_DATA, SENSORS, camera_values
 from vloc.io.kapture_features import DESCRIPTORS, DTYPES, KEYPOINTS, FeatureType, write_feature_type
 from vloc.io.kapture_features import write_matches as write_kapture_matches
 from vloc.io.matches import MatchReader, check_pair_keys
-from vloc.io.model import read_model
+from vloc.io.model import points2d_are_keypoints, read_model
 from vloc.io.text import read_pairs, read_queries
 
 # Keypoints are written in float64 with COLMAP's (and kapture's) convention, x + 0.5: exact, and read back exactly.
@@ -163,8 +163,7 @@ def check_points2d(model: pycolmap.Reconstruction, features: FeatureReader, mode
         if not image.num_points3D:
             continue
         keypoints = features.keypoints(image.name) if image.name in features else np.zeros((0, 2))
-        points = np.array([p.xy for p in image.points2D]).reshape(-1, 2)
-        if len(points) != len(keypoints) or not np.allclose(points, keypoints + 0.5, atol=1e-3):
+        if not points2d_are_keypoints(image, keypoints):
             raise FormatError(
                 f"{model_path}: the points2D of '{image.name}' are not the keypoints of {features.path}: give the "
                 "features the model was triangulated from, or none to export its points2D as keypoints"

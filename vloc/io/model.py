@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pycolmap
 
 from vloc.errors import FormatError, InputError
@@ -84,6 +85,13 @@ def model_poses(model: pycolmap.Reconstruction) -> dict[str, pycolmap.Rigid3d]:
 def model_cameras(model: pycolmap.Reconstruction) -> dict[str, pycolmap.Camera]:
     """Camera of every image, by name."""
     return {image.name: model.cameras[image.camera_id] for image in model.images.values()}
+
+
+def points2d_are_keypoints(image: pycolmap.Image, keypoints: np.ndarray) -> bool:
+    """Whether an image's points2D are `keypoints` (hloc's convention, pixel centres at integers) + 0.5, index for
+    index: the keypoints its 3D points' observations index."""
+    points = np.array([point.xy for point in image.points2D], np.float64).reshape(-1, 2)
+    return len(points) == len(keypoints) and bool(np.allclose(points, keypoints + 0.5, atol=1e-2))
 
 
 def read_ground_truth(path: Path) -> dict[str, pycolmap.Rigid3d]:
