@@ -69,22 +69,13 @@ def kapture(
         None, "--keypoints-type", help="The keypoints type to import when the kaptures hold several."
     ),
     keypoints: Path | None = typer.Option(
-        None,
-        "--keypoints",
-        help="Keypoints folder (holding keypoints.txt) outside the kaptures.",
-        callback=existing_folder,
+        None, "--keypoints", help="Keypoints folder (keypoints.txt) outside the kaptures.", callback=existing_folder
     ),
     descriptors: Path | None = typer.Option(
-        None,
-        "--descriptors",
-        help="Descriptors folder (descriptors.txt); default: beside --keypoints.",
-        callback=existing_folder,
+        None, "--descriptors", help="Descriptors folder; default: beside --keypoints.", callback=existing_folder
     ),
     matches: list[Path] = typer.Option(
-        [],
-        "--matches",
-        help="Matches folder (the *.overlapping tree) outside the kaptures, repeatable.",
-        callback=existing_folder,
+        [], "--matches", help="Matches folder (*.overlapping), repeatable.", callback=existing_folder
     ),
     keypoint_origin: str = typer.Option(
         "corner",

@@ -58,46 +58,67 @@ def import_database(
     """Write the keypoints (moved by -0.5 to hloc's convention) and descriptors of the dataset's images, and the
     inlier matches of their verified pairs; the keypoint counts, the mapping pairs and the (query, mapping) pairs."""
     require_file(database, "COLMAP database")  # opening a missing database would create it
-    mapping, wanted = set(data.mapping), set(data.mapping) | set(data.queries)
-    counts: dict[str, int] = {}
-    mapping_pairs, query_pairs = [], []
+    wanted = set(data.mapping) | set(data.queries)
     try:
         with pycolmap.Database.open(database) as db:
             names = {image.image_id: image.name for image in db.read_all_images() if image.name in wanted}
-            with atomic_writer(out / FEATURES, resume=False) as handle:
-                handle.attrs["converted_from"] = str(database)
-                for image_id, name in names.items():
-                    keypoints = db.read_keypoints(image_id)[:, :2] - 0.5
-                    camera = data.cameras[name]
-                    datasets = {
-                        "keypoints": keypoints.astype(np.float32),
-                        "descriptors": descriptors_of(db.read_descriptors(image_id)),
-                        "image_size": np.array([camera.width, camera.height], np.int32),
-                    }
-                    write_group(handle, name, datasets)
-                    counts[name] = len(keypoints)
-            pair_ids, geometries = db.read_two_view_geometries()
-            with atomic_writer(out / MATCHES, resume=False) as handle:
-                handle.attrs["converted_from"] = str(database)
-                for pair_id, geometry in zip(pair_ids, geometries):
-                    ids = pycolmap.pair_id_to_image_pair(pair_id)
-                    if not all(i in names for i in ids) or len(geometry.inlier_matches) == 0:
-                        continue
-                    pair = tuple(names[i] for i in ids)
-                    kind = len(mapping & set(pair))
-                    if kind == 0:
-                        continue  # two queries
-                    if kind == 1 and pair[0] in mapping:
-                        pair, inliers = pair[::-1], geometry.inlier_matches[:, ::-1]
-                    else:
-                        inliers = geometry.inlier_matches
-                    matches0 = np.full(counts[pair[0]], -1, np.int32)
-                    matches0[inliers[:, 0]] = inliers[:, 1]
-                    write_matches(handle, *pair, matches0, (matches0 > -1).astype(np.float32))
-                    (mapping_pairs if kind == 2 else query_pairs).append(pair)
+            counts = import_keypoints(db, names, data.cameras, out / FEATURES, database)
+            mapping_pairs, query_pairs = import_verified_matches(
+                db, names, counts, set(data.mapping), out / MATCHES, database
+            )
     except (RuntimeError, ValueError) as error:
         raise FormatError(f"{database}: not a readable COLMAP database ({error})") from None
     return counts, mapping_pairs, query_pairs
+
+
+def import_keypoints(
+    db: pycolmap.Database, names: dict[int, str], cameras: dict[str, pycolmap.Camera], path: Path, database: Path
+) -> dict[str, int]:
+    """A features file of the keypoints (hloc's convention) and descriptors of the images `names`; their counts."""
+    counts: dict[str, int] = {}
+    with atomic_writer(path, resume=False) as handle:
+        handle.attrs["converted_from"] = str(database)
+        for image_id, name in names.items():
+            keypoints = db.read_keypoints(image_id)[:, :2] - 0.5
+            datasets = {
+                "keypoints": keypoints.astype(np.float32),
+                "descriptors": descriptors_of(db.read_descriptors(image_id)),
+                "image_size": np.array([cameras[name].width, cameras[name].height], np.int32),
+            }
+            write_group(handle, name, datasets)
+            counts[name] = len(keypoints)
+    return counts
+
+
+def import_verified_matches(
+    db: pycolmap.Database,
+    names: dict[int, str],
+    counts: dict[str, int],
+    mapping: set[str],
+    path: Path,
+    database: Path,
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """A matches file of the inlier matches of the verified pairs of `names` (a query first; no pair of two queries);
+    the mapping pairs and the (query, mapping image) pairs."""
+    mapping_pairs, query_pairs = [], []
+    pair_ids, geometries = db.read_two_view_geometries()
+    with atomic_writer(path, resume=False) as handle:
+        handle.attrs["converted_from"] = str(database)
+        for pair_id, geometry in zip(pair_ids, geometries):
+            ids = pycolmap.pair_id_to_image_pair(pair_id)
+            if not all(i in names for i in ids) or len(geometry.inlier_matches) == 0:
+                continue
+            pair, inliers = tuple(names[i] for i in ids), geometry.inlier_matches
+            kind = len(mapping & set(pair))
+            if kind == 0:
+                continue  # two queries
+            if kind == 1 and pair[0] in mapping:
+                pair, inliers = pair[::-1], inliers[:, ::-1]
+            matches0 = np.full(counts[pair[0]], -1, np.int32)
+            matches0[inliers[:, 0]] = inliers[:, 1]
+            write_matches(handle, *pair, matches0, (matches0 > -1).astype(np.float32))
+            (mapping_pairs if kind == 2 else query_pairs).append(pair)
+    return mapping_pairs, query_pairs
 
 
 def descriptors_of(descriptors: pycolmap.FeatureDescriptors) -> np.ndarray:
