@@ -34,7 +34,17 @@ DATASETS = (
     "reference/ (posed COLMAP model of the mapping images, no points), ground_truth.txt and dataset.json. "
     f"DATASET is one of {', '.join(DATASETS)}. kitti is one KITTI odometry sequence folder (--root; image_0/ or "
     "image_l/, calib.txt, poses in poses.txt or KITTI's poses/XX.txt, else --poses): even frames map, odd frames are "
-    "queries. plain is your own layout: --images, --poses (hloc results "
+    "queries. The public benchmarks, in their published layouts (docs/datasets.md): 7scenes is one scene folder "
+    "(seq-XX/, TrainSplit.txt, TestSplit.txt: train sequences map, test sequences are queries; --pgt FILE, repeatable, "
+    "takes the poses from Brachmann et al.'s SfM pseudo ground truth) or vloc's redkitchen subset (frames/, splits/, "
+    "--split easy or hard); aachen is the Aachen Day-Night v1.1 folder (images_upright, 3D-models/aachen_v_1_1, day "
+    "and night query lists with intrinsics); robotcar is RobotCar Seasons v2 (images/<condition>/<camera>/, "
+    "3D-models/all-merged/all.nvm, intrinsics/, robotcar_v2_test.txt); cmu is one Extended CMU Seasons slice folder "
+    "(database/, query/, sparse/, test-images-sliceN.txt); cambridge is one Cambridge Landmarks scene folder "
+    "(dataset_train.txt, dataset_test.txt, reconstruction.nvm); inloc is InLoc's folder (database/cutouts, "
+    "database/alignments, query/iphone7; each cutout's pose is recovered from its XYZcut). dataset.json says how the "
+    "dataset's evaluation server names a query (vloc evaluate submission). plain is your own layout: --images, "
+    "--poses (hloc results "
     "'name qw qx qy qz tx ty tz', cam_from_world; or with --poses-format c2w-matrix, 'name' and the 16 numbers of a "
     "camera-to-world 4x4 matrix, row by row, OpenCV camera axes), --intrinsics ('name MODEL width height params...' "
     "per image, as hloc's queries files; --query-intrinsics for the queries' in a second file), --mapping and "
@@ -42,6 +52,7 @@ DATASETS = (
     "`vloc evaluate poses --dataset-json` uses.",
     "vloc prepare 7scenes outputs/7scenes-easy --root ../shared/data/7scenes_redkitchen_subset --split easy\n\n    "
     "vloc prepare kitti outputs/kitti-04 --root kitti/dataset/sequences/04\n\n    "
+    "vloc prepare aachen outputs/aachen --root datasets/aachen_v1.1\n\n    "
     "vloc prepare plain outputs/office --images office/images --poses office/poses.txt --intrinsics "
     "office/cameras.txt --mapping office/mapping.txt --queries office/queries.txt --threshold 0.05,2 --threshold 0.1,5",
 )
