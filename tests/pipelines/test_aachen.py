@@ -4,6 +4,7 @@ on the rendered truth."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path, PurePosixPath
 
 import pycolmap
@@ -33,13 +34,10 @@ def test_aachen_recipe_writes_the_servers_file_of_every_query(aachen):
     assert not (run.out / "Aachen-v1.1_vloc_aliked-lightglue.txt").exists()  # LEARNED=0
 
 
-def test_aachen_recipe_localizes_day_and_night_queries_on_the_rendered_truth(aachen):
-    """Measured: all 8 queries within 3.7 cm and 0.22 deg, none a fallback. The submission's numbers are cam_from_world
-    (qw qx qy qz tx ty tz): read as such they must land on the truth."""
-    run, truth = aachen
-    rows = check_submission(
-        run.out / "Aachen-v1.1_vloc_sift-nn-ratio.txt", [PurePosixPath(n).name for n in truth if n.startswith("query/")]
-    )
+def conditions_close_to_truth(submission: Path, truth: dict[str, pycolmap.Rigid3d]) -> list[str]:
+    """The condition (day, night) of each submitted query within (0.25 m, 2 deg) of the truth, its numbers read as
+    cam_from_world (qw qx qy qz tx ty tz)."""
+    rows = check_submission(submission, [PurePosixPath(n).name for n in truth if n.startswith("query/")])
     by_file = {PurePosixPath(n).name: n for n in truth}
     close = []
     for name, (qw, qx, qy, qz, tx, ty, tz) in rows.items():
@@ -47,5 +45,25 @@ def test_aachen_recipe_localizes_day_and_night_queries_on_the_rendered_truth(aac
         metres, degrees = pose_errors(pose, truth[by_file[name]])
         if metres < 0.25 and degrees < 2:
             close.append(by_file[name].split("/")[1])
+    return close
+
+
+def test_aachen_recipe_localizes_day_and_night_queries_on_the_rendered_truth(aachen):
+    """Measured: all 8 queries within 3.7 cm and 0.22 deg, none a fallback."""
+    run, truth = aachen
+    close = conditions_close_to_truth(run.out / "Aachen-v1.1_vloc_sift-nn-ratio.txt", truth)
     assert close.count("day") >= 3 and close.count("night") >= 3
     assert len(json.loads((run.out / "Aachen-v1.1_vloc_sift-nn-ratio.json").read_text())["fallbacks"]) <= 2
+
+
+def test_aachen_recipe_runs_aliked_and_lightglue_where_their_weights_are_installed(aachen, tmp_path: Path):
+    """The learned branch of the benchmark recipes (`vloc weights aliked lightglue` passes in CI), on a copy of the
+    weight-free run with 4 mapping pairs per image and 3 retrieved images per query. Measured: 8 of 8 queries within
+    (0.25 m, 2 deg)."""
+    run, truth = aachen
+    out = tmp_path / "out"
+    shutil.copytree(run.out, out, ignore=shutil.ignore_patterns("global-vlad-*"))  # its conf names its folder
+    root = run.out.parent / "aachen_v1.1"
+    run_recipe("aachen.sh", out, None, str(root), NUM_MAPPING_PAIRS="4", NUM_RETRIEVED="3")
+    close = conditions_close_to_truth(out / "Aachen-v1.1_vloc_aliked-lightglue.txt", truth)
+    assert close.count("day") >= 3 and close.count("night") >= 3
