@@ -129,6 +129,30 @@ def test_colmap_bad_inputs(scene: dict[str, Path], database: Path, tmp_path: Pat
         colmap_import.check_points2d(model, counts, tmp_path / "other.db")
 
 
+@pytest.mark.parametrize("side", [0, 1])
+def test_colmap_database_with_a_match_beyond_the_keypoints_is_a_one_line_error(
+    scene: dict[str, Path], database: Path, tmp_path: Path, side: int
+):
+    corrupt, name = tmp_path / "corrupt.db", ("db/a.png", "db/b.png")[side]
+    shutil.copyfile(database, corrupt)
+    with pycolmap.Database.open(corrupt) as db:
+        ids = {image.name: image.image_id for image in db.read_all_images()}
+        count = db.read_keypoints(ids[name]).shape[0]
+        geometry = db.read_two_view_geometry(ids["db/a.png"], ids["db/b.png"])
+        inliers = geometry.inlier_matches.copy()
+        inliers[0, side] = count  # one past the last keypoint
+        geometry.inlier_matches = inliers
+        db.delete_two_view_geometry(ids["db/a.png"], ids["db/b.png"])
+        db.write_two_view_geometry(ids["db/a.png"], ids["db/b.png"], geometry)
+    args = [str(scene["model"]), str(tmp_path / "out"), "--images", str(scene["images"])]
+    assert_one_line_error(
+        convert("colmap", *args, "--query-intrinsics", str(scene["queries"]), "--database", str(corrupt)),
+        "corrupt.db: a verified match of db/a.png and db/b.png names keypoint",
+        f"of {name}, which has {count}",
+    )
+    assert not (tmp_path / "out" / "matches-colmap.h5").exists()
+
+
 # ---------------------------------------------------------------- hloc
 @pytest.fixture(scope="module")
 def hloc_outputs(scene: dict[str, Path], tmp_path_factory) -> Path:

@@ -114,6 +114,12 @@ def import_verified_matches(
                 continue  # two queries
             if kind == 1 and pair[0] in mapping:
                 pair, inliers = pair[::-1], inliers[:, ::-1]
+            for name, column in zip(pair, inliers.T):
+                if column.max() >= counts[name]:
+                    raise FormatError(
+                        f"{database}: a verified match of {pair[0]} and {pair[1]} names keypoint {column.max()} of "
+                        f"{name}, which has {counts[name]} (a corrupt database)"
+                    )
             matches0 = np.full(counts[pair[0]], -1, np.int32)
             matches0[inliers[:, 0]] = inliers[:, 1]
             write_matches(handle, *pair, matches0, (matches0 > -1).astype(np.float32))
