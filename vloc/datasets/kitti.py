@@ -16,7 +16,7 @@ import pycolmap
 from vloc.datasets.base import Prepared
 from vloc.errors import FormatError, InputError
 from vloc.geometry.rigid3d import cam_from_world_of
-from vloc.io.images import header_size
+from vloc.io.images import image_size
 from vloc.io.text import read_utf8
 
 IMAGE_FOLDERS = ("image_0", "image_l")  # the left greyscale camera: KITTI's name, then the flat copy's
@@ -39,10 +39,7 @@ class KittiOdometry:
         world_from_cams = read_poses(poses_path)
         if len(world_from_cams) != len(names):
             raise FormatError(f"{poses_path}: {len(world_from_cams)} poses for the {len(names)} images of {image_root}")
-        size = header_size(image_root / names[0])
-        if size is None:
-            raise FormatError(f"{image_root / names[0]}: not a readable PNG")
-        camera = read_left_camera(self.root / "calib.txt", *size)
+        camera = read_left_camera(self.root / "calib.txt", *image_size(image_root / names[0]))
         return Prepared(
             name="kitti",
             image_root=image_root,

@@ -23,7 +23,7 @@ import pycolmap
 
 from vloc.datasets.base import Prepared, require
 from vloc.errors import ConfigError, FormatError, InputError
-from vloc.geometry.rigid3d import cam_from_world_of
+from vloc.geometry.rigid3d import cam_from_world_of, rigid_from_qvec_wxyz
 from vloc.io.images import header_size
 from vloc.io.text import read_image_list, read_utf8
 
@@ -193,14 +193,11 @@ def _pseudo_ground_truth_pose(tokens: list[str], path: Path, number: int) -> tup
         values = np.array(tokens, np.float64)
     except ValueError:
         raise FormatError(f"{path}:{number}: pose values are not numbers") from None
-    qw, qx, qy, qz, tx, ty, tz = values[:7]
-    norm = np.linalg.norm([qx, qy, qz, qw])
-    if not (np.isfinite(values).all() and norm > 0):
+    if not (np.isfinite(values).all() and np.linalg.norm(values[:4]) > 0):
         raise FormatError(f"{path}:{number}: the pose is not finite or its quaternion is zero")
     if len(values) == 8 and values[7] <= 0:
         raise FormatError(f"{path}:{number}: the focal length {values[7]:g} is not positive")
-    pose = pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([qx, qy, qz, qw]) / norm), np.array([tx, ty, tz]))
-    return pose, (float(values[7]) if len(values) == 8 else None)
+    return rigid_from_qvec_wxyz(values[:4], values[4:7]), (float(values[7]) if len(values) == 8 else None)
 
 
 def depth_camera(root: Path) -> pycolmap.Camera:
