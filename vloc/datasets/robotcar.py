@@ -22,7 +22,7 @@ import pycolmap
 from vloc.datasets.base import Prepared, require
 from vloc.errors import FormatError, InputError
 from vloc.io.images import image_size
-from vloc.io.nvm import read_nvm
+from vloc.io.nvm import image_file_name, read_nvm
 from vloc.io.text import read_utf8
 
 REFERENCE = "overcast-reference"
@@ -62,10 +62,8 @@ class RobotCarSeasons:
 
 
 def image_name(listed: str, images: Path) -> str:
-    """An NVM name (./condition/camera/<t>.png) as the image file's path under images/: .jpg unless the listed file
-    is there."""
-    name = PurePosixPath(listed)
-    return str(name if (images / name).is_file() else name.with_suffix(".jpg"))
+    """An NVM name (./condition/camera/<t>.png) as the image file's path under images/: the file found, else .jpg."""
+    return image_file_name(listed, images) or str(PurePosixPath(listed).with_suffix(".jpg"))
 
 
 def read_test_queries(path: Path, images: Path) -> list[str]:

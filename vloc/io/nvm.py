@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pycolmap
 
 from vloc.errors import FormatError, InputError
 from vloc.geometry.rigid3d import cam_from_world_at
+from vloc.io.images import IMAGE_SUFFIXES
 
 HEADER = "NVM_V3"
 
@@ -71,6 +72,17 @@ def measurement_pixels(xy: np.ndarray, width: int, height: int) -> np.ndarray:
     """NVM measurements (pixels from the image centre) in COLMAP's pixel coordinates, where the top-left pixel's
     centre is (0.5, 0.5) and so the image centre (width / 2, height / 2)."""
     return np.asarray(xy, np.float64) + [width / 2, height / 2]
+
+
+def image_file_name(listed: str, images: Path) -> str | None:
+    """An NVM camera's name (./seq1/frame00001.jpg) as the path of its image file under `images`: the listed file, else
+    the one of the same name with another image extension (the published NVMs name .png files .jpg and .jpg files
+    .png); None where there is neither."""
+    name = PurePosixPath(listed)
+    for candidate in (name, *(name.with_suffix(suffix) for suffix in IMAGE_SUFFIXES)):
+        if (images / candidate).is_file():
+            return str(candidate)
+    return None
 
 
 def colmap_camera(camera: NvmCamera, width: int, height: int) -> pycolmap.Camera:
