@@ -15,6 +15,16 @@ from vloc.io.model import model_poses, read_model
 CAMERA = (375.0, 240.0, 180.0, 480, 360)  # the scene's f, cx, cy, width, height
 
 
+def look_at(centre: np.ndarray, target: np.ndarray) -> pycolmap.Rigid3d:
+    """cam_from_world of a camera at `centre` looking at `target` (image y down, world z up)."""
+    forward = (target - centre) / np.linalg.norm(target - centre)
+    right = np.cross(forward, [0, 0, 1.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    rotation = np.stack([right, down, forward])  # rows: the camera axes in the world
+    return pycolmap.Rigid3d(pycolmap.Rotation3d(rotation), -rotation @ centre)
+
+
 def nvm_camera_line(name: str, focal: float, cam_from_world: pycolmap.Rigid3d, radial: float = 0.0) -> str:
     """`name focal qw qx qy qz cx cy cz radial 0`: cam_from_world's rotation and the camera centre."""
     values = [focal, *qvec_wxyz(cam_from_world), *camera_center(cam_from_world), radial]

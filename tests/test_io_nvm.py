@@ -9,23 +9,13 @@ from pathlib import Path
 import numpy as np
 import pycolmap
 import pytest
-from nvm_layouts import nvm_camera_line, nvm_text
+from nvm_layouts import look_at, nvm_camera_line, nvm_text
 
 from vloc.errors import FormatError, InputError
 from vloc.geometry.rigid3d import camera_center
 from vloc.io.nvm import colmap_camera, measurement_pixels, read_nvm
 
 WIDTH, HEIGHT, FOCAL = 640, 480, 500.0
-
-
-def look_at(centre: np.ndarray, target: np.ndarray) -> pycolmap.Rigid3d:
-    """cam_from_world of a camera at `centre` looking at `target` (image y down, world z up)."""
-    forward = (target - centre) / np.linalg.norm(target - centre)
-    right = np.cross(forward, [0, 0, 1.0])
-    right /= np.linalg.norm(right)
-    down = np.cross(forward, right)
-    rotation = np.stack([right, down, forward])  # rows: the camera axes in the world
-    return pycolmap.Rigid3d(pycolmap.Rotation3d(rotation), -rotation @ centre)
 
 
 CENTRES = np.array([[0.0, -10, 1.5], [4, -9, 1.6], [-5, -8, 1.4]])

@@ -1,4 +1,4 @@
-"""CLI: vloc convert kapture | to-kapture | colmap | hloc."""
+"""CLI: vloc convert kapture | to-kapture | colmap | hloc | nvm."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from vloc.cli.app import console, existing_file, existing_folder, parse_pair, st
 
 convert_app = sub_app(
     "convert",
-    "Bring datasets and maps made elsewhere (kapture, COLMAP, hloc) into the files vloc's stages read, and write "
+    "Bring datasets and maps made elsewhere (kapture, COLMAP, hloc, NVM) into the files vloc's stages read, and write "
     "vloc's as kapture.",
 )
 
@@ -221,3 +221,28 @@ def hloc(
 
     manifest = hloc_import.main(outputs, out, images, model, queries, features, thresholds_of(threshold), overwrite)
     report(manifest, out)
+
+
+@stage(
+    convert_app,
+    "nvm",
+    "A VisualSFM NVM model (NVM_V3: RobotCar Seasons' all.nvm, Cambridge Landmarks' reconstruction.nvm; the file's "
+    "first model) as a COLMAP model folder, as hloc's colmap_from_nvm: a SIMPLE_RADIAL camera per NVM camera at the "
+    "size of its image file in --images (an NVM name ending .jpg finds the .png of the same name, and the reverse), "
+    "its pose (cam_from_world), and the 3D points with their colours and tracks, each measurement a points2D entry of "
+    "its image (COLMAP's pixel convention). OUT_MODEL is written whole or not at all.",
+    "vloc convert nvm datasets/cambridge/KingsCollege/reconstruction.nvm outputs/kings/nvm_model --images "
+    "datasets/cambridge/KingsCollege",
+)
+def nvm(
+    nvm_file: Path = typer.Argument(..., help="NVM model file (.nvm).", callback=existing_file),
+    out_model: Path = typer.Argument(..., help="Output COLMAP model folder."),
+    images: Path = typer.Option(
+        ..., "--images", help="Image folder the NVM's names are relative to.", callback=existing_folder
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the COLMAP model folder OUT_MODEL."),
+) -> None:
+    from vloc.convert import nvm_import
+
+    model = nvm_import.main(nvm_file, out_model, images, overwrite)
+    console.print(f"written to {out_model} ({model.num_reg_images()} images, {model.num_points3D()} points3D)")
