@@ -24,10 +24,10 @@ RANSAC_MAX_ERROR=${RANSAC_MAX_ERROR:-48}
 mkdir -p "$OUT"
 
 vloc prepare inloc "$OUT" --root "$ROOT"
-cat "$OUT/mapping.txt" "$OUT/query_list.txt" > "$OUT/images.txt"
 # SIFT at 1600 px: the cutouts' own size; the 4032x3024 queries are shrunk to 1600x1200 (keypoints are stored in the
 # pixels of the full image, as the intrinsics are).
-vloc extract local "$ROOT" "$OUT/feats-sift.h5" --conf sift --set preprocessing.resize_max=1600 --list "$OUT/images.txt"
+vloc extract local "$ROOT" "$OUT/feats-sift.h5" --conf sift --set preprocessing.resize_max=1600 \
+    --list <(cat "$OUT/mapping.txt" "$OUT/query_list.txt")
 if [ -n "${PAIRS:-}" ]; then
     PAIRS_QUERY=$PAIRS
 else
@@ -52,7 +52,7 @@ for CONFIGURATION in $CONFIGURATIONS; do
     C="$FEATURES-$MATCHER"
     echo "InLoc, $FEATURES + $MATCHER"
     vloc extract local "$ROOT" "$OUT/feats-$FEATURES.h5" --conf "$FEATURES" --set preprocessing.resize_max=1600 \
-        --list "$OUT/images.txt"
+        --list <(cat "$OUT/mapping.txt" "$OUT/query_list.txt")
     vloc match features "$PAIRS_QUERY" "$OUT/feats-$FEATURES.h5" "$OUT/matches-query-$C.h5" --conf "$MATCHER"
     # Only the matched keypoints of the paired cutouts get points: all that localization reads.
     vloc points-from-depth "$OUT/reference" "$OUT/feats-$FEATURES.h5" "$OUT/model-$C" --xyz "$ROOT" --layout inloc \
