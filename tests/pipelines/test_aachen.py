@@ -4,7 +4,6 @@ on the rendered truth."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path, PurePosixPath
 
 import pycolmap
@@ -54,16 +53,3 @@ def test_aachen_recipe_localizes_day_and_night_queries_on_the_rendered_truth(aac
     close = conditions_close_to_truth(run.out / "Aachen-v1.1_vloc_sift-nn-ratio.txt", truth)
     assert close.count("day") >= 3 and close.count("night") >= 3
     assert len(json.loads((run.out / "Aachen-v1.1_vloc_sift-nn-ratio.json").read_text())["fallbacks"]) <= 2
-
-
-def test_aachen_recipe_runs_aliked_and_lightglue_where_their_weights_are_installed(aachen, tmp_path: Path):
-    """The learned branch of the benchmark recipes (`vloc weights aliked lightglue` passes in CI), on a copy of the
-    weight-free run with 4 mapping pairs per image and 3 retrieved images per query. Measured: 8 of 8 queries within
-    (0.25 m, 2 deg)."""
-    run, truth = aachen
-    out = tmp_path / "out"
-    shutil.copytree(run.out, out, ignore=shutil.ignore_patterns("global-vlad-*"))  # its conf names its folder
-    root = run.out.parent / "aachen_v1.1"
-    run_recipe("aachen.sh", out, None, str(root), NUM_MAPPING_PAIRS="4", NUM_RETRIEVED="3")
-    close = conditions_close_to_truth(out / "Aachen-v1.1_vloc_aliked-lightglue.txt", truth)
-    assert close.count("day") >= 3 and close.count("night") >= 3
