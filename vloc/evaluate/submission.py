@@ -7,9 +7,8 @@ import json
 from pathlib import Path, PurePosixPath
 
 from vloc.errors import ConfigError, InputError
-from vloc.geometry.rigid3d import qvec_wxyz
 from vloc.io.dataset_info import read_dataset_json
-from vloc.io.text import log_path, read_image_list, read_poses, write_text_atomic
+from vloc.io.text import log_path, pose_line, read_image_list, read_poses, write_text_atomic
 
 NAMINGS = ("as-is", "basename", "parent/basename")
 
@@ -67,8 +66,7 @@ def main(results: Path, dataset_json: Path, out: Path, allow_missing: bool = Fal
                 f"server ({naming} naming)"
             )
         named[submitted] = name
-        values = [*qvec_wxyz(poses[name]), *poses[name].translation]
-        lines.append(f"{submitted} {' '.join(f'{v:.10g}' for v in values)}\n")
+        lines.append(pose_line(submitted, poses[name]))
     summary = {
         "results": str(results),
         "naming": naming,

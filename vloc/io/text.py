@@ -176,14 +176,16 @@ def log_path(results: Path) -> Path:
     return results.with_name(results.stem + "_log.json")
 
 
+def pose_line(name: str, pose: pycolmap.Rigid3d) -> str:
+    """One line of hloc's results format: `name qw qx qy qz tx ty tz` (cam_from_world)."""
+    values = [*qvec_wxyz(pose), *pose.translation]
+    return f"{name} {' '.join(f'{v:.10g}' for v in values)}\n"
+
+
 def write_poses(path: Path, poses: dict[str, pycolmap.Rigid3d]) -> None:
     """Write cam_from_world poses in hloc's results format."""
     check_names_writable(path, list(poses))
-    lines = []
-    for name in sorted(poses):
-        values = [*qvec_wxyz(poses[name]), *poses[name].translation]
-        lines.append(f"{name} {' '.join(f'{v:.10g}' for v in values)}\n")
-    write_text_atomic(path, "".join(lines))
+    write_text_atomic(path, "".join(pose_line(name, poses[name]) for name in sorted(poses)))
 
 
 def write_results(path: Path, poses: dict[str, pycolmap.Rigid3d], summary: dict, logs: list[dict]) -> Path:
