@@ -92,7 +92,7 @@ VALIDATION = [random_pair(PAIRS, torch.Generator().manual_seed(1000 + i)) for i 
 
 def test_three_hundred_training_steps_learn_to_match(trained: IMP):
     """Random pairs whose descriptors alone give mutual nearest neighbours 93% correct. Untrained, the assignment is too
-    flat for any match above probability 0.2; measured after 300 steps: precision 0.80, recall 0.66."""
+    flat for any match above probability 0.2; measured after 300 steps: precision 0.78, recall 0.65."""
     assert precision_recall(IMP(TINY).eval(), VALIDATION)[1] < 0.05
     precision, recall = precision_recall(trained, VALIDATION)
     assert precision > 0.7 and recall > 0.55
@@ -126,9 +126,10 @@ def test_eimp_reads_out_the_tokens_it_keeps(trained: IMP):
         iterations = list(eimp.iterate(sample.pair))
     num0, num1 = len(sample.matches0), len(sample.matches1)
     kept = [(len(i.kept0), len(i.kept1)) for i in iterations]
-    assert kept[:4] == [(num0, num1)] * 4 and kept[4][0] < num0 and kept[4][1] < num1  # measured 68 -> 59, 68 -> 57
+    assert kept[:4] == [(num0, num1)] * 4 and kept[-1][0] < num0 and kept[-1][1] < num1  # measured 68 -> 62, 68 -> 57
+    assert all(a[0] >= b[0] and a[1] >= b[1] for a, b in zip(kept, kept[1:]))
     assert all(i.log_assignment.shape == (k0 + 1, k1 + 1) for i, (k0, k1) in zip(iterations, kept))
-    assert torch.equal(iterations[4].kept0, iterations[4].kept0.unique())  # input indices, in their order
+    assert torch.equal(iterations[-1].kept0, iterations[-1].kept0.unique())  # input indices, in their order
 
 
 def test_random_pairs_ground_truth_is_one_to_one_and_follows_the_descriptors():
