@@ -23,7 +23,7 @@ from vloc.extractors.sift import SIFT
 from vloc.global_descriptors import GLOBAL_DESCRIPTORS
 from vloc.global_descriptors.base import to_tensor
 from vloc.global_descriptors.dinov2 import DINOv2, DINOv2Conf
-from vloc.global_descriptors.netvlad import NetVLAD, NetVLADConf, NetVLADNet
+from vloc.global_descriptors.netvlad import NetVLAD, NetVLADConf
 from vloc.global_descriptors.rootsift import RootSIFTSource
 from vloc.global_descriptors.vlad import VLAD, VLADConf, power_normalise, vlad_residuals, vlad_vector
 from vloc.global_descriptors.vocabulary import VocabularyConf, load_vocabulary, save_vocabulary
@@ -31,6 +31,7 @@ from vloc.global_descriptors.vocabulary_learning import build
 from vloc.io import images as image_io
 from vloc.io.global_features import list_global_images, read_global_descriptors
 from vloc.io.images import Preprocessing
+from vloc.models.netvlad import NetVLADNet
 
 
 @pytest.fixture

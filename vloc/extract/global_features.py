@@ -13,7 +13,6 @@ from vloc.global_descriptors import GLOBAL_DESCRIPTORS
 from vloc.global_descriptors.rootsift import RootSIFTSource
 from vloc.global_descriptors.vlad import VLADConf
 from vloc.global_descriptors.vocabulary import conf_of, load_vocabulary, save_vocabulary
-from vloc.global_descriptors.vocabulary_learning import build
 from vloc.io.global_features import list_global_images, write_global_descriptor
 from vloc.io.h5 import stamp_config
 from vloc.io.images import Preprocessing, select_images
@@ -102,6 +101,8 @@ def main(
         ):
             stamp_config(handle, out, to_json(conf))  # before building: refuse a mismatching file first
             if pending:
+                from vloc.global_descriptors.vocabulary_learning import build  # k-means on torch: 1.3 s to import
+
                 save_vocabulary(build(conf_of(conf.model), names, rootsift), pending)
             descriptor = descriptor_class(replace(conf.model, vocabulary=str(pending)) if pending else conf.model)
             images = pending_images(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import torch
 
-from vloc.models.vgg16 import IMAGENET_MEAN, IMAGENET_STD
 from vloc.plugins import Plugin
+
+if TYPE_CHECKING:
+    import torch
 
 
 class GlobalDescriptor(Plugin):
@@ -23,13 +24,17 @@ class GlobalDescriptor(Plugin):
         raise NotImplementedError
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
+        import torch  # VLAD needs none: the learned descriptors load it
+
         with torch.inference_mode():
             return np.asarray(self._forward(image), np.float32)
 
 
-def to_tensor(
-    image: np.ndarray, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD
-) -> torch.Tensor:
-    """RGB uint8 (H, W, 3) -> normalised float (1, 3, H, W)."""
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """RGB uint8 (H, W, 3) -> float (1, 3, H, W) with ImageNet's mean and standard deviation."""
+    import torch
+
+    from vloc.models.vgg16 import IMAGENET_MEAN, IMAGENET_STD
+
     tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255
-    return ((tensor - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None])[None]
+    return ((tensor - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None])[None]
