@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Container, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pycolmap
-from scipy import sparse
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 
 def observation_counts(model: pycolmap.Reconstruction, point3D_ids: Iterable[int]) -> Counter[int]:
@@ -53,6 +56,8 @@ def connected_groups(names: list[str], points: dict[str, set[int]]) -> list[list
 
 def shared_point_counts(point_ids: list[np.ndarray]) -> sparse.coo_matrix:
     """Number of 3D points shared by images i < j (upper triangle), from each image's distinct point ids."""
+    from scipy import sparse  # 0.1 s to import: only for the stages that count covisibility
+
     rows = np.repeat(np.arange(len(point_ids)), [len(ids) for ids in point_ids])
     points, cols = np.unique(np.concatenate(point_ids), return_inverse=True)
     visibility = sparse.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(point_ids), len(points)))
