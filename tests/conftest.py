@@ -3,10 +3,11 @@
 import os
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    # pytest-xdist runs one worker per core: torch, OpenBLAS and MKL compute on one thread in each (and in the recipes'
-    # `vloc` processes), as threads beyond the cores wait on each other in every parallel region. OpenCV and pycolmap
-    # keep their own thread counts.
-    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    # pytest-xdist runs one worker per core: torch, OpenBLAS, MKL and OpenCV compute on one thread in each (and in the
+    # recipes' `vloc` processes), as threads beyond the cores wait on each other in every parallel region (two SIFT
+    # extractions at once: 9.6 s with OpenCV's two threads each, 6.6-8.7 s with one; same features). pycolmap keeps its
+    # own thread count.
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENCV_FOR_THREADS_NUM"):
         os.environ[variable] = "1"
 
 from dataclasses import replace
