@@ -11,7 +11,6 @@ from typing import Protocol
 
 import h5py
 import numpy as np
-import scipy.io
 
 from vloc.errors import ConfigError, FormatError, InputError
 from vloc.io.text import read_utf8
@@ -53,6 +52,8 @@ def read_mat_points(path: Path, key: str = "XYZcut") -> np.ndarray:
         raise InputError(f"{path}: point map not found")
     if h5py.is_hdf5(path):
         return check_points(_read_v73(path, key), path, key)
+    import scipy.io  # 0.18 s to import: only for InLoc's point maps, not with every dataset adapter
+
     try:
         contents = scipy.io.loadmat(path, variable_names=[key])
     except (scipy.io.matlab.MatReadError, ValueError, TypeError, OSError, NotImplementedError) as error:
