@@ -71,7 +71,7 @@ def test_shipped_gnnet_matches_7scenes_frames_better_than_dsift(
     sevenscenes_exhaustive: Path, shared_data: Path, split: str
 ):
     """Real frames GN-Net never saw (it is trained on synthetic daylight streets): nearest-neighbour matching over
-    the whole finest map, on the ground-truth correspondences of 30 pairs of the easy split's model."""
+    the whole finest map, on the ground-truth correspondences of 15 pairs of the easy split's model."""
     model, out = sevenscenes_exhaustive / split / "model", sevenscenes_exhaustive / "dense-matching.json"
     frames = shared_data / "7scenes_redkitchen_subset" / "frames"
     command = [
@@ -85,12 +85,12 @@ def test_shipped_gnnet_matches_7scenes_frames_better_than_dsift(
         "--backbone",
         "gnnet",
         "--max-pairs",
-        "30",
+        "15",
     ]
     result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
     scores = json.loads(out.read_text())["backbones"]
-    # measured: gnnet 39.4 / 56.0 % at 1 / 3 px, dsift 24.1 / 32.7 %
+    # measured on 15 pairs: gnnet 42.9 / 60.9 % at 1 / 3 px, dsift 28.9 / 38.2 % (on 30: 39.4 / 56.0 and 24.1 / 32.7)
     assert scores["gnnet"]["accuracy@3px"] > scores["dsift"]["accuracy@3px"] + 0.15
     assert scores["gnnet"]["accuracy@1px"] > scores["dsift"]["accuracy@1px"] + 0.1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,11 @@ def templering(shared_data: Path, tmp_path_factory) -> Run:
 
 
 def test_templering_retrieval_localizes_as_well_as_exhaustive_pairs(templering: Run, shared_data: Path, tmp_path: Path):
+    """Top-4 retrieval. The recipes share their SIFT conf, mapping pairs and matcher, and every retrieved pair is among
+    the exhaustive run's: features and matches start as copies of that run's, so extraction and matching resume with
+    nothing left to do (as a user re-running with another pair list would)."""
+    for name in ("feats-sift.h5", "matches-mapping.h5", "matches-query.h5"):
+        shutil.copy(templering.out / name, tmp_path)
     run_recipe("templering_retrieval.sh", tmp_path, shared_data, NUM_RETRIEVED="4")
     runs = {"exhaustive": templering.out, "retrieval": tmp_path}
     exhaustive, retrieval = (overall(runs[m] / "evaluation.json") for m in ("exhaustive", "retrieval"))
