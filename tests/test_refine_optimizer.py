@@ -6,7 +6,7 @@ import pytest
 import torch
 from helpers import sinusoid_map
 
-from vloc.dense.interpolation import sample_features, with_channels_last
+from vloc.dense.interpolation import sample_features, sample_values, with_channels_last
 from vloc.errors import ConfigError
 from vloc.featuremetric.losses import barron, cauchy, get_loss, huber
 from vloc.featuremetric.optimizer import LevenbergMarquardt, LMConf
@@ -76,6 +76,8 @@ def test_sample_features_convention_and_gradients():
     # d f / d pixel, per full-resolution pixel (1 / stride per cell).
     expected = torch.tensor([[1, 0], [0, 1], [y, x]], dtype=DT) / stride
     assert torch.allclose(gradients[3], expected, atol=1e-12)
+    values, valid_values = sample_values(feature_map, pixels, stride)  # the same, without the gradients
+    assert torch.equal(values, features) and torch.equal(valid_values, valid)
 
 
 def test_interpolated_gradient_approximates_smooth_field():

@@ -41,6 +41,27 @@ def with_channels_last(feature_map: torch.Tensor) -> torch.Tensor:
     return feature_map.permute(1, 2, 0).contiguous().permute(2, 0, 1)
 
 
+def cell_coordinates(
+    feature_map: torch.Tensor, pixels: torch.Tensor, stride: float | torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Continuous cell indices (N, 2) of COLMAP pixels (N, 2) in a (C, H, W) map of `stride` (a number or (sx, sy)),
+    whether each lies within the cell centres, and the stride as a tensor."""
+    _, H, W = feature_map.shape
+    stride = torch.as_tensor(stride, dtype=pixels.dtype)
+    xy = (pixels / stride - 0.5).to(feature_map.dtype)
+    valid = (xy[:, 0] >= 0) & (xy[:, 0] <= W - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= H - 1)
+    return xy, valid, stride
+
+
+def sample_values(
+    feature_map: torch.Tensor, pixels: torch.Tensor, stride: float | torch.Tensor = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features (N, C) and valid (N,) at COLMAP pixels (N, 2): `sample_features` without the gradients, a fifth of
+    the reads."""
+    xy, valid, _ = cell_coordinates(feature_map, pixels, stride)
+    return interpolate_bilinear(feature_map, xy), valid
+
+
 def sample_features(
     feature_map: torch.Tensor, pixels: torch.Tensor, stride: float | torch.Tensor = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -50,10 +71,8 @@ def sample_features(
     (f(x + 1 cell) - f(x - 1 cell)) / 2, so only 5 samples per point are read, never a whole gradient map.
     stride is a number or (sx, sy).
     """
-    C, H, W = feature_map.shape
-    stride = torch.as_tensor(stride, dtype=pixels.dtype)
-    xy = (pixels / stride - 0.5).to(feature_map.dtype)
-    valid = (xy[:, 0] >= 0) & (xy[:, 0] <= W - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= H - 1)
+    C = feature_map.shape[0]
+    xy, valid, stride = cell_coordinates(feature_map, pixels, stride)
     step = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=xy.dtype)
     samples = interpolate_bilinear(feature_map, torch.cat([xy, xy + step[0], xy - step[0], xy + step[1], xy - step[1]]))
     features, x_plus, x_minus, y_plus, y_minus = samples.reshape(5, len(xy), C)

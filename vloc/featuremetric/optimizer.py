@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vloc.dense.interpolation import sample_features, with_channels_last
+from vloc.dense.interpolation import sample_features, sample_values, with_channels_last
 from vloc.featuremetric.losses import get_loss
 from vloc.geometry.camera import Camera
 from vloc.geometry.pose import Pose
@@ -57,21 +57,19 @@ class LevenbergMarquardt:
         stride: float | torch.Tensor,
         with_jacobians: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Residuals (N, C), valid (N,), Jacobians d r / d delta (N, C, 6) or None, depths (N,).
-
-        gradient_map is feature_gradients(feature_map), computed once per map.
-        """
+        """Residuals (N, C), valid (N,), Jacobians d r / d delta (N, C, 6) or None, depths (N,)."""
         points_cam = pose.transform(points3D)
         pixels, valid_projection = camera.project(points_cam)
-        features, valid_map, feature_grads = sample_features(feature_map, pixels, stride)
-        residuals = features.to(points3D.dtype) - reference_features
-        feature_grads = feature_grads.to(points3D.dtype)
-        valid = valid_projection & valid_map
         jacobians = None
         if with_jacobians:
-            # chain rule: (N, C, 2) x (N, 2, 3) x (N, 3, 6)
-            jacobians = feature_grads @ camera.J_project(points_cam) @ Pose.J_transform(points_cam)
-        return residuals, valid, jacobians, points_cam[:, 2]
+            features, valid_map, feature_grads = sample_features(feature_map, pixels, stride)
+            # chain rule: (N, C, 2) x ((N, 2, 3) x (N, 3, 6))
+            pixel_jacobians = camera.J_project(points_cam) @ Pose.J_transform(points_cam)
+            jacobians = feature_grads.to(points3D.dtype) @ pixel_jacobians
+        else:
+            features, valid_map = sample_values(feature_map, pixels, stride)
+        residuals = features.to(points3D.dtype) - reference_features
+        return residuals, valid_projection & valid_map, jacobians, points_cam[:, 2]
 
     def robust_cost(self, residuals: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Total cost sum rho(||r||^2) and per-point IRLS weights (0 if invalid).

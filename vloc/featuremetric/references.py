@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from vloc.dense.base import DenseLevel
-from vloc.dense.interpolation import sample_features
+from vloc.dense.interpolation import sample_values
 from vloc.errors import FormatError
 from vloc.pnp.map_index import MapIndex
 
@@ -34,7 +34,7 @@ class ReferenceCache:
             pixels = torch.from_numpy(xy[observed].astype(np.float64))
             features = []
             for level in self.pyramid_of(name):
-                sampled, valid, _ = sample_features(level.features, pixels, level.stride)
+                sampled, valid = sample_values(level.features, pixels, level.stride)
                 features.append(
                     torch.where(valid[:, None], sampled.double(), torch.nan)
                 )  # NaN: outside this level's map

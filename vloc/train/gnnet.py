@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Subset
 from vloc.config import to_json
 from vloc.console import progress_bar
 from vloc.dense.base import DenseBackbone, DenseLevel, normalized_level
-from vloc.dense.interpolation import sample_features, with_channels_last
+from vloc.dense.interpolation import sample_features, sample_values, with_channels_last
 from vloc.errors import ConfigError, InputError
 from vloc.io.text import write_text_atomic
 from vloc.models.checkpoint import load_checkpoint, save_checkpoint
@@ -70,7 +70,7 @@ def matching_errors(
     source: DenseLevel, target: DenseLevel, points0: torch.Tensor, points1: torch.Tensor
 ) -> torch.Tensor:
     """Pixel error of the nearest-neighbour cell in the whole target map, per source point (inf where outside)."""
-    features, valid, _ = sample_features(source.features, points0, source.stride)
+    features, valid = sample_values(source.features, points0, source.stride)
     similarity = torch.nn.functional.normalize(features, dim=1) @ target.features.flatten(1)
     best = similarity.argmax(1)
     width = target.features.shape[-1]
@@ -89,7 +89,7 @@ def align_points(
     """Coarse-to-fine 2D Gauss-Newton alignment of target locations to the source features: final points (N, 2)."""
     current = starts.clone()
     for level0, level1 in zip(source, target):
-        anchors, _, _ = sample_features(level0.features, points0, level0.stride)
+        anchors, _ = sample_values(level0.features, points0, level0.stride)
         target_map = with_channels_last(level1.features)  # sampled once per iteration
         for _ in range(conf.iterations):
             features, valid, gradients = sample_features(target_map, current, level1.stride)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from vloc.dense.base import DenseLevel
-from vloc.dense.interpolation import sample_features
+from vloc.dense.interpolation import sample_features, sample_values
 from vloc.errors import ConfigError
 
 
@@ -147,8 +147,8 @@ def level_losses(
     """
     points_source = pixels_source / torch.as_tensor(source.stride).to(pixels_source)
     points_target = pixels_target / torch.as_tensor(target.stride).to(pixels_target)
-    anchors, valid_source, _ = sample_features(source.features, points_source)
-    positives, valid_target, _ = sample_features(target.features, points_target)
+    anchors, valid_source = sample_values(source.features, points_source)
+    positives, valid_target = sample_values(target.features, points_target)
     valid = valid_source & valid_target
     anchors, positives, points_target = anchors[valid], positives[valid], points_target[valid]
 
