@@ -91,7 +91,8 @@ def match_descriptors(
     """Matches0 of two sets of unit columns (D, N) and the squared distances of the matched rows.
 
     `screen` (a `Bf16Screen` of desc0): the float32 product only of the rows a bfloat16 product cannot rule out, and
-    of the columns their nearest neighbours lie in: the same matches, a fifth faster on CPUs with bfloat16 hardware.
+    of the columns their nearest neighbours lie in: a fifth faster on CPUs with bfloat16 hardware, and the same
+    matches, except where a test ties to float32 rounding (BLAS may sum a product of a few rows in another order).
     """
     if screen is None or (ratio is None and distance is None) or desc1.shape[1] < 2:
         return match_similarity(desc0.T @ desc1, ratio, distance, mutual)
