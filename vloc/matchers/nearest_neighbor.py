@@ -91,18 +91,23 @@ def match_descriptors(
     """Matches0 of two sets of unit columns (D, N) and the squared distances of the matched rows.
 
     `screen` (a `Bf16Screen` of desc0): the float32 product only of the rows a bfloat16 product cannot rule out, and
-    of the columns their nearest neighbours lie in: a fifth faster on CPUs with bfloat16 hardware, and the same
-    matches, except where a test ties to float32 rounding (BLAS may sum a product of a few rows in another order).
+    of the columns their nearest neighbours lie in: faster on CPUs with bfloat16 hardware, and the same matches,
+    except where a test ties to float32 rounding (torch's product sums in another order than NumPy's).
     """
     if screen is None or (ratio is None and distance is None) or desc1.shape[1] < 2:
         return match_similarity(desc0.T @ desc1, ratio, distance, mutual)
     rows = screen.candidate_rows(desc1, ratio, distance)
-    best, squared, valid = best_in_rows(desc0[:, rows].T @ desc1, ratio, distance)
+    best, squared, valid = best_in_rows(screen.float32_product(desc0[:, rows].T, desc1), ratio, distance)
     rows, best, squared = rows[valid], best[valid], squared[valid]
     if mutual:
         columns, best_column = np.unique(best, return_inverse=True)
         valid = mutual_in_columns(
-            desc0.T @ desc1[:, columns], rows, best_column, squared, np.ones(len(rows), bool), ratio
+            screen.float32_product(desc0.T, desc1[:, columns]),
+            rows,
+            best_column,
+            squared,
+            np.ones(len(rows), bool),
+            ratio,
         )
         rows, best, squared = rows[valid], best[valid], squared[valid]
     matches0, squared0 = np.full(desc0.shape[1], -1), np.full(desc0.shape[1], 4.0, np.float32)
