@@ -66,4 +66,4 @@ def test_the_matcher_screens_once_its_products_would_have_paid_for_torch(monkeyp
     hamming.entries_matched = nearest_neighbor.SCREEN_AFTER_ENTRIES
     bits0, bits1 = descriptors_near_the_thresholds("binary")
     ((screened, _, _),) = hamming(bits0, [bits1])
-    np.testing.assert_array_equal(screened, match_descriptors(bits0, bits1, 0.8, (4 * 64 / 256) ** 0.5, True)[0])
+    np.testing.assert_array_equal(screened, match_descriptors(bits0, bits1, *hamming.thresholds(len(bits0)), True)[0])
