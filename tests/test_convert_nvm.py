@@ -64,7 +64,7 @@ def convert(layout: dict, out: Path):
 def test_nvm_becomes_a_colmap_model_with_its_poses_cameras_and_reprojecting_points(layout: dict, tmp_path: Path):
     result = convert(layout, tmp_path / "model")
     assert result.exit_code == 0, result.output
-    assert f"({len(CAMERAS)} images, {NUM_POINTS - 1} points3D)" in result.output
+    assert f"({len(CAMERAS)} images, {NUM_POINTS - 1} points3D)" in " ".join(result.output.split())  # rich wraps
     model = read_model(tmp_path / "model", need_points=True)
     nvm = read_nvm(layout["nvm"])
     for image_id, (_, file, focal, width, height, _) in enumerate(CAMERAS, 1):
