@@ -91,7 +91,8 @@ def exhaustive_search(
     """Best cell (N, 2) = (col, row), its similarity (N,) and the ratio-test verdict (N,) for each descriptor."""
     _, height, width = query.features.shape
     similarity = descriptors @ query.features.reshape(len(query.features), -1)  # (N, H W)
-    best_similarity, best = similarity.max(1)
+    best = torch.from_numpy(similarity.numpy().argmax(1))  # NumPy's argmax: 3x faster than torch's max(1)
+    best_similarity = similarity[torch.arange(len(best)), best]
     cells = torch.stack([best % width, best // width], 1)
     neighbourhood, _ = window_cells(cells, conf.exclusion_radius, height, width)
     rival = similarity.scatter_(1, neighbourhood, -1.0).amax(1)  # in place: a copy of (N, H W) took a fifth of the time
@@ -149,8 +150,10 @@ def match_pair(
     start = search_level(query, conf.search_stride)
     cells, similarity, accepted = exhaustive_search(query[start], descriptors[start], conf)
     if conf.cycle_radius is not None and database_map is not None:
-        back, _, _ = exhaustive_search(database_map, describe(query[start], pixel_of(cells, query[start].stride)), conf)
-        accepted &= (pixel_of(back, database_map.stride) - keypoints).norm(dim=1) <= conf.cycle_radius
+        tested = accepted.nonzero()[:, 0]  # the hits the ratio test kept
+        hits = describe(query[start], pixel_of(cells[tested], query[start].stride))
+        back, _, _ = exhaustive_search(database_map, hits, conf)
+        accepted[tested] = (pixel_of(back, database_map.stride) - keypoints[tested]).norm(dim=1) <= conf.cycle_radius
     level = query[start]
     for finer, finer_descriptors in zip(query[start + 1 :], descriptors[start + 1 :]):
         centres = cell_of(pixel_of(cells, level.stride), finer.stride)
