@@ -25,7 +25,7 @@ from vloc.io.h5 import list_groups_with
 BLOB_CENTRES = np.array([[60.3, 50.7], [160.5, 120.25], [250.8, 70.4], [90.65, 180.1], [230.2, 190.9]])
 
 
-@pytest.mark.parametrize("conf_name", ["sift", "sift-colmap"])
+@pytest.mark.parametrize("conf_name", ["sift", "sift-colmap", "sift-colmap-octave0"])
 def test_keypoints_have_pixel_centres_at_integers(tmp_path: Path, conf_name: str):
     yy, xx = np.mgrid[0:240, 0:320].astype(np.float64)
     image = np.full((240, 320), 20.0)
@@ -40,6 +40,22 @@ def test_keypoints_have_pixel_centres_at_integers(tmp_path: Path, conf_name: str
     print(f"{conf_name}: blob centre to nearest keypoint (px): {np.round(distances, 4)}")
     # measured about 0.015 px for both backends; COLMAP's +0.5 convention would give 0.71 px
     assert (distances < 0.2).all()
+
+
+def test_octave0_detects_no_blob_finer_than_the_images_own_first_octave(tmp_path: Path):
+    """first_octave=0 starts the scale space at the image's own size: no keypoint from the 2x upsampled octave, whose
+    blobs are the finest and most numerous."""
+    write_image(tmp_path / "images" / "texture.png", textured_image(3, 320, 240))
+    scales = {}
+    for name in ("sift-colmap", "sift-colmap-octave0"):
+        out = extract.main(extract.conf_by_name(name), tmp_path / "images", tmp_path / f"{name}.h5")
+        with h5py.File(out) as handle:
+            scales[name] = handle["texture.png"]["scales"][()]
+    upsampled, native = scales["sift-colmap"], scales["sift-colmap-octave0"]
+    assert len(native) < 0.7 * len(upsampled)
+    # finest blobs (sigma in image pixels): about 1 px in the upsampled octave, 2 px at the image's own size
+    # (measured 1.08 and 1.65); sqrt(2) lies between the two octaves
+    assert native.min() > np.sqrt(2) > upsampled.min()
 
 
 def test_resize_max_maps_keypoints_to_original_pixels(tmp_path: Path):
@@ -130,6 +146,8 @@ def test_preset_fields_cannot_be_overridden(tmp_path: Path):
         override(extract.conf_by_name("sift"), ["preprocessing=3"])
     with pytest.raises(ConfigError, match="upright=true needs backend=pycolmap"):
         extract.main(override(extract.conf_by_name("sift"), ["upright=true"]), tmp_path, tmp_path / "unused.h5")
+    with pytest.raises(ConfigError, match="first_octave other than -1 needs backend=pycolmap"):
+        extract.main(override(extract.conf_by_name("sift"), ["first_octave=0"]), tmp_path, tmp_path / "unused.h5")
 
 
 # ---------------------------------------------------------------- CLI errors

@@ -80,7 +80,9 @@ def run(
 def local(
     images: Path = IMAGES,
     out: Path = typer.Argument(..., help="Output features file (.h5), e.g. feats-sift-n4096-r1600.h5."),
-    conf: str = typer.Option("sift", "--conf", help="Preset: sift, sift-colmap, orb."),
+    conf: str = typer.Option(
+        "sift", "--conf", help="Preset: sift, sift-colmap, sift-colmap-octave0, orb, aliked, disk, superpoint."
+    ),
     set_: list[str] = SET,
     image_list: Path | None = IMAGE_LIST,
     overwrite: bool = OVERWRITE,

@@ -13,7 +13,15 @@ from vloc.plugins import Entry, Preset, Registry
 EXTRACTORS: Registry[Extractor] = Registry(
     "extractor",
     {
-        "sift": Entry(SIFT, {"sift": Preset(), "sift-colmap": Preset(model={"backend": "pycolmap"})}),
+        "sift": Entry(
+            SIFT,
+            {
+                "sift": Preset(),
+                "sift-colmap": Preset(model={"backend": "pycolmap"}),
+                # no upsampled octave (hloc's DoG): driving frames, README "Recipes"
+                "sift-colmap-octave0": Preset(model={"backend": "pycolmap", "first_octave": 0}),
+            },
+        ),
         "orb": Entry(ORB, {"orb": Preset()}),
         "disk": Entry(DISK, {"disk": Preset()}),
         "superpoint": Entry(SuperPoint, {"superpoint": Preset()}),

@@ -21,6 +21,7 @@ class SIFTConf:
     backend: Literal["opencv", "pycolmap"] = "opencv"
     contrast_threshold: float = 0.02  # OpenCV's units (divided by the 3 layers per octave)
     upright: bool = False  # pycolmap backend only: OpenCV always estimates orientations
+    first_octave: int = -1  # -1: the image upsampled 2x first (OpenCV always does); 0: at its own size (pycolmap only)
 
     def __post_init__(self) -> None:
         check_max_keypoints(self.max_keypoints)
@@ -38,6 +39,8 @@ class SIFT(Extractor):
     def _init(self, conf: SIFTConf) -> None:
         if conf.upright and conf.backend == "opencv":
             raise ConfigError("SIFT upright=true needs backend=pycolmap (OpenCV always estimates orientations)")
+        if conf.first_octave != -1 and conf.backend == "opencv":
+            raise ConfigError("SIFT first_octave other than -1 needs backend=pycolmap (OpenCV always upsamples first)")
         if conf.backend == "opencv":
             self.sift = cv2.SIFT_create(
                 nfeatures=conf.max_keypoints, contrastThreshold=conf.contrast_threshold, enable_precise_upscale=True
@@ -48,6 +51,7 @@ class SIFT(Extractor):
             options.sift.max_num_features = conf.max_keypoints
             options.sift.peak_threshold = conf.contrast_threshold / 3
             options.sift.upright = conf.upright
+            options.sift.first_octave = conf.first_octave
             options.sift.normalization = pycolmap.Normalization.L1_ROOT if conf.rootsift else pycolmap.Normalization.L2
             options.num_threads = 2
             self.sift = pycolmap.FeatureExtractor.create(options, pycolmap.Device.cpu)
