@@ -10,7 +10,10 @@
 # FEATURES=aliked MATCHER=lightglue runs it with learned features and matching.
 set -euo pipefail
 OUT=${1:-outputs/kitti}
-FEATURES=${FEATURES:-sift}  # local features: sift, or aliked / disk (learned, README "Learned features")
+# Driving frames: SIFT at the images' own size (sift-colmap-octave0, hloc's DoG). vloc's default `sift` first
+# upsamples 2x; on KITTI's frames that fills the 4096-keypoint cap, half of it with blobs of about one pixel: matching
+# 4x slower, and the first query lost at (10 cm, 0.25 deg) (measured on kitti_odometry_seq1; README "Recipes").
+FEATURES=${FEATURES:-sift-colmap-octave0}  # or sift, or aliked / disk (learned, README "Learned features")
 MATCHER=${MATCHER:-nn-ratio}  # nn-ratio, or lightglue / lightglue-disk for aliked / disk
 DATA=${DATA:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}
 SEQUENCE=${2:-$DATA/kitti_odometry_seq1}
