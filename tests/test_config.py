@@ -39,6 +39,7 @@ def test_bad_overrides_fail_with_one_line(assignment: str, message: str):
 def test_unknown_preset_names_the_known_ones():
     with pytest.raises(
         ConfigError,
-        match="unknown extract conf 'harris'; known: aliked, aliked-n16rot, disk, orb, sift, sift-colmap, superpoint",
+        match="unknown extract conf 'harris'; known: aliked, aliked-n16rot, disk, orb, sift, sift-colmap, "
+        "sift-colmap-octave0, superpoint",
     ):
         conf_by_name("harris")
