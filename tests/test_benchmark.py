@@ -19,11 +19,12 @@ from vloc import pairs
 from vloc.benchmark.recipes import run_recipe
 from vloc.benchmark.seeds import localization_seed_spread
 from vloc.benchmark.speed import profile_extraction, profile_matching
+from vloc.benchmark.versus_hloc import HLOC_MODULES
 from vloc.cli import app
 from vloc.errors import InputError
 from vloc.evaluate.poses import evaluate
 from vloc.extract import local_features as extract
-from vloc.io.text import log_path, read_poses, write_poses
+from vloc.io.text import log_path, read_image_list, read_poses, write_poses
 from vloc.localize import hierarchical as localize
 from vloc.localize import lbr as localize_lbr
 from vloc.matchers.pair_matcher import conf_by_name as match_conf
@@ -252,3 +253,70 @@ def test_compare_runs_finds_the_changed_pose_and_the_missing_file(tmp_path: Path
     assert change["only_before"] == ["q2.png"] and change["only_after"] == []
     result = CliRunner().invoke(app, ["benchmark", "compare-runs", str(tmp_path / "before"), str(tmp_path / "after")])
     assert result.exit_code == 1 and "0.25" in result.output and "1 queries in one run only" in result.output
+
+
+@pytest.fixture()
+def fake_hloc(monkeypatch):
+    """tests/fake_hloc's `hloc` importable for one test."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "fake_hloc"))
+    import hloc
+
+    hloc.CALLS.clear()
+    yield hloc
+    for name in [name for name in sys.modules if name == "hloc" or name.startswith("hloc.")]:
+        del sys.modules[name]
+
+
+def test_versus_hloc_runs_both_alternately_on_the_protocol_and_reports_vloc_over_hloc(
+    synthetic_map: dict[str, Path], fake_hloc, tmp_path: Path
+):
+    """Against a stand-in for hloc (tests/fake_hloc: hloc's functions and signatures, done by vloc's stages): vloc on
+    the same features gives the same evaluation, and the report holds both tools' medians and their ratios."""
+    hloc, prepared, images, out = fake_hloc, synthetic_map["root"], synthetic_map["images"], tmp_path / "versus"
+    command = ["benchmark", "versus-hloc", str(prepared), str(images), str(out), "--repeat", "2"]
+    result = CliRunner().invoke(app, [*command, "--features", "sift-colmap-octave0"])  # the stand-in's
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "versus_hloc.json").read_text())
+
+    mapping, queries = (read_image_list(prepared / f"{kind}.txt") for kind in ("mapping", "query_list"))
+    calls = {name: [(args, kwargs) for called, args, kwargs in hloc.CALLS if called == name] for name, *_ in hloc.CALLS}
+    assert {name: len(made) for name, made in calls.items()} == {
+        "extract_features": 2,
+        "pairs_from_poses": 2,
+        "pairs_from_exhaustive": 2,
+        "match_features": 4,
+        "triangulation": 2,
+        "localize_sfm": 2,
+    }
+    assert sorted(calls["extract_features"][0][1]["image_list"]) == sorted(mapping + queries)
+    assert calls["pairs_from_poses"][0][0][2] == 20
+    assert calls["pairs_from_exhaustive"][0][1] == {"image_list": queries, "ref_list": mapping}
+    assert all(args[0] is hloc.match_features.confs["NN-ratio"] for args, _ in calls["match_features"])
+    # alternately: hloc first in the first repetition, vloc first in the second
+    finished = {run: (out / run / "results.txt").stat().st_mtime_ns for run in ("hloc_0", "vloc_0", "hloc_1", "vloc_1")}
+    assert finished["hloc_0"] < finished["vloc_0"] < finished["vloc_1"] < finished["hloc_1"]
+
+    hloc_run, vloc_run = report["hloc"], report["vloc"]
+    # the same poses: hloc's results name the queries without their folder (night/...), restored for the evaluation
+    assert hloc_run["accuracy"] == vloc_run["accuracy"] and vloc_run["accuracy"]["num_queries"] == len(queries)
+    assert vloc_run["accuracy"]["recall_percent"][-1] >= 80 and all("/" in query for query in queries)
+    assert hloc_run["keypoints_per_image"] == vloc_run["keypoints_per_image"] > 100
+    num_query_pairs = len(queries) * len(mapping)
+    stages = ("extract", "pairs", "match mapping", "match query", "triangulate", "localize")
+    for tool in (hloc_run, vloc_run):
+        assert all(tool["median_stage_s"][stage] > 0 for stage in stages)
+        assert tool["query_pairs_per_s"] == pytest.approx(num_query_pairs / tool["median_stage_s"]["match query"])
+    assert report["vloc_over_hloc"]["total"] == pytest.approx(vloc_run["median_total_s"] / hloc_run["median_total_s"])
+    assert report["vloc_over_hloc"]["extract"] == pytest.approx(
+        vloc_run["median_stage_s"]["extract"] / hloc_run["median_stage_s"]["extract"]
+    )
+    assert "vloc / hloc" in result.output
+
+
+def test_versus_hloc_without_hloc_is_a_one_line_error(tmp_path: Path, monkeypatch):
+    for name in ("hloc", *(f"hloc.{module}" for module in HLOC_MODULES)):
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    command = ["benchmark", "versus-hloc", str(tmp_path), str(tmp_path), str(tmp_path / "out")]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 1 and result.output.startswith("error: hloc is not importable")
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "out").exists()

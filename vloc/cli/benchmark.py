@@ -1,4 +1,5 @@
-"""CLI: vloc benchmark recipe | foundation | matchers | retrieval | scale | basin | dense-matching | ransac-seeds."""
+"""CLI: vloc benchmark recipe | foundation | matchers | retrieval | scale | basin | dense-matching | ransac-seeds |
+versus-hloc."""
 
 from __future__ import annotations
 
@@ -435,3 +436,47 @@ def scale(
         )
     console.print(search)
     console.print(f"report written to {out} and {out.with_suffix('.png')}")
+
+
+@stage(
+    benchmark_app,
+    "versus-hloc",
+    "vloc beside an installed hloc on a dataset prepared by `vloc prepare`, with hloc's SIFT protocol (NN-ratio, the "
+    "mapping images triangulated from their known poses with their 20 nearest cameras, every query paired with every "
+    "mapping image, PnP): both run REPEAT times alternately in this process, every stage timed, both evaluated by "
+    "vloc; writes OUT/versus_hloc.json with the medians, keypoints per image, query pairs/s and vloc / hloc.",
+    "vloc benchmark versus-hloc outputs/kitti ../shared/data/kitti_odometry_seq1/image_l outputs/kitti-vs-hloc "
+    "--features sift-colmap-octave0 --repeat 3",
+)
+def versus_hloc(
+    prepared: Path = typer.Argument(..., help="A folder written by `vloc prepare`.", callback=existing_folder),
+    images: Path = typer.Argument(..., help="The dataset's image folder.", callback=existing_folder),
+    out: Path = typer.Argument(..., help="Output folder (one sub-folder per tool and run)."),
+    repeat: int = typer.Option(3, "--repeat", help="Runs of each tool."),
+    features: str = typer.Option("sift", "--features", help="vloc's local-feature preset (hloc runs its 'sift')."),
+) -> None:
+    from vloc.benchmark.versus_hloc import STAGES, Dataset
+    from vloc.benchmark.versus_hloc import main as compare_with_hloc
+
+    report = compare_with_hloc(Dataset(prepared, images), out, repeat, features)
+    table = Table(title=f"{prepared}: median of {repeat} runs each")
+    for column in ("", "hloc", "vloc", "vloc / hloc"):
+        table.add_column(column, justify="right")
+    for stage_name in STAGES:
+        seconds = [report[tool]["median_stage_s"][stage_name] for tool in ("hloc", "vloc")]
+        table.add_row(
+            f"{stage_name} (s)", *(f"{s:.2f}" for s in seconds), f"{report['vloc_over_hloc'][stage_name]:.2f}"
+        )
+    totals = [report[tool]["median_total_s"] for tool in ("hloc", "vloc")]
+    table.add_row("[bold]total (s)", *(f"{s:.2f}" for s in totals), f"{report['vloc_over_hloc']['total']:.2f}")
+    for label, key in (("keypoints per image", "keypoints_per_image"), ("query pairs/s", "query_pairs_per_s")):
+        table.add_row(label, *(f"{report[tool][key]:.1f}" for tool in ("hloc", "vloc")), "")
+    for label, key, scale in (
+        ("median t (mm)", "median_translation_m", 1000),
+        ("median R (deg)", "median_rotation_deg", 1),
+    ):
+        table.add_row(label, *(f"{report[tool]['accuracy'][key] * scale:.3g}" for tool in ("hloc", "vloc")), "")
+    recalls = [" / ".join(f"{r:.0f}" for r in report[tool]["accuracy"]["recall_percent"]) for tool in ("hloc", "vloc")]
+    table.add_row("recall (%)", *recalls, "")
+    console.print(table)
+    console.print(f"report written to {out / 'versus_hloc.json'}")
