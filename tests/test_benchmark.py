@@ -311,6 +311,8 @@ def test_versus_hloc_runs_both_alternately_on_the_protocol_and_reports_vloc_over
         vloc_run["median_stage_s"]["extract"] / hloc_run["median_stage_s"]["extract"]
     )
     assert "vloc / hloc" in result.output
+    again = CliRunner().invoke(app, command)  # nothing of the first comparison is replaced
+    assert again.exit_code == 1 and "holds an earlier comparison" in again.output and "Traceback" not in again.output
 
 
 def test_versus_hloc_without_hloc_is_a_one_line_error(tmp_path: Path, monkeypatch):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
-import shutil
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +18,7 @@ from types import ModuleType
 import h5py
 
 from vloc import pairs
-from vloc.errors import InputError
+from vloc.errors import ConfigError, InputError
 from vloc.evaluate import poses as evaluate_poses
 from vloc.evaluate.setup import evaluation_setup
 from vloc.extract import local_features as extract
@@ -209,7 +208,13 @@ def summarize(dataset: Dataset, runs: list[dict[str, float]], files: RunFiles) -
 
 
 def main(dataset: Dataset, out: Path, repeat: int, features_preset: str = "sift") -> dict:
-    """Run hloc and vloc `repeat` times each, alternately; writes OUT/versus_hloc.json with medians and vloc / hloc."""
+    """Run hloc and vloc `repeat` times each, alternately; writes OUT/versus_hloc.json with medians and vloc / hloc.
+    OUT must not hold an earlier comparison (nothing in it is replaced)."""
+    if repeat < 1:
+        raise ConfigError(f"--repeat {repeat}: at least one run of each tool")
+    earlier = sorted(p.name for p in out.glob("*") if p.name == "versus_hloc.json" or p.name[:5] in ("hloc_", "vloc_"))
+    if earlier:
+        raise ConfigError(f"{out}: holds an earlier comparison ({', '.join(earlier[:3])}); choose another folder")
     import_hloc()  # before any work
     tools: dict[str, Callable[[Dataset, RunFiles], dict[str, float]]] = {
         "hloc": run_hloc,
@@ -219,7 +224,6 @@ def main(dataset: Dataset, out: Path, repeat: int, features_preset: str = "sift"
     for k in range(repeat):
         for tool in sorted(tools, reverse=k % 2 == 1):  # hloc first on even repetitions, vloc first on odd ones
             folder = out / f"{tool}_{k}"
-            shutil.rmtree(folder, ignore_errors=True)  # this benchmark's own run folder
             folder.mkdir(parents=True)
             runs[tool].append(tools[tool](dataset, RunFiles.in_folder(folder)))
     summary = {tool: summarize(dataset, runs[tool], RunFiles.in_folder(out / f"{tool}_{repeat - 1}")) for tool in tools}
