@@ -75,6 +75,7 @@ class Dataset:
     images: Path
 
     def names(self, kind: str) -> list[str]:
+        """The image names of its list `kind`: mapping or query_list."""
         return read_image_list(self.root / f"{kind}.txt")
 
 
