@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from vloc.config import override
+from vloc.config import override, to_json
 from vloc.errors import ConfigError
 from vloc.extract.local_features import conf_by_name
 from vloc.matchers.pair_matcher import conf_by_name as match_conf
@@ -43,3 +45,13 @@ def test_unknown_preset_names_the_known_ones():
         "sift-colmap-octave0, superpoint",
     ):
         conf_by_name("harris")
+
+
+def test_an_added_field_is_stamped_only_away_from_its_default():
+    """sift-colmap files written before `first_octave` existed still resume; octave 0 is told apart."""
+    before = to_json(conf_by_name("sift-colmap"))
+    assert "first_octave" not in before
+    assert to_json(override(conf_by_name("sift-colmap"), ["model.first_octave=-1"])) == before
+    octave0 = json.loads(to_json(conf_by_name("sift-colmap-octave0")))
+    assert octave0["model"].pop("first_octave") == 0
+    assert octave0 == json.loads(before)  # otherwise the same configuration

@@ -123,8 +123,8 @@ def test_every_preset_names_a_plugin_with_its_conf_type(stage, registry: Registr
         (
             local_features,
             "sift-colmap",
-            '{"extractor": "sift", "model": {"backend": "pycolmap", "contrast_threshold": 0.02, "first_octave": -1, '
-            '"max_keypoints": 4096, "rootsift": true, "upright": false}, "preprocessing": {"resize_max": 1600}}',
+            '{"extractor": "sift", "model": {"backend": "pycolmap", "contrast_threshold": 0.02, "max_keypoints": 4096, '
+            '"rootsift": true, "upright": false}, "preprocessing": {"resize_max": 1600}}',
         ),
         (
             pair_matcher,

@@ -95,20 +95,32 @@ def guard_field(default: Any) -> Any:
     return dataclasses.field(default=default, metadata={"guard": True})
 
 
+def added_field(default: Any) -> Any:
+    """A dataclass field added after outputs were written without it, whose default is how they were made: left out of
+    `to_json` at its default, so that those outputs still resume; any other value is stamped."""
+    return dataclasses.field(default=default, metadata={"added": True})
+
+
 def to_json(conf: Any) -> str:
-    """Canonical JSON of a configuration (guard fields left out), stored in output files to tell what made them."""
+    """Canonical JSON of a configuration (guard fields, and added fields at their default, left out), stored in output
+    files to tell what made them."""
     import json
 
     return json.dumps(_stamped(conf), sort_keys=True)
 
 
 def _stamped(value: Any) -> Any:
-    """`dataclasses.asdict` without guard fields."""
+    """`dataclasses.asdict` without guard fields, nor added fields at their default."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = (f for f in dataclasses.fields(value) if not f.metadata.get("guard"))
-        return {f.name: _stamped(getattr(value, f.name)) for f in fields}
+        return {f.name: _stamped(getattr(value, f.name)) for f in dataclasses.fields(value) if _is_stamped(f, value)}
     if isinstance(value, (list, tuple)):
         return [_stamped(v) for v in value]
     if isinstance(value, dict):
         return {k: _stamped(v) for k, v in value.items()}
     return value
+
+
+def _is_stamped(field: dataclasses.Field, conf: Any) -> bool:
+    if field.metadata.get("guard"):
+        return False
+    return not (field.metadata.get("added") and getattr(conf, field.name) == field.default)

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pycolmap
 
+from vloc.config import added_field
 from vloc.console import quiet_pycolmap
 from vloc.errors import ConfigError
 from vloc.extractors.base import Extractor, check_max_keypoints
@@ -21,7 +22,7 @@ class SIFTConf:
     backend: Literal["opencv", "pycolmap"] = "opencv"
     contrast_threshold: float = 0.02  # OpenCV's units (divided by the 3 layers per octave)
     upright: bool = False  # pycolmap backend only: OpenCV always estimates orientations
-    first_octave: int = -1  # -1: the image upsampled 2x first (OpenCV always does); 0: at its own size (pycolmap only)
+    first_octave: int = added_field(-1)  # -1: upsampled 2x first (OpenCV always does); 0: its own size (pycolmap only)
 
     def __post_init__(self) -> None:
         check_max_keypoints(self.max_keypoints)
