@@ -4,11 +4,11 @@ descriptor, read from a local-features file where that file holds the same, else
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from vloc.config import to_json
 from vloc.errors import ConfigError
 from vloc.extractors.sift import SIFT
 from vloc.io.features import FeatureReader
@@ -80,7 +80,7 @@ def _sift_resize(features: FeatureReader) -> int | None:
     """The resize_max of a local-features file written by VLAD's SIFT; ConfigError if another extractor or other
     settings wrote it."""
     stamp = json.loads(features.handle.attrs.get("config", "{}"))
-    if stamp.get("extractor") != "sift" or stamp.get("model") != asdict(VLAD_SIFT):
+    if stamp.get("extractor") != "sift" or stamp.get("model") != json.loads(to_json(VLAD_SIFT)):
         raise ConfigError(
             f"{features.path}: VLAD reuses features of `vloc extract local --conf sift` with its default settings, "
             f"not those of {stamp.get('extractor', 'an unknown extractor')} {stamp.get('model', '')}".rstrip()
