@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-import h5py
-
 from vloc import pairs
 from vloc.errors import ConfigError, InputError
 from vloc.evaluate import poses as evaluate_poses
 from vloc.evaluate.setup import evaluation_setup
 from vloc.extract import local_features as extract
+from vloc.io.features import FeatureReader, list_images
 from vloc.io.model import read_model
 from vloc.io.text import read_image_list, read_pairs, read_poses, write_poses, write_text_atomic
 from vloc.localize import hierarchical
@@ -101,18 +100,17 @@ class RunFiles:
 def run_hloc(dataset: Dataset, files: RunFiles) -> dict[str, float]:
     """hloc's pipeline on the protocol; seconds per stage."""
     hloc, clock = import_hloc(), StageClock()
+    mapping, queries = dataset.names("mapping"), dataset.names("query_list")
     with clock("extract"):
         hloc["extract_features"].main(
             hloc["extract_features"].confs["sift"],
             dataset.images,
-            image_list=dataset.names("mapping") + dataset.names("query_list"),
+            image_list=mapping + queries,
             feature_path=files.features,
         )
     with clock("pairs"):
         hloc["pairs_from_poses"].main(dataset.root / "reference", files.pairs_mapping, MAPPING_NEIGHBOURS)
-        hloc["pairs_from_exhaustive"].main(
-            files.pairs_query, image_list=dataset.names("query_list"), ref_list=dataset.names("mapping")
-        )
+        hloc["pairs_from_exhaustive"].main(files.pairs_query, image_list=queries, ref_list=mapping)
     nn_ratio = hloc["match_features"].confs["NN-ratio"]
     with clock("match mapping"):
         hloc["match_features"].main(nn_ratio, files.pairs_mapping, files.features, matches=files.matches_mapping)
@@ -136,7 +134,7 @@ def run_hloc(dataset: Dataset, files: RunFiles) -> dict[str, float]:
             files.matches_query,
             files.results,
         )
-    restore_query_folders(files.results, dataset.names("query_list"))
+    restore_query_folders(files.results, queries)
     return clock.seconds
 
 
@@ -154,15 +152,16 @@ def restore_query_folders(results: Path, queries: list[str]) -> None:
 def run_vloc(dataset: Dataset, files: RunFiles, features_preset: str) -> dict[str, float]:
     """vloc's stages on the protocol, with the local-feature preset given; seconds per stage."""
     clock = StageClock()
+    mapping, queries = dataset.names("mapping"), dataset.names("query_list")
     image_list = files.folder / "images.txt"
-    write_text_atomic(image_list, "\n".join(dataset.names("mapping") + dataset.names("query_list")) + "\n")
+    write_text_atomic(image_list, "\n".join(mapping + queries) + "\n")
     with clock("extract"):
         extract.main(extract.conf_by_name(features_preset), dataset.images, files.features, image_list)
     with clock("pairs"):
         reference = read_model(dataset.root / "reference")
         poses = {image.name: image.cam_from_world() for image in reference.images.values()}
         pairs.from_poses(poses, files.pairs_mapping, MAPPING_NEIGHBOURS)
-        pairs.exhaustive(dataset.names("query_list"), files.pairs_query, dataset.names("mapping"))
+        pairs.exhaustive(queries, files.pairs_query, mapping)
     nn_ratio = match_conf("nn-ratio")
     with clock("match mapping"):
         match.main(nn_ratio, files.pairs_mapping, files.features, files.matches_mapping)
@@ -188,9 +187,8 @@ def run_vloc(dataset: Dataset, files: RunFiles, features_preset: str) -> dict[st
 
 def median_keypoints(features: Path) -> float:
     """Median keypoints per image of a features file (hloc's or vloc's layout)."""
-    with h5py.File(features, "r") as handle:
-        counts = []
-        handle.visititems(lambda _, item: counts.append(len(item)) if item.name.endswith("/keypoints") else None)
+    with FeatureReader(features) as reader:
+        counts = [len(reader.group(name)["keypoints"]) for name in list_images(features)]
     return float(statistics.median(counts)) if counts else 0.0
 
 
