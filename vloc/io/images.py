@@ -15,6 +15,7 @@ from PIL import Image
 
 from vloc.config import guard_field
 from vloc.errors import InputError, ResourceError
+from vloc.io.atomic import write_bytes_atomic
 from vloc.io.text import name_problem, read_image_list
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,13 @@ def read_image(path: Path, grayscale: bool) -> np.ndarray:
     if image is None:
         raise InputError(f"{path}: not a readable image")
     return image if grayscale else image[..., ::-1].copy()
+
+
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InputError(f"{path}: PNG encoding failed")
+    write_bytes_atomic(path, encoded.tobytes())
 
 
 def fitted_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:

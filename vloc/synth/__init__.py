@@ -14,9 +14,10 @@ import pycolmap
 
 from vloc.console import track
 from vloc.errors import ConfigError
+from vloc.io.images import write_png
 from vloc.io.model import build_posed_model, write_model
 from vloc.io.text import write_queries, write_text_atomic
-from vloc.synth.files import write_npz, write_png
+from vloc.synth.files import write_npz
 from vloc.synth.render import SUPERSAMPLING, World, build_world, cast, geometry_maps, render_images
 from vloc.synth.scene import CONDITIONS, LAYOUTS, SynthConfig, scene_extent, thresholds
 

@@ -17,10 +17,10 @@ from scipy.spatial.transform import Rotation
 from vloc.console import progress_bar, track
 from vloc.errors import ConfigError, FormatError, InputError
 from vloc.io.atomic import write_bytes_atomic
-from vloc.io.images import read_image
+from vloc.io.images import read_image, write_png
 from vloc.io.model import build_posed_model, write_model
 from vloc.io.text import write_queries, write_text_atomic
-from vloc.synth.files import write_npz, write_png
+from vloc.synth.files import write_npz
 
 FORMAT = "vloc-twin-1"
 MAX_DEPTH_MM = 65535  # the 16-bit depth value that, like 0, means no measurement
