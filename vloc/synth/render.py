@@ -34,16 +34,27 @@ def build_world(conf: SynthConfig) -> World:
     layout = make_layout(conf, np.random.default_rng(layout_seed))
     poses = make_poses(conf, layout, np.random.default_rng(pose_seed))
     rng = np.random.default_rng(texture_seed)
-    normal, axes, origin, instance = [np.zeros(3)], [(0, 1)], [(0.0, 0.0)], [0]
-    pairs = [(np.zeros((2, 2, 3), np.float32),) * 2]
-    densities = [1.0]
     size = layout.ground_hi - layout.ground_lo
-    pairs.append(textures.ground(rng, tuple(size), tuple(layout.ground_lo), GROUND_DENSITY, layout.street_half_width))
+    ground = textures.ground(rng, tuple(size), tuple(layout.ground_lo), GROUND_DENSITY, layout.street_half_width)
+    return assemble_world(layout, poses, ground, GROUND_DENSITY, rng)
+
+
+def assemble_world(
+    layout: Layout,
+    poses: list[tuple[np.ndarray, np.ndarray]],
+    ground: tuple[np.ndarray, np.ndarray],
+    ground_density: float,
+    rng: np.random.Generator,
+) -> World:
+    """The world of `layout`: its ground textured by `ground` (day, season; texel (0, 0) at ground_lo) and every
+    box textured from `rng` (facades of one hue per building, a roof)."""
+    normal, axes, origin, instance = [np.zeros(3)], [(0, 1)], [(0.0, 0.0)], [0]
+    pairs = [(np.zeros((2, 2, 3), np.float32),) * 2, ground]
+    densities = [1.0, ground_density]
     normal.append(np.array([0.0, 0.0, 1.0]))
     axes.append((0, 1))
     origin.append(tuple(layout.ground_lo))
     instance.append(0)
-    densities.append(GROUND_DENSITY)
     hues = (np.arange(len(layout.boxes)) / len(layout.boxes) + rng.uniform(0, 1)) % 1.0
     for box, hue in zip(layout.boxes, rng.permutation(hues)):
         extent = box.hi - box.lo

@@ -254,3 +254,36 @@ def roof(rng: np.random.Generator, width_m: float, depth_m: float, density: floa
     shape = (max(int(round(depth_m * density)), 4), max(int(round(width_m * density)), 4))
     day = np.clip(0.35 * (1 + 0.2 * fbm(rng, shape, (0.5 * density, 4.0)))[..., None] * np.ones(3, np.float32), 0, 1)
     return day, np.full_like(day, 0.92)
+
+
+def terrain(rng: np.random.Generator, size_m: float, density: float) -> tuple[np.ndarray, np.ndarray]:
+    """Open land seen from above and from the ground (a square, rows along y): grass, soil and paving, straight roads
+    with lane marks, flower beds and stains; season is snow. What makes a place recognisable from the air."""
+    shape = (int(round(size_m * density)),) * 2
+    x, y = _grid(shape, density)
+    cover = fbm(rng, shape, (25 * density, 8 * density))
+    grain = fbm(rng, shape, (2.0 * density, 0.6 * density, 0.2 * density)) + 0.6 * noise(rng, shape, 2.0)
+    grass = hsv(rng.uniform(0.2, 0.3), rng.uniform(0.4, 0.6), rng.uniform(0.35, 0.5))
+    soil = hsv(rng.uniform(0.06, 0.11), rng.uniform(0.3, 0.5), rng.uniform(0.4, 0.55))
+    paving = hsv(rng.uniform(0, 1), 0.05, rng.uniform(0.5, 0.65))
+    weights = np.stack([np.clip(1.5 * cover, 0, 1), np.clip(-1.5 * cover, 0, 1)], -1)
+    image = paving * (1 - weights.sum(-1, keepdims=True)) + weights[..., :1] * grass + weights[..., 1:] * soil
+    image = image * (1 + 0.18 * grain[..., None])
+    _paint_decals(rng, image, density, int(size_m * size_m / 60), (0, size_m), (1.0, 6.0))
+    for _ in range(rng.integers(2, 4)):  # straight roads through the scene
+        angle, offset = rng.uniform(0, np.pi), rng.uniform(-0.3, 0.3) * size_m
+        half_width = rng.uniform(3.0, 5.0)
+        across = (x - size_m / 2) * np.sin(angle) - (y - size_m / 2) * np.cos(angle) - offset
+        along = (x - size_m / 2) * np.cos(angle) + (y - size_m / 2) * np.sin(angle)
+        road = np.abs(across) < half_width
+        asphalt = np.array([0.28, 0.28, 0.3], np.float32) * (1 + 0.2 * grain[..., None])
+        image = np.where(road[..., None], asphalt, image)
+        marks = (np.abs(across) < 0.1) & ((along + rng.uniform(0, 6)) % 6 < 3)
+        marks |= np.abs(np.abs(across) - (half_width - 0.3)) < 0.1
+        image = np.where(marks[..., None], np.float32(0.88), image)
+    stains = np.clip(fbm(rng, shape, (3 * density, 1 * density)) - 1.0, 0, 1)
+    day = np.clip(image * (1 - 0.4 * stains[..., None]), 0, 1).astype(np.float32)
+    snow_cover = np.clip((fbm(rng, shape, (4.0 * density, 1.0 * density)) + 0.7) * 2.0, 0, 1)[..., None]
+    snow = np.array([0.9, 0.92, 0.96], np.float32) * (1 + 0.05 * grain[..., None])
+    season = np.clip(snow * snow_cover + day * 0.8 * (1 - snow_cover), 0, 1).astype(np.float32)
+    return day, season
