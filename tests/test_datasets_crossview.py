@@ -301,3 +301,16 @@ def test_ford_names_the_missing_or_malformed_file(ford, tmp_path):
     mount.unlink()
     with pytest.raises(InputError, match=f"{mount}: Ford calibration file not found"):
         prepare_ford_crossview(root, tmp_path / "out")
+
+
+def test_cli_prepare_writes_the_dataset_and_refuses_an_unknown_layout(kitti, tmp_path):
+    from typer.testing import CliRunner
+
+    from vloc.cli import app
+
+    result = CliRunner().invoke(app, ["crossview", "prepare", "kitti", str(kitti), str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    expected = prepare_kitti_crossview(kitti, tmp_path / "direct")
+    assert read_crossview(tmp_path / "out").views == read_crossview(tmp_path / "direct").views and expected > 0
+    result = CliRunner().invoke(app, ["crossview", "prepare", "cvusa", str(kitti), str(tmp_path / "other")])
+    assert result.exit_code == 1 and "unknown cross-view layout 'cvusa'" in result.output

@@ -15,6 +15,7 @@ from vloc.cli import (
     recognize,
     localize,
     refine,
+    crossview,
 )
 from vloc.cli import evaluate, show, benchmark, train, weights
 from vloc.cli.app import app

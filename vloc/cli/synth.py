@@ -86,3 +86,25 @@ def synth_twin(
         frames = [frames[round(i * (len(frames) - 1) / max(max_frames - 1, 1))] for i in range(max_frames)]
     twin.main(frames, out, override(twin.TwinConf(), set_))
     typer.echo(f"wrote the twin of {len(frames)} frames to {out}")
+
+
+@stage(
+    app,
+    "synth-crossview",
+    "Generate a cross-view dataset (DenseFlow's data): scenes of open land with roads and a few buildings, each "
+    "rendered from above (the aerial image, orthographic, north up, metres per pixel known) and from ground cameras "
+    "at a fixed height with known x, y and yaw, by day and by night; the last scenes are the test split. Writes "
+    "OUT/crossview.json with a seeded prior per view (within --set prior_offset metres and prior_yaw degrees).",
+    "vloc synth-crossview outputs/crossview_data --set num_scenes=48 --set num_test_scenes=8",
+)
+def synth_crossview(
+    out: Path = typer.Argument(..., help="Output folder."),
+    seed: int = typer.Option(0, help="Random seed; scene k is drawn from (seed, k)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. num_scenes=10 or height=96."),
+) -> None:
+    from vloc.config import override
+    from vloc.synth import crossview
+
+    conf = override(crossview.CrossviewSynthConfig(seed=seed), set_)
+    views = crossview.main(conf, out)
+    typer.echo(f"wrote {conf.num_scenes} aerial images and {views} ground views to {out}/crossview.json")

@@ -195,3 +195,30 @@ def scr(
     training, validation = frames(condition), frames(validation_condition or condition)
     checkpoint = trainer.main(conf, training, validation, out, init, resume, helper)
     console.print(f"scene coordinate regression network written to {checkpoint}")
+
+
+@stage(
+    train_app,
+    "crossview",
+    "Train DenseFlow (ground-to-aerial flow, confidence and planar pose) on the train split of a cross-view dataset: "
+    "random priors around each view (--set prior_offset metres, prior_yaw degrees), the sequence flow loss with the "
+    "confidence term, then (after --set flow_only_fraction of the steps) end to end with the pose loss. Validates on "
+    "held-out training scenes every --set validation_interval steps and writes OUT/last.pt then (--resume it); "
+    "OUT/denseflow.pt and OUT/history.json at the end. The default recipe: pipelines/synthetic_crossview.sh.",
+    "vloc train crossview outputs/crossview_data outputs/crossview_model --set steps=2000",
+)
+def crossview(
+    dataset: Path = typer.Argument(..., help="Cross-view dataset folder (crossview.json).", callback=existing_folder),
+    out: Path = typer.Argument(..., help="Output folder for checkpoints and the training history."),
+    resume: Path | None = typer.Option(
+        None, help="Resume an interrupted run from its OUT/last.pt.", callback=existing_file
+    ),
+    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. steps=500 or model.iterations=4."),
+) -> None:
+    from vloc.config import override
+    from vloc.io.crossview import read_crossview
+    from vloc.train import crossview as trainer
+
+    conf = override(trainer.TrainCrossviewConf(), set_)
+    checkpoint = trainer.main(read_crossview(dataset), conf, out, resume)
+    console.print(f"DenseFlow network written to {checkpoint}")
