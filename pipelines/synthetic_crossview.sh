@@ -4,17 +4,19 @@
 # seeded priors (+-10 m along and across the heading, +-10 deg) with DenseFlow's confidence-weighted fit, the same
 # fit unweighted, and the correlation-only baseline; evaluate each.
 # Usage: pipelines/synthetic_crossview.sh [OUT] [STEPS]   (training: about 50 minutes on 2 CPU cores)
-# NUM_SCENES (48), NUM_TEST_SCENES (8) and VIEWS (12 per scene) size the data; CHECKPOINT=path skips training
-# (e.g. CHECKPOINT=vloc/models/weights/denseflow.pt, the network this recipe trained with its defaults).
+# NUM_SCENES (40), NUM_TEST_SCENES (8) and VIEWS (12 per scene) size the data, SEED (0) draws it; CHECKPOINT=path
+# skips training (e.g. CHECKPOINT=vloc/models/weights/denseflow.pt, the network this recipe trains with its defaults;
+# with SEED=1 every scene is one it never saw).
 set -euo pipefail
 OUT=${1:-outputs/synthetic_crossview}
-STEPS=${2:-2000}
-NUM_SCENES=${NUM_SCENES:-48}
+STEPS=${2:-2500}
+NUM_SCENES=${NUM_SCENES:-40}
 NUM_TEST_SCENES=${NUM_TEST_SCENES:-8}
 VIEWS=${VIEWS:-12}
+SEED=${SEED:-0}
 CHECKPOINT=${CHECKPOINT:-}
 
-vloc synth-crossview "$OUT/data" --seed 0 --set num_scenes="$NUM_SCENES" --set num_test_scenes="$NUM_TEST_SCENES" \
+vloc synth-crossview "$OUT/data" --seed "$SEED" --set num_scenes="$NUM_SCENES" --set num_test_scenes="$NUM_TEST_SCENES" \
     --set views_per_scene="$VIEWS"
 if [ -z "$CHECKPOINT" ]; then
     vloc train crossview "$OUT/data" "$OUT/model" --set steps="$STEPS"

@@ -73,6 +73,7 @@ def test_image_root_elsewhere(tmp_path):
         (None, {"camera_height_m": None}, "has no camera height"),
         (None, {"aerial": "b"}, "aerial image 'b' is not listed"),
         (None, {"pose": {"x": 1, "y": 2}}, "yaw_deg"),
+        (None, {"aerial": ["a"]}, "aerial image \\['a'\\] is not listed"),
     ],
 )
 def test_what_is_missing_is_one_line_naming_the_file(tmp_path, aerial_entry, view_changes, message):
@@ -80,6 +81,15 @@ def test_what_is_missing_is_one_line_naming_the_file(tmp_path, aerial_entry, vie
     with pytest.raises(InputError, match=message) as error:
         read_crossview(root)
     assert str(root / "crossview.json") in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_malformed_file_is_one_line(tmp_path):
+    root = write_dataset(tmp_path / "d")
+    info = json.loads((root / "crossview.json").read_text())
+    info["aerial"] = [info["aerial"]["a"]]
+    (root / "crossview.json").write_text(json.dumps(info))
+    with pytest.raises(InputError, match="'aerial' must map names to aerial images"):
+        read_crossview(root)
 
 
 def test_a_prior_off_the_aerial_image_is_refused():

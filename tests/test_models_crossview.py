@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from vloc.errors import ConfigError, InputError
 from vloc.io.crossview import GroundCamera, PlanarPose, TileFrame
 from vloc.models.crossview import (
     CrossviewConf,
@@ -21,6 +22,7 @@ from vloc.models.crossview import (
     ground_plane_sampling,
     lookup,
     pose_from_flow,
+    prepare_input,
     tile_pixels,
     truth_in_tile,
 )
@@ -118,3 +120,24 @@ def test_the_network_gives_a_flow_and_confidence_per_tile_pixel_and_iteration():
     off_view = last.valid == 0
     assert off_view.any() and (last.flow * off_view).abs().max() == 0
     assert ((last.confidence >= 0) & (last.confidence <= 1)).all()
+
+
+@pytest.mark.parametrize("change", [{"stride": 3}, {"tile_size": 50}, {"channels": 60}, {"levels": 7}])
+def test_a_conf_the_network_cannot_be_built_from_is_one_line(change):
+    with pytest.raises(ConfigError, match="crossview model"):
+        replace(CrossviewConf(), **change)
+
+
+def test_a_camera_that_sees_no_ground_is_refused():
+    looking_up = GroundCamera("SIMPLE_PINHOLE", 96, 32, (48.0, 48.0, -400.0))  # the horizon far below the image
+    with pytest.raises(InputError, match="sees none of the tile's ground"):
+        prepare_input(
+            np.zeros((32, 96, 3), np.uint8),
+            looking_up,
+            1.65,
+            np.zeros((64, 64, 3), np.uint8),
+            1.0,
+            PlanarPose(32, 32, 0),
+            TINY,
+            "view.png",
+        )

@@ -59,11 +59,11 @@ def dataset(tmp_path_factory):
 
 
 def one_batch(dataset, conf=CONF) -> Batch:
-    samples = CrossviewSamples(dataset, dataset.select("train"))
+    samples = CrossviewSamples(dataset, dataset.select("train"), conf.model)
     rng = np.random.default_rng(0)
     indices = [0, 3, 6, 9]
     priors = [random_prior(rng, samples.views[i].pose, conf.prior_offset, conf.prior_yaw) for i in indices]
-    return make_batch(samples, indices, priors, conf.model)
+    return make_batch(samples, indices, priors)
 
 
 def test_the_sequence_loss_has_no_flow_term_at_the_true_flow(dataset):
@@ -146,3 +146,9 @@ def test_no_training_views_is_one_line(dataset, tmp_path):
     test_only = replace(dataset, views=dataset.select("test"))
     with pytest.raises(InputError, match="no views of split 'train'"):
         main(test_only, CONF, tmp_path / "run")
+
+
+def test_resuming_with_another_schedule_is_refused(dataset, tmp_path):
+    main(dataset, CONF, tmp_path / "run")
+    with pytest.raises(InputError, match="steps 6 -> 9"):
+        main(dataset, replace(CONF, steps=9), tmp_path / "run", resume=tmp_path / "run" / "last.pt")

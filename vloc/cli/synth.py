@@ -95,7 +95,7 @@ def synth_twin(
     "rendered from above (the aerial image, orthographic, north up, metres per pixel known) and from ground cameras "
     "at a fixed height with known x, y and yaw, by day and by night; the last scenes are the test split. Writes "
     "OUT/crossview.json with a seeded prior per view (within --set prior_offset metres and prior_yaw degrees).",
-    "vloc synth-crossview outputs/crossview_data --set num_scenes=48 --set num_test_scenes=8",
+    "vloc synth-crossview outputs/crossview_data --set num_scenes=40 --set num_test_scenes=8",
 )
 def synth_crossview(
     out: Path = typer.Argument(..., help="Output folder."),

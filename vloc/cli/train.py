@@ -1,4 +1,4 @@
-"""CLI: vloc train gnnet, vloc train recognizer, vloc train matcher, vloc train scr."""
+"""CLI: vloc train gnnet, vloc train recognizer, vloc train matcher, vloc train scr, vloc train crossview."""
 
 from __future__ import annotations
 

@@ -12,21 +12,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from vloc.console import track
 from vloc.errors import ConfigError, InputError
-from vloc.io.crossview import CrossviewDataset, GroundView, PlanarPose, TileFrame, cut_tile
+from vloc.io.crossview import CrossviewDataset, GroundView, PlanarPose, TileFrame, cut_tile, prefiltered
 from vloc.io.images import write_png
 from vloc.io.text import check_names_writable, log_path, write_text_atomic
 from vloc.models.checkpoint import load_checkpoint
-from vloc.models.crossview import (
-    DenseFlowNetwork,
-    camera_in_tile,
-    correlation_search,
-    pose_from_flow,
-    prepare_input,
-)
+from vloc.models.crossview import DenseFlowNetwork, correlation_search, localize_inputs, prepare_input
 
 METHODS = ("flow", "flow-unweighted", "correlation")
 
@@ -34,7 +27,7 @@ METHODS = ("flow", "flow-unweighted", "correlation")
 @dataclass(frozen=True)
 class CrossviewLocalizeConf:
     method: str = "flow"  # flow: DenseFlow's weighted fit; flow-unweighted: the same fit, every pixel alike
-    search_offset: float = 10.0  # correlation: metres searched around the prior along each axis
+    search_offset: float = 12.0  # correlation: metres searched along the prior's axes (10 m off, turned 10 deg: 11.6)
     search_yaw: float = 10.0  # correlation: degrees searched around the prior
 
     def __post_init__(self):
@@ -45,7 +38,8 @@ class CrossviewLocalizeConf:
 def localize_view(
     net: DenseFlowNetwork, dataset: CrossviewDataset, view: GroundView, aerial: np.ndarray, conf: CrossviewLocalizeConf
 ) -> tuple[PlanarPose, dict]:
-    """The planar pose of one view and its log entry (mean confidence on the view, seconds)."""
+    """The planar pose of one view on its aerial image (`prefiltered` for the network's tiles) and its log entry
+    (mean confidence on the view, seconds)."""
     if view.prior is None:
         raise InputError(f"{dataset.root / view.image}: has no prior pose to localize from (crossview.json)")
     started = time.perf_counter()
@@ -59,20 +53,18 @@ def localize_view(
         net.conf,
         f"{dataset.root / 'crossview.json'}: view {view.image}",
     )
-    batch = [t[None] for t in (x.ground, x.tile, x.sampling, x.valid)]
     entry: dict = {"image": view.image, "method": conf.method, "prior": view.prior.to_json()}
     if conf.method == "correlation":
+        batch = [t[None] for t in (x.ground, x.tile, x.sampling, x.valid)]
         position, angle = correlation_search(
             net, *batch, conf.search_offset / net.conf.tile_metres_per_pixel, conf.search_yaw
         )
+        pose = x.frame.pose_on_aerial(float(position[0, 0]), float(position[0, 1]), float(angle[0]))
     else:
-        with torch.no_grad():
-            estimate = net(*batch).estimates[-1]
-        position, angle = camera_in_tile(pose_from_flow(estimate, conf.method == "flow"), net.conf.tile_size)
+        (pose,), estimate = localize_inputs(net, [x], weighted=conf.method == "flow")
         on_view = estimate.valid > 0
-        entry["mean_confidence"] = float(estimate.confidence[on_view].mean()) if on_view.any() else 0.0
+        entry["mean_confidence"] = float(estimate.confidence[on_view].mean())
         entry["view_pixels"] = int(on_view.sum())
-    pose = x.frame.pose_on_aerial(float(position[0, 0]), float(position[0, 1]), float(angle[0]))
     entry |= {"pose": pose.to_json(), "time_s": time.perf_counter() - started}
     return pose, entry
 
@@ -108,13 +100,14 @@ def main(
         raise InputError(f"{dataset.root / 'crossview.json'}: no views of split {split!r} and condition {condition!r}")
     check_names_writable(out, [v.image for v in views])
     net, _ = load_checkpoint(checkpoint, DenseFlowNetwork)
-    torch.set_grad_enabled(False)
     aerials: dict[str, np.ndarray] = {}
     poses, entries = {}, []
     for view in track(views, f"crossview localize ({conf.method})", total=len(views)):
-        if view.aerial not in aerials:
-            aerials = {view.aerial: dataset.aerial_image(view.aerial)}  # views of one aerial image come together
-        pose, entry = localize_view(net, dataset, view, aerials[view.aerial], conf)
+        if view.aerial not in aerials:  # views of one aerial image come together: hold one at a time
+            scale = dataset.aerials[view.aerial].metres_per_pixel
+            aerials = {view.aerial: dataset.aerial_image(view.aerial)}
+            tiles_from = prefiltered(aerials[view.aerial], scale, net.conf.tile_metres_per_pixel)
+        pose, entry = localize_view(net, dataset, view, tiles_from, conf)
         poses[view.image] = pose
         entries.append(entry)
         if drawings is not None:

@@ -36,25 +36,11 @@ def mercator_offset(latitude_deg: float, longitude_deg: float, origin: tuple[flo
     return scale * math.radians(longitude_deg - origin[1]), scale * (northing(latitude_deg) - northing(origin[0]))
 
 
-def wrapped_degrees(angle: float) -> float:
-    """`angle` in [-180, 180)."""
-    return (angle + 180.0) % 360.0 - 180.0
-
-
-def moved(pose: PlanarPose, forward_m: float, right_m: float, turn_deg: float = 0.0) -> PlanarPose:
-    """`pose` moved `forward_m` along its heading and `right_m` to its right (the aerial image's rows point down),
-    then turned by `turn_deg` (clockwise on the image, as yaw)."""
-    yaw = math.radians(pose.yaw)
-    x = pose.x + forward_m * math.cos(yaw) - right_m * math.sin(yaw)
-    y = pose.y + forward_m * math.sin(yaw) + right_m * math.cos(yaw)
-    return PlanarPose(x, y, wrapped_degrees(pose.yaw + turn_deg))
-
-
 def random_priors(poses: list[PlanarPose], offset_m: float, yaw_deg: float, seed: int) -> list[PlanarPose]:
     """A prior per pose drawn as the published protocols do, but seeded: moved uniformly within +-`offset_m` along
     its heading and across it, and turned uniformly within +-`yaw_deg`."""
     draws = np.random.default_rng(seed).uniform(-1.0, 1.0, (len(poses), 3)).tolist()
-    return [moved(pose, f * offset_m, r * offset_m, t * yaw_deg) for pose, (f, r, t) in zip(poses, draws)]
+    return [pose.moved(f * offset_m, r * offset_m, t * yaw_deg) for pose, (f, r, t) in zip(poses, draws)]
 
 
 def with_priors(views: list[GroundView], offset_m: float, yaw_deg: float, seed: int) -> list[GroundView]:

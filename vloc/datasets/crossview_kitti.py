@@ -23,7 +23,6 @@ from pathlib import Path, PurePosixPath
 
 from vloc.console import track
 from vloc.datasets.crossview_common import (
-    moved,
     numbered_tokens,
     parse_numbers,
     pinhole_camera,
@@ -79,7 +78,7 @@ def published_prior(pose: PlanarPose, perturbation: tuple[float, ...], offset_m:
     """The prior of a test file's perturbation: the released loader shifts the camera-centred tile so that the camera
     lies longitudinal * offset ahead and lateral * offset left of its centre, then turns it by rotation * yaw."""
     longitudinal, lateral, rotation = perturbation
-    return moved(pose, -longitudinal * offset_m, lateral * offset_m, rotation * yaw_deg)
+    return pose.moved(-longitudinal * offset_m, lateral * offset_m, rotation * yaw_deg)
 
 
 def tiled_frames(root: Path) -> list[KittiFrame]:
@@ -121,7 +120,7 @@ def frame_view(
     camera = pinhole_camera(*image_size(root / image), *calibrations[date])
     mpp = web_mercator_mpp(latitude)
     gps = PlanarPose(tile_width / 2 * mpp, tile_height / 2 * mpp, -math.degrees(heading))
-    view = GroundView(image, tile, camera, CAMERA_HEIGHT_M, moved(gps, *CAMERA_FROM_GPS_M), None, split=frame.split)
+    view = GroundView(image, tile, camera, CAMERA_HEIGHT_M, gps.moved(*CAMERA_FROM_GPS_M), None, split=frame.split)
     return Aerial(tile, mpp), view
 
 

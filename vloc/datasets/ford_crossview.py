@@ -32,18 +32,16 @@ from vloc.console import track
 from vloc.datasets.base import require
 from vloc.datasets.crossview_common import (
     mercator_offset,
-    moved,
     numbered_tokens,
     parse_numbers,
     pinhole_camera,
     refuse_inside,
     web_mercator_mpp,
     with_priors,
-    wrapped_degrees,
     write_dataset,
 )
 from vloc.errors import InputError
-from vloc.io.crossview import Aerial, GroundView, PlanarPose
+from vloc.io.crossview import Aerial, GroundView, PlanarPose, wrap_degrees
 from vloc.io.images import image_size
 
 LISTS = (("train", "grd_sat_quaternion_latlon.txt"), ("test", "grd_sat_quaternion_latlon_test.txt"))
@@ -62,7 +60,7 @@ class FordRig:
     height_m: float
 
     def camera_pose(self, body: PlanarPose) -> PlanarPose:
-        return moved(body, self.forward_m, self.right_m, self.yaw_deg)
+        return body.moved(self.forward_m, self.right_m, self.yaw_deg)
 
 
 @dataclass(frozen=True)
@@ -150,7 +148,7 @@ def line_view(
     if count == 12:  # the released loader shifts the body-centred tile by lateral (right), longitudinal (down)
         lateral, longitudinal, rotation = values[8:]
         offset_m, yaw_deg = prior_scale
-        prior = rig.camera_pose(moved(body, -longitudinal * offset_m, lateral * offset_m, rotation * yaw_deg))
+        prior = rig.camera_pose(body.moved(-longitudinal * offset_m, lateral * offset_m, rotation * yaw_deg))
     image = source.image(tokens[0])
     camera = pinhole_camera(*image_size(source.root / image), *rig.intrinsics)
     view = GroundView(image, tile, camera, rig.height_m, rig.camera_pose(body), prior, source.log, source.split)
@@ -170,7 +168,7 @@ def north_yaw(quaternion: list[float], where: str) -> float:
     if norm < 1e-9:
         raise InputError(f"{where}: the quaternion is zero")
     w, x, y, z = (q / norm for q in quaternion)
-    return wrapped_degrees(math.degrees(math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))))
+    return wrap_degrees(math.degrees(math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))))
 
 
 def read_rig(calibration: Path, height_m: float) -> FordRig:

@@ -32,6 +32,14 @@ class PlanarPose:
     def to_json(self) -> dict:
         return {"x": self.x, "y": self.y, "yaw_deg": self.yaw}
 
+    def moved(self, forward: float, right: float, turn: float = 0.0) -> PlanarPose:
+        """This pose moved `forward` metres along its heading and `right` metres to its right (rows point down), then
+        turned by `turn` degrees (as yaw: clockwise on the image)."""
+        heading = math.radians(self.yaw)
+        x = self.x + forward * math.cos(heading) - right * math.sin(heading)
+        y = self.y + forward * math.sin(heading) + right * math.cos(heading)
+        return PlanarPose(x, y, wrap_degrees(self.yaw + turn))
+
     def errors_to(self, truth: PlanarPose) -> dict[str, float]:
         """Distance, its lateral and longitudinal parts along the true heading (metres) and the yaw error (degrees)."""
         dx, dy = self.x - truth.x, self.y - truth.y
@@ -174,8 +182,11 @@ def read_crossview(root: Path) -> CrossviewDataset:
         raise InputError(f"{path}: not JSON ({error})") from None
     if not isinstance(info, dict) or info.get("vloc_format") != FORMAT:
         raise InputError(f"{path}: not a {FORMAT} file")
+    listed_aerials, listed_views = info.get("aerial") or {}, info.get("views") or []
+    if not isinstance(listed_aerials, dict) or not isinstance(listed_views, list):
+        raise InputError(f"{path}: 'aerial' must map names to aerial images and 'views' must be a list")
     aerials = {}
-    for name, entry in (info.get("aerial") or {}).items():
+    for name, entry in listed_aerials.items():
         where = f"{path}: aerial {name!r}"
         scale = entry.get("metres_per_pixel") if isinstance(entry, dict) else None
         if not isinstance(scale, int | float) or not scale > 0:
@@ -184,11 +195,11 @@ def read_crossview(root: Path) -> CrossviewDataset:
             raise InputError(f"{where} has no image path")
         aerials[name] = Aerial(entry["image"], float(scale))
     views = []
-    for index, entry in enumerate(info.get("views") or []):
+    for index, entry in enumerate(listed_views):
         where = f"{path}: view {index} ({entry.get('image', '?') if isinstance(entry, dict) else '?'})"
         if not isinstance(entry, dict) or not isinstance(entry.get("image"), str):
             raise InputError(f"{where} has no image path")
-        if entry.get("aerial") not in aerials:
+        if not isinstance(entry.get("aerial"), str) or entry["aerial"] not in aerials:
             raise InputError(f"{where}: its aerial image {entry.get('aerial')!r} is not listed under 'aerial'")
         height = entry.get("camera_height_m")
         if not isinstance(height, int | float) or not height > 0:
@@ -258,12 +269,19 @@ class TileFrame:
     def pose_on_aerial(self, u: float, v: float, angle: float) -> PlanarPose:
         """The aerial-plane pose of a camera at tile pixel (u, v) heading `angle` radians from the tile's columns."""
         x, y = self.to_aerial(np.float64(u), np.float64(v))
-        return PlanarPose(float(x), float(y), self.centre.yaw + math.degrees(angle))
+        return PlanarPose(float(x), float(y), wrap_degrees(self.centre.yaw + math.degrees(angle)))
+
+
+def prefiltered(aerial: np.ndarray, metres_per_pixel: float, tile_metres_per_pixel: float) -> np.ndarray:
+    """`aerial` low-passed for tiles of a coarser ground sampling (a Gaussian of the area filter's width), so that
+    their bilinear lookup does not alias; unchanged when the tiles are as fine or finer."""
+    ratio = tile_metres_per_pixel / metres_per_pixel  # aerial pixels per tile pixel
+    return cv2.GaussianBlur(aerial, (0, 0), 0.5 * math.sqrt(ratio * ratio - 1)) if ratio > 1.5 else aerial
 
 
 def cut_tile(aerial: np.ndarray, metres_per_pixel: float, frame: TileFrame, where: str = "") -> np.ndarray:
-    """The (size, size, 3) tile of `frame` resampled from `aerial` (bilinear after an area pre-filter when the tile
-    is coarser); pixels beyond the aerial image are black. Fails when the tile's centre is off the image."""
+    """The (size, size, 3) tile of `frame` resampled bilinearly from `aerial` (`prefiltered` first where the tile is
+    coarser); pixels beyond the aerial image are black. Fails when the tile's centre is off the image."""
     height, width = aerial.shape[:2]
     cx, cy = frame.centre.x / metres_per_pixel, frame.centre.y / metres_per_pixel
     if not (0 <= cx <= width and 0 <= cy <= height):
@@ -271,10 +289,6 @@ def cut_tile(aerial: np.ndarray, metres_per_pixel: float, frame: TileFrame, wher
             f"{where}: prior ({frame.centre.x:.1f}, {frame.centre.y:.1f}) m lies outside the aerial image "
             f"({width * metres_per_pixel:.1f} x {height * metres_per_pixel:.1f} m)"
         )
-    ratio = frame.metres_per_pixel / metres_per_pixel  # aerial pixels per tile pixel
-    if ratio > 1.5:  # an area filter first, so that the bilinear lookup does not alias
-        sigma = 0.5 * math.sqrt(ratio * ratio - 1)
-        aerial = cv2.GaussianBlur(aerial, (0, 0), sigma)
     u = np.arange(frame.size, dtype=np.float64) + 0.5
     uu, vv = np.meshgrid(u, u)
     x, y = frame.to_aerial(uu, vv)

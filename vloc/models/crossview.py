@@ -1,7 +1,12 @@
 """DenseFlow (Song et al., NeurIPS 2023) at CPU size: ground features projected to a bird's-eye view on the aerial
 tile (flat ground at the camera's height, the prior as pose), a RAFT-style recurrent estimator of the dense flow from
 that view to the aerial image with a confidence per pixel, and the planar pose by a confidence-weighted rigid fit.
-Also the correlation-only baseline: the view slid and turned over the aerial features, the best placement kept."""
+Also the correlation-only baseline: the view slid and turned over the aerial features, the best placement kept.
+
+CPU-sized, trained from scratch (the release: ImageNet ResNet-18 encoders, RAFT-KITTI weights, 512-pixel tiles at
+about 0.2 m/px, stride 8, 12 iterations): 128-pixel tiles at 0.5 m/px, stride 4 (2 m cells), 6 iterations, GroupNorm
+throughout; the encoders' stride-2 convolutions centre feature cell m at pixel stride * m + 0.5 rather than
+stride * (m + 0.5), a fixed offset the learned layers absorb."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vloc.errors import ConfigError, InputError
 from vloc.geometry.rigid2d import Rigid2D, fit_rigid_2d
 from vloc.io.crossview import GroundCamera, PlanarPose, TileFrame, cut_tile
 from vloc.models.checkpoint import VlocNetwork
@@ -32,6 +38,16 @@ class CrossviewConf:
     levels: int = 3  # correlation pyramid
     radius: int = 3
     iterations: int = 6
+
+    def __post_init__(self):
+        if self.stride not in (4, 8) or self.tile_size % self.stride or self.channels % 8 or self.hidden % 8:
+            raise ConfigError("crossview model: stride 4 or 8 dividing tile_size, channels and hidden multiples of 8")
+        if min(self.levels, self.radius, self.iterations, self.context) < 1:
+            raise ConfigError("crossview model: levels, radius, iterations and context must be at least 1")
+        if self.cells % 2 ** (self.levels - 1):
+            raise ConfigError(f"crossview model: {self.cells} cells per side cannot be pooled {self.levels - 1} times")
+        if min(self.ground_height, self.ground_width) < 8 * self.stride or self.tile_metres_per_pixel <= 0:
+            raise ConfigError("crossview model: ground images too small or tile_metres_per_pixel not positive")
 
     @property
     def cells(self) -> int:
@@ -120,7 +136,10 @@ class UpdateBlock(nn.Module):
             nn.Conv2d(conf.hidden, 96, 3, padding=1), nn.ReLU(), nn.Conv2d(96, conf.stride**2 * 9, 1)
         )
 
-    def forward(self, hidden, context, correlation, flow):
+    def forward(
+        self, hidden: torch.Tensor, context: torch.Tensor, correlation: torch.Tensor, flow: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The next hidden state, the flow update, the confidence and the upsampling mask."""
         motion = self.motion(torch.cat([self.corr(correlation), self.flow(flow)], 1))
         hidden = self.gru(hidden, torch.cat([motion, flow, context], 1))
         return hidden, self.delta(hidden), torch.sigmoid(self.confidence(hidden)), 0.25 * self.mask(hidden)
@@ -218,8 +237,8 @@ class DenseFlowNetwork(VlocNetwork):
         pyramid = correlation_pyramid(bev, aerial_features, conf.levels)
         hidden, context = self.context(raw).split([conf.hidden, conf.context], 1)
         hidden, context = torch.tanh(hidden), F.relu(context)
-        flow = torch.zeros(ground.shape[0], 2, conf.cells, conf.cells, dtype=bev.dtype)
-        cells = torch.arange(conf.cells, dtype=bev.dtype)
+        flow = torch.zeros(ground.shape[0], 2, conf.cells, conf.cells, device=bev.device)  # float32 under autocast
+        cells = torch.arange(conf.cells, dtype=torch.float32, device=bev.device)
         grid = torch.stack(torch.meshgrid(cells, cells, indexing="xy"))[None]  # (1, 2, A, A): x, y
         fine_valid = F.interpolate(valid, scale_factor=conf.stride, mode="nearest")
         estimates = []
@@ -253,7 +272,9 @@ def pose_from_flow(estimate: FlowEstimate, weighted: bool = True) -> Rigid2D:
 def camera_in_tile(motion: Rigid2D, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Camera position (B, 2) in tile pixels and heading (B,) in radians from the tile's columns: where the motion
     takes the tile centre, and its angle."""
-    centre = torch.full((motion.angle.shape[0], 1, 2), size / 2, dtype=motion.translation.dtype)
+    centre = torch.full(
+        (motion.angle.shape[0], 1, 2), size / 2, dtype=motion.translation.dtype, device=motion.translation.device
+    )
     return motion.apply(centre)[:, 0], motion.angle
 
 
@@ -298,7 +319,7 @@ def _turn(features: torch.Tensor, valid: torch.Tensor, angle: float) -> tuple[to
     """Features of the view rotated by `angle` about the tile centre (as the camera turned by `angle`)."""
     cos, sin = math.cos(angle), math.sin(angle)
     # output cell a' takes the input at R(-angle) a' (normalised coordinates about the centre)
-    theta = torch.tensor([[[cos, sin, 0.0], [-sin, cos, 0.0]]], dtype=features.dtype)
+    theta = torch.tensor([[[cos, sin, 0.0], [-sin, cos, 0.0]]], dtype=features.dtype, device=features.device)
     grid = F.affine_grid(theta, list(features.shape), align_corners=False)
     return F.grid_sample(features, grid, align_corners=False), F.grid_sample(valid, grid, align_corners=False)
 
@@ -339,11 +360,14 @@ def prepare_input(
     conf: CrossviewConf,
     where: str = "",
 ) -> CrossviewInput:
-    """The network's input for a ground image (RGB uint8) localized from `prior` on an aerial image."""
+    """The network's input for a ground image (RGB uint8, any size) localized from `prior` on an aerial image
+    (`prefiltered` for the conf's tile sampling)."""
     frame = TileFrame(prior, conf.tile_size, conf.tile_metres_per_pixel)
     tile = cut_tile(aerial, aerial_metres_per_pixel, frame, where)
     resized = cv2.resize(ground, (conf.ground_width, conf.ground_height), interpolation=cv2.INTER_AREA)
     sampling, valid = ground_plane_sampling(camera, camera_height, conf)
+    if not valid.any():
+        raise InputError(f"{where}: the camera sees none of the tile's ground (check its intrinsics and height)")
     return CrossviewInput(
         torch.from_numpy(resized).permute(2, 0, 1).float(),
         torch.from_numpy(tile).permute(2, 0, 1).float(),
@@ -360,3 +384,21 @@ def truth_in_tile(frame: TileFrame, pose: PlanarPose) -> Rigid2D:
     rotation = Rigid2D(angle_tensor, torch.zeros(1, 2))
     centre = torch.full((1, 1, 2), frame.size / 2)
     return Rigid2D(angle_tensor, torch.tensor([[u, v]], dtype=torch.float32) - rotation.apply(centre)[:, 0])
+
+
+def localize_inputs(
+    net: DenseFlowNetwork, inputs: list[CrossviewInput], weighted: bool = True
+) -> tuple[list[PlanarPose], FlowEstimate]:
+    """Planar poses on the aerial images from the last flow estimate of each input (one batch), and that estimate."""
+    device = next(net.parameters()).device
+    stacked = [
+        torch.stack([getattr(x, key) for x in inputs]).to(device) for key in ("ground", "tile", "sampling", "valid")
+    ]
+    with torch.no_grad():
+        estimate = net(*stacked).estimates[-1]
+    position, angle = camera_in_tile(pose_from_flow(estimate, weighted), net.conf.tile_size)
+    poses = [
+        x.frame.pose_on_aerial(float(p[0]), float(p[1]), float(a))
+        for x, p, a in zip(inputs, position.cpu(), angle.cpu())
+    ]
+    return poses, estimate

@@ -8,6 +8,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -17,7 +18,7 @@ from vloc.errors import ConfigError
 from vloc.io.crossview import Aerial, GroundCamera, GroundView, PlanarPose, wrap_degrees, write_crossview
 from vloc.io.images import write_png
 from vloc.synth import appearance, textures
-from vloc.synth.render import SUPERSAMPLING, World, assemble_world, cast, render_images
+from vloc.synth.render import SUPERSAMPLING, World, assemble_world, cast, render_images, roof_surface
 from vloc.synth.scene import Box, Layout, look_rotation
 
 TERRAIN_DENSITY = 10.0  # texels per metre
@@ -44,7 +45,7 @@ class CrossviewSynthConfig:
     prior_offset: float = 10.0  # metres along each of the lateral and longitudinal axes
     prior_yaw: float = 10.0  # degrees
 
-    def validate(self) -> None:
+    def __post_init__(self):
         unknown = [c for c in self.conditions if c not in GROUND_CONDITIONS]
         if unknown or not self.conditions:
             raise ConfigError(f"synth-crossview conditions must be among {', '.join(GROUND_CONDITIONS)}")
@@ -52,6 +53,8 @@ class CrossviewSynthConfig:
             raise ConfigError("synth-crossview needs scenes, views per scene, and at most num_scenes test scenes")
         if self.view_radius + self.prior_offset * math.sqrt(2) >= self.scene_size / 2:
             raise ConfigError("synth-crossview: views and their priors must lie inside the scene")
+        if min(self.width, self.height) < 16 or min(self.focal, self.camera_height, self.aerial_metres_per_pixel) <= 0:
+            raise ConfigError("synth-crossview: image size, focal, camera height and aerial scale must be positive")
 
 
 def _buildings(rng: np.random.Generator, conf: CrossviewSynthConfig) -> list[Box]:
@@ -71,12 +74,14 @@ def _buildings(rng: np.random.Generator, conf: CrossviewSynthConfig) -> list[Box
 def _camera_centres(rng: np.random.Generator, conf: CrossviewSynthConfig, boxes: list[Box]) -> list[np.ndarray]:
     """Ground positions within view_radius of the centre and at least 4 m from every building."""
     centres: list[np.ndarray] = []
-    while len(centres) < conf.views_per_scene:
+    for _ in range(1000 * conf.views_per_scene):
+        if len(centres) == conf.views_per_scene:
+            return centres
         radius, angle = conf.view_radius * math.sqrt(rng.random()), rng.uniform(0, 2 * math.pi)
         xy = np.array([radius * math.cos(angle), radius * math.sin(angle)])
         if all(np.any(xy < b.lo[:2] - 4) or np.any(xy > b.hi[:2] + 4) for b in boxes):
             centres.append(xy)
-    return centres
+    raise ConfigError("synth-crossview: buildings leave no room for the cameras; lower num_buildings or view_radius")
 
 
 def build_scene(conf: CrossviewSynthConfig, index: int) -> tuple[World, list[float]]:
@@ -113,7 +118,7 @@ def render_aerial(world: World, metres_per_pixel: float) -> np.ndarray:
     top = np.zeros(x.shape)
     for index, box in enumerate(world.layout.boxes):
         inside = (x >= box.lo[0]) & (x <= box.hi[0]) & (y >= box.lo[1]) & (y <= box.hi[1]) & (box.hi[2] > top)
-        surface[inside], top[inside] = 2 + 5 * index + 4, box.hi[2]
+        surface[inside], top[inside] = roof_surface(index), box.hi[2]
     axes, origin = world.axes[surface], world.origin[surface]
     points = np.stack([x, y], 1)
     u = (np.take_along_axis(points, axes[:, :1], 1)[:, 0] - origin[:, 0]).astype(np.float32)
@@ -133,15 +138,10 @@ def _planar_pose(world: World, centre: np.ndarray, yaw: float) -> PlanarPose:
 def _prior(rng: np.random.Generator, pose: PlanarPose, conf: CrossviewSynthConfig) -> PlanarPose:
     """The ground truth moved by up to prior_offset along its own heading and across it, and turned by prior_yaw."""
     longitudinal, lateral = rng.uniform(-1, 1, 2) * conf.prior_offset
-    yaw = math.radians(pose.yaw)
-    return PlanarPose(
-        pose.x + longitudinal * math.cos(yaw) - lateral * math.sin(yaw),
-        pose.y + longitudinal * math.sin(yaw) + lateral * math.cos(yaw),
-        wrap_degrees(pose.yaw + rng.uniform(-1, 1) * conf.prior_yaw),
-    )
+    return pose.moved(longitudinal, lateral, rng.uniform(-1, 1) * conf.prior_yaw)
 
 
-def _render_scene(conf: CrossviewSynthConfig, index: int, out) -> tuple[Aerial, list[GroundView]]:
+def _render_scene(conf: CrossviewSynthConfig, index: int, out: Path) -> tuple[Aerial, list[GroundView]]:
     world, yaws = build_scene(conf, index)
     name = f"scene_{index:03d}"
     aerial = Aerial(f"aerial/{name}.png", conf.aerial_metres_per_pixel)
@@ -170,9 +170,8 @@ def _render_scene(conf: CrossviewSynthConfig, index: int, out) -> tuple[Aerial, 
     return aerial, views
 
 
-def main(conf: CrossviewSynthConfig, out) -> int:
+def main(conf: CrossviewSynthConfig, out: Path) -> int:
     """Render every scene of `conf` into `out` and write its crossview.json; returns the number of ground views."""
-    conf.validate()
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
         scenes = list(
             track(

@@ -87,6 +87,11 @@ def assemble_world(
     )
 
 
+def roof_surface(box_index: int) -> int:
+    """The surface id of the roof of box `box_index` (after the sky, the ground and the box's four walls)."""
+    return 2 + 5 * box_index + 4
+
+
 @dataclass
 class Hits:
     """Nearest hit of each ray; rays are R^T (x, y, 1) so the ray parameter is the z-depth (inf for sky)."""
