@@ -125,7 +125,7 @@ def test_the_network_gives_a_flow_and_confidence_per_tile_pixel_and_iteration():
 @pytest.mark.parametrize("change", [{"stride": 3}, {"tile_size": 50}, {"channels": 60}, {"levels": 7}])
 def test_a_conf_the_network_cannot_be_built_from_is_one_line(change):
     with pytest.raises(ConfigError, match="crossview model"):
-        replace(CrossviewConf(), **change)
+        DenseFlowNetwork(replace(CrossviewConf(), **change))
 
 
 def test_a_camera_that_sees_no_ground_is_refused():

@@ -30,5 +30,9 @@ def test_the_shipped_network_localizes_unseen_scenes_by_day_and_night(tmp_path: 
         prior, flow = metrics["flow"]["prior"], metrics["flow"]["estimate"]
         correlation = metrics["correlation"]["estimate"]
         assert flow["views"] == 24
-        assert flow["median_distance_m"] <= 0.5 * prior["median_distance_m"], (condition, flow, prior)
-        assert flow["median_distance_m"] < correlation["median_distance_m"], (condition, flow, correlation)
+        # measured 0.28 / 0.32 m and 0.79 / 0.72 deg (day / night) from priors 7.7 m and 4.1 deg off
+        assert flow["median_distance_m"] <= 0.1 * prior["median_distance_m"], (condition, flow, prior)
+        assert flow["median_yaw_deg"] <= 0.25 * prior["median_yaw_deg"], (condition, flow, prior)
+        # the baseline: 0.89 / 0.93 m, 2.31 / 1.94 deg
+        assert flow["median_distance_m"] < 0.6 * correlation["median_distance_m"], (condition, flow, correlation)
+        assert flow["median_yaw_deg"] < 0.6 * correlation["median_yaw_deg"], (condition, flow, correlation)

@@ -40,14 +40,20 @@ class CrossviewConf:
     iterations: int = 6
 
     def __post_init__(self):
-        if self.stride not in (4, 8) or self.tile_size % self.stride or self.channels % 8 or self.hidden % 8:
-            raise ConfigError("crossview model: stride 4 or 8 dividing tile_size, channels and hidden multiples of 8")
-        if min(self.levels, self.radius, self.iterations, self.context) < 1:
-            raise ConfigError("crossview model: levels, radius, iterations and context must be at least 1")
-        if self.cells % 2 ** (self.levels - 1):
-            raise ConfigError(f"crossview model: {self.cells} cells per side cannot be pooled {self.levels - 1} times")
-        if min(self.ground_height, self.ground_width) < 8 * self.stride or self.tile_metres_per_pixel <= 0:
-            raise ConfigError("crossview model: ground images too small or tile_metres_per_pixel not positive")
+        if self.stride not in (4, 8) or self.channels % 8 or self.hidden % 8:
+            raise ConfigError("crossview model: stride 4 or 8, channels and hidden multiples of 8")
+        if min(self.levels, self.radius, self.iterations, self.context) < 1 or self.tile_metres_per_pixel <= 0:
+            raise ConfigError("crossview model: levels, radius, iterations, context and tile scale must be positive")
+
+    def check(self) -> None:
+        """What depends on several fields (checked when the network is built, so overrides may come in any order)."""
+        if self.tile_size % self.stride or self.cells % 2 ** (self.levels - 1):
+            raise ConfigError(
+                f"crossview model: tile_size {self.tile_size} must give stride {self.stride} cells that pool "
+                f"{self.levels - 1} times"
+            )
+        if min(self.ground_height, self.ground_width) < 8 * self.stride:
+            raise ConfigError("crossview model: ground images smaller than 8 feature cells")
 
     @property
     def cells(self) -> int:
@@ -204,6 +210,7 @@ class DenseFlowNetwork(VlocNetwork):
     conf_type = CrossviewConf
 
     def __init__(self, conf: CrossviewConf):
+        conf.check()
         super().__init__(conf)
         self.ground_encoder = encoder(conf.channels, conf.stride)
         self.aerial_encoder = encoder(conf.channels, conf.stride)

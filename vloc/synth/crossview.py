@@ -45,14 +45,19 @@ class CrossviewSynthConfig:
     prior_offset: float = 10.0  # metres along each of the lateral and longitudinal axes
     prior_yaw: float = 10.0  # degrees
 
+    def check(self) -> None:
+        """What depends on several fields (checked when the scenes are rendered, so overrides may come in any order)."""
+        if self.num_test_scenes > self.num_scenes:
+            raise ConfigError(f"synth-crossview: {self.num_test_scenes} test scenes of only {self.num_scenes}")
+        if self.view_radius + self.prior_offset * math.sqrt(2) >= self.scene_size / 2:
+            raise ConfigError("synth-crossview: views and their priors must lie inside the scene")
+
     def __post_init__(self):
         unknown = [c for c in self.conditions if c not in GROUND_CONDITIONS]
         if unknown or not self.conditions:
             raise ConfigError(f"synth-crossview conditions must be among {', '.join(GROUND_CONDITIONS)}")
-        if self.num_scenes < 1 or self.views_per_scene < 1 or not 0 <= self.num_test_scenes <= self.num_scenes:
-            raise ConfigError("synth-crossview needs scenes, views per scene, and at most num_scenes test scenes")
-        if self.view_radius + self.prior_offset * math.sqrt(2) >= self.scene_size / 2:
-            raise ConfigError("synth-crossview: views and their priors must lie inside the scene")
+        if self.num_scenes < 1 or self.views_per_scene < 1 or self.num_test_scenes < 0:
+            raise ConfigError("synth-crossview needs scenes and views per scene")
         if min(self.width, self.height) < 16 or min(self.focal, self.camera_height, self.aerial_metres_per_pixel) <= 0:
             raise ConfigError("synth-crossview: image size, focal, camera height and aerial scale must be positive")
 
@@ -172,6 +177,7 @@ def _render_scene(conf: CrossviewSynthConfig, index: int, out: Path) -> tuple[Ae
 
 def main(conf: CrossviewSynthConfig, out: Path) -> int:
     """Render every scene of `conf` into `out` and write its crossview.json; returns the number of ground views."""
+    conf.check()
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
         scenes = list(
             track(

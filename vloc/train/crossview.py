@@ -1,6 +1,11 @@
-"""`vloc train crossview`: train DenseFlow on the train split of a cross-view dataset: random priors around each
-view's ground truth, the sequence flow loss with the confidence term, then end to end with the pose loss; validated on
-held-out training scenes with fixed priors."""
+"""`vloc train crossview`: train DenseFlow on the train split of a cross-view dataset: random priors around each view's
+ground truth, the sequence flow loss with the confidence term, then end to end with the pose loss; validated on
+held-out training scenes with fixed priors.
+
+Where it departs from the release, which starts from pretrained weights on a GPU: a correlation cross-entropy is
+added from the first step; one optimizer and one-cycle schedule run through both phases (the release re-creates
+them for the second); the confidence term standardises the Euclidean end-point error; on a CPU the network runs
+under bfloat16 autocast (correlation volume included), the flow and the losses in float32."""
 
 from __future__ import annotations
 
