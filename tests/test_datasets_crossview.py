@@ -314,3 +314,26 @@ def test_cli_prepare_writes_the_dataset_and_refuses_an_unknown_layout(kitti, tmp
     assert read_crossview(tmp_path / "out").views == read_crossview(tmp_path / "direct").views and expected > 0
     result = CliRunner().invoke(app, ["crossview", "prepare", "cvusa", str(kitti), str(tmp_path / "other")])
     assert result.exit_code == 1 and "unknown cross-view layout 'cvusa'" in result.output
+
+
+def test_vigor_panoramas_go_through_localization(tmp_path):
+    """A prepared VIGOR layout localizes end to end: panoramas projected all around, a pose per view (an untrained
+    network: only that every view gets one)."""
+    import torch
+    from typer.testing import CliRunner
+
+    from vloc.cli import app
+    from vloc.crossview.evaluate import read_planar_poses
+    from vloc.models.checkpoint import save_checkpoint
+    from vloc.models.crossview import CrossviewConf, DenseFlowNetwork
+
+    prepare_vigor(vigor_layout(tmp_path / "VIGOR"), tmp_path / "out", cities=("Seattle",))
+    torch.manual_seed(0)
+    conf = CrossviewConf(ground_height=32, ground_width=64, tile_size=48, channels=16, hidden=16, context=8)
+    save_checkpoint(tmp_path / "net.pt", DenseFlowNetwork(conf))
+    poses = tmp_path / "poses.txt"
+    result = CliRunner().invoke(
+        app, ["crossview", "localize", str(tmp_path / "out"), str(tmp_path / "net.pt"), str(poses)]
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(read_planar_poses(poses)) == sorted(view.image for view in read_crossview(tmp_path / "out").views)
