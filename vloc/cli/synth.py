@@ -101,10 +101,11 @@ def synth_crossview(
     out: Path = typer.Argument(..., help="Output folder."),
     seed: int = typer.Option(0, help="Random seed; scene k is drawn from (seed, k)."),
     set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. num_scenes=10 or height=96."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Render every scene again, even those already written."),
 ) -> None:
     from vloc.config import override
     from vloc.synth import crossview
 
     conf = override(crossview.CrossviewSynthConfig(seed=seed), set_)
-    views = crossview.main(conf, out)
+    views = crossview.main(conf, out, overwrite)
     typer.echo(f"wrote {conf.num_scenes} aerial images and {views} ground views to {out}/crossview.json")

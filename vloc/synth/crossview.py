@@ -4,10 +4,11 @@ day and by night; written as a cross-view dataset (crossview.json) with a seeded
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -17,6 +18,7 @@ from vloc.console import track
 from vloc.errors import ConfigError
 from vloc.io.crossview import Aerial, GroundCamera, GroundView, PlanarPose, wrap_degrees, write_crossview
 from vloc.io.images import write_png
+from vloc.io.text import read_utf8, write_text_atomic
 from vloc.synth import appearance, textures
 from vloc.synth.render import SUPERSAMPLING, World, assemble_world, cast, render_images, roof_surface
 from vloc.synth.scene import Box, Layout, look_rotation
@@ -89,10 +91,13 @@ def _camera_centres(rng: np.random.Generator, conf: CrossviewSynthConfig, boxes:
     raise ConfigError("synth-crossview: buildings leave no room for the cameras; lower num_buildings or view_radius")
 
 
-def build_scene(conf: CrossviewSynthConfig, index: int) -> tuple[World, list[float]]:
-    """The world of scene `index` (ground cameras as its poses) and the cameras' yaw angles (radians, world frame)."""
+def scene_layout(
+    conf: CrossviewSynthConfig, index: int
+) -> tuple[Layout, list[tuple[np.ndarray, np.ndarray]], list[float], np.random.Generator]:
+    """Scene `index`'s buildings and sun, its ground cameras (cam_from_world) and their yaw angles (radians, world
+    frame), and the random stream its textures are drawn from."""
     layout_seed, pose_seed, texture_seed = np.random.SeedSequence([conf.seed, index]).spawn(3)
-    layout_rng, pose_rng, texture_rng = (np.random.default_rng(s) for s in (layout_seed, pose_seed, texture_seed))
+    layout_rng, pose_rng = np.random.default_rng(layout_seed), np.random.default_rng(pose_seed)
     half = conf.scene_size / 2
     boxes = _buildings(layout_rng, conf)
     azimuth, elevation = layout_rng.uniform(0, 2 * math.pi), math.radians(layout_rng.uniform(35, 60))
@@ -106,8 +111,7 @@ def build_scene(conf: CrossviewSynthConfig, index: int) -> tuple[World, list[flo
         rotation = look_rotation(yaw, 0.0, 0.0)
         yaws.append(yaw)
         poses.append((rotation, -rotation @ np.array([*xy, conf.camera_height])))
-    ground = textures.terrain(texture_rng, conf.scene_size, TERRAIN_DENSITY)
-    return assemble_world(layout, poses, ground, TERRAIN_DENSITY, texture_rng), yaws
+    return layout, poses, yaws, np.random.default_rng(texture_seed)
 
 
 def render_aerial(world: World, metres_per_pixel: float) -> np.ndarray:
@@ -134,10 +138,11 @@ def render_aerial(world: World, metres_per_pixel: float) -> np.ndarray:
     return appearance.to_uint8(cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA))
 
 
-def _planar_pose(world: World, centre: np.ndarray, yaw: float) -> PlanarPose:
+def _planar_pose(layout: Layout, centre: np.ndarray, yaw: float) -> PlanarPose:
     """A world camera (centre, yaw CCW from +x) on the aerial image's plane (x along columns, y along rows)."""
-    lo, hi = world.layout.ground_lo, world.layout.ground_hi
-    return PlanarPose(float(centre[0] - lo[0]), float(hi[1] - centre[1]), wrap_degrees(-math.degrees(yaw)))
+    return PlanarPose(
+        float(centre[0] - layout.ground_lo[0]), float(layout.ground_hi[1] - centre[1]), wrap_degrees(-math.degrees(yaw))
+    )
 
 
 def _prior(rng: np.random.Generator, pose: PlanarPose, conf: CrossviewSynthConfig) -> PlanarPose:
@@ -146,42 +151,51 @@ def _prior(rng: np.random.Generator, pose: PlanarPose, conf: CrossviewSynthConfi
     return pose.moved(longitudinal, lateral, rng.uniform(-1, 1) * conf.prior_yaw)
 
 
-def _render_scene(conf: CrossviewSynthConfig, index: int, out: Path) -> tuple[Aerial, list[GroundView]]:
-    world, yaws = build_scene(conf, index)
+def _render_scene(
+    conf: CrossviewSynthConfig, index: int, out: Path, overwrite: bool
+) -> tuple[Aerial, list[GroundView]]:
+    """Scene `index`'s aerial image and ground views, rendered unless all its images are already in `out`."""
+    layout, poses, yaws, texture_rng = scene_layout(conf, index)
     name = f"scene_{index:03d}"
     aerial = Aerial(f"aerial/{name}.png", conf.aerial_metres_per_pixel)
-    write_png(out / aerial.image, render_aerial(world, conf.aerial_metres_per_pixel))
     camera = GroundCamera("SIMPLE_PINHOLE", conf.width, conf.height, (conf.focal, conf.width / 2, conf.height / 2))
     split = "test" if index >= conf.num_scenes - conf.num_test_scenes else "train"
     prior_rng = np.random.default_rng([conf.seed, index, 1])
     views = []
-    for k, ((rotation, translation), yaw) in enumerate(zip(world.poses, yaws)):
-        hits = cast(world, rotation, translation, conf.focal, conf.width, conf.height, SUPERSAMPLING, np.float32)
-        images = render_images(
-            world,
-            hits,
-            conf.focal,
-            conf.width,
-            conf.height,
-            conf.conditions,
-            np.random.default_rng([conf.seed, index, k]),
-        )
-        pose = _planar_pose(world, -rotation.T @ translation, yaw)
+    for k, ((rotation, translation), yaw) in enumerate(zip(poses, yaws)):
+        pose = _planar_pose(layout, -rotation.T @ translation, yaw)
         prior = _prior(prior_rng, pose, conf)
+        views += [
+            GroundView(f"ground/{c}/{name}_{k:02d}.png", name, camera, conf.camera_height, pose, prior, c, split)
+            for c in conf.conditions
+        ]
+    if not overwrite and all((out / path).exists() for path in [aerial.image, *(v.image for v in views)]):
+        return aerial, views
+    world = assemble_world(
+        layout, poses, textures.terrain(texture_rng, conf.scene_size, TERRAIN_DENSITY), TERRAIN_DENSITY, texture_rng
+    )
+    write_png(out / aerial.image, render_aerial(world, conf.aerial_metres_per_pixel))
+    for k, (rotation, translation) in enumerate(poses):
+        hits = cast(world, rotation, translation, conf.focal, conf.width, conf.height, SUPERSAMPLING, np.float32)
+        noise_rng = np.random.default_rng([conf.seed, index, k])
+        images = render_images(world, hits, conf.focal, conf.width, conf.height, conf.conditions, noise_rng)
         for condition in conf.conditions:
-            image = f"ground/{condition}/{name}_{k:02d}.png"
-            write_png(out / image, images[condition])
-            views.append(GroundView(image, name, camera, conf.camera_height, pose, prior, condition, split))
+            write_png(out / f"ground/{condition}/{name}_{k:02d}.png", images[condition])
     return aerial, views
 
 
-def main(conf: CrossviewSynthConfig, out: Path) -> int:
-    """Render every scene of `conf` into `out` and write its crossview.json; returns the number of ground views."""
+def main(conf: CrossviewSynthConfig, out: Path, overwrite: bool = False) -> int:
+    """Render every scene of `conf` into `out` and write its crossview.json; returns the number of ground views.
+    Scenes already rendered for the same config are kept unless `overwrite`."""
     conf.check()
+    stamp_file, stamp = out / "synth_crossview.json", {**asdict(conf), "conditions": list(conf.conditions)}
+    if stamp_file.exists() and not overwrite and json.loads(read_utf8(stamp_file)) != stamp:
+        raise ConfigError(f"{out}: holds cross-view scenes of another config; pick another folder or --overwrite")
+    write_text_atomic(stamp_file, json.dumps(stamp, indent=1) + "\n")
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
         scenes = list(
             track(
-                pool.map(lambda k: _render_scene(conf, k, out), range(conf.num_scenes)),
+                pool.map(lambda k: _render_scene(conf, k, out, overwrite), range(conf.num_scenes)),
                 "synth-crossview",
                 total=conf.num_scenes,
             )
