@@ -76,12 +76,13 @@ def draw(aerial: np.ndarray, metres_per_pixel: float, view: GroundView, pose: Pl
     size = 256
     frame = TileFrame(PlanarPose(view.prior.x, view.prior.y, 0.0), size, 2 * reach / size)
     image = np.ascontiguousarray(cut_tile(aerial, metres_per_pixel, frame))
-    for planar, colour in ((view.prior, (40, 90, 255)), (pose, (40, 220, 40)), (view.pose, (230, 30, 30))):
+    arrows = ((view.prior, (40, 90, 255), 2), (view.pose, (230, 30, 30), 4), (pose, (40, 220, 40), 2))
+    for planar, colour, thickness in arrows:  # the estimate over a wider truth, so that both show where they agree
         if planar is None:
             continue
         u, v, angle = frame.pose_in_tile(planar)
         tip = (u + 18 * math.cos(angle), v + 18 * math.sin(angle))
-        cv2.arrowedLine(image, (round(u), round(v)), (round(tip[0]), round(tip[1])), colour, 2, tipLength=0.35)
+        cv2.arrowedLine(image, (round(u), round(v)), (round(tip[0]), round(tip[1])), colour, thickness, tipLength=0.35)
     write_png(path, image)
 
 
