@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from vloc.errors import InputError
-from vloc.io.crossview import read_crossview
+from vloc.io.crossview import random_prior, read_crossview
 from vloc.models.checkpoint import load_checkpoint
 from vloc.models.crossview import CrossviewConf, DenseFlowNetwork, FlowEstimate
 from vloc.synth.crossview import CrossviewSynthConfig
@@ -25,7 +25,6 @@ from vloc.train.crossview import (
     correlation_loss,
     main,
     make_batch,
-    random_prior,
     sequence_loss,
     truth_flow,
 )

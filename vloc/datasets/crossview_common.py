@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from vloc.errors import InputError
-from vloc.io.crossview import Aerial, GroundCamera, GroundView, PlanarPose, write_crossview
+from vloc.io.crossview import Aerial, GroundCamera, GroundView, PlanarPose, random_prior, write_crossview
 from vloc.io.text import read_utf8
 
 MERCATOR_MPP_ZOOM0 = 156543.03392  # metres per pixel on the equator of the zoom-0 web-Mercator world (256 pixels)
@@ -39,8 +39,8 @@ def mercator_offset(latitude_deg: float, longitude_deg: float, origin: tuple[flo
 def random_priors(poses: list[PlanarPose], offset_m: float, yaw_deg: float, seed: int) -> list[PlanarPose]:
     """A prior per pose drawn as the published protocols do, but seeded: moved uniformly within +-`offset_m` along
     its heading and across it, and turned uniformly within +-`yaw_deg`."""
-    draws = np.random.default_rng(seed).uniform(-1.0, 1.0, (len(poses), 3)).tolist()
-    return [pose.moved(f * offset_m, r * offset_m, t * yaw_deg) for pose, (f, r, t) in zip(poses, draws)]
+    rng = np.random.default_rng(seed)
+    return [random_prior(rng, pose, offset_m, yaw_deg) for pose in poses]
 
 
 def with_priors(views: list[GroundView], offset_m: float, yaw_deg: float, seed: int) -> list[GroundView]:

@@ -52,6 +52,13 @@ class PlanarPose:
         }
 
 
+def random_prior(rng: np.random.Generator, pose: PlanarPose, offset: float, yaw: float) -> PlanarPose:
+    """`pose` moved uniformly within +-offset metres along and across its heading and turned within +-yaw degrees
+    (three draws of `rng`: along, across, turn), as the published protocols perturb the ground truth."""
+    along, across = rng.uniform(-1, 1, 2) * offset
+    return pose.moved(along, across, rng.uniform(-1, 1) * yaw)
+
+
 def wrap_degrees(angle: float) -> float:
     """`angle` in (-180, 180]."""
     return -((-angle + 180) % 360 - 180)

@@ -16,7 +16,15 @@ import numpy as np
 
 from vloc.console import track
 from vloc.errors import ConfigError
-from vloc.io.crossview import Aerial, GroundCamera, GroundView, PlanarPose, wrap_degrees, write_crossview
+from vloc.io.crossview import (
+    Aerial,
+    GroundCamera,
+    GroundView,
+    PlanarPose,
+    random_prior,
+    wrap_degrees,
+    write_crossview,
+)
 from vloc.io.images import write_png
 from vloc.io.text import read_utf8, write_text_atomic
 from vloc.synth import appearance, textures
@@ -145,12 +153,6 @@ def _planar_pose(layout: Layout, centre: np.ndarray, yaw: float) -> PlanarPose:
     )
 
 
-def _prior(rng: np.random.Generator, pose: PlanarPose, conf: CrossviewSynthConfig) -> PlanarPose:
-    """The ground truth moved by up to prior_offset along its own heading and across it, and turned by prior_yaw."""
-    longitudinal, lateral = rng.uniform(-1, 1, 2) * conf.prior_offset
-    return pose.moved(longitudinal, lateral, rng.uniform(-1, 1) * conf.prior_yaw)
-
-
 def _render_scene(
     conf: CrossviewSynthConfig, index: int, out: Path, overwrite: bool
 ) -> tuple[Aerial, list[GroundView]]:
@@ -164,7 +166,7 @@ def _render_scene(
     views = []
     for k, ((rotation, translation), yaw) in enumerate(zip(poses, yaws)):
         pose = _planar_pose(layout, -rotation.T @ translation, yaw)
-        prior = _prior(prior_rng, pose, conf)
+        prior = random_prior(prior_rng, pose, conf.prior_offset, conf.prior_yaw)
         views += [
             GroundView(f"ground/{c}/{name}_{k:02d}.png", name, camera, conf.camera_height, pose, prior, c, split)
             for c in conf.conditions

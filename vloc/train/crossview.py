@@ -24,7 +24,7 @@ from vloc.config import to_json
 from vloc.console import progress_bar
 from vloc.errors import ConfigError, InputError
 from vloc.geometry.rigid2d import Rigid2D
-from vloc.io.crossview import CrossviewDataset, GroundView, PlanarPose, prefiltered
+from vloc.io.crossview import CrossviewDataset, GroundView, PlanarPose, prefiltered, random_prior
 from vloc.io.text import write_text_atomic
 from vloc.models.checkpoint import save_checkpoint
 from vloc.models.crossview import (
@@ -74,12 +74,6 @@ def split_scenes(views: list[GroundView], fraction: float) -> tuple[list[GroundV
     scenes = sorted({v.aerial for v in views})
     held = set(scenes[len(scenes) - max(1, round(fraction * len(scenes))) :]) if len(scenes) > 1 else set()
     return [v for v in views if v.aerial not in held], [v for v in views if v.aerial in held]
-
-
-def random_prior(rng: np.random.Generator, pose: PlanarPose, offset: float, yaw: float) -> PlanarPose:
-    """`pose` moved uniformly within +-offset metres along and across its heading and turned within +-yaw degrees."""
-    longitudinal, lateral = rng.uniform(-1, 1, 2) * offset
-    return pose.moved(longitudinal, lateral, rng.uniform(-1, 1) * yaw)
 
 
 class CrossviewSamples:
