@@ -129,6 +129,10 @@ class Batch:
     def to(self, device: torch.device) -> Batch:
         return Batch(*(getattr(self, f.name).to(device) for f in fields(self)))
 
+    def truth(self) -> Rigid2D:
+        """The true motion of each view's bird's-eye view onto its tile."""
+        return Rigid2D(self.truth_angle, self.truth_translation)
+
 
 def make_batch(samples: CrossviewSamples, indices: list[int], priors: list[PlanarPose]) -> Batch:
     inputs = [samples.input(i, prior) for i, prior in zip(indices, priors)]
@@ -146,12 +150,7 @@ def make_batch(samples: CrossviewSamples, indices: list[int], priors: list[Plana
 def truth_flow(batch: Batch, size: int) -> torch.Tensor:
     """(B, 2, S, S) flow of the true motion at every tile pixel."""
     source = tile_pixels(size).to(batch.truth_angle.device)[None].expand(len(batch.truth_angle), -1, -1)
-    cos, sin = torch.cos(batch.truth_angle)[:, None], torch.sin(batch.truth_angle)[:, None]
-    moved = (
-        torch.stack([cos * source[..., 0] - sin * source[..., 1], sin * source[..., 0] + cos * source[..., 1]], -1)
-        + batch.truth_translation[:, None]
-    )
-    return (moved - source).transpose(1, 2).reshape(-1, 2, size, size)
+    return (batch.truth().apply(source) - source).transpose(1, 2).reshape(-1, 2, size, size)
 
 
 def sequence_loss(estimates: list[FlowEstimate], truth: torch.Tensor, conf: TrainCrossviewConf) -> torch.Tensor:
@@ -178,10 +177,9 @@ def correlation_loss(correlation: torch.Tensor, batch: Batch, model: CrossviewCo
     cells, scored by the correlation volume: trains the encoders to match across views from the first step (the
     release starts from ImageNet weights instead; from scratch on a CPU budget the flow loss alone barely moves)."""
     cells = model.cells
-    centres = (torch.arange(cells, dtype=torch.float32, device=correlation.device) + 0.5) * model.stride
-    v, u = torch.meshgrid(centres, centres, indexing="ij")
-    source = torch.stack([u.reshape(-1), v.reshape(-1)], -1)[None].expand(len(batch.truth_angle), -1, -1)
-    column, row = torch.floor(_truth(batch).apply(source) / model.stride).long().unbind(-1)
+    centres = tile_pixels(cells).to(correlation.device) * model.stride  # cell centres in tile pixels
+    source = centres[None].expand(len(batch.truth_angle), -1, -1)
+    column, row = torch.floor(batch.truth().apply(source) / model.stride).long().unbind(-1)
     on_tile = (column >= 0) & (column < cells) & (row >= 0) & (row < cells)
     used = on_tile & (batch.valid.reshape(len(batch.truth_angle), -1) > 0)
     if not used.any():
@@ -193,17 +191,13 @@ def correlation_loss(correlation: torch.Tensor, batch: Batch, model: CrossviewCo
 def pose_loss(estimate: FlowEstimate, batch: Batch, model: CrossviewConf) -> torch.Tensor:
     """10 (|lateral| + |longitudinal|) in metres + 10 |yaw| in degrees of the weighted fit, averaged over the batch."""
     position, angle = camera_in_tile(pose_from_flow(estimate), model.tile_size)
-    truth_position, truth_angle = camera_in_tile(_truth(batch), model.tile_size)
+    truth_position, truth_angle = camera_in_tile(batch.truth(), model.tile_size)
     offset = (position - truth_position) * model.tile_metres_per_pixel
     cos, sin = torch.cos(truth_angle), torch.sin(truth_angle)
     longitudinal = cos * offset[:, 0] + sin * offset[:, 1]
     lateral = -sin * offset[:, 0] + cos * offset[:, 1]
     yaw = torch.rad2deg(torch.atan2(torch.sin(angle - truth_angle), torch.cos(angle - truth_angle)))
     return (10 * lateral.abs() + 10 * longitudinal.abs() + 10 * yaw.abs()).mean()
-
-
-def _truth(batch: Batch) -> Rigid2D:
-    return Rigid2D(batch.truth_angle, batch.truth_translation)
 
 
 def validate(net: DenseFlowNetwork, samples: CrossviewSamples, conf: TrainCrossviewConf) -> dict[str, float]:
