@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from vloc.cli import app
 from vloc.crossview.evaluate import evaluate, read_planar_poses
+from vloc.errors import FormatError
 from vloc.io.crossview import read_crossview
 from vloc.models.checkpoint import save_checkpoint
 from vloc.models.crossview import CrossviewConf, DenseFlowNetwork
@@ -124,3 +125,11 @@ def test_bad_input_is_one_line_and_writes_nothing(setup, tmp_path, change, messa
     assert result.exit_code == 1 and message in result.output
     assert result.output.strip().count("\n") == 0 and "Traceback" not in result.output
     assert not out.exists() and not (tmp_path / "poses_log.json").exists()
+
+
+@pytest.mark.parametrize("line", ["a.png 1 2", "a.png 1 2 3 4", "a.png x 2 3"])
+def test_a_malformed_poses_line_is_one_line_naming_it(tmp_path, line):
+    path = tmp_path / "poses.txt"
+    path.write_text(f"# image x y yaw_deg\nb.png 1 2 3\n{line}\n")
+    with pytest.raises(FormatError, match=f"{path}:3: expected 'image x y yaw_deg'"):
+        read_planar_poses(path)

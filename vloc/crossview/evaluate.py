@@ -20,12 +20,12 @@ def read_planar_poses(path: Path) -> dict[str, PlanarPose]:
     for number, line in enumerate(read_utf8(path).splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
-        tokens = line.split()
+        name, *numbers = line.split()
         try:
-            poses[tokens[0]] = PlanarPose(*(float(t) for t in tokens[1:4]))
-            if len(tokens) != 4:
+            if len(numbers) != 3:
                 raise ValueError
-        except (ValueError, TypeError, IndexError):
+            poses[name] = PlanarPose(*(float(n) for n in numbers))
+        except ValueError:
             raise FormatError(f"{path}:{number}: expected 'image x y yaw_deg'") from None
     return poses
 

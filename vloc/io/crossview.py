@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from vloc.errors import InputError
+from vloc.io.images import read_image
 from vloc.io.text import write_text_atomic
 
 FORMAT = "vloc-crossview-1"
@@ -134,13 +135,9 @@ class CrossviewDataset:
 
     def aerial_image(self, name: str) -> np.ndarray:
         """The RGB aerial image `name`."""
-        from vloc.io.images import read_image
-
         return read_image(self.root / self.aerials[name].image, grayscale=False)
 
     def ground_image(self, view: GroundView) -> np.ndarray:
-        from vloc.io.images import read_image
-
         image = read_image(self.root / view.image, grayscale=False)
         if image.shape[:2] != (view.camera.height, view.camera.width):
             raise InputError(
