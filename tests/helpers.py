@@ -24,7 +24,9 @@ from vloc.io.features import FeatureReader
 from vloc.io.h5 import atomic_writer
 from vloc.io.matches import write_matches
 from vloc.io.text import read_pairs
+from vloc.models.crossview import CrossviewConf
 from vloc.pnp.inputs import LocalizationInputs
+from vloc.synth.crossview import CrossviewSynthConfig
 
 
 def build_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]) -> Path:
@@ -42,6 +44,24 @@ def build_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
             build(folder)
             built.touch()
     return folder
+
+
+TINY_DENSEFLOW = CrossviewConf(
+    ground_height=32, ground_width=96, tile_size=48, tile_metres_per_pixel=1.0, channels=16, hidden=16, context=8
+)
+TINY_CROSSVIEW_SCENES = CrossviewSynthConfig(  # 80 m scenes of 2 views, seen 192 x 64, priors within 5 m and 10 deg
+    num_scenes=2,
+    num_test_scenes=1,
+    views_per_scene=2,
+    width=192,
+    height=64,
+    focal=96.0,
+    scene_size=80.0,
+    aerial_metres_per_pixel=0.5,
+    view_radius=12.0,
+    prior_offset=5.0,
+    prior_yaw=10.0,
+)
 
 
 def textured_image(seed: int, width: int = 640, height: int = 480) -> np.ndarray:

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from helpers import TINY_CROSSVIEW_SCENES, TINY_DENSEFLOW
 from typer.testing import CliRunner
 
 from vloc.cli import app
@@ -14,33 +15,16 @@ from vloc.crossview.evaluate import evaluate, read_planar_poses
 from vloc.errors import FormatError
 from vloc.io.crossview import read_crossview
 from vloc.models.checkpoint import save_checkpoint
-from vloc.models.crossview import CrossviewConf, DenseFlowNetwork
-from vloc.synth.crossview import CrossviewSynthConfig
+from vloc.models.crossview import DenseFlowNetwork
 from vloc.synth.crossview import main as synth_crossview
-
-TINY = CrossviewConf(
-    ground_height=32, ground_width=96, tile_size=48, tile_metres_per_pixel=1.0, channels=16, hidden=16, context=8
-)
-SCENES = CrossviewSynthConfig(
-    num_scenes=2,
-    num_test_scenes=1,
-    views_per_scene=2,
-    width=192,
-    height=64,
-    focal=96.0,
-    scene_size=80.0,
-    aerial_metres_per_pixel=0.5,
-    view_radius=12.0,
-    prior_offset=5.0,
-)
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("crossview")
-    synth_crossview(SCENES, root / "data")
+    synth_crossview(TINY_CROSSVIEW_SCENES, root / "data")
     torch.manual_seed(0)
-    save_checkpoint(root / "net.pt", DenseFlowNetwork(TINY))
+    save_checkpoint(root / "net.pt", DenseFlowNetwork(TINY_DENSEFLOW))
     return root
 
 

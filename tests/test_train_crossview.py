@@ -10,12 +10,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from helpers import TINY_CROSSVIEW_SCENES
+from helpers import TINY_DENSEFLOW as TINY
 
 from vloc.errors import InputError
 from vloc.io.crossview import random_prior, read_crossview
 from vloc.models.checkpoint import load_checkpoint
-from vloc.models.crossview import CrossviewConf, DenseFlowNetwork, FlowEstimate
-from vloc.synth.crossview import CrossviewSynthConfig
+from vloc.models.crossview import DenseFlowNetwork, FlowEstimate
 from vloc.synth.crossview import main as synth_crossview
 from vloc.train import crossview as trainer
 from vloc.train.crossview import (
@@ -29,22 +30,7 @@ from vloc.train.crossview import (
     truth_flow,
 )
 
-TINY = CrossviewConf(
-    ground_height=32, ground_width=96, tile_size=48, tile_metres_per_pixel=1.0, channels=16, hidden=16, context=8
-)
-SCENES = CrossviewSynthConfig(
-    num_scenes=3,
-    num_test_scenes=1,
-    views_per_scene=3,
-    width=192,
-    height=64,
-    focal=96.0,
-    scene_size=80.0,
-    aerial_metres_per_pixel=0.5,
-    view_radius=12.0,
-    prior_offset=5.0,
-    prior_yaw=10.0,
-)
+SCENES = replace(TINY_CROSSVIEW_SCENES, num_scenes=3, views_per_scene=3)
 CONF = TrainCrossviewConf(
     model=TINY, steps=6, batch_size=2, validation_interval=3, validation_views=4, prior_offset=5.0, prior_yaw=10.0
 )
