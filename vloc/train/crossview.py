@@ -231,7 +231,7 @@ def main(dataset: CrossviewDataset, conf: TrainCrossviewConf, out: Path, resume:
         raise InputError(f"{dataset.root / 'crossview.json'}: no views of split 'train' to train on")
     training_views, validation_views = split_scenes(views, conf.validation_fraction)
     training = CrossviewSamples(dataset, training_views, conf.model)
-    validation = CrossviewSamples(dataset, validation_views or training_views, conf.model)
+    validation = CrossviewSamples(dataset, validation_views, conf.model) if validation_views else training
     net = DenseFlowNetwork(conf.model).to("cuda" if torch.cuda.is_available() else "cpu")
     optimizer = torch.optim.AdamW(net.parameters(), lr=conf.learning_rate, weight_decay=conf.weight_decay, eps=1e-8)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
