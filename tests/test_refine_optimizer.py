@@ -12,6 +12,7 @@ from vloc.featuremetric.losses import barron, cauchy, get_loss, huber
 from vloc.featuremetric.optimizer import LevenbergMarquardt, LMConf
 from vloc.geometry.camera import Camera
 from vloc.geometry.pose import Pose
+from vloc.geometry.reprojection import pose_change
 
 DT = torch.float64
 
@@ -205,3 +206,22 @@ def test_lm_masks_points_outside_and_behind():
     rotation_error, translation_error = pose_errors(pose, true_pose)
     assert info["num_valid"] == 50 and info["converged"]
     assert rotation_error < 1e-6 and translation_error / depth < 1e-6
+
+
+@pytest.mark.parametrize("loss", ["squared", "huber"])
+def test_lm_covariance_predicts_the_scatter_of_refined_poses(loss: str):
+    """Poses refined against reference features with independent noise (0.02 per channel) lie chi-square 6 from the
+    true pose under each estimate's own covariance (mean 6; the sandwich estimate needs no noise level). Measured over
+    100 draws: mean 6.1 (squared), 6.9 (Huber at 0.05, where nearly every residual is past the scale)."""
+    camera, true_pose, points3D, reference, feature_map, _ = synthetic_problem(seed=3, n=300)
+    optimizer = LevenbergMarquardt(LMConf(loss=loss, loss_scale=0.05))
+    generator = torch.Generator().manual_seed(0)
+    distances = []
+    for _ in range(100):
+        noisy = reference + 0.02 * torch.randn(reference.shape, generator=generator, dtype=DT)
+        pose, info = optimizer.run(true_pose, points3D, noisy, feature_map, camera)
+        assert info["converged"]
+        covariance = optimizer.covariance(pose, points3D, noisy, feature_map, camera)
+        change = torch.from_numpy(pose_change(pose.to_pycolmap(), true_pose.to_pycolmap()))
+        distances.append(float(change @ torch.linalg.solve(covariance, change)))
+    assert 5.0 < sum(distances) / len(distances) < 7.5, sum(distances) / len(distances)

@@ -102,6 +102,28 @@ class LevenbergMarquardt:
         translation = float(torch.linalg.norm(delta[3:])) / max(scale, 1e-12)
         return rotation_deg < self.conf.rotation_tol_deg and translation < self.conf.translation_tol
 
+    def covariance(
+        self,
+        pose: Pose,
+        points3D: torch.Tensor,
+        reference_features: torch.Tensor,
+        feature_map: torch.Tensor,
+        camera: Camera,
+        stride: float | torch.Tensor = 1.0,
+    ) -> torch.Tensor:
+        """Covariance (6, 6) of a pose at a minimum of the robust cost, left update: the sandwich H^-1 (sum_i g_i g_i^T)
+        H^-1 over the points' gradients g_i, which assumes neither the residuals' scale nor independent channels."""
+        inputs = (points3D, reference_features.to(points3D.dtype), with_channels_last(feature_map), camera, stride)
+        residuals, valid, jacobians, _ = self.residuals(pose, *inputs)
+        _, weights = self.robust_cost(residuals, valid)
+        hessian, _ = self.normal_equations(jacobians, residuals, weights)
+        gradients = (jacobians.transpose(1, 2) @ residuals[..., None]).squeeze(-1) * weights[:, None]
+        try:
+            inverse = torch.linalg.inv(hessian)
+        except torch.linalg.LinAlgError:
+            return torch.full((6, 6), math.inf, dtype=points3D.dtype)
+        return inverse @ (gradients.T @ gradients) @ inverse
+
     def run(
         self,
         pose: Pose,
