@@ -205,6 +205,23 @@ def overall(evaluation: Path) -> dict:
     return json.loads(evaluation.read_text())["groups"]["all"]
 
 
+def refine_recipe_run(run: Path, features: Path, images: Path, backbone: str) -> dict:
+    """A recipe's PnP localization again with `--refine featuremetric` on `backbone` (its query files in `run`),
+    evaluated against its ground truth: the refined all-queries group (the PnP one is run/evaluation.json)."""
+    from typer.testing import CliRunner
+
+    from vloc.cli import app
+
+    results = run / f"results-{backbone}.txt"
+    files = [run / name for name in ("model", "queries.txt", "pairs-query.txt")] + [features, run / "matches-query.h5"]
+    options = ["--refine", "featuremetric", "--images", str(images), "--dense-conf", backbone]
+    assert CliRunner().invoke(app, ["localize", *map(str, files), str(results), *options]).exit_code == 0
+    evaluation = run / f"evaluation-{backbone}.json"
+    arguments = [str(results), str(run / "ground_truth.txt"), "--dataset-json", str(run / "dataset.json")]
+    assert CliRunner().invoke(app, ["evaluate", "poses", *arguments, "--out-json", str(evaluation)]).exit_code == 0
+    return overall(evaluation)
+
+
 def check_submission(path: Path, expected_names: list[str]) -> dict[str, np.ndarray]:
     """Assert that `path` is an evaluation server's submission of exactly `expected_names`, each once, as
     'name qw qx qy qz tx ty tz' with a unit quaternion; returns each name's 7 numbers."""

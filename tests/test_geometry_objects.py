@@ -15,7 +15,8 @@ from vloc.geometry.pose import Pose
 from vloc.geometry.reprojection import (
     camera_center_covariance,
     center_covariance,
-    pose_change_chi2,
+    fuse_poses,
+    pose_change,
     pose_covariance,
     reprojection_errors,
 )
@@ -326,10 +327,45 @@ def test_pnp_poses_under_pixel_noise_are_chi_square_6_from_the_truth():
         estimate = pycolmap.estimate_and_refine_absolute_pose(
             noisy, points3D, camera, estimation_options={"ransac": {"max_error": 12}}
         )["cam_from_world"]
-        distances.append(pose_change_chi2(estimate, truth, pose_covariance(estimate, camera, noisy, points3D)))
+        change = pose_change(estimate, truth)
+        distances.append(change @ np.linalg.solve(pose_covariance(estimate, camera, noisy, points3D), change))
     distances = np.array(distances)
     assert 5.0 < distances.mean() < 7.0 and np.mean(distances > 16.81) < 0.03, (
         distances.mean(),
         np.mean(distances > 16.81),
     )
-    assert pose_change_chi2(truth, truth, np.full((6, 6), np.inf)) == np.inf
+
+
+def test_two_pnp_poses_fused_by_their_covariances_are_closer_to_the_truth():
+    """Two PnP poses of one camera from independent 2D-3D matches (150 points, 0.25 px noise; the second from half the
+    points, so its covariance is about twice as large), fused: their disagreement is chi-square 6 under the sum of
+    their covariances, the fused pose is chi-square 6 from the truth under its own covariance, and its mean squared
+    position error is below either input's (measured over 200 draws: 6.6, 6.1; 0.68 and 0.30 of the inputs')."""
+    camera = pycolmap.Camera.create_from_model_name(0, "SIMPLE_PINHOLE", 500.0, 640, 480)
+    truth = pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([0.1, -0.2, 0.05])), np.array([0.3, -0.1, 1.0]))
+    rng = np.random.default_rng(5)
+
+    def noisy_pnp(count: int) -> tuple[pycolmap.Rigid3d, np.ndarray]:
+        pixels = rng.uniform([20, 20], [620, 460], (count, 2))
+        points3D = truth.inverse() * (
+            np.hstack([(pixels - [320, 240]) / 500, np.ones((count, 1))]) * rng.uniform(3, 6, (count, 1))
+        )
+        noisy = pixels + rng.normal(0, 0.25, pixels.shape)
+        options = {"ransac": {"max_error": 12}}
+        pose = pycolmap.estimate_and_refine_absolute_pose(noisy, points3D, camera, estimation_options=options)
+        return pose["cam_from_world"], pose_covariance(pose["cam_from_world"], camera, noisy, points3D)
+
+    disagreements, distances, squared_errors = [], [], []
+    for _ in range(200):
+        (first, first_covariance), (second, second_covariance) = noisy_pnp(150), noisy_pnp(75)
+        fused, fused_covariance, chi2 = fuse_poses(first, first_covariance, second, second_covariance)
+        change = pose_change(fused, truth)
+        disagreements.append(chi2)
+        distances.append(change @ np.linalg.solve(fused_covariance, change))
+        squared_errors.append([np.sum((camera_center(p) - camera_center(truth)) ** 2) for p in (fused, first, second)])
+    assert 5.0 < np.mean(disagreements) < 7.0 and 5.0 < np.mean(distances) < 7.0
+    fused_error, first_error, second_error = np.mean(squared_errors, axis=0)
+    assert fused_error < 0.85 * first_error and fused_error < 0.5 * second_error
+    unknown = np.full((6, 6), np.inf)
+    kept, covariance, chi2 = fuse_poses(truth, unknown, first, first_covariance)  # nothing to weigh by
+    assert kept is first and chi2 == np.inf and np.isinf(covariance).all()

@@ -17,7 +17,7 @@ from vloc.cli import app
 from vloc.errors import FormatError
 from vloc.evaluate.poses import evaluate
 from vloc.featuremetric.query_refiner import RefineConf
-from vloc.geometry.reprojection import pose_covariance
+from vloc.geometry.reprojection import pose_change, pose_covariance, pose_moved
 from vloc.geometry.rigid3d import pose_errors
 from vloc.io.groups import CandidateGroup, groups_path, write_groups
 from vloc.io.intrinsics import write_intrinsics_sources
@@ -272,33 +272,37 @@ def test_map_index_finds_the_3d_point_of_each_keypoint(synthetic_map: dict[str, 
 @pytest.mark.parametrize("keep_pnp_inliers", [True, False])
 def test_a_refinement_that_loses_2d3d_inliers_keeps_the_pnp_pose(keep_pnp_inliers: bool):
     camera = pycolmap.Camera(model="SIMPLE_PINHOLE", width=640, height=480, params=[500.0, 320.0, 240.0])
-    xyz = np.random.default_rng(0).uniform([-1, -1, 4], [1, 1, 6], (60, 3))
-    pixels = 500 * xyz[:, :2] / xyz[:, 2:] + [320, 240]  # seen from the identity pose
+    rng = np.random.default_rng(0)
+    xyz = rng.uniform([-1, -1, 4], [1, 1, 6], (60, 3))
+    pixels = 500 * xyz[:, :2] / xyz[:, 2:] + [320, 240] + rng.normal(0, 0.3, (60, 2))  # seen from the identity pose
     pnp = {"cam_from_world": pycolmap.Rigid3d(), "inlier_mask": np.ones(60, bool)}
     nudged = pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([0.0, 0.001, 0.0])), np.zeros(3))  # 0.5 px: all inliers
     turned = pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([0.0, 0.05, 0.0])), np.zeros(3))  # 25 px: none
     index = SimpleNamespace(xyz=xyz)
     conf = LocalizeConf()
+    certain = np.eye(6) * 1e-20  # the feature-metric pose outweighs the PnP one: the fused pose is the refined one
 
     def refine_to(pose: pycolmap.Rigid3d):
         conf = RefineConf(keep_pnp_inliers=keep_pnp_inliers, max_pose_change_chi2=np.inf)  # the other test's check
-        return SimpleNamespace(conf=conf, refine=lambda *args: (pose, {"accepted": True}))
+        return SimpleNamespace(conf=conf, refine=lambda *args: (pose, certain, {"accepted": True}))
 
     matches = (pixels, np.arange(60))
     pose, log = localize.refine_pnp_pose(refine_to(nudged), "q", camera, pnp, ["db"], matches, index, conf)
-    assert pose is nudged and log["accepted"] and log["num_inliers_before"] == log["num_inliers_after"] == 60
+    assert max(pose_errors(pose, nudged)) < 1e-9
+    assert log["accepted"] and log["num_inliers_before"] == log["num_inliers_after"] == 60
     pose, log = localize.refine_pnp_pose(refine_to(turned), "q", camera, pnp, ["db"], matches, index, conf)
     assert log["num_inliers_before"] == 60 and log["num_inliers_after"] == 0
     if keep_pnp_inliers:
         assert pose is pnp["cam_from_world"] and not log["accepted"] and "lost 2D-3D inliers" in log["failure_reason"]
     else:
-        assert pose is turned and log["accepted"]
+        assert max(pose_errors(pose, turned)) < 1e-9 and log["accepted"]
 
 
-@pytest.mark.parametrize("chi2, accepted", [(4.0, True), (30.0, False)])
-def test_a_refinement_outside_the_pnp_confidence_region_keeps_the_pnp_pose(chi2: float, accepted: bool):
-    """A refined pose moved from the PnP pose along a random direction by a squared Mahalanobis distance of 4 is kept;
-    by 30 (beyond 16.81, chi-square's 99 % quantile with 6 degrees of freedom) the PnP pose is."""
+@pytest.mark.parametrize("chi2, accepted", [(8.0, True), (60.0, False)])
+def test_a_refinement_is_fused_with_the_pnp_pose_or_refused_where_they_disagree(chi2: float, accepted: bool):
+    """A feature-metric pose as certain as the PnP pose, moved from it along a random direction by a squared Mahalanobis
+    distance (under the PnP covariance) of 8: the two disagree by 4 under the sum of their covariances and the pose
+    returned is halfway; by 60 (30 > 16.81, chi-square's 99 % quantile with 6 degrees of freedom) the PnP pose is."""
     camera = pycolmap.Camera(model="SIMPLE_PINHOLE", width=640, height=480, params=[500.0, 320.0, 240.0])
     rng = np.random.default_rng(0)
     xyz = rng.uniform([-1, -1, 4], [1, 1, 6], (60, 3))
@@ -309,16 +313,19 @@ def test_a_refinement_outside_the_pnp_confidence_region_keeps_the_pnp_pose(chi2:
     covariance = pose_covariance(pnp["cam_from_world"], camera, pixels, xyz)
     direction = np.linalg.cholesky(covariance) @ rng.normal(size=6)
     delta = direction * np.sqrt(chi2 / (direction @ np.linalg.solve(covariance, direction)))
-    moved = pycolmap.Rigid3d(pycolmap.Rotation3d(delta[:3]), delta[3:]) * pnp["cam_from_world"]
-    refiner = SimpleNamespace(conf=RefineConf(), refine=lambda *args: (moved, {"accepted": True}))
+    moved = pose_moved(pnp["cam_from_world"], delta)
+    refiner = SimpleNamespace(conf=RefineConf(), refine=lambda *args: (moved, covariance, {"accepted": True}))
     matches = (pixels, np.arange(60))
     conf = LocalizeConf()
     pose, log = localize.refine_pnp_pose(refiner, "q", camera, pnp, ["db"], matches, SimpleNamespace(xyz=xyz), conf)
-    assert log["pose_change_chi2"] == pytest.approx(chi2, rel=1e-6)
-    assert log["num_inliers_after"] == log["num_inliers_before"] == 60  # only the confidence region decides
-    assert (pose is moved) == accepted and log["accepted"] == accepted
-    if not accepted:
-        assert pose is pnp["cam_from_world"] and "outside the PnP pose's confidence region" in log["failure_reason"]
+    assert log["pose_change_chi2"] == pytest.approx(chi2 / 2, rel=1e-6)
+    assert log["position_std_fused"] == pytest.approx(log["position_std_featuremetric"] / np.sqrt(2), rel=1e-6)
+    assert log["num_inliers_after"] == log["num_inliers_before"] == 60  # only the disagreement decides
+    assert log["accepted"] == accepted
+    if accepted:
+        assert np.allclose(pose_change(pnp["cam_from_world"], pose), delta / 2, rtol=1e-6, atol=1e-12)
+    else:
+        assert pose is pnp["cam_from_world"] and "the feature-metric and PnP poses disagree" in log["failure_reason"]
 
 
 def localize_with_prior_focal(synthetic_map: dict[str, Path], out: Path, *options: str) -> tuple[dict, dict]:

@@ -161,7 +161,7 @@ def test_reference_images_without_observed_points_give_a_logged_failure(syntheti
     query = sorted(read_queries(synthetic_map["queries"]))[0]
     initial = read_poses(synthetic_map["ground_truth"])[query]
     db_name = next(iter(posed_only.images.values())).name
-    pose, log = refiner.refine(query, read_queries(synthetic_map["queries"])[query], initial, [db_name])
+    pose, _, log = refiner.refine(query, read_queries(synthetic_map["queries"])[query], initial, [db_name])
     assert not log["accepted"] and "0 model points" in log["failure_reason"]
     assert max(pose_errors(pose, initial)) < 1e-9
 

@@ -61,7 +61,7 @@ def main(
     refined, logs = {}, []
     with QueryRefiner(conf, index, image_root, dense_path) as refiner:
         for query in track(sorted(q for q in cameras if q in poses), "refine", len(poses)):
-            pose, log = refiner.refine(query, cameras[query], poses[query], db_by_query.get(query, []))
+            pose, _, log = refiner.refine(query, cameras[query], poses[query], db_by_query.get(query, []))
             refined[query] = pose
             log.update(name=query, cam_from_world=pose_record(pose))
             logs.append(log)

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import overall, run_recipe
+from helpers import overall, refine_recipe_run, run_recipe
 from typer.testing import CliRunner
 
 from vloc.cli import app
@@ -64,6 +64,23 @@ def test_7scenes_exhaustive_matches_or_beats_hloc(sevenscenes_exhaustive: Path, 
         assert result["median_translation_m"] <= 0.0316 and result["median_rotation_deg"] <= 1.6
         assert [r >= f for r, f in zip(result["recall_percent"], (20, 86, 100))] == [True] * 3
         assert support <= 0.65
+
+
+def test_7scenes_refinement_on_dense_sift(sevenscenes_exhaustive: Path, split: str, shared_data: Path):
+    """PnP poses refined on dense SIFT and fused with them. Measured on the easy split: 8.64 -> 8.60 mm, recall 92 / 100
+    / 100 % before and after. On the hard split, whose ground truth disagrees with the map by centimetres (above), one
+    query crosses the finest threshold each way (frame-000535 18.5 -> 20.7 mm, frame-000685 51.9 -> 48.0 mm): recall
+    21.5 / 86.2 / 100 -> 20.0 / 87.7 / 100 %, median 31.3 -> 31.6 mm; asserted here as at most one query lost."""
+    run = sevenscenes_exhaustive / split
+    pnp = overall(run / "evaluation.json")
+    images = shared_data / "7scenes_redkitchen_subset" / "frames"
+    refined = refine_recipe_run(run, sevenscenes_exhaustive / "feats-sift.h5", images, "dsift")
+    assert refined["num_failed"] == pnp["num_failed"] == 0
+    lost = max(b - a for a, b in zip(refined["recall_percent"], pnp["recall_percent"])) * pnp["num_queries"] / 100
+    if split == "easy":
+        assert lost <= 1e-9 and refined["median_translation_m"] < pnp["median_translation_m"]
+    else:
+        assert lost <= 1 + 1e-9 and refined["median_translation_m"] < 1.05 * pnp["median_translation_m"]
 
 
 @pytest.mark.parametrize("split", ["easy"], scope="module")

@@ -56,7 +56,8 @@ def convergence_basin(
         for query in queries:
             db_names = nearest_database_images(truth[query], index, max(refiner.conf.num_db_images, 1))
             for _ in range(starts_per_query):
-                pose, _ = refiner.refine(query, cameras[query], perturbed(truth[query], angle, distance, rng), db_names)
+                start = perturbed(truth[query], angle, distance, rng)
+                pose, _, _ = refiner.refine(query, cameras[query], start, db_names)
                 ends.append(pose_errors(pose, truth[query]))
                 names.append(query)
         ends = np.array(ends)

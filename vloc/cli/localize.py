@@ -27,9 +27,10 @@ from vloc.cli.app import (
     "localize",
     "Localize each query (hloc queries file with intrinsics) against a triangulated model by PnP + RANSAC. "
     "Writes RESULTS ('name qw qx qy qz tx ty tz', cam_from_world) and RESULTS_log.json (per-query log). "
-    "--refine featuremetric then refines each pose on dense features (see vloc refine), keeping the PnP pose where "
-    "the refined one leaves the PnP pose's 99% confidence region (--refine-set max_pose_change_chi2=inf skips that "
-    "test) or reprojects fewer 2D-3D matches (--refine-set keep_pnp_inliers=false skips that one). "
+    "--refine featuremetric then refines each pose on dense features (see vloc refine) and fuses it with the PnP "
+    "pose by their covariances, keeping the PnP pose where the two disagree beyond chi-square's 99% quantile "
+    "(--refine-set max_pose_change_chi2=inf skips that test) or the fused pose reprojects fewer 2D-3D matches "
+    "(--refine-set keep_pnp_inliers=false skips that one). "
     "--method lbr localizes over the candidate groups of PAIRS (vloc pairs instances) with early exit: pairs are "
     "matched when first reached (--match-conf, default nnml with --labels) and kept in MATCHES.",
     "vloc localize outputs/sfm queries.txt pairs-query.txt feats.h5 matches-query.h5 outputs/results.txt --set "

@@ -30,11 +30,12 @@ class RefineConf:
     # Within `vloc localize`: optimise on the 3D points of the PnP inliers only,
     # not every point the reference images see.
     pnp_inliers_only: bool = True
-    # Within `vloc localize`: keep the PnP pose when the refined one lies outside its confidence region, i.e. when the
-    # squared Mahalanobis distance under the PnP pose's covariance (from its inliers' residuals) exceeds this (16.81:
-    # the 99 % quantile of chi-square with 6 degrees of freedom; inf: no test). The sparse inliers bound the refinement.
+    # Within `vloc localize` the refined pose is fused with the PnP pose by their covariances (the PnP pose's from its
+    # inliers' reprojection residuals, the refined one's from its points' gradients). Keep the PnP pose where the two
+    # disagree: their squared Mahalanobis distance under the sum of the covariances above this (16.81: the 99 %
+    # quantile of chi-square with 6 degrees of freedom; inf: no test).
     max_pose_change_chi2: float = 16.81
-    # Within `vloc localize`: keep the PnP pose when the refined one reprojects fewer of the query's 2D-3D matches
+    # Within `vloc localize`: keep the PnP pose when the fused one reprojects fewer of the query's 2D-3D matches
     # within the RANSAC threshold, i.e. when the dense features disagree with the sparse consensus (logged).
     keep_pnp_inliers: bool = True
 
@@ -61,18 +62,23 @@ class QueryRefiner:
         cam_from_world: pycolmap.Rigid3d,
         db_names: list[str],
         inlier_points: np.ndarray | None = None,
-    ) -> tuple[pycolmap.Rigid3d, dict]:
-        """Refined pose of one query and its log (timings split into features, references and optimisation).
+    ) -> tuple[pycolmap.Rigid3d, np.ndarray, dict]:
+        """Refined pose of one query, its covariance (6, 6, left update exp(omega, v); inf where not refined) and its
+        log (timings split into features, references and optimisation).
 
         inlier_points: indices of the 3D points of its PnP inliers (sorted point3D ids order), used if pnp_inliers_only.
         A query without database images keeps its pose, logged as a failure.
         """
         if not db_names:
-            return cam_from_world, {
-                "num_points": 0,
-                "accepted": False,
-                "failure_reason": "no database images paired with the query",
-            }
+            return (
+                cam_from_world,
+                np.full((6, 6), np.inf),
+                {
+                    "num_points": 0,
+                    "accepted": False,
+                    "failure_reason": "no database images paired with the query",
+                },
+            )
         start = time.perf_counter()
         query_pyramid = self.pyramid(name)
         features_done = time.perf_counter()
@@ -80,7 +86,7 @@ class QueryRefiner:
         only = inlier_points if self.conf.pnp_inliers_only else None
         points3D, references = self.references.gather(reference_images, self.conf.average_references, only)
         references_done = time.perf_counter()
-        pose, log = self.refiner.refine(
+        pose, covariance, log = self.refiner.refine(
             Pose.from_pycolmap(cam_from_world), Camera.from_pycolmap(camera), points3D, references, query_pyramid
         )
         log.update(
@@ -89,4 +95,4 @@ class QueryRefiner:
             time_references_s=references_done - features_done,
             time_optimization_s=time.perf_counter() - references_done,
         )
-        return pose.to_pycolmap(), log
+        return pose.to_pycolmap(), covariance.numpy(), log

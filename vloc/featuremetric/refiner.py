@@ -63,16 +63,18 @@ class FeatureMetricRefiner:
         points3D: torch.Tensor,
         references: list[torch.Tensor],
         pyramid: list[DenseLevel],
-    ) -> tuple[Pose, dict]:
-        """Refined pose and a log: costs and feature inliers before and after, per-level iterations, acceptance."""
+    ) -> tuple[Pose, torch.Tensor, dict]:
+        """Refined pose, its covariance (6, 6, left update; inf where it was not refined) and a log: costs and feature
+        inliers before and after, per-level iterations, acceptance."""
         levels = self.conf.levels if self.conf.levels is not None else tuple(range(len(pyramid)))
         if not all(-len(pyramid) <= k < len(pyramid) for k in levels) or len(references) != len(pyramid):
             raise ConfigError(f"refinement levels {levels} do not fit a pyramid of {len(pyramid)} levels")
         points3D, references = self.select_points(pose, camera, points3D, references)
         log: dict = {"num_points": len(points3D)}
+        unknown = torch.full((6, 6), torch.inf, dtype=points3D.dtype)
         if len(points3D) < self.conf.min_points:
             log.update(accepted=False, failure_reason=f"only {len(points3D)} model points visible in the query")
-            return pose, log
+            return pose, unknown, log
         finest = levels[-1]
         fine_level = pyramid[finest]
         log["cost_before"], log["feature_inliers_before"] = self.cost(
@@ -89,5 +91,8 @@ class FeatureMetricRefiner:
         log["accepted"] = log["cost_after"] <= log["cost_before"]
         if not log["accepted"]:
             log["failure_reason"] = "refinement raised the cost; initial pose kept"
-            pose = initial
-        return pose, log
+            return initial, unknown, log
+        covariance = self.optimizer.covariance(
+            pose, points3D, references[finest], fine_level.features, camera, fine_level.stride
+        )
+        return pose, covariance, log

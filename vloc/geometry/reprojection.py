@@ -84,6 +84,13 @@ def center_covariance(pose_covariance: np.ndarray, cam_from_world: pycolmap.Rigi
     return rotation.T @ pose_covariance[3:6, 3:6] @ rotation
 
 
+def center_std(pose_covariance: np.ndarray, cam_from_world: pycolmap.Rigid3d) -> float | None:
+    """Standard deviation of the camera centre along its least certain direction; None where undetermined."""
+    if not np.isfinite(pose_covariance).all():
+        return None
+    return float(np.sqrt(max(np.linalg.eigvalsh(center_covariance(pose_covariance, cam_from_world))[-1], 0.0)))
+
+
 def camera_center_covariance(
     cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera, points2D: np.ndarray, points3D: np.ndarray
 ) -> np.ndarray:
@@ -101,17 +108,36 @@ def reprojection_errors(
     return np.where(valid, errors, np.inf)
 
 
-def pose_change_chi2(before: pycolmap.Rigid3d, after: pycolmap.Rigid3d, covariance: np.ndarray) -> float:
-    """Squared Mahalanobis distance of `after` from `before` under `before`'s 6x6 covariance (as `pose_covariance`,
-    left update exp(omega, v)); inf where the covariance is not finite or not invertible."""
-    if not np.isfinite(covariance).all():
-        return float("inf")
+def pose_change(before: pycolmap.Rigid3d, after: pycolmap.Rigid3d) -> np.ndarray:
+    """The left update (omega, v) (6,) that takes `before` to `after`: after = (exp(omega), v) * before."""
     change = after * before.inverse()
     x, y, z, w = change.rotation.quat
     sine = np.linalg.norm([x, y, z])
     omega = 2 * np.arctan2(sine, w) / sine * np.array([x, y, z]) if sine > 0 else np.zeros(3)
-    delta = np.concatenate([omega, change.translation])
+    return np.concatenate([omega, change.translation])
+
+
+def pose_moved(before: pycolmap.Rigid3d, change: np.ndarray) -> pycolmap.Rigid3d:
+    """`before` under the left update (omega, v) (6,), the inverse of pose_change."""
+    omega, angle = np.asarray(change[:3], np.float64), float(np.linalg.norm(change[:3]))
+    axis = omega / angle if angle > 0 else np.zeros(3)
+    quat = np.concatenate([np.sin(angle / 2) * axis, [np.cos(angle / 2)]])  # x, y, z, w
+    return pycolmap.Rigid3d(pycolmap.Rotation3d(quat), np.asarray(change[3:], np.float64)) * before
+
+
+def fuse_poses(
+    first: pycolmap.Rigid3d, first_covariance: np.ndarray, second: pycolmap.Rigid3d, second_covariance: np.ndarray
+) -> tuple[pycolmap.Rigid3d, np.ndarray, float]:
+    """Two independent estimates of a pose combined by their 6x6 covariances (left update, as `pose_covariance`): the
+    information-weighted pose, its covariance, and the squared Mahalanobis distance between the two under the sum of
+    their covariances (chi-square, 6 degrees of freedom). Where a covariance is not finite: `second`, inf, inf."""
+    total = first_covariance + second_covariance
+    if not np.isfinite(total).all():
+        return second, np.full((6, 6), np.inf), float("inf")
+    change = pose_change(first, second)
     try:
-        return float(delta @ np.linalg.solve(covariance, delta))
+        gain = np.linalg.solve(total, first_covariance).T  # first_covariance @ total^-1 (both symmetric)
     except np.linalg.LinAlgError:
-        return float("inf")
+        return second, np.full((6, 6), np.inf), float("inf")
+    chi2 = float(change @ np.linalg.solve(total, change))
+    return pose_moved(first, gain @ change), first_covariance - gain @ first_covariance, chi2

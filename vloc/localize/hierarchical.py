@@ -16,7 +16,7 @@ import numpy as np
 import pycolmap
 
 from vloc.console import quiet_pycolmap, track
-from vloc.geometry.reprojection import pose_change_chi2, pose_covariance
+from vloc.geometry.reprojection import center_std, fuse_poses, pose_covariance
 from vloc.geometry.rigid3d import pose_from_record, pose_record
 from vloc.io.features import FeatureReader
 from vloc.io.intrinsics import UNCERTAIN_SOURCES, read_intrinsics_sources
@@ -65,27 +65,35 @@ def refine_pnp_pose(
     index: MapIndex,
     conf: LocalizeConf,
 ) -> tuple[pycolmap.Rigid3d, dict]:
-    """Feature-metric refinement of a PnP result and its log. The PnP pose is kept where the refined one leaves the PnP
-    pose's confidence region (the sparse inliers rule it out) or reprojects fewer 2D-3D inliers (refiner.conf)."""
+    """Feature-metric refinement of a PnP result fused with it, and its log. The two poses are combined by their
+    covariances (the PnP pose's from its inliers' reprojection residuals, the feature-metric one's from its points'
+    gradients); the PnP pose is kept where they disagree beyond refiner.conf.max_pose_change_chi2, or where the fused
+    pose reprojects fewer 2D-3D inliers (refiner.conf.keep_pnp_inliers)."""
     points2D, point_indices = matches
     points3D = index.xyz[point_indices]
     inliers = np.asarray(pnp["inlier_mask"], bool)
-    refined, log = refiner.refine(query, camera, pnp["cam_from_world"], db_names, np.unique(point_indices[inliers]))
-    log["num_inliers_before"] = count_inliers(pnp["cam_from_world"], camera, points2D, points3D, conf.ransac_max_error)
-    log["num_inliers_after"] = count_inliers(refined, camera, points2D, points3D, conf.ransac_max_error)
+    pnp_pose = pnp["cam_from_world"]
+    inlier_points = np.unique(point_indices[inliers])
+    refined, refined_covariance, log = refiner.refine(query, camera, pnp_pose, db_names, inlier_points)
+    log["num_inliers_before"] = count_inliers(pnp_pose, camera, points2D, points3D, conf.ransac_max_error)
     if not log["accepted"]:
+        log["num_inliers_after"] = count_inliers(refined, camera, points2D, points3D, conf.ransac_max_error)
         return refined, log
-    covariance = pose_covariance(pnp["cam_from_world"], camera, points2D[inliers], points3D[inliers])
-    change, limit = pose_change_chi2(pnp["cam_from_world"], refined, covariance), refiner.conf.max_pose_change_chi2
+    covariance = pose_covariance(pnp_pose, camera, points2D[inliers], points3D[inliers])
+    fused, fused_covariance, change = fuse_poses(pnp_pose, covariance, refined, refined_covariance)
+    log["num_inliers_after"] = count_inliers(fused, camera, points2D, points3D, conf.ransac_max_error)
     log["pose_change_chi2"] = change if np.isfinite(change) else None
+    log["position_std_featuremetric"] = center_std(refined_covariance, refined)
+    log["position_std_fused"] = center_std(fused_covariance, fused)
+    limit = refiner.conf.max_pose_change_chi2
     if change > limit:
-        reason = f"refined pose outside the PnP pose's confidence region (chi2 {change:.3g} > {limit:.3g})"
+        reason = f"the feature-metric and PnP poses disagree (chi2 {change:.3g} > {limit:.3g})"
     elif refiner.conf.keep_pnp_inliers and log["num_inliers_after"] < log["num_inliers_before"]:
         reason = "refinement lost 2D-3D inliers"
     else:
-        return refined, log
+        return fused, log
     log.update(accepted=False, failure_reason=f"{reason}; PnP pose kept")
-    return pnp["cam_from_world"], log
+    return pnp_pose, log
 
 
 def count_rejected(logs: list[dict], results: Path) -> int:

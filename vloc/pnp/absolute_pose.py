@@ -11,7 +11,7 @@ import numpy as np
 import pycolmap
 
 from vloc.errors import FormatError
-from vloc.geometry.reprojection import center_covariance, pose_covariance, reprojection_errors
+from vloc.geometry.reprojection import center_std, pose_covariance, reprojection_errors
 from vloc.geometry.rigid3d import camera_center
 from vloc.io.features import FeatureReader
 from vloc.io.matches import MatchReader
@@ -85,9 +85,9 @@ def position_uncertainty(
     if with_focal:
         focal_std = float(np.sqrt(covariance[6, 6])) / camera.mean_focal_length()
         fields["focal_length_std_relative"] = focal_std if np.isfinite(focal_std) else None
-    if not np.isfinite(covariance).all():
+    std = center_std(covariance, cam_from_world)
+    if std is None:
         return fields
-    std = float(np.sqrt(np.linalg.eigvalsh(center_covariance(covariance, cam_from_world))[-1]))
     distance = float(np.median(np.linalg.norm(points3D - camera_center(cam_from_world), axis=1)))
     return {**fields, "position_std": std, "position_std_relative": std / distance}
 
