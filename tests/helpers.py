@@ -207,15 +207,24 @@ def overall(evaluation: Path) -> dict:
 
 def refine_recipe_run(run: Path, features: Path, images: Path, backbone: str) -> dict:
     """A recipe's PnP localization again with `--refine featuremetric` on `backbone` (its query files in `run`),
-    evaluated against its ground truth: the refined all-queries group (the PnP one is run/evaluation.json)."""
+    evaluated against its ground truth: the refined all-queries group (the PnP one is run/evaluation.json). Checks on
+    the way that the summary counts every refinement's outcome, as the command prints it."""
     from typer.testing import CliRunner
 
     from vloc.cli import app
+    from vloc.io.text import log_path
 
     results = run / f"results-{backbone}.txt"
     files = [run / name for name in ("model", "queries.txt", "pairs-query.txt")] + [features, run / "matches-query.h5"]
     options = ["--refine", "featuremetric", "--images", str(images), "--dense-conf", backbone]
-    assert CliRunner().invoke(app, ["localize", *map(str, files), str(results), *options]).exit_code == 0
+    result = CliRunner().invoke(app, ["localize", *map(str, files), str(results), *options])
+    assert result.exit_code == 0
+    log = json.loads(log_path(results).read_text())
+    refinements = [entry["refinement"] for entry in log["queries"] if "refinement" in entry]
+    outcomes = log["summary"]["refinement"]
+    fused = sum(refinement["accepted"] for refinement in refinements)
+    assert outcomes.get("fused", 0) == fused and sum(outcomes.values()) == len(refinements)
+    assert f"refinement: {fused} of {len(refinements)} poses fused with their PnP pose" in result.output
     evaluation = run / f"evaluation-{backbone}.json"
     arguments = [str(results), str(run / "ground_truth.txt"), "--dataset-json", str(run / "dataset.json")]
     assert CliRunner().invoke(app, ["evaluate", "poses", *arguments, "--out-json", str(evaluation)]).exit_code == 0

@@ -373,3 +373,31 @@ def test_focal_length_of_a_prior_is_estimated_with_the_pose(synthetic_map: dict[
     assert log["summary"]["num_unreliable"] == len(localized) > 0
     assert all(entry["unreliable"].startswith("the focal length is a prior") for entry in localized)
     assert np.median([translation for translation, _ in errors.values()]) > 0.02 * extent
+
+
+def test_refinement_outcomes_count_each_reason_without_its_numbers():
+    logs = [
+        {"refinement": {"accepted": True}},
+        {"refinement": {"accepted": True}},
+        {
+            "refinement": {
+                "accepted": False,
+                "failure_reason": "the feature-metric and PnP poses disagree (chi2 30.7 > 16.8); PnP pose kept",
+            }
+        },
+        {
+            "refinement": {
+                "accepted": False,
+                "failure_reason": "the feature-metric and PnP poses disagree (chi2 449 > 16.8); PnP pose kept",
+            }
+        },
+        {"refinement": {"accepted": False, "failure_reason": "refinement lost 2D-3D inliers; PnP pose kept"}},
+        {"refinement": {"accepted": False, "failure_reason": "only 12 model points visible in the query"}},
+        {"success": False},  # not localized: nothing to refine
+    ]
+    assert localize.refinement_outcomes(logs) == {
+        "fused": 2,
+        "the feature-metric and PnP poses disagree": 2,
+        "refinement lost 2D-3D inliers": 1,
+        "only N model points visible in the query": 1,
+    }

@@ -132,6 +132,12 @@ def localize(
     localize_stage.main(
         conf, inputs, results, refine=refine_conf, dense_path=dense, image_root=images, executor=sharding
     )
+    if refine_conf is not None:
+        outcomes = dict(json.loads(log_path(results).read_text())["summary"]["refinement"])
+        fused = outcomes.pop("fused", 0)
+        console.print(f"refinement: {fused} of {fused + sum(outcomes.values())} poses fused with their PnP pose")
+        for reason, count in sorted(outcomes.items(), key=lambda item: -item[1]):
+            console.print(f"  PnP pose kept ({reason}): {count}")
     console.print(f"poses written to {results}, log to {log_path(results)}")
 
 

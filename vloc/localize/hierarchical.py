@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -94,6 +95,19 @@ def refine_pnp_pose(
         return fused, log
     log.update(accepted=False, failure_reason=f"{reason}; PnP pose kept")
     return pnp_pose, log
+
+
+def refinement_outcomes(logs: list[dict]) -> dict[str, int]:
+    """How the refinements ended: "fused" with their PnP pose, else the count of each reason the PnP pose was kept,
+    its numbers left out ("the feature-metric and PnP poses disagree", "only N model points visible in the query")."""
+    outcomes: dict[str, int] = {}
+    for log in logs:
+        if "refinement" in log:
+            reason = log["refinement"].get("failure_reason", "")
+            reason = re.sub(r"\b\d+\b", "N", re.sub(r" \(.*?\)|; \w+ pose kept$", "", reason))
+            outcome = "fused" if log["refinement"]["accepted"] else reason
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
 
 
 def count_rejected(logs: list[dict], results: Path) -> int:
@@ -436,6 +450,7 @@ def main(
             summary["num_unreliable"] = count_unreliable(logs, results)
         if refine is not None:
             summary["refine_conf"] = asdict(refine)
+            summary["refinement"] = refinement_outcomes(logs)
         poses = {log["name"]: pose_from_record(log["cam_from_world"]) for log in logs if "cam_from_world" in log}
         write_results(results, poses, summary, logs)
 
