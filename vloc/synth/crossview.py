@@ -177,12 +177,13 @@ def _render_scene(
         layout, poses, textures.terrain(texture_rng, conf.scene_size, TERRAIN_DENSITY), TERRAIN_DENSITY, texture_rng
     )
     write_png(out / aerial.image, render_aerial(world, conf.aerial_metres_per_pixel))
+    conditions = len(conf.conditions)
     for k, (rotation, translation) in enumerate(poses):
         hits = cast(world, rotation, translation, conf.focal, conf.width, conf.height, SUPERSAMPLING, np.float32)
         noise_rng = np.random.default_rng([conf.seed, index, k])
         images = render_images(world, hits, conf.focal, conf.width, conf.height, conf.conditions, noise_rng)
-        for condition in conf.conditions:
-            write_png(out / f"ground/{condition}/{name}_{k:02d}.png", images[condition])
+        for view in views[k * conditions : (k + 1) * conditions]:  # camera k's views, one per condition
+            write_png(out / view.image, images[view.condition])
     return aerial, views
 
 
