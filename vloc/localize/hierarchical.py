@@ -77,9 +77,9 @@ def refine_pnp_pose(
     inlier_points = np.unique(point_indices[inliers])
     refined, refined_covariance, log = refiner.refine(query, camera, pnp_pose, db_names, inlier_points)
     log["num_inliers_before"] = count_inliers(pnp_pose, camera, points2D, points3D, conf.ransac_max_error)
-    if not log["accepted"]:
-        log["num_inliers_after"] = count_inliers(refined, camera, points2D, points3D, conf.ransac_max_error)
-        return refined, log
+    if not log["accepted"]:  # the refiner kept its starting pose
+        log["num_inliers_after"] = log["num_inliers_before"]
+        return pnp_pose, log
     covariance = pose_covariance(pnp_pose, camera, points2D[inliers], points3D[inliers])
     fused, fused_covariance, change = fuse_poses(pnp_pose, covariance, refined, refined_covariance)
     log["num_inliers_after"] = count_inliers(fused, camera, points2D, points3D, conf.ransac_max_error)
