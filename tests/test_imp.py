@@ -23,7 +23,7 @@ from vloc.models.imp import (
 from vloc.train.keypoint_pairs import RandomPairsConf, random_pair
 
 TINY = IMPConf(descriptor_dim=32, encoder_channels=(16, 32), num_iterations=8, num_heads=2)
-PAIRS = RandomPairsConf(num_points=96, num_distractors=32, descriptor_dim=32)
+PAIRS = RandomPairsConf(num_points=96, num_distractors=32, descriptor_dim=32, descriptor_noise=0.8)
 
 
 def test_sinkhorn_rows_and_columns_sum_to_their_marginals():
@@ -33,6 +33,32 @@ def test_sinkhorn_rows_and_columns_sum_to_their_marginals():
     torch.testing.assert_close(rows[:-1], torch.ones(7, dtype=torch.float64))  # every keypoint: mass 1
     torch.testing.assert_close(columns[:-1], torch.ones(5, dtype=torch.float64), atol=1e-6, rtol=0)
     assert rows[-1].item() == pytest.approx(5) and columns[-1].item() == pytest.approx(7, abs=1e-6)  # the dustbins
+
+
+def test_sinkhorn_keeps_its_answer_and_gradient_where_scores_are_hundreds_apart():
+    """Every keypoint preferring one keypoint by hundreds (a collapsed network; plain float32 scaling gives nan): the
+    stabilised iterations give the log-domain iterations' assignment, with a finite gradient."""
+    scores = torch.full((50, 40), -200.0)
+    scores[:, 0] = 200.0
+    scores = (scores + torch.randn(50, 40, generator=torch.Generator().manual_seed(0))).requires_grad_(True)
+    assignment = log_optimal_transport(scores, torch.tensor(-200.0), 20)
+    assignment[:-1, :-1].exp().sum().backward()
+    assert assignment.dtype == torch.float32 and torch.isfinite(scores.grad).all()
+    exact = reference_sinkhorn(scores.detach().double(), -200.0, 20)
+    torch.testing.assert_close(assignment.exp().double(), exact.exp(), atol=1e-4, rtol=0)
+
+
+def reference_sinkhorn(scores: torch.Tensor, dustbin: float, iterations: int) -> torch.Tensor:
+    """SuperGlue's log-domain Sinkhorn with the same marginals: the answer the scaling iterations must give."""
+    n, m = scores.shape
+    couplings = torch.nn.functional.pad(scores, (0, 1, 0, 1), value=dustbin)
+    log_mu = torch.cat([torch.zeros(n), torch.tensor([math.log(m)])]).double() - math.log(n + m)
+    log_nu = torch.cat([torch.zeros(m), torch.tensor([math.log(n)])]).double() - math.log(n + m)
+    u, v = torch.zeros_like(log_mu), torch.zeros_like(log_nu)
+    for _ in range(iterations):
+        u = log_mu - torch.logsumexp(couplings + v[None], 1)
+        v = log_nu - torch.logsumexp(couplings + u[:, None], 0)
+    return couplings + u[:, None] + v[None] + math.log(n + m)
 
 
 def test_loss_is_lower_at_the_true_assignment_than_at_a_random_one():
@@ -77,7 +103,7 @@ def trained() -> IMP:
     """TINY after 300 steps of Adam on random pairs (about 25 s)."""
     torch.manual_seed(0)
     net = IMP(TINY).train()
-    optimiser, generator = torch.optim.Adam(net.parameters(), 3e-3), torch.Generator().manual_seed(1)
+    optimiser, generator = torch.optim.Adam(net.parameters(), 1e-3), torch.Generator().manual_seed(1)
     for _ in range(300):
         sample = random_pair(PAIRS, generator)
         loss = deep_supervision_loss(net(sample.pair), sample.matches0, sample.matches1)
@@ -91,11 +117,12 @@ VALIDATION = [random_pair(PAIRS, torch.Generator().manual_seed(1000 + i)) for i 
 
 
 def test_three_hundred_training_steps_learn_to_match(trained: IMP):
-    """Random pairs whose descriptors alone give mutual nearest neighbours 93% correct. Untrained, the assignment is too
-    flat for any match above probability 0.2; measured after 300 steps: precision 0.78, recall 0.65."""
-    assert precision_recall(IMP(TINY).eval(), VALIDATION)[1] < 0.05
+    """Random pairs with descriptors too noisy to match alone: untrained (Sinkhorn on the descriptors) precision 0.23,
+    recall 0.17; after 300 steps, where the network also reads where the keypoints are: 0.54, 0.38 (measured)."""
+    untrained_precision, untrained_recall = precision_recall(IMP(TINY).eval(), VALIDATION)
     precision, recall = precision_recall(trained, VALIDATION)
-    assert precision > 0.7 and recall > 0.55
+    assert untrained_precision < 0.3 and untrained_recall < 0.25
+    assert precision > 0.45 and recall > 0.3
 
 
 def test_pooling_keeps_confident_tokens_and_those_attended_as_much_as_them():
@@ -176,10 +203,12 @@ def test_iterative_matching_returns_the_inliers_of_the_first_stable_pose(checkpo
         assert ("relative_pose/R" in extras) == (name == "stable at once")
         assert len(extras["num_tokens0"]) == extras["num_iterations"]
     assert np.array_equal(matched["never stable"], matched["plain"])
-    early = matched["stable at once"]
-    found = early >= 0
-    precision = (early[found] == sample.matches0[found].numpy()).mean()
-    assert found.sum() >= 10 and precision > 0.85  # RANSAC inliers: measured 15, 93% correct (last read-out: 37, 62%)
+    precision = {}
+    for name in ("stable at once", "plain"):
+        found = matched[name] >= 0
+        precision[name] = (matched[name][found] == sample.matches0[found].numpy()).mean()
+    # RANSAC inliers: measured 11, 55 % correct; the last read-out: 27, 33 %
+    assert (matched["stable at once"] >= 0).sum() >= 10 and precision["stable at once"] > precision["plain"] + 0.1
 
 
 def test_missing_weights_and_other_descriptor_sizes_are_one_line_errors(checkpoint: Path, tmp_path: Path):
