@@ -11,7 +11,14 @@ from vloc.extract import local_features as extract
 from vloc.geometry.rigid3d import relative_pose
 from vloc.io.features import FeatureReader
 from vloc.train.data import SyntheticPairs
-from vloc.train.keypoint_matches import LEFT_OUT, KeypointMatchesConf, KeypointMatchPairs, keypoint_matches
+from vloc.train.keypoint_matches import (
+    LEFT_OUT,
+    DepthMatches,
+    KeypointMatchesConf,
+    KeypointMatchPairs,
+    ModelMatches,
+    keypoint_matches,
+)
 
 
 def epipolar_distances(points0: np.ndarray, points1: np.ndarray, frame0, frame1) -> np.ndarray:
@@ -60,7 +67,7 @@ def test_samples_keep_a_random_share_of_the_true_matches_within_the_budget(
     conf = KeypointMatchesConf(max_keypoints=200, min_matches=20, max_matches=60)
     frames = [frame_pairs.frames[k] for k in frame_pairs.frame_pairs[0]]
     with FeatureReader(path) as features:
-        pairs = KeypointMatchPairs(frame_pairs, features, conf)
+        pairs = KeypointMatchPairs([DepthMatches(frame_pairs)], features, conf)
         sample, again, other_epoch = pairs.sample(0, epoch=0), pairs.sample(0, epoch=0), pairs.sample(0, epoch=1)
         all_true = (keypoint_matches(*(features.read(f.image) for f in frames), *frames, conf)[0] >= 0).sum()
     matches0, matches1 = sample.matches0, sample.matches1
@@ -72,6 +79,37 @@ def test_samples_keep_a_random_share_of_the_true_matches_within_the_budget(
     assert not torch.equal(sample.pair.keypoints0, other_epoch.pair.keypoints0)
 
 
+def test_model_tracks_give_the_matches_the_rendered_depth_gives(synthetic_map: dict[str, Path]):
+    """Day images triangulated from their known poses: keypoints observing one 3D point match, one to one, and the
+    rendered depth gives nearly every such pair the same partner (a keypoint at the same place); keypoints whose point
+    projects where the other image has no keypoint are unmatched, as by the depth (measured: 99.1 % of 1,002 matches
+    the depth labels, 100 % of 1,094 unmatched)."""
+    conf = KeypointMatchesConf()
+    source = ModelMatches(synthetic_map["model"], conf.min_shared_points)
+    frames = SyntheticPairs(synthetic_map["scene"])
+    by_name = {frame.image: frame for frame in frames.frames}
+    agree = matched = agree_unmatched = unmatched = 0
+    with FeatureReader(synthetic_map["features"]) as features:
+        for index in range(0, len(source.pairs), 5):
+            features0, features1 = (features.read(name) for name in source.pairs[index])
+            matches0, matches1 = source.matches(index, features0, features1, conf)
+            assert [view.image for view in source.views(index)] == list(source.pairs[index])
+            partners = np.flatnonzero(matches0 >= 0)
+            assert len(partners) >= 20 and np.array_equal(matches1[matches0[partners]], partners)
+            depth0, _ = keypoint_matches(features0, features1, *(by_name[n] for n in source.pairs[index]), conf)
+            known = partners[depth0[partners] >= 0]
+            gap = np.linalg.norm(features1.keypoints[depth0[known]] - features1.keypoints[matches0[known]], axis=1)
+            agree, matched = agree + (gap < 0.5).sum(), matched + len(known)  # SIFT repeats a keypoint per orientation
+            negatives = np.flatnonzero((matches0 == -1) & (depth0 != LEFT_OUT))
+            agree_unmatched, unmatched = agree_unmatched + (depth0[negatives] == -1).sum(), unmatched + len(negatives)
+        with pytest.raises(InputError, match="are not its keypoints in the features file"):
+            source.matches(0, features1, features0, conf)  # another image's keypoints
+    assert matched > 500 and agree / matched > 0.98
+    assert unmatched > 500 and agree_unmatched / unmatched > 0.95
+    with pytest.raises(InputError, match="no image pair observes 100000 common 3D points"):
+        ModelMatches(synthetic_map["model"], 100000)
+
+
 def test_bad_settings_and_missing_features_are_one_line_errors(
     keypoint_scene: tuple[SyntheticPairs, Path, Path], tmp_path: Path
 ):
@@ -81,7 +119,7 @@ def test_bad_settings_and_missing_features_are_one_line_errors(
         extract.conf_by_name("sift"), frame_pairs.image_root, tmp_path / "feats.h5", write_list(tmp_path, names[1:])
     )
     with FeatureReader(partial) as features, pytest.raises(InputError, match=f"no features for '{names[0]}'"):
-        KeypointMatchPairs(frame_pairs, features)
+        KeypointMatchPairs([DepthMatches(frame_pairs)], features)
     with pytest.raises(ConfigError, match="inlier_px <= outlier_px"):
         KeypointMatchesConf(inlier_px=5, outlier_px=3)
     with pytest.raises(ConfigError, match="max_matches <= max_keypoints"):

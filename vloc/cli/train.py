@@ -104,34 +104,41 @@ def recognizer(
 @stage(
     train_app,
     "matcher",
-    "Train the IMP matcher (`vloc match features --conf imp`) from scratch on the local features of a vloc synth "
-    "scene, whose rendered depth gives each keypoint pair its ground truth (deep supervision of every iteration). "
-    "Validates each epoch on held-out pairs (match precision and recall, relative-pose AUC at 5/10/20 deg); writes "
-    "OUT/last.pt after every epoch (--resume it), OUT/imp.pt and OUT/history.json. The recipe: "
-    "pipelines/train_imp.sh.",
-    "vloc train matcher outputs/imp --synthetic outputs/imp-train/scene --features outputs/imp-train/feats-sift.h5 "
-    "--set epochs=10",
+    "Train the IMP matcher (`vloc match features --conf imp`) on keypoint pairs with ground-truth matches: the pairs "
+    "of vloc synth scenes (their rendered depth gives the ground truth) and of COLMAP models (keypoints observing the "
+    "same 3D point match), with deep supervision of every iteration. One features file holds the keypoints of every "
+    "image. Validates on held-out pairs (the untrained network, then each epoch: match precision and recall, "
+    "relative-pose AUC at 5/10/20 deg); writes OUT/last.pt after every epoch (--resume it), OUT/imp.pt and "
+    "OUT/history.json. The recipe: pipelines/train_imp.sh.",
+    "vloc train matcher outputs/imp --synthetic outputs/imp-train/scene --model outputs/kitti/model "
+    "--features outputs/imp-train/feats-sift.h5 --set epochs=10",
 )
 def matcher(
     out: Path = typer.Argument(..., help="Output folder for checkpoints and the training history."),
-    synthetic: Path = typer.Option(..., help="A vloc synth folder to train on.", callback=existing_folder),
     features: Path = typer.Option(
-        ..., help="Local features of all images of --synthetic (vloc extract local).", callback=existing_file
+        ..., help="Local features of every training image (vloc extract local).", callback=existing_file
     ),
+    synthetic: list[Path] = typer.Option([], help="A vloc synth folder to train on (repeatable)."),
+    model: list[Path] = typer.Option([], help="A COLMAP model with 3D points to train on (repeatable)."),
     resume: Path | None = typer.Option(
         None, help="Resume an interrupted run from its OUT/last.pt.", callback=existing_file
     ),
     set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. model.num_iterations=6."),
 ) -> None:
     from vloc.config import override
+    from vloc.errors import InputError
     from vloc.io.features import FeatureReader
     from vloc.train import matcher as trainer
     from vloc.train.data import SyntheticPairs
-    from vloc.train.keypoint_matches import KeypointMatchPairs
+    from vloc.train.keypoint_matches import DepthMatches, KeypointMatchPairs, ModelMatches
 
+    if not synthetic and not model:
+        raise InputError("train matcher: give at least one --synthetic scene or --model")
     conf = override(trainer.TrainMatcherConf(), set_)
+    sources = [DepthMatches(SyntheticPairs(folder)) for folder in synthetic]
+    sources += [ModelMatches(folder, conf.matches.min_shared_points) for folder in model]
     with FeatureReader(features) as reader:
-        pairs = KeypointMatchPairs(SyntheticPairs(synthetic), reader, conf.matches)
+        pairs = KeypointMatchPairs(sources, reader, conf.matches)
         checkpoint = trainer.main(conf, pairs, out, resume)
     console.print(f"IMP checkpoint written to {checkpoint}")
 

@@ -1,19 +1,28 @@
-"""Ground-truth matches between the stored keypoints of two RGB-D frames, for training matchers: a keypoint matches
-the other image's keypoint nearest its reprojection when both reprojections land within `inlier_px` of each other's
-keypoint and they are each other's nearest (cycle check); it is unmatched when its reprojection is visible and no
-keypoint lies within `outlier_px`, or when it falls outside or behind the other image's surfaces; left out otherwise."""
+"""Ground-truth matches between the stored keypoints of two images, for training matchers.
+
+RGB-D frames: a keypoint matches the other image's keypoint nearest its reprojection when both reprojections land
+within `inlier_px` of each other's keypoint and they are each other's nearest (cycle check); it is unmatched when its
+reprojection is visible and no keypoint lies within `outlier_px`, or when it falls outside or behind the other image's
+surfaces; left out otherwise. COLMAP models: keypoints observing the same 3D point match; a keypoint whose 3D point
+projects outside the other image, or where no keypoint lies within `outlier_px`, is unmatched; others are left out."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
+import pycolmap
 import torch
 from scipy.spatial import cKDTree
 
 from vloc.errors import ConfigError, InputError
+from vloc.geometry.reprojection import project
 from vloc.io.features import FeatureReader, Features
+from vloc.io.model import read_model
 from vloc.models.imp import KeypointPair
+from vloc.pnp.covisibility import shared_point_counts
 from vloc.train.data import RGBDFrame, RGBDPairs, depth_agrees, read_depth, reproject
 from vloc.train.keypoint_pairs import TrainingPair
 
@@ -28,6 +37,7 @@ class KeypointMatchesConf:
     min_matches: int = 32  # a sample keeps a random number of true matches between these two ...
     max_matches: int = 256  # ... (the release: 32 to 512), the rest of them leave the sample
     depth_tolerance: float = 0.02  # relative: reprojected depth vs the other depth map (occlusion)
+    min_shared_points: int = 100  # COLMAP models: image pairs observing at least this many common 3D points
     seed: int = 0
 
     def __post_init__(self):
@@ -82,34 +92,144 @@ def keypoint_matches(
     return matches0, matches1
 
 
-class KeypointMatchPairs:
-    """Training pairs of keypoints: the frame pairs of an RGB-D dataset, the keypoints of a features file, their
-    ground truth by `keypoint_matches`; each sample a random subset (seeded by conf.seed, epoch and index)."""
+@dataclass(frozen=True)
+class PosedView:
+    """An image of a ground-truth source: its name (in the features file), camera and pose."""
 
-    def __init__(self, frames: RGBDPairs, features: FeatureReader, conf: KeypointMatchesConf = KeypointMatchesConf()):
-        self.frames, self.features, self.conf = frames, features, conf
-        missing = sorted({name for pair in frames.pairs for name in pair if name not in features})
+    image: str
+    camera: pycolmap.Camera
+    cam_from_world: pycolmap.Rigid3d
+
+
+class MatchSource(Protocol):
+    """Image pairs (names in the features file) whose keypoints have ground-truth matches."""
+
+    pairs: list[tuple[str, str]]
+
+    def views(self, index: int) -> tuple[PosedView | RGBDFrame, PosedView | RGBDFrame]: ...
+
+    def matches(
+        self, index: int, features0: Features, features1: Features, conf: KeypointMatchesConf
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class DepthMatches:
+    """The frame pairs of an RGB-D dataset (e.g. a vloc synth scene), ground truth by `keypoint_matches`."""
+
+    def __init__(self, frames: RGBDPairs):
+        self.frames, self.pairs = frames, frames.pairs
+
+    def views(self, index: int) -> tuple[RGBDFrame, RGBDFrame]:
+        first, second = self.frames.frame_pairs[index]
+        return self.frames.frames[first], self.frames.frames[second]
+
+    def matches(self, index: int, features0: Features, features1: Features, conf: KeypointMatchesConf):
+        return keypoint_matches(features0, features1, *self.views(index), conf)
+
+
+class ModelMatches:
+    """The image pairs of a COLMAP model that observe at least `min_shared_points` common 3D points; ground truth from
+    its tracks. The model must have been made (vloc triangulate or sfm) from the features file trained on: its 2D
+    points are then the file's keypoints, in order."""
+
+    def __init__(self, path: Path, min_shared_points: int):
+        model = read_model(path, need_points=True)
+        self.path = path
+        self.points = {point_id: point.xyz for point_id, point in model.points3D.items()}
+        self.views_by_name: dict[str, PosedView] = {}
+        self.observations: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name: (N, 2) COLMAP pixels, (N,) point ids
+        for image in model.images.values():
+            if image.has_pose:
+                camera = model.cameras[image.camera_id]
+                self.views_by_name[image.name] = PosedView(image.name, camera, image.cam_from_world())
+                self.observations[image.name] = (
+                    np.array([p.xy for p in image.points2D], np.float64).reshape(-1, 2),
+                    np.array([p.point3D_id if p.has_point3D() else -1 for p in image.points2D], np.int64),
+                )
+        names = sorted(self.observations)
+        observed = [np.unique(ids[ids >= 0]).astype(np.uint64) for _, ids in map(self.observations.get, names)]
+        shared = shared_point_counts(observed)
+        keep = shared.data >= min_shared_points
+        self.pairs = sorted((names[i], names[j]) for i, j in zip(shared.row[keep], shared.col[keep]))
+        if not self.pairs:
+            raise InputError(f"{path}: no image pair observes {min_shared_points} common 3D points")
+
+    def views(self, index: int) -> tuple[PosedView, PosedView]:
+        name0, name1 = self.pairs[index]
+        return self.views_by_name[name0], self.views_by_name[name1]
+
+    def matches(self, index: int, features0: Features, features1: Features, conf: KeypointMatchesConf):
+        name0, name1 = self.pairs[index]
+        ids0, ids1 = self._point_ids(name0, features0), self._point_ids(name1, features1)
+        matches0 = self._labels(ids0, ids1, self.views_by_name[name1], features1, conf)
+        matches1 = self._labels(ids1, ids0, self.views_by_name[name0], features0, conf)
+        for matches, other in ((matches0, matches1), (matches1, matches0)):  # one to one, or left out
+            partner = np.flatnonzero(matches >= 0)
+            matches[partner[other[matches[partner]] != partner]] = LEFT_OUT
+        return matches0, matches1
+
+    def _point_ids(self, name: str, features: Features) -> np.ndarray:
+        """The 3D point each keypoint observes (-1: none); a one-line error if they are not the model's 2D points."""
+        xy, ids = self.observations[name]
+        keypoints = features.keypoints.astype(np.float64) + 0.5  # COLMAP pixels
+        if xy.shape != keypoints.shape or not np.allclose(xy, keypoints, atol=1e-2):
+            raise InputError(
+                f"{self.path}: the 2D points of '{name}' are not its keypoints in the features file; train on the "
+                "features the model was made from"
+            )
+        return ids
+
+    def _labels(
+        self, ids: np.ndarray, other_ids: np.ndarray, other: PosedView, other_features: Features, conf
+    ) -> np.ndarray:
+        """Each keypoint's partner in the other image (the keypoint observing its 3D point), UNMATCHED or LEFT_OUT."""
+        labels = np.full(len(ids), LEFT_OUT)
+        observed = np.flatnonzero(ids >= 0)
+        xyz = np.array([self.points[point_id] for point_id in ids[observed]]).reshape(-1, 3)
+        pixels, visible = project(other.camera, other.cam_from_world * xyz)
+        distance = np.full(len(observed), np.inf)
+        if len(other_features.keypoints) and len(observed):
+            distance = cKDTree(other_features.keypoints.astype(np.float64) + 0.5).query(pixels)[0]
+        labels[observed[~visible | (distance > conf.outlier_px)]] = UNMATCHED
+        partner = {point_id: j for j, point_id in enumerate(other_ids) if point_id >= 0}
+        for k in observed:
+            labels[k] = partner.get(ids[k], labels[k])
+        return labels
+
+
+class KeypointMatchPairs:
+    """Training pairs of keypoints: the pairs of one or more ground-truth sources, the keypoints of a features file
+    holding all their images; each sample a random subset (seeded by conf.seed, epoch and index)."""
+
+    def __init__(
+        self, sources: list[MatchSource], features: FeatureReader, conf: KeypointMatchesConf = KeypointMatchesConf()
+    ):
+        self.sources, self.features, self.conf = sources, features, conf
+        self.locations = [(source, k) for source in sources for k in range(len(source.pairs))]
+        missing = sorted({name for source in sources for pair in source.pairs for name in pair if name not in features})
         if missing:
             raise InputError(
                 f"{features.path}: no features for '{missing[0]}' ({len(missing)} training images lack them)"
             )
 
     def __len__(self) -> int:
-        return len(self.frames.frame_pairs)
+        return len(self.locations)
 
     @property
     def descriptor_dim(self) -> int:
-        return self.features.descriptor_size(self.frames.pairs[0][0])
+        source, k = self.locations[0]
+        return self.features.descriptor_size(source.pairs[k][0])
 
-    def frame_pair(self, index: int) -> tuple[RGBDFrame, RGBDFrame]:
-        first, second = self.frames.frame_pairs[index]
-        return self.frames.frames[first], self.frames.frames[second]
+    def views(self, index: int) -> tuple[PosedView | RGBDFrame, PosedView | RGBDFrame]:
+        """The two images of pair `index`, with their cameras and poses."""
+        source, k = self.locations[index]
+        return source.views(k)
 
     def sample(self, index: int, epoch: int) -> TrainingPair:
         """Pair `index` as drawn in `epoch`."""
-        frame0, frame1 = self.frame_pair(index)
-        features0, features1 = self.features.read(frame0.image), self.features.read(frame1.image)
-        matches0, matches1 = keypoint_matches(features0, features1, frame0, frame1, self.conf)
+        source, k = self.locations[index]
+        features0, features1 = (self.features.read(name) for name in source.pairs[k])
+        matches0, matches1 = source.matches(k, features0, features1, self.conf)
         seed = np.random.SeedSequence([self.conf.seed, epoch, index]).generate_state(1)[0]
         keep0, keep1 = self._subset(matches0, matches1, np.random.default_rng(seed))
         position1 = np.full(len(matches1), -1)

@@ -19,7 +19,7 @@ from vloc.geometry.rigid3d import relative_pose
 from vloc.io.text import write_text_atomic
 from vloc.models.checkpoint import save_checkpoint
 from vloc.models.imp import IMP, IMPConf, deep_supervision_loss, mutual_matches
-from vloc.train.keypoint_matches import KeypointMatchesConf, KeypointMatchPairs
+from vloc.train.keypoint_matches import LEFT_OUT, KeypointMatchesConf, KeypointMatchPairs
 from vloc.train.resume import restore
 
 
@@ -28,8 +28,8 @@ class TrainMatcherConf:
     model: IMPConf = field(default_factory=IMPConf)
     matches: KeypointMatchesConf = field(default_factory=KeypointMatchesConf)
     epochs: int = 10
-    learning_rate: float = 1e-3  # Adam, cosine-annealed to 1 % over the run
-    batch_pairs: int = 8  # pairs whose gradients make one step
+    learning_rate: float = 3e-4  # Adam, cosine-annealed to 1 % over the run
+    batch_pairs: int = 4  # pairs whose gradients make one step
     validation_pairs: int = 16  # held out (every k-th pair), never trained on
     match_threshold: float = 0.2  # validation: a match needs this assignment probability
     ransac_max_error: float = 1.0  # validation: pixels, relative-pose LO-RANSAC
@@ -51,8 +51,9 @@ def held_out(pairs: KeypointMatchPairs, count: int) -> tuple[list[int], list[int
 
 @torch.no_grad()
 def validate(net: IMP, pairs: KeypointMatchPairs, indices: list[int], conf: TrainMatcherConf) -> dict[str, float]:
-    """Loss, precision and recall of the last read-out's matches against the ground truth, and the AUC of the relative
-    pose they give (LO-RANSAC with the known cameras), over the pairs `indices` as drawn in epoch 0."""
+    """Loss, precision (of the matches of labelled keypoints) and recall of the last read-out's matches against the
+    ground truth, and the AUC of the relative pose they give (LO-RANSAC with the known cameras), over the pairs
+    `indices` as drawn in epoch 0."""
     net.eval()
     losses, correct, predicted, true, errors = [], 0, 0, 0, []
     for index in indices:
@@ -61,9 +62,10 @@ def validate(net: IMP, pairs: KeypointMatchPairs, indices: list[int], conf: Trai
         losses.append(float(deep_supervision_loss(log_assignments, sample.matches0, sample.matches1)))
         matches0, _ = mutual_matches(log_assignments[-1], conf.match_threshold)
         found = torch.nonzero(matches0 >= 0)[:, 0]
-        correct += int((matches0[found] == sample.matches0[found]).sum())
-        predicted, true = predicted + len(found), true + int((sample.matches0 >= 0).sum())
-        frame0, frame1 = pairs.frame_pair(index)
+        labelled = found[sample.matches0[found] != LEFT_OUT]  # a match of an ambiguous keypoint is neither
+        correct += int((matches0[labelled] == sample.matches0[labelled]).sum())
+        predicted, true = predicted + len(labelled), true + int((sample.matches0 >= 0).sum())
+        frame0, frame1 = pairs.views(index)
         pixels0 = sample.pair.keypoints0[found].double().numpy() + 0.5
         pixels1 = sample.pair.keypoints1[matches0[found]].double().numpy() + 0.5
         estimate = estimate_relative_pose(pixels0, pixels1, frame0.camera, frame1.camera, conf.ransac_max_error)
@@ -108,7 +110,8 @@ def train_epoch(
 def main(conf: TrainMatcherConf, pairs: KeypointMatchPairs, out: Path, resume: Path | None = None) -> Path:
     """Train IMP from scratch on `pairs` (or resume a run from its last.pt), validating each epoch on held-out pairs.
 
-    Writes `out`/last.pt (the training state) after every epoch, and `out`/imp.pt and `out`/history.json at the end.
+    Writes `out`/last.pt (the training state) after every epoch, and `out`/imp.pt (float16 weights, the file to ship)
+    and `out`/history.json at the end; the history starts with the untrained network's validation (epoch 0).
     """
     if conf.model.descriptor_dim != pairs.descriptor_dim:
         raise ConfigError(
@@ -122,6 +125,10 @@ def main(conf: TrainMatcherConf, pairs: KeypointMatchPairs, out: Path, resume: P
     steps = conf.epochs * -(-len(train_indices) // conf.batch_pairs)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=conf.learning_rate / 100)
     start_epoch, history = restore(resume, net, optimizer, schedule) if resume is not None else (0, [])
+    if not history:  # the untrained network: what training adds to Sinkhorn on the descriptors
+        untrained = validate(net, pairs, validation_indices, conf)
+        history.append({"epoch": 0} | {f"validation_{k}": v for k, v in untrained.items()})
+        print(json.dumps(history[-1]))
     for epoch in range(start_epoch, conf.epochs):
         started = time.perf_counter()
         train_loss = train_epoch(net, pairs, train_indices, optimizer, schedule, conf, epoch)
@@ -131,6 +138,6 @@ def main(conf: TrainMatcherConf, pairs: KeypointMatchPairs, out: Path, resume: P
         print(json.dumps(record))
         state = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "epoch": epoch + 1}
         save_checkpoint(out / "last.pt", net, state | {"history": json.dumps(history), "train_conf": to_json(conf)})
-    save_checkpoint(out / "imp.pt", net, {"history": json.dumps(history), "train_conf": to_json(conf)})
+    save_checkpoint(out / "imp.pt", net, {"history": json.dumps(history), "train_conf": to_json(conf)}, half=True)
     write_text_atomic(out / "history.json", json.dumps({"conf": asdict(conf), "epochs": history}, indent=1))
     return out / "imp.pt"
