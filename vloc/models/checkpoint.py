@@ -30,12 +30,14 @@ class VlocNetwork(nn.Module):
 Network = TypeVar("Network", bound=VlocNetwork)
 
 
-def save_checkpoint(path: Path, net: VlocNetwork, extra: dict[str, Any] | None = None) -> None:
-    """Write {architecture, conf, state_dict, extra} to `path` atomically (a temporary file, then a rename)."""
+def save_checkpoint(path: Path, net: VlocNetwork, extra: dict[str, Any] | None = None, half: bool = False) -> None:
+    """Write {architecture, conf, state_dict, extra} to `path` atomically (a temporary file, then a rename); `half`
+    stores floating-point weights as float16 (half the file; loading casts them back to the network's type)."""
+    state = net.state_dict()
     checkpoint = {
         "architecture": net.architecture,
         "conf": asdict(net.conf),
-        "state_dict": net.state_dict(),
+        "state_dict": {k: v.half() if half and v.is_floating_point() else v for k, v in state.items()},
         "extra": extra or {},
     }
     with atomic_path(path) as temporary:
