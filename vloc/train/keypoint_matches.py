@@ -204,8 +204,8 @@ class KeypointMatchPairs:
     def __init__(
         self, sources: list[MatchSource], features: FeatureReader, conf: KeypointMatchesConf = KeypointMatchesConf()
     ):
-        self.sources, self.features, self.conf = sources, features, conf
-        self.locations = [(source, k) for source in sources for k in range(len(source.pairs))]
+        self.features, self.conf = features, conf
+        self.locations = [(source, k) for source in sources for k in range(len(source.pairs))]  # pair index -> these
         missing = sorted({name for source in sources for pair in source.pairs for name in pair if name not in features})
         if missing:
             raise InputError(
