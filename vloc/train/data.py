@@ -354,6 +354,14 @@ class SyntheticPairs(RGBDPairs):
         super().__init__(root / "images", frames, conf, candidates, source=str(root))
 
 
+def covisible_pairs(point_ids: dict[str, np.ndarray], min_shared: int) -> list[tuple[str, str]]:
+    """The image pairs, sorted by name, whose sorted unique 3D point ids (uint64) share at least `min_shared`."""
+    names = sorted(point_ids)
+    shared = shared_point_counts([point_ids[name] for name in names])
+    keep = shared.data >= min_shared
+    return sorted((names[i], names[j]) for i, j in zip(shared.row[keep], shared.col[keep]))
+
+
 class ColmapPairs(PairDataset):
     """Pairs of images of a COLMAP model sharing at least `min_correspondences` 3D points; the correspondences are
     the observations of those points (keypoints as stored in the model, relative to `image_root`)."""
@@ -371,10 +379,9 @@ class ColmapPairs(PairDataset):
             keys = sorted(points)
             xy = np.array([points[k] for k in keys], dtype=np.float64).reshape(-1, 2)
             self.observations[image.name] = np.array(keys, dtype=np.uint64), xy
-        names = sorted(self.observations)
-        shared = shared_point_counts([self.observations[name][0] for name in names])
-        keep = shared.data >= conf.min_correspondences
-        self.pairs = sorted((names[i], names[j]) for i, j in zip(shared.row[keep], shared.col[keep]))
+        self.pairs = covisible_pairs(
+            {name: ids for name, (ids, _) in self.observations.items()}, conf.min_correspondences
+        )
         if not self.pairs:
             raise InputError(f"{model_path}: no image pair with at least {conf.min_correspondences} shared 3D points")
 

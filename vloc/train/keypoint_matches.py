@@ -22,8 +22,7 @@ from vloc.geometry.reprojection import project
 from vloc.io.features import FeatureReader, Features
 from vloc.io.model import read_model
 from vloc.models.imp import KeypointPair
-from vloc.pnp.covisibility import shared_point_counts
-from vloc.train.data import RGBDFrame, RGBDPairs, depth_agrees, read_depth, reproject
+from vloc.train.data import RGBDFrame, RGBDPairs, covisible_pairs, depth_agrees, read_depth, reproject
 from vloc.train.keypoint_pairs import TrainingPair
 
 UNMATCHED, LEFT_OUT = -1, -2
@@ -146,11 +145,8 @@ class ModelMatches:
                     np.array([p.xy for p in image.points2D], np.float64).reshape(-1, 2),
                     np.array([p.point3D_id if p.has_point3D() else -1 for p in image.points2D], np.int64),
                 )
-        names = sorted(self.observations)
-        observed = [np.unique(ids[ids >= 0]).astype(np.uint64) for _, ids in map(self.observations.get, names)]
-        shared = shared_point_counts(observed)
-        keep = shared.data >= min_shared_points
-        self.pairs = sorted((names[i], names[j]) for i, j in zip(shared.row[keep], shared.col[keep]))
+        observed = {name: np.unique(ids[ids >= 0]).astype(np.uint64) for name, (_, ids) in self.observations.items()}
+        self.pairs = covisible_pairs(observed, min_shared_points)
         if not self.pairs:
             raise InputError(f"{path}: no image pair observes {min_shared_points} common 3D points")
 
