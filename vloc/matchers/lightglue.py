@@ -57,8 +57,10 @@ class LightGlue(Matcher):
 
     def _init(self, conf: LightGlueConf) -> None:
         import kornia.feature  # torch and kornia: loaded only by the learned matchers
+        import torch
 
         from vloc.models.checkpoint import load_into, load_state_dict, packaged_weights, weights_path
+        from vloc.models.lightglue import CpuLightGlue
 
         self.net = kornia.feature.LightGlue(
             features=None,  # kornia would download the weights; vloc loads them from a file
@@ -75,6 +77,7 @@ class LightGlue(Matcher):
         state.setdefault("confidence_thresholds", self.net.confidence_thresholds)  # from the conf, not a weight
         load_into(self.net, state, path, "LightGlue")
         self.net.eval()
+        self.forward = CpuLightGlue(self.net, torch.bfloat16 if conf.bfloat16 else torch.float32)
 
     def check_extractor(self, extractor: str | None, path: Path) -> None:
         """Refuse features of another extractor than the weights were trained on (files that say which)."""
@@ -96,10 +99,8 @@ class LightGlue(Matcher):
     def _forward(
         self, desc0: KeypointsAndDescriptors, descs1: list[KeypointsAndDescriptors]
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        from vloc.models.lightglue import match_pair
-
         results = []
         for desc1 in descs1:
-            pair = match_pair(self.net, *zip(desc0, desc1), bfloat16=self.conf.bfloat16)
+            pair = self.forward(*zip(desc0, desc1))
             results.append((pair.matches0.numpy().astype(np.int64), pair.scores0.numpy()))
         return results
