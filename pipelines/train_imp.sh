@@ -2,7 +2,8 @@
 # Train the IMP matcher for SIFT on real photographs whose ground truth comes from COLMAP models: the KITTI snippet
 # triangulated from its known poses, and hloc's Sacre Coeur photos by SfM (keypoints observing one 3D point match).
 # IMP is evaluated on neither (templeRing, 7-Scenes). This run made the shipped vloc/models/weights/imp-sift.pt
-# (10 epochs, about 7 minutes on 2 cores). SYNTHETIC=1 adds a vloc synth street by day and night (rendered depth).
+# (9 iterations, 10 epochs, about 10 minutes on 2 cores). SYNTHETIC=1 adds a vloc synth street by day and night
+# (rendered depth).
 # Usage: pipelines/train_imp.sh [OUT] [EPOCHS]   (data: $DATA or ../shared/data)
 # IMP_SET passes further --set overrides to `vloc train matcher`.
 # Then: vloc match features PAIRS FEATURES MATCHES --conf imp --set weights=OUT/run/imp.pt
@@ -35,6 +36,5 @@ if [ -n "${SYNTHETIC:-}" ]; then
     SOURCES+=(--synthetic "$OUT/scene")
 fi
 # shellcheck disable=SC2086  # IMP_SET is a list of --set arguments
-vloc train matcher "$OUT/run" "${SOURCES[@]}" --features "$FEATURES" --set epochs="$EPOCHS" \
-    --set model.num_iterations=6 ${IMP_SET:-}
+vloc train matcher "$OUT/run" "${SOURCES[@]}" --features "$FEATURES" --set epochs="$EPOCHS" ${IMP_SET:-}
 echo "checkpoint: $OUT/run/imp.pt (copy it to vloc/models/weights/imp-sift.pt to ship it)"

@@ -90,7 +90,7 @@ def test_the_shipped_checkpoint_is_the_default_and_matches_a_day_night_pair(keyp
     frame_pairs, features, _ = keypoint_scene
     assert all(v.dtype == torch.float16 for v in torch.load(SHIPPED, weights_only=True)["state_dict"].values())
     matcher = IMPMatcher(IMPMatcherConf())
-    assert matcher.net.conf.num_iterations == 6
+    assert matcher.net.conf.num_iterations == 9
     frame0, frame1 = (frame_pairs.frames[k] for k in frame_pairs.frame_pairs[0])
     assert frame0.image.replace("day", "night") == frame1.image
     with FeatureReader(features) as reader:
@@ -98,4 +98,4 @@ def test_the_shipped_checkpoint_is_the_default_and_matches_a_day_night_pair(keyp
     truth, _ = keypoint_matches(features0, features1, frame0, frame1, KeypointMatchesConf())
     ((matches0, _, _),) = matcher(matcher.prepare(features0), [matcher.prepare(features1)])
     labelled = np.flatnonzero((matches0 >= 0) & (truth != LEFT_OUT))
-    assert len(labelled) > 200 and (matches0[labelled] == truth[labelled]).mean() > 0.75  # measured 715, 0.81
+    assert len(labelled) > 200 and (matches0[labelled] == truth[labelled]).mean() > 0.75  # measured 738, 0.78

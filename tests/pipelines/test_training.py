@@ -36,7 +36,7 @@ def test_train_gnnet_writes_a_checkpoint_the_gnnet_backbone_loads(tmp_path: Path
 
 def test_train_imp_writes_a_checkpoint_the_imp_matcher_loads(tmp_path: Path, shared_data: Path):
     """train_imp.sh on its real data (KITTI triangulated, Sacre Coeur by SfM), one epoch of a 4-iteration IMP on the
-    pairs observing 200 common 3D points (the defaults reproduce the shipped checkpoint in about 7 minutes)."""
+    pairs observing 200 common 3D points (the defaults reproduce the shipped checkpoint in about 10 minutes)."""
     overrides = (
         "model.num_iterations=4",
         "validation_pairs=2",
