@@ -14,6 +14,8 @@ from kornia.feature.lightglue import LightGlue, TransformerLayer, filter_matches
 # padding the token counts to a multiple of this keeps the shapes few as adaptive width drops tokens.
 TOKEN_MULTIPLE = 64
 
+PerImage = tuple[torch.Tensor, torch.Tensor]  # one tensor for each image of the pair, image 0 first
+
 
 class LightGlueMatches(NamedTuple):
     """matches0 (M,) int64 (-1: unmatched), their scores (M,), and the number of layers that ran."""
@@ -101,16 +103,16 @@ class PairTokens(NamedTuple):
     indices of the keypoints they stand for."""
 
     x: torch.Tensor
-    encodings: tuple[torch.Tensor, torch.Tensor]
+    encodings: PerImage
     counts: tuple[int, int]
-    kept: tuple[torch.Tensor, torch.Tensor]
+    kept: PerImage
 
     @property
-    def images(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def images(self) -> PerImage:
         """Each image's padded rows of x."""
         return self.x[: self.encodings[0].shape[1]], self.x[self.encodings[0].shape[1] :]
 
-    def real(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def real(self) -> PerImage:
         """Each image's real tokens in float32, for the network's heads."""
         return tuple(x[:count].float() for x, count in zip(self.images, self.counts))
 
@@ -141,12 +143,7 @@ class CpuLightGlue:
         with torch.no_grad():
             self.layers = [FoldedLayer.fold(layer, dtype) for layer in net.transformers]
 
-    def __call__(
-        self,
-        keypoints: tuple[torch.Tensor, torch.Tensor],
-        descriptors: tuple[torch.Tensor, torch.Tensor],
-        image_sizes: tuple[torch.Tensor, torch.Tensor],
-    ) -> LightGlueMatches:
+    def __call__(self, keypoints: PerImage, descriptors: PerImage, image_sizes: PerImage) -> LightGlueMatches:
         """Match two images' (N, 2) pixel keypoints and (N, D) descriptors (image sizes (2,) as width, height) with the
         network's adaptive depth and width (`net.conf`)."""
         net = self.net
@@ -174,12 +171,7 @@ class CpuLightGlue:
         full_scores[pair.kept[0]] = scores0[0]  # mutual nearest neighbours' probabilities, 0 elsewhere
         return LightGlueMatches(full_matches, full_scores, layer + 1)
 
-    def embed(
-        self,
-        keypoints: tuple[torch.Tensor, torch.Tensor],
-        descriptors: tuple[torch.Tensor, torch.Tensor],
-        image_sizes: tuple[torch.Tensor, torch.Tensor],
-    ) -> PairTokens:
+    def embed(self, keypoints: PerImage, descriptors: PerImage, image_sizes: PerImage) -> PairTokens:
         """Both images' projected descriptors and the rotary encodings of their normalized keypoints, padded."""
         encodings, tokens = [], []
         for points, features, size in zip(keypoints, descriptors, image_sizes):
@@ -211,14 +203,14 @@ class CpuLightGlue:
         context1 = attention(query_key[:, split:], query_key[:, :split], value[:, :split], count0)
         return pair._replace(x=layer.cross_ffn(x, torch.cat([context0, context1])))
 
-    def stop_here(self, confidences: tuple[torch.Tensor, torch.Tensor], layer: int, num_points: int) -> bool:
+    def stop_here(self, confidences: PerImage, layer: int, num_points: int) -> bool:
         """Adaptive depth: enough tokens are confident after `layer` (kornia's check_if_stop, counted over all
         `num_points` keypoints of the pair before pruning)."""
         threshold = self.net.confidence_thresholds[layer]
         unsure = sum((confidence < threshold).sum() for confidence in confidences)
         return bool(1.0 - unsure / num_points > self.net.conf.depth_confidence)
 
-    def prune(self, pair: PairTokens, layer: int, confidences: tuple[torch.Tensor, torch.Tensor] | None) -> PairTokens:
+    def prune(self, pair: PairTokens, layer: int, confidences: PerImage | None) -> PairTokens:
         """Adaptive width: drop each image's tokens confidently unmatchable after `layer`, above the network's minimum
         token count."""
         net = self.net
