@@ -108,9 +108,14 @@ class PairTokens(NamedTuple):
     kept: PerImage
 
     @property
+    def split(self) -> int:
+        """The row of x where image 1's tokens begin: image 0's padded count."""
+        return self.encodings[0].shape[1]
+
+    @property
     def images(self) -> PerImage:
         """Each image's padded rows of x."""
-        return self.x[: self.encodings[0].shape[1]], self.x[self.encodings[0].shape[1] :]
+        return self.x[: self.split], self.x[self.split :]
 
     def real(self) -> PerImage:
         """Each image's real tokens in float32, for the network's heads."""
@@ -156,13 +161,14 @@ class CpuLightGlue:
                 pair = self.transform(self.layers[layer], pair)
                 if layer == net.conf.n_layers - 1:
                     break
+                real = pair.real()
                 confidences = None  # without adaptive depth, width pruning reads no confidence (as kornia)
                 if net.conf.depth_confidence > 0:
-                    confidences = net.token_confidence[layer](*pair.real())
+                    confidences = net.token_confidence[layer](*real)
                     if self.stop_here(confidences, layer, num0 + num1):
                         break
                 if net.conf.width_confidence > 0:
-                    pair = self.prune(pair, layer, confidences)
+                    pair = self.prune(pair, real, layer, confidences)
             scores, _ = net.log_assignment[layer](*(x[None] for x in pair.real()))
         matches0, _, scores0, _ = filter_matches(scores, net.conf.filter_threshold)
         full_matches, full_scores = torch.full((num0,), -1), torch.zeros(num0)
@@ -186,7 +192,7 @@ class CpuLightGlue:
         heads = self.net.conf.num_heads
         dim = pair.x.shape[1]
         projected = F.linear(pair.x, layer.self_weight, layer.self_bias)  # q, k, rotated q, rotated k, v
-        split = pair.encodings[0].shape[1]
+        split = pair.split
         contexts = []
         for rows, (cos, sin), count in zip((projected[:split], projected[split:]), pair.encodings, pair.counts):
             rotated = rows[:, : 2 * dim].unflatten(-1, (2, heads, -1)) * cos[:, None, None]
@@ -210,15 +216,15 @@ class CpuLightGlue:
         unsure = sum((confidence < threshold).sum() for confidence in confidences)
         return bool(1.0 - unsure / num_points > self.net.conf.depth_confidence)
 
-    def prune(self, pair: PairTokens, layer: int, confidences: PerImage | None) -> PairTokens:
-        """Adaptive width: drop each image's tokens confidently unmatchable after `layer`, above the network's minimum
-        token count."""
+    def prune(self, pair: PairTokens, real: PerImage, layer: int, confidences: PerImage | None) -> PairTokens:
+        """Adaptive width: drop each image's tokens confidently unmatchable after `layer` (`real`: pair.real()),
+        above the network's minimum token count."""
         net = self.net
         tokens, encodings, counts, kept = [], [], [], []
-        for index, (x, real) in enumerate(zip(pair.images, pair.real())):
+        for index, (x, real_x) in enumerate(zip(pair.images, real)):
             keep = torch.arange(pair.counts[index])
             if pair.counts[index] > net.pruning_min_kpts(x.device):
-                matchability = net.log_assignment[layer].get_matchability(real[None])
+                matchability = net.log_assignment[layer].get_matchability(real_x[None])
                 confidence = None if confidences is None else confidences[index][None]
                 keep = torch.where(net.get_pruning_mask(confidence, matchability, layer)[0])[0]
             tokens.append(padded(x[keep], len(keep)))
