@@ -110,6 +110,39 @@ def test_model_tracks_give_the_matches_the_rendered_depth_gives(synthetic_map: d
         ModelMatches(synthetic_map["model"], 100000)
 
 
+class NamedPairs:
+    """A ground-truth source reduced to its pairs' names: all that negative pairs read."""
+
+    def __init__(self, pairs: list[tuple[str, str]]):
+        self.pairs = pairs
+
+
+def test_negative_pairs_join_two_sources_images_and_every_keypoint_is_unmatched(
+    keypoint_scene: tuple[SyntheticPairs, Path, Path],
+):
+    frame_pairs, path, _ = keypoint_scene
+    names = sorted({name for pair in frame_pairs.pairs for name in pair})
+    halves = names[: len(names) // 2], names[len(names) // 2 :]
+    sources = [NamedPairs(list(zip(half[:-1], half[1:]))) for half in halves]
+    positives = len(names) - 2
+    conf = KeypointMatchesConf(negative_pairs=1.5, max_keypoints=200, min_matches=20, max_matches=60)
+    with FeatureReader(path) as features:
+        pairs = KeypointMatchPairs(sources, features, conf)
+        assert len(pairs) == positives + round(1.5 * positives)
+        negatives = range(positives, len(pairs))
+        drawn = [pairs.images(index, epoch=0) for index in negatives]
+        assert all(pairs.views(index) is None for index in negatives)
+        assert all({name0 in halves[0], name1 in halves[0]} == {True, False} for name0, name1 in drawn)
+        assert drawn == [pairs.images(index, epoch=0) for index in negatives]  # seeded by (seed, epoch, index)
+        assert drawn != [pairs.images(index, epoch=1) for index in negatives]  # drawn anew each epoch
+        sample = pairs.sample(positives, epoch=0)
+        keypoints0 = features.read(drawn[0][0]).keypoints
+        single = KeypointMatchPairs(sources[:1], features, conf)
+    assert len(sample.matches0) == len(sample.pair.keypoints0) == min(200, len(keypoints0))
+    assert (sample.matches0 == -1).all() and (sample.matches1 == -1).all()
+    assert len(single) == len(halves[0]) - 1  # one source: no second place to draw from
+
+
 def test_bad_settings_and_missing_features_are_one_line_errors(
     keypoint_scene: tuple[SyntheticPairs, Path, Path], tmp_path: Path
 ):
@@ -124,6 +157,8 @@ def test_bad_settings_and_missing_features_are_one_line_errors(
         KeypointMatchesConf(inlier_px=5, outlier_px=3)
     with pytest.raises(ConfigError, match="max_matches <= max_keypoints"):
         KeypointMatchesConf(max_matches=600)
+    with pytest.raises(ConfigError, match="negative_pairs >= 0"):
+        KeypointMatchesConf(negative_pairs=-1)
 
 
 def write_list(folder: Path, names: list[str]) -> Path:

@@ -39,7 +39,8 @@ def test_train_imp_writes_a_checkpoint_the_imp_matcher_loads(tmp_path: Path, sha
     pairs observing 200 common 3D points (the defaults reproduce the shipped checkpoint in about 10 minutes)."""
     overrides = (
         "model.num_iterations=4",
-        "validation_pairs=2",
+        "validation_pairs=4",  # the last one a negative pair (KITTI with Sacre Coeur)
+        "matches.negative_pairs=0.5",
         "matches.max_matches=64",
         "matches.max_keypoints=128",
         "matches.min_shared_points=200",
@@ -50,4 +51,5 @@ def test_train_imp_writes_a_checkpoint_the_imp_matcher_loads(tmp_path: Path, sha
     history = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]
     assert [h["epoch"] for h in history] == [0, 1] and 0 <= history[1]["validation_recall"] <= 1
     assert history[0]["validation_recall"] > 0.5  # untrained: Sinkhorn on the SIFT descriptors already matches
+    assert history[0]["validation_matches_per_negative_pair"] > 0  # ... and matches two places that share nothing
     assert IMPMatcher(IMPMatcherConf(weights=str(checkpoint))).net.conf.num_iterations == 4

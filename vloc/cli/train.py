@@ -106,10 +106,11 @@ def recognizer(
     "matcher",
     "Train the IMP matcher (`vloc match features --conf imp`) on keypoint pairs with ground-truth matches: the pairs "
     "of vloc synth scenes (their rendered depth gives the ground truth) and of COLMAP models (keypoints observing the "
-    "same 3D point match), with deep supervision of every iteration. One features file holds the keypoints of every "
-    "image. Validates on held-out pairs (the untrained network, then each epoch: match precision and recall, "
-    "relative-pose AUC at 5/10/20 deg); writes OUT/last.pt after every epoch (--resume it), OUT/imp.pt and "
-    "OUT/history.json. The recipe: pipelines/train_imp.sh.",
+    "same 3D point match), and with `--set matches.negative_pairs=R` R negative pairs per pair, joining two sources' "
+    "images (nothing matches); deep supervision of every iteration. One features file holds the keypoints of every "
+    "image. Validates on held-out pairs (the untrained network, then each epoch: match precision and recall, matches "
+    "per negative pair, relative-pose AUC at 5/10/20 deg); writes OUT/last.pt after every epoch (--resume it), "
+    "OUT/imp.pt and OUT/history.json. The recipe: pipelines/train_imp.sh.",
     "vloc train matcher outputs/imp --synthetic outputs/imp-train/scene --model outputs/kitti/model "
     "--features outputs/imp-train/feats-sift.h5 --set epochs=10",
 )

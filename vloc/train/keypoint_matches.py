@@ -4,7 +4,8 @@ RGB-D frames: a keypoint matches the other image's keypoint nearest its reprojec
 within `inlier_px` of each other's keypoint and they are each other's nearest (cycle check); it is unmatched when its
 reprojection is visible and no keypoint lies within `outlier_px`, or when it falls outside or behind the other image's
 surfaces; left out otherwise. COLMAP models: keypoints observing the same 3D point match; a keypoint whose 3D point
-projects outside the other image, or where no keypoint lies within `outlier_px`, is unmatched; others are left out."""
+projects outside the other image, or where no keypoint lies within `outlier_px`, is unmatched; others are left out.
+Negative pairs (an image of one source with an image of another): every keypoint is unmatched."""
 
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ class KeypointMatchesConf:
     max_matches: int = 256  # ... (the release: 32 to 512), the rest of them leave the sample
     depth_tolerance: float = 0.02  # relative: reprojected depth vs the other depth map (occlusion)
     min_shared_points: int = 100  # COLMAP models: image pairs observing at least this many common 3D points
+    # Negative pairs, this many per positive pair: an image of one source with an image of another (two places, so
+    # every keypoint is unmatched), drawn anew each epoch; they need two sources or more. They teach the dustbin to
+    # take every keypoint of a pair that shares nothing, as most query-to-map pairs of exhaustive matching are.
+    negative_pairs: float = 0.0
     seed: int = 0
 
     def __post_init__(self):
@@ -44,6 +49,8 @@ class KeypointMatchesConf:
             raise ConfigError("keypoint matches need 0 < inlier_px <= outlier_px")
         if not 1 <= self.min_matches <= self.max_matches <= self.max_keypoints:
             raise ConfigError("keypoint matches need 1 <= min_matches <= max_matches <= max_keypoints")
+        if self.negative_pairs < 0:
+            raise ConfigError("keypoint matches need negative_pairs >= 0")
 
 
 def _transfer(features: Features, source: RGBDFrame, target: RGBDFrame, tolerance: float):
@@ -194,38 +201,56 @@ class ModelMatches:
 
 
 class KeypointMatchPairs:
-    """Training pairs of keypoints: the pairs of one or more ground-truth sources, the keypoints of a features file
-    holding all their images; each sample a random subset (seeded by conf.seed, epoch and index)."""
+    """Training pairs of keypoints: the pairs of one or more ground-truth sources, then `conf.negative_pairs` per
+    pair of negatives (two sources' images), the keypoints of a features file holding all their images; each sample a
+    random subset (seeded by conf.seed, epoch and index)."""
 
     def __init__(
         self, sources: list[MatchSource], features: FeatureReader, conf: KeypointMatchesConf = KeypointMatchesConf()
     ):
         self.features, self.conf = features, conf
         self.locations = [(source, k) for source in sources for k in range(len(source.pairs))]  # pair index -> these
-        missing = sorted({name for source in sources for pair in source.pairs for name in pair if name not in features})
+        self.sources_images = [sorted({name for pair in source.pairs for name in pair}) for source in sources]
+        self.num_negatives = round(conf.negative_pairs * len(self.locations)) if len(sources) > 1 else 0
+        missing = sorted({name for images in self.sources_images for name in images if name not in features})
         if missing:
             raise InputError(
                 f"{features.path}: no features for '{missing[0]}' ({len(missing)} training images lack them)"
             )
 
     def __len__(self) -> int:
-        return len(self.locations)
+        return len(self.locations) + self.num_negatives
 
     @property
     def descriptor_dim(self) -> int:
-        source, k = self.locations[0]
-        return self.features.descriptor_size(source.pairs[k][0])
+        return self.features.descriptor_size(self.sources_images[0][0])
 
-    def views(self, index: int) -> tuple[PosedView | RGBDFrame, PosedView | RGBDFrame]:
-        """The two images of pair `index`, with their cameras and poses."""
+    def views(self, index: int) -> tuple[PosedView | RGBDFrame, PosedView | RGBDFrame] | None:
+        """The two images of pair `index`, with their cameras and poses; None for a negative pair (no relative pose)."""
+        if index >= len(self.locations):
+            return None
         source, k = self.locations[index]
         return source.views(k)
 
+    def images(self, index: int, epoch: int) -> tuple[str, str]:
+        """The names of pair `index`'s images; a negative pair's are drawn anew each epoch, one from each of two
+        sources."""
+        if index < len(self.locations):
+            source, k = self.locations[index]
+            return source.pairs[k]
+        rng = np.random.default_rng(np.random.SeedSequence([self.conf.seed, epoch, index, 1]))
+        first, second = rng.choice(len(self.sources_images), 2, replace=False)
+        return str(rng.choice(self.sources_images[first])), str(rng.choice(self.sources_images[second]))
+
     def sample(self, index: int, epoch: int) -> TrainingPair:
         """Pair `index` as drawn in `epoch`."""
-        source, k = self.locations[index]
-        features0, features1 = (self.features.read(name) for name in source.pairs[k])
-        matches0, matches1 = source.matches(k, features0, features1, self.conf)
+        features0, features1 = (self.features.read(name) for name in self.images(index, epoch))
+        if index < len(self.locations):
+            source, k = self.locations[index]
+            matches0, matches1 = source.matches(k, features0, features1, self.conf)
+        else:
+            matches0 = np.full(len(features0.keypoints), UNMATCHED)
+            matches1 = np.full(len(features1.keypoints), UNMATCHED)
         seed = np.random.SeedSequence([self.conf.seed, epoch, index]).generate_state(1)[0]
         keep0, keep1 = self._subset(matches0, matches1, np.random.default_rng(seed))
         position1 = np.full(len(matches1), -1)

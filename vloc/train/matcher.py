@@ -52,10 +52,10 @@ def held_out(pairs: KeypointMatchPairs, count: int) -> tuple[list[int], list[int
 @torch.no_grad()
 def validate(net: IMP, pairs: KeypointMatchPairs, indices: list[int], conf: TrainMatcherConf) -> dict[str, float]:
     """Loss, precision (of the matches of labelled keypoints) and recall of the last read-out's matches against the
-    ground truth, and the AUC of the relative pose they give (LO-RANSAC with the known cameras), over the pairs
-    `indices` as drawn in epoch 0."""
+    ground truth, matches per negative pair, and the AUC of the relative pose they give (LO-RANSAC with the known
+    cameras), over the pairs `indices` as drawn in epoch 0."""
     net.eval()
-    losses, correct, predicted, true, errors = [], 0, 0, 0, []
+    losses, correct, predicted, true, errors, negative_matches = [], 0, 0, 0, [], []
     for index in indices:
         sample = pairs.sample(index, epoch=0)
         log_assignments = net(sample.pair)
@@ -65,7 +65,11 @@ def validate(net: IMP, pairs: KeypointMatchPairs, indices: list[int], conf: Trai
         labelled = found[sample.matches0[found] != LEFT_OUT]  # a match of an ambiguous keypoint is neither
         correct += int((matches0[labelled] == sample.matches0[labelled]).sum())
         predicted, true = predicted + len(labelled), true + int((sample.matches0 >= 0).sum())
-        frame0, frame1 = pairs.views(index)
+        views = pairs.views(index)
+        if views is None:  # a negative pair: every match is wrong, and there is no pose
+            negative_matches.append(len(found))
+            continue
+        frame0, frame1 = views
         pixels0 = sample.pair.keypoints0[found].double().numpy() + 0.5
         pixels1 = sample.pair.keypoints1[matches0[found]].double().numpy() + 0.5
         estimate = estimate_relative_pose(pixels0, pixels1, frame0.camera, frame1.camera, conf.ransac_max_error)
@@ -76,6 +80,7 @@ def validate(net: IMP, pairs: KeypointMatchPairs, indices: list[int], conf: Trai
         "loss": float(np.mean(losses)),
         "precision": correct / max(predicted, 1),
         "recall": correct / max(true, 1),
+        "matches_per_negative_pair": float(np.mean(negative_matches)) if negative_matches else 0.0,
     } | {f"auc@{t:g}": area for t, area in zip(conf.auc_thresholds, areas)}
 
 
