@@ -210,9 +210,9 @@ class KeypointMatchPairs:
     ):
         self.features, self.conf = features, conf
         self.locations = [(source, k) for source in sources for k in range(len(source.pairs))]  # pair index -> these
-        self.sources_images = [sorted({name for pair in source.pairs for name in pair}) for source in sources]
+        self.images_by_source = [sorted({name for pair in source.pairs for name in pair}) for source in sources]
         self.num_negatives = round(conf.negative_pairs * len(self.locations)) if len(sources) > 1 else 0
-        missing = sorted({name for images in self.sources_images for name in images if name not in features})
+        missing = sorted({name for images in self.images_by_source for name in images if name not in features})
         if missing:
             raise InputError(
                 f"{features.path}: no features for '{missing[0]}' ({len(missing)} training images lack them)"
@@ -223,7 +223,7 @@ class KeypointMatchPairs:
 
     @property
     def descriptor_dim(self) -> int:
-        return self.features.descriptor_size(self.sources_images[0][0])
+        return self.features.descriptor_size(self.images_by_source[0][0])
 
     def views(self, index: int) -> tuple[PosedView | RGBDFrame, PosedView | RGBDFrame] | None:
         """The two images of pair `index`, with their cameras and poses; None for a negative pair (no relative pose)."""
@@ -239,8 +239,8 @@ class KeypointMatchPairs:
             source, k = self.locations[index]
             return source.pairs[k]
         rng = np.random.default_rng(np.random.SeedSequence([self.conf.seed, epoch, index, 1]))
-        first, second = rng.choice(len(self.sources_images), 2, replace=False)
-        return str(rng.choice(self.sources_images[first])), str(rng.choice(self.sources_images[second]))
+        first, second = rng.choice(len(self.images_by_source), 2, replace=False)
+        return str(rng.choice(self.images_by_source[first])), str(rng.choice(self.images_by_source[second]))
 
     def sample(self, index: int, epoch: int) -> TrainingPair:
         """Pair `index` as drawn in `epoch`."""
