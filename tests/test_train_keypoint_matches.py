@@ -9,11 +9,14 @@ import torch
 from vloc.errors import ConfigError, InputError
 from vloc.extract import local_features as extract
 from vloc.geometry.rigid3d import relative_pose
-from vloc.io.features import FeatureReader
+from vloc.io.features import FeatureReader, Features
+from vloc.io.homographies import HomographyPair, transfer, write_homographies
 from vloc.train.data import SyntheticPairs
 from vloc.train.keypoint_matches import (
     LEFT_OUT,
+    UNMATCHED,
     DepthMatches,
+    HomographyMatches,
     KeypointMatchesConf,
     KeypointMatchPairs,
     ModelMatches,
@@ -118,7 +121,7 @@ class NamedPairs:
 
 
 def test_negative_pairs_join_two_sources_images_and_every_keypoint_is_unmatched(
-    keypoint_scene: tuple[SyntheticPairs, Path, Path],
+    keypoint_scene: tuple[SyntheticPairs, Path, Path], tmp_path: Path
 ):
     frame_pairs, path, _ = keypoint_scene
     names = sorted({name for pair in frame_pairs.pairs for name in pair})
@@ -138,9 +141,41 @@ def test_negative_pairs_join_two_sources_images_and_every_keypoint_is_unmatched(
         sample = pairs.sample(positives, epoch=0)
         keypoints0 = features.read(drawn[0][0]).keypoints
         single = KeypointMatchPairs(sources[:1], features, conf)
+        write_homographies(tmp_path, [HomographyPair(*halves[1][:2], np.eye(3))], {})  # photographs of a place shown
+        with_warps = KeypointMatchPairs([sources[0], HomographyMatches(tmp_path)], features, conf)
     assert len(sample.matches0) == len(sample.pair.keypoints0) == min(200, len(keypoints0))
     assert (sample.matches0 == -1).all() and (sample.matches1 == -1).all()
     assert len(single) == len(halves[0]) - 1  # one source: no second place to draw from
+    assert len(with_warps) == len(halves[0])  # nor with a homography folder, whose photographs may be another's
+
+
+def test_homography_pairs_label_every_keypoint_through_the_homography(tmp_path: Path):
+    """Keypoints on a jittered 30 px grid; image 1 holds the transfers of the first 150 (moved < 1 px) and 40
+    keypoints far from every transfer: partners match, the far ones and those carried outside are unmatched."""
+    H = np.array([[1.0, 0.1, 250.0], [-0.1, 1.0, 20.0], [1e-4, 0.0, 1.0]])
+    write_homographies(tmp_path, [HomographyPair("a.png", "b.png", H)], {})
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[15:480:30, 15:640:30]
+    keypoints0 = np.c_[cols.ravel(), rows.ravel()] + rng.uniform(-5, 5, (rows.size, 2))
+    transferred = transfer(H, keypoints0)
+    inside = np.all((transferred >= 0) & (transferred < (639, 479)), axis=1)
+    partnered = np.flatnonzero(inside)[:150]
+    candidates = rng.uniform(0, (640, 480), (4000, 2))
+    far = candidates[np.linalg.norm(candidates[:, None] - transferred[None], axis=2).min(1) > 25][:40]
+    keypoints1 = np.r_[transferred[partnered] + rng.uniform(-0.7, 0.7, (150, 2)), far]
+
+    def features(keypoints: np.ndarray) -> Features:
+        return Features(
+            keypoints.astype(np.float32), np.zeros((128, len(keypoints))), np.ones(len(keypoints)), [640, 480]
+        )
+
+    matches0, matches1 = HomographyMatches(tmp_path).matches(
+        0, features(keypoints0), features(keypoints1), KeypointMatchesConf()
+    )
+    assert np.array_equal(matches0[partnered], np.arange(150)) and np.array_equal(matches1[:150], partnered)
+    assert (matches0[~inside] == UNMATCHED).all() and (~inside).sum() > 20
+    assert (matches1[150:] == UNMATCHED).all()
+    assert HomographyMatches(tmp_path).views(0) is None
 
 
 def test_bad_settings_and_missing_features_are_one_line_errors(

@@ -109,3 +109,27 @@ def synth_crossview(
     conf = override(crossview.CrossviewSynthConfig(seed=seed), set_)
     views = crossview.main(conf, out, overwrite)
     typer.echo(f"wrote {conf.num_scenes} aerial images and {views} ground views to {out}/crossview.json")
+
+
+@stage(
+    app,
+    "synth-homographies",
+    "Warp real photographs by random homographies (rotation, zoom, shift, perspective) under random photometric "
+    "changes, for training matchers (`vloc train matcher --homographies OUT`): every keypoint's partner location is "
+    "known. Writes OUT/images/<folder name>/ (each photograph, resized, and its warps) and OUT/homographies.json (each "
+    "photograph with each warp, and every two warps of one photograph). Extract OUT/images with vloc extract local.",
+    "vloc synth-homographies outputs/homographies ../shared/data/hloc_sacre_coeur/mapping --set warps_per_image=3",
+)
+def synth_homographies(
+    out: Path = typer.Argument(..., help="Output folder."),
+    folders: list[Path] = typer.Argument(
+        ..., help="Folders of photographs (their names must differ).", callback=existing_folder
+    ),
+    seed: int = typer.Option(0, help="Random seed; photograph k of the sorted list is warped with (seed, k)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. max_rotation_deg=45."),
+) -> None:
+    from vloc.config import override
+    from vloc.synth import homographies
+
+    pairs = homographies.main(override(homographies.HomographySynthConfig(seed=seed), set_), folders, out)
+    typer.echo(f"wrote {len(pairs)} homography pairs to {out}/homographies.json")

@@ -106,8 +106,9 @@ def recognizer(
     "matcher",
     "Train the IMP matcher (`vloc match features --conf imp`) on keypoint pairs with ground-truth matches: the pairs "
     "of vloc synth scenes (their rendered depth gives the ground truth) and of COLMAP models (keypoints observing the "
-    "same 3D point match), and with `--set matches.negative_pairs=R` R negative pairs per pair, joining two sources' "
-    "images (nothing matches); deep supervision of every iteration. One features file holds the keypoints of every "
+    "same 3D point match), of vloc synth-homographies folders (every keypoint transferred through the homography), "
+    "and with `--set matches.negative_pairs=R` R negative pairs per pair, joining two places' images (nothing "
+    "matches); deep supervision of every iteration. One features file holds the keypoints of every "
     "image. Validates on held-out pairs (the untrained network, then each epoch: match precision and recall, matches "
     "per negative pair, relative-pose AUC at 5/10/20 deg); writes OUT/last.pt after every epoch (--resume it), "
     "OUT/imp.pt and OUT/history.json. The recipe: pipelines/train_imp.sh.",
@@ -121,6 +122,9 @@ def matcher(
     ),
     synthetic: list[Path] = typer.Option([], help="A vloc synth folder to train on (repeatable)."),
     model: list[Path] = typer.Option([], help="A COLMAP model with 3D points to train on (repeatable)."),
+    homographies: list[Path] = typer.Option(
+        [], help="A vloc synth-homographies folder to train on (repeatable).", callback=existing_folder
+    ),
     resume: Path | None = typer.Option(
         None, help="Resume an interrupted run from its OUT/last.pt.", callback=existing_file
     ),
@@ -131,13 +135,14 @@ def matcher(
     from vloc.io.features import FeatureReader
     from vloc.train import matcher as trainer
     from vloc.train.data import SyntheticPairs
-    from vloc.train.keypoint_matches import DepthMatches, KeypointMatchPairs, ModelMatches
+    from vloc.train.keypoint_matches import DepthMatches, HomographyMatches, KeypointMatchPairs, ModelMatches
 
-    if not synthetic and not model:
-        raise InputError("train matcher: give at least one --synthetic scene or --model")
+    if not synthetic and not model and not homographies:
+        raise InputError("train matcher: give at least one --synthetic scene, --model or --homographies folder")
     conf = override(trainer.TrainMatcherConf(), set_)
     sources = [DepthMatches(SyntheticPairs(folder)) for folder in synthetic]
     sources += [ModelMatches(folder, conf.matches.min_shared_points) for folder in model]
+    sources += [HomographyMatches(folder) for folder in homographies]
     with FeatureReader(features) as reader:
         pairs = KeypointMatchPairs(sources, reader, conf.matches)
         checkpoint = trainer.main(conf, pairs, out, resume)

@@ -5,6 +5,7 @@ within `inlier_px` of each other's keypoint and they are each other's nearest (c
 reprojection is visible and no keypoint lies within `outlier_px`, or when it falls outside or behind the other image's
 surfaces; left out otherwise. COLMAP models: keypoints observing the same 3D point match; a keypoint whose 3D point
 projects outside the other image, or where no keypoint lies within `outlier_px`, is unmatched; others are left out.
+Homography pairs (vloc synth-homographies): as RGB-D frames, every keypoint transferred through the homography.
 Negative pairs (an image of one source with an image of another): every keypoint is unmatched."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from scipy.spatial import cKDTree
 from vloc.errors import ConfigError, InputError
 from vloc.geometry.reprojection import project
 from vloc.io.features import FeatureReader, Features
+from vloc.io.homographies import read_homographies, transfer
 from vloc.io.model import read_model
 from vloc.models.imp import KeypointPair
 from vloc.train.data import RGBDFrame, RGBDPairs, covisible_pairs, depth_agrees, read_depth, reproject
@@ -72,12 +74,18 @@ def keypoint_matches(
     features0: Features, features1: Features, frame0: RGBDFrame, frame1: RGBDFrame, conf: KeypointMatchesConf
 ) -> tuple[np.ndarray, np.ndarray]:
     """matches0 (N0,) and matches1 (N1,): the partner's index, UNMATCHED (-1) or LEFT_OUT (-2, ambiguous)."""
+    transfers = (
+        _transfer(features0, frame0, frame1, conf.depth_tolerance),
+        _transfer(features1, frame1, frame0, conf.depth_tolerance),
+    )
+    return _mutual_labels(transfers, features0, features1, conf)
+
+
+def _mutual_labels(transfers, features0: Features, features1: Features, conf: KeypointMatchesConf):
+    """Labels from each image's keypoints transferred into the other ((N, 2) pixels, whether the transfer is known,
+    whether it is visible there), image 0's then image 1's: mutual nearest within `inlier_px` match."""
     directions = []
-    for source, target, features, other in (
-        (frame0, frame1, features0, features1),
-        (frame1, frame0, features1, features0),
-    ):
-        transferred, known, visible = _transfer(features, source, target, conf.depth_tolerance)
+    for (transferred, known, visible), other in zip(transfers, (features1, features0)):
         if len(other.keypoints):
             distance, nearest = cKDTree(other.keypoints).query(transferred)
         else:
@@ -112,7 +120,7 @@ class MatchSource(Protocol):
 
     pairs: list[tuple[str, str]]
 
-    def views(self, index: int) -> tuple[PosedView | RGBDFrame, PosedView | RGBDFrame]: ...
+    def views(self, index: int) -> tuple[PosedView | RGBDFrame, PosedView | RGBDFrame] | None: ...
 
     def matches(
         self, index: int, features0: Features, features1: Features, conf: KeypointMatchesConf
@@ -131,6 +139,28 @@ class DepthMatches:
 
     def matches(self, index: int, features0: Features, features1: Features, conf: KeypointMatchesConf):
         return keypoint_matches(features0, features1, *self.views(index), conf)
+
+
+class HomographyMatches:
+    """The pairs of a `vloc synth-homographies` folder (names as in its images/): ground truth by transferring every
+    keypoint through the homography, as `keypoint_matches` through depth; no relative pose."""
+
+    def __init__(self, root: Path):
+        self.homographies = read_homographies(root)
+        self.pairs = [(pair.image0, pair.image1) for pair in self.homographies]
+
+    def views(self, index: int) -> None:
+        return None
+
+    def matches(self, index: int, features0: Features, features1: Features, conf: KeypointMatchesConf):
+        H = self.homographies[index].H
+        transfers = []
+        for features, homography, other in ((features0, H, features1), (features1, np.linalg.inv(H), features0)):
+            transferred = transfer(homography, features.keypoints.astype(np.float64))
+            width, height = (float(v) for v in other.image_size)
+            inside = np.all((transferred >= -0.5) & (transferred < (width - 0.5, height - 0.5)), axis=1)
+            transfers.append((transferred, np.ones(len(inside), bool), inside))
+        return _mutual_labels(transfers, features0, features1, conf)
 
 
 class ModelMatches:
@@ -202,8 +232,8 @@ class ModelMatches:
 
 class KeypointMatchPairs:
     """Training pairs of keypoints: the pairs of one or more ground-truth sources, then `conf.negative_pairs` per
-    pair of negatives (two sources' images), the keypoints of a features file holding all their images; each sample a
-    random subset (seeded by conf.seed, epoch and index)."""
+    pair of negatives (two places' images; a homography folder is no place), the keypoints of a features file holding
+    all their images; each sample a random subset (seeded by conf.seed, epoch and index)."""
 
     def __init__(
         self, sources: list[MatchSource], features: FeatureReader, conf: KeypointMatchesConf = KeypointMatchesConf()
@@ -211,7 +241,13 @@ class KeypointMatchPairs:
         self.features, self.conf = features, conf
         self.locations = [(source, k) for source in sources for k in range(len(source.pairs))]  # pair index -> these
         self.images_by_source = [sorted({name for pair in source.pairs for name in pair}) for source in sources]
-        self.num_negatives = round(conf.negative_pairs * len(self.locations)) if len(sources) > 1 else 0
+        # negatives join places: a homography folder warps photographs that another source may show
+        self.places = [
+            images
+            for source, images in zip(sources, self.images_by_source)
+            if not isinstance(source, HomographyMatches)
+        ]
+        self.num_negatives = round(conf.negative_pairs * len(self.locations)) if len(self.places) > 1 else 0
         missing = sorted({name for images in self.images_by_source for name in images if name not in features})
         if missing:
             raise InputError(
@@ -226,26 +262,31 @@ class KeypointMatchPairs:
         return self.features.descriptor_size(self.images_by_source[0][0])
 
     def views(self, index: int) -> tuple[PosedView | RGBDFrame, PosedView | RGBDFrame] | None:
-        """The two images of pair `index`, with their cameras and poses; None for a negative pair (no relative pose)."""
-        if index >= len(self.locations):
+        """The two images of pair `index`, with their cameras and poses; None where there is no relative pose (a
+        negative pair, a homography pair)."""
+        if self.is_negative(index):
             return None
         source, k = self.locations[index]
         return source.views(k)
 
+    def is_negative(self, index: int) -> bool:
+        """Whether pair `index` joins two sources' images (nothing matches)."""
+        return index >= len(self.locations)
+
     def images(self, index: int, epoch: int) -> tuple[str, str]:
         """The names of pair `index`'s images; a negative pair's are drawn anew each epoch, one from each of two
         sources."""
-        if index < len(self.locations):
+        if not self.is_negative(index):
             source, k = self.locations[index]
             return source.pairs[k]
         rng = np.random.default_rng(np.random.SeedSequence([self.conf.seed, epoch, index, 1]))
-        first, second = rng.choice(len(self.images_by_source), 2, replace=False)
-        return str(rng.choice(self.images_by_source[first])), str(rng.choice(self.images_by_source[second]))
+        first, second = rng.choice(len(self.places), 2, replace=False)
+        return str(rng.choice(self.places[first])), str(rng.choice(self.places[second]))
 
     def sample(self, index: int, epoch: int) -> TrainingPair:
         """Pair `index` as drawn in `epoch`."""
         features0, features1 = (self.features.read(name) for name in self.images(index, epoch))
-        if index < len(self.locations):
+        if not self.is_negative(index):
             source, k = self.locations[index]
             matches0, matches1 = source.matches(k, features0, features1, self.conf)
         else:

@@ -65,9 +65,10 @@ def validate(net: IMP, pairs: KeypointMatchPairs, indices: list[int], conf: Trai
         labelled = found[sample.matches0[found] != LEFT_OUT]  # a match of an ambiguous keypoint is neither
         correct += int((matches0[labelled] == sample.matches0[labelled]).sum())
         predicted, true = predicted + len(labelled), true + int((sample.matches0 >= 0).sum())
-        views = pairs.views(index)
-        if views is None:  # a negative pair: every match is wrong, and there is no pose
+        if pairs.is_negative(index):  # every match is wrong
             negative_matches.append(len(found))
+        views = pairs.views(index)
+        if views is None:  # no relative pose
             continue
         frame0, frame1 = views
         pixels0 = sample.pair.keypoints0[found].double().numpy() + 0.5
