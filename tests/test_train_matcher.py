@@ -99,4 +99,4 @@ def test_the_shipped_checkpoint_is_the_default_and_matches_a_day_night_pair(keyp
     truth, _ = keypoint_matches(features0, features1, frame0, frame1, KeypointMatchesConf())
     ((matches0, _, _),) = matcher(matcher.prepare(features0), [matcher.prepare(features1)])
     labelled = np.flatnonzero((matches0 >= 0) & (truth != LEFT_OUT))
-    assert len(labelled) > 200 and (matches0[labelled] == truth[labelled]).mean() > 0.75  # measured 738, 0.78
+    assert len(labelled) > 200 and (matches0[labelled] == truth[labelled]).mean() > 0.8  # measured 729, 0.835

@@ -27,6 +27,8 @@ def test_train_gnnet_writes_a_checkpoint_the_gnnet_backbone_loads(tmp_path: Path
     )
     checkpoint = tmp_path / "run" / "gnnet.pt"
     assert f"checkpoint: {checkpoint}" in stdout
+    warps = json.loads((tmp_path / "homographies" / "homographies.json").read_text())["pairs"]
+    assert len(warps) == 51 + 10  # one warp of each KITTI and Sacre Coeur photograph: one pair each
     history = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]
     assert [h["epoch"] for h in history] == [1]
     assert 0 <= history[0]["accuracy@3px"] <= 1 and 0 <= history[0]["convergence_rate"] <= 1
@@ -35,8 +37,9 @@ def test_train_gnnet_writes_a_checkpoint_the_gnnet_backbone_loads(tmp_path: Path
 
 
 def test_train_imp_writes_a_checkpoint_the_imp_matcher_loads(tmp_path: Path, shared_data: Path):
-    """train_imp.sh on its real data (KITTI triangulated, Sacre Coeur by SfM), one epoch of a 4-iteration IMP on the
-    pairs observing 200 common 3D points (the defaults reproduce the shipped checkpoint in about 10 minutes)."""
+    """train_imp.sh on its real data (KITTI triangulated, Sacre Coeur by SfM, one homographic warp of each of their
+    photographs), one epoch of a 4-iteration IMP on the pairs observing 200 common 3D points (the defaults reproduce
+    the shipped checkpoint)."""
     overrides = (
         "model.num_iterations=4",
         "validation_pairs=4",  # the last one a negative pair (KITTI with Sacre Coeur)
@@ -45,9 +48,14 @@ def test_train_imp_writes_a_checkpoint_the_imp_matcher_loads(tmp_path: Path, sha
         "matches.max_keypoints=128",
         "matches.min_shared_points=200",
     )
-    stdout = run_recipe("train_imp.sh", tmp_path, shared_data, "1", IMP_SET=" ".join(f"--set {o}" for o in overrides))
+    settings = " ".join(f"--set {o}" for o in overrides)
+    stdout = run_recipe(
+        "train_imp.sh", tmp_path, shared_data, "1", IMP_SET=settings, HOMOGRAPHY_SET="--set warps_per_image=1"
+    )
     checkpoint = tmp_path / "run" / "imp.pt"
     assert f"checkpoint: {checkpoint}" in stdout
+    warps = json.loads((tmp_path / "homographies" / "homographies.json").read_text())["pairs"]
+    assert len(warps) == 51 + 10  # one warp of each KITTI and Sacre Coeur photograph: one pair each
     history = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]
     assert [h["epoch"] for h in history] == [0, 1] and 0 <= history[1]["validation_recall"] <= 1
     assert history[0]["validation_recall"] > 0.5  # untrained: Sinkhorn on the SIFT descriptors already matches
