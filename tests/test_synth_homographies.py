@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from vloc.errors import ConfigError, InputError
-from vloc.io.homographies import HomographyPair, read_homographies, transfer, write_homographies
+from vloc.geometry.homography import apply_homography
+from vloc.io.homographies import HomographyPair, read_homographies, write_homographies
 from vloc.io.images import read_image, write_png
 from vloc.synth.homographies import HomographySynthConfig, main, random_homography
 
@@ -28,7 +29,7 @@ def write_photographs(folder: Path, sizes: list[tuple[int, int]]) -> None:
 
 def sampled(image0: np.ndarray, H: np.ndarray, pixels1: np.ndarray) -> np.ndarray:
     """Image 0 read (bilinear) where `H` says pixels (N, 2) of image 1 come from."""
-    map0 = transfer(np.linalg.inv(H), pixels1).astype(np.float32)
+    map0 = apply_homography(np.linalg.inv(H), pixels1).astype(np.float32)
     return cv2.remap(image0, map0[:, :1], map0[:, 1:], cv2.INTER_LINEAR)[:, 0]
 
 
@@ -45,7 +46,7 @@ def test_warps_follow_their_homographies_and_every_two_views_of_a_photograph_pai
         height, width = image1.shape
         rows, cols = np.mgrid[8 : height - 8 : 4, 8 : width - 8 : 4]
         pixels1 = np.c_[cols.ravel(), rows.ravel()].astype(np.float64)
-        pixels0 = transfer(np.linalg.inv(pair.H), pixels1)
+        pixels0 = apply_homography(np.linalg.inv(pair.H), pixels1)
         valid = np.all((pixels0 > 8) & (pixels0 < (width - 9, height - 9)), axis=1)
         inside0, inside1 = (cv2.erode((image > 0).astype(np.uint8), np.ones((7, 7))) for image in (image0, image1))
         nearest0 = pixels0.round().astype(int).clip(0, (width - 1, height - 1))
@@ -78,7 +79,9 @@ def test_the_same_config_writes_the_same_files_and_another_is_refused(tmp_path: 
 def test_random_homographies_keep_the_image_a_convex_quadrilateral():
     rng, conf = np.random.default_rng(1), HomographySynthConfig()
     for _ in range(200):
-        corners = transfer(random_homography(rng, 640, 480, conf), np.array([[0, 0], [639, 0], [639, 479], [0, 479]]))
+        corners = apply_homography(
+            random_homography(rng, 640, 480, conf), np.array([[0, 0], [639, 0], [639, 479], [0, 479]])
+        )
         edges = np.roll(corners, -1, axis=0) - corners
         turns = edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
         assert (turns > 0).all()  # the corners turn the same way: no fold, no mirror

@@ -8,9 +8,10 @@ import torch
 
 from vloc.errors import ConfigError, InputError
 from vloc.extract import local_features as extract
+from vloc.geometry.homography import apply_homography
 from vloc.geometry.rigid3d import relative_pose
 from vloc.io.features import FeatureReader, Features
-from vloc.io.homographies import HomographyPair, transfer, write_homographies
+from vloc.io.homographies import HomographyPair, write_homographies
 from vloc.train.data import SyntheticPairs
 from vloc.train.keypoint_matches import (
     LEFT_OUT,
@@ -157,7 +158,7 @@ def test_homography_pairs_label_every_keypoint_through_the_homography(tmp_path: 
     rng = np.random.default_rng(0)
     rows, cols = np.mgrid[15:480:30, 15:640:30]
     keypoints0 = np.c_[cols.ravel(), rows.ravel()] + rng.uniform(-5, 5, (rows.size, 2))
-    transferred = transfer(H, keypoints0)
+    transferred = apply_homography(H, keypoints0)
     inside = np.all((transferred >= 0) & (transferred < (639, 479)), axis=1)
     partnered = np.flatnonzero(inside)[:150]
     candidates = rng.uniform(0, (640, 480), (4000, 2))

@@ -1,5 +1,5 @@
-"""Homography pairs (homographies.json): two images of one plane-induced warp, with the 3x3 matrix mapping the first
-image's pixels to the second's (hloc's convention: pixel centres at integers, as OpenCV warps)."""
+"""Homography pairs (homographies.json): two images related by a homography, the 3x3 matrix mapping the first image's
+pixels to the second's (hloc's convention: pixel centres at integers, as OpenCV warps)."""
 
 from __future__ import annotations
 
@@ -25,12 +25,6 @@ class HomographyPair:
 
     def to_json(self) -> dict:
         return {"image0": self.image0, "image1": self.image1, "H": self.H.tolist()}
-
-
-def transfer(H: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """(N, 2) pixels mapped by the homography `H`."""
-    mapped = np.c_[points, np.ones(len(points))] @ H.T
-    return mapped[:, :2] / mapped[:, 2:]
 
 
 def write_homographies(root: Path, pairs: list[HomographyPair], config: dict) -> None:

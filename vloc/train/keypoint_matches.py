@@ -20,9 +20,10 @@ import torch
 from scipy.spatial import cKDTree
 
 from vloc.errors import ConfigError, InputError
+from vloc.geometry.homography import apply_homography
 from vloc.geometry.reprojection import project
 from vloc.io.features import FeatureReader, Features
-from vloc.io.homographies import read_homographies, transfer
+from vloc.io.homographies import read_homographies
 from vloc.io.model import read_model
 from vloc.models.imp import KeypointPair
 from vloc.train.data import RGBDFrame, RGBDPairs, covisible_pairs, depth_agrees, read_depth, reproject
@@ -156,7 +157,7 @@ class HomographyMatches:
         H = self.homographies[index].H
         transfers = []
         for features, homography, other in ((features0, H, features1), (features1, np.linalg.inv(H), features0)):
-            transferred = transfer(homography, features.keypoints.astype(np.float64))
+            transferred = apply_homography(homography, features.keypoints.astype(np.float64))
             width, height = (float(v) for v in other.image_size)
             inside = np.all((transferred >= -0.5) & (transferred < (width - 0.5, height - 0.5)), axis=1)
             transfers.append((transferred, np.ones(len(inside), bool), inside))
