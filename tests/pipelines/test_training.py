@@ -27,8 +27,6 @@ def test_train_gnnet_writes_a_checkpoint_the_gnnet_backbone_loads(tmp_path: Path
     )
     checkpoint = tmp_path / "run" / "gnnet.pt"
     assert f"checkpoint: {checkpoint}" in stdout
-    warps = json.loads((tmp_path / "homographies" / "homographies.json").read_text())["pairs"]
-    assert len(warps) == 51 + 10  # one warp of each KITTI and Sacre Coeur photograph: one pair each
     history = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]
     assert [h["epoch"] for h in history] == [1]
     assert 0 <= history[0]["accuracy@3px"] <= 1 and 0 <= history[0]["convergence_rate"] <= 1
