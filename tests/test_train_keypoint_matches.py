@@ -115,7 +115,9 @@ def test_model_tracks_give_the_matches_the_rendered_depth_gives(synthetic_map: d
 
 
 class NamedPairs:
-    """A ground-truth source reduced to its pairs' names: all that negative pairs read."""
+    """A ground-truth source reduced to its pairs' names, a place: all that negative pairs read."""
+
+    is_place = True
 
     def __init__(self, pairs: list[tuple[str, str]]):
         self.pairs = pairs

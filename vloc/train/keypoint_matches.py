@@ -117,9 +117,11 @@ class PosedView:
 
 
 class MatchSource(Protocol):
-    """Image pairs (names in the features file) whose keypoints have ground-truth matches."""
+    """Image pairs (names in the features file) whose keypoints have ground-truth matches. `is_place`: its images show
+    one place that no other source shows, so that an image of it and one of another place make a negative pair."""
 
     pairs: list[tuple[str, str]]
+    is_place: bool
 
     def views(self, index: int) -> tuple[PosedView | RGBDFrame, PosedView | RGBDFrame] | None: ...
 
@@ -130,6 +132,8 @@ class MatchSource(Protocol):
 
 class DepthMatches:
     """The frame pairs of an RGB-D dataset (e.g. a vloc synth scene), ground truth by `keypoint_matches`."""
+
+    is_place = True
 
     def __init__(self, frames: RGBDPairs):
         self.frames, self.pairs = frames, frames.pairs
@@ -144,7 +148,10 @@ class DepthMatches:
 
 class HomographyMatches:
     """The pairs of a `vloc synth-homographies` folder (names as in its images/): ground truth by transferring every
-    keypoint through the homography, as `keypoint_matches` through depth; no relative pose."""
+    keypoint through the homography, as `keypoint_matches` through depth; no relative pose. No place: it warps
+    photographs that another source may show."""
+
+    is_place = False
 
     def __init__(self, root: Path):
         self.homographies = read_homographies(root)
@@ -168,6 +175,8 @@ class ModelMatches:
     """The image pairs of a COLMAP model that observe at least `min_shared_points` common 3D points; ground truth from
     its tracks. The model must have been made (vloc triangulate or sfm) from the features file trained on: its 2D
     points are then the file's keypoints, in order."""
+
+    is_place = True
 
     def __init__(self, path: Path, min_shared_points: int):
         model = read_model(path, need_points=True)
@@ -233,7 +242,7 @@ class ModelMatches:
 
 class KeypointMatchPairs:
     """Training pairs of keypoints: the pairs of one or more ground-truth sources, then `conf.negative_pairs` per
-    pair of negatives (two places' images; a homography folder is no place), the keypoints of a features file holding
+    pair of negatives (images of two sources that are places), the keypoints of a features file holding
     all their images; each sample a random subset (seeded by conf.seed, epoch and index)."""
 
     def __init__(
@@ -242,12 +251,7 @@ class KeypointMatchPairs:
         self.features, self.conf = features, conf
         self.locations = [(source, k) for source in sources for k in range(len(source.pairs))]  # pair index -> these
         self.images_by_source = [sorted({name for pair in source.pairs for name in pair}) for source in sources]
-        # negatives join places: a homography folder warps photographs that another source may show
-        self.places = [
-            images
-            for source, images in zip(sources, self.images_by_source)
-            if not isinstance(source, HomographyMatches)
-        ]
+        self.places = [images for source, images in zip(sources, self.images_by_source) if source.is_place]
         self.num_negatives = round(conf.negative_pairs * len(self.locations)) if len(self.places) > 1 else 0
         missing = sorted({name for images in self.images_by_source for name in images if name not in features})
         if missing:
