@@ -34,7 +34,9 @@ class ALIKED(Extractor):
         self.net = kornia.feature.ALIKED(conf.model_name, conf.max_keypoints, conf.detection_threshold, conf.nms_radius)
         path = packaged_weights(conf.weights, f"{conf.model_name}.pth", "ALIKED")
         state = load_state_dict(path)
-        state.setdefault("dkd.hw_grid", self.net.state_dict()["dkd.hw_grid"])  # a pixel grid kornia builds, no weight
+        # a pixel grid kornia builds itself, no weight; kornia 0.9.0 keeps it in the state dict, 0.9.2 does not
+        if "dkd.hw_grid" in self.net.state_dict():
+            state.setdefault("dkd.hw_grid", self.net.state_dict()["dkd.hw_grid"])
         load_into(self.net, state, path, "ALIKED")
         self.net.eval()
 
