@@ -35,8 +35,9 @@ class ALIKED(Extractor):
         path = packaged_weights(conf.weights, f"{conf.model_name}.pth", "ALIKED")
         state = load_state_dict(path)
         # a pixel grid kornia builds itself, no weight; kornia 0.9.0 keeps it in the state dict, 0.9.2 does not
-        if "dkd.hw_grid" in self.net.state_dict():
-            state.setdefault("dkd.hw_grid", self.net.state_dict()["dkd.hw_grid"])
+        grid = self.net.state_dict().get("dkd.hw_grid")
+        if grid is not None:
+            state.setdefault("dkd.hw_grid", grid)
         load_into(self.net, state, path, "ALIKED")
         self.net.eval()
 
