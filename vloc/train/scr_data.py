@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vloc.errors import FormatError, InputError
+from vloc.geometry.homography import apply_homography
 from vloc.io.images import read_image
 from vloc.io.model import read_model
 from vloc.models.scr import STRIDE, cell_centres, input_size, pinhole_matrix
@@ -119,8 +120,7 @@ def at_cells(maps: dict[str, np.ndarray], warp: np.ndarray, size: tuple[int, int
     """Each (H, W, C) map at the frame pixel that each output cell of the warped view sees (nearest), as (C, h, w);
     nan where that pixel is outside the frame or the map is not finite there."""
     cells = cell_centres(size[1] // STRIDE, size[0] // STRIDE).double().numpy()  # (2, h, w)
-    source = np.linalg.inv(warp) @ np.concatenate([cells, np.ones_like(cells[:1])]).reshape(3, -1)
-    x, y = np.floor(source[:2] / source[2]).astype(int)
+    x, y = np.floor(apply_homography(np.linalg.inv(warp), cells.reshape(2, -1).T)).astype(int).T
     height, width = next(iter(maps.values())).shape[:2]
     inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
     x, y = np.where(inside, x, 0), np.where(inside, y, 0)
