@@ -62,18 +62,18 @@ def scene(tmp_path_factory) -> dict[str, Path]:
 def trained(scene: dict[str, Path], tmp_path_factory) -> Path:
     """A short run validated on the night images, keeping a copy of the training state before the last epoch."""
     out = tmp_path_factory.mktemp("run")
-    save = trainer.save_checkpoint
+    save = trainer.save_training_state
 
-    def save_and_keep(path: Path, net: RecognizerNet, extra: dict) -> None:
-        save(path, net, extra)
-        if extra.get("epoch") == TINY.epochs - 1:
+    def save_and_keep(path: Path, net, optimizer, schedule, epoch: int, history: list, conf) -> None:
+        save(path, net, optimizer, schedule, epoch, history, conf)
+        if epoch == TINY.epochs - 1:
             shutil.copy(path, out / "before_last.pt")
 
-    trainer.save_checkpoint = save_and_keep
+    trainer.save_training_state = save_and_keep
     try:
         trainer.main(TINY, scene["day"], scene["images"], out, validation=(scene["night"], scene["images"]))
     finally:
-        trainer.save_checkpoint = save
+        trainer.save_training_state = save
     return out
 
 

@@ -26,7 +26,6 @@ from vloc.errors import ConfigError, InputError
 from vloc.geometry.rigid2d import Rigid2D
 from vloc.io.crossview import CrossviewDataset, GroundView, PlanarPose, prefiltered, random_prior
 from vloc.io.text import write_text_atomic
-from vloc.models.checkpoint import save_checkpoint
 from vloc.models.crossview import (
     CrossviewConf,
     CrossviewInput,
@@ -39,7 +38,7 @@ from vloc.models.crossview import (
     tile_pixels,
     truth_in_tile,
 )
-from vloc.train.resume import restore
+from vloc.train.resume import restore, save_trained, save_training_state
 
 
 @dataclass(frozen=True)
@@ -254,9 +253,8 @@ def main(dataset: CrossviewDataset, conf: TrainCrossviewConf, out: Path, resume:
         record |= {f"validation_{k}": v for k, v in validate(net, validation, conf).items()}
         history.append(record)
         print(json.dumps(record), flush=True)
-        state = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "epoch": chunk + 1}
-        save_checkpoint(out / "last.pt", net, state | {"history": json.dumps(history), "train_conf": to_json(conf)})
-    save_checkpoint(out / "denseflow.pt", net, {"history": json.dumps(history), "train_conf": to_json(conf)})
+        save_training_state(out / "last.pt", net, optimizer, schedule, chunk + 1, history, conf)
+    save_trained(out / "denseflow.pt", net, history, conf)
     write_text_atomic(
         out / "history.json", json.dumps({"conf": json.loads(to_json(conf)), "history": history}, indent=1)
     )

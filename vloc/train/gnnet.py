@@ -13,17 +13,16 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from vloc.config import to_json
 from vloc.console import progress_bar
 from vloc.dense.base import DenseBackbone, DenseLevel, normalized_level
 from vloc.dense.interpolation import sample_features, sample_values, with_channels_last
 from vloc.errors import ConfigError, InputError
 from vloc.io.text import write_text_atomic
-from vloc.models.checkpoint import load_checkpoint, save_checkpoint
+from vloc.models.checkpoint import load_checkpoint
 from vloc.models.gnnet import GNNet, GNNetConf
 from vloc.train.data import AugmentConf, PairDataset, PairsConf, collate_pairs
 from vloc.train.losses import GNNetLossConf, gnnet_loss, hard_negative_count
-from vloc.train.resume import restore
+from vloc.train.resume import restore, save_trained, save_training_state
 
 
 @dataclass(frozen=True)
@@ -263,17 +262,7 @@ def main(
         }
         history.append(record)
         print(json.dumps(record))
-        save_checkpoint(
-            out / "last.pt",
-            net,
-            {
-                "epoch": epoch + 1,
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "history": json.dumps(history),
-                "train_conf": to_json(conf),
-            },
-        )
-    save_checkpoint(out / "gnnet.pt", net, {"history": json.dumps(history), "train_conf": to_json(conf)})
+        save_training_state(out / "last.pt", net, optimizer, schedule, epoch + 1, history, conf)
+    save_trained(out / "gnnet.pt", net, history, conf)
     write_text_atomic(out / "history.json", json.dumps({"conf": asdict(conf), "epochs": history}, indent=1))
     return out / "gnnet.pt"

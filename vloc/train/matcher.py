@@ -11,16 +11,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vloc.config import to_json
 from vloc.console import progress_bar
 from vloc.errors import ConfigError, InputError
 from vloc.geometry.relative_pose import estimate_relative_pose, pose_auc, relative_pose_errors
 from vloc.geometry.rigid3d import relative_pose
 from vloc.io.text import write_text_atomic
-from vloc.models.checkpoint import save_checkpoint
 from vloc.models.imp import IMP, IMPConf, deep_supervision_loss, mutual_matches
 from vloc.train.keypoint_matches import LEFT_OUT, KeypointMatchesConf, KeypointMatchPairs
-from vloc.train.resume import restore
+from vloc.train.resume import restore, save_trained, save_training_state
 
 
 @dataclass(frozen=True)
@@ -144,8 +142,7 @@ def main(conf: TrainMatcherConf, pairs: KeypointMatchPairs, out: Path, resume: P
         record |= {f"validation_{k}": v for k, v in validate(net, pairs, validation_indices, conf).items()}
         history.append(record)
         print(json.dumps(record))
-        state = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "epoch": epoch + 1}
-        save_checkpoint(out / "last.pt", net, state | {"history": json.dumps(history), "train_conf": to_json(conf)})
-    save_checkpoint(out / "imp.pt", net, {"history": json.dumps(history), "train_conf": to_json(conf)}, half=True)
+        save_training_state(out / "last.pt", net, optimizer, schedule, epoch + 1, history, conf)
+    save_trained(out / "imp.pt", net, history, conf, half=True)
     write_text_atomic(out / "history.json", json.dumps({"conf": asdict(conf), "epochs": history}, indent=1))
     return out / "imp.pt"

@@ -19,16 +19,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vloc.config import to_json
 from vloc.console import progress_bar
 from vloc.errors import ConfigError, InputError
 from vloc.io.images import read_image, resize_max
 from vloc.io.instances import InstanceReader
 from vloc.io.text import write_text_atomic
-from vloc.models.checkpoint import save_checkpoint
 from vloc.models.recognizer import RecognizerNet, RecognizerNetConf
 from vloc.train.data import AugmentConf, augment, uniform
-from vloc.train.resume import restore
+from vloc.train.resume import restore, save_trained, save_training_state
 
 IGNORE = -1  # label of pixels warped in from outside the image
 
@@ -262,18 +260,8 @@ def main(
             record["top1_accuracy"] = top1_accuracy(net, *held_out, conf.visible_share)
         history.append(record)
         print(json.dumps(record))
-        save_checkpoint(
-            out / "last.pt",
-            net,
-            {
-                "epoch": epoch + 1,
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "history": json.dumps(history),
-                "train_conf": to_json(conf),
-            },
-        )
-    save_checkpoint(out / "recognizer.pt", net, {"history": json.dumps(history), "train_conf": to_json(conf)})
+        save_training_state(out / "last.pt", net, optimizer, schedule, epoch + 1, history, conf)
+    save_trained(out / "recognizer.pt", net, history, conf)
     validated_on = "validation images" if validation else "training images"
     write_text_atomic(
         out / "history.json",

@@ -1,4 +1,5 @@
-"""Resuming a training run from the checkpoint written after an epoch (`last.pt`)."""
+"""Checkpoints of a training run: the state written after each epoch (`last.pt`), resumed from, and the trained
+network written at the end."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 
 import torch
 
+from vloc.config import to_json
 from vloc.errors import InputError
-from vloc.models.checkpoint import VlocNetwork, load_checkpoint
+from vloc.models.checkpoint import VlocNetwork, load_checkpoint, save_checkpoint
 
 
 def restore(
@@ -37,3 +39,16 @@ def restore(
     optimizer.load_state_dict(extra["optimizer"])
     schedule.load_state_dict(extra["schedule"])
     return int(extra["epoch"]), json.loads(extra["history"])
+
+
+def save_training_state(
+    path: Path, net: VlocNetwork, optimizer: torch.optim.Optimizer, schedule: Any, epoch: int, history: list, conf: Any
+) -> None:
+    """Write what `restore` reads: `net`, `optimizer` and `schedule` after `epoch`, the history and the run's conf."""
+    state = {"epoch": epoch, "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()}
+    save_checkpoint(path, net, state | {"history": json.dumps(history), "train_conf": to_json(conf)})
+
+
+def save_trained(path: Path, net: VlocNetwork, history: list, conf: Any, half: bool = False) -> None:
+    """Write the trained network with its history and the run's conf (float16 weights if `half`)."""
+    save_checkpoint(path, net, {"history": json.dumps(history), "train_conf": to_json(conf)}, half=half)

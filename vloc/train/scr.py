@@ -15,13 +15,12 @@ import pycolmap
 import torch
 from torch.utils.data import DataLoader
 
-from vloc.config import to_json
 from vloc.console import progress_bar
 from vloc.errors import ConfigError, InputError
 from vloc.geometry.dsac import DsacConf, dsac_pose
 from vloc.geometry.rigid3d import pose_errors, rigid_from_matrix
 from vloc.io.text import write_text_atomic
-from vloc.models.checkpoint import load_checkpoint, save_checkpoint
+from vloc.models.checkpoint import load_checkpoint
 from vloc.models.scr import (
     FusedCoordinateNetwork,
     SceneCoordinateNetwork,
@@ -30,7 +29,7 @@ from vloc.models.scr import (
     normal_angles,
     normal_vectors,
 )
-from vloc.train.resume import restore
+from vloc.train.resume import restore, save_trained, save_training_state
 from vloc.train.scr_data import AugmentationConf, CoordinateFrame, CoordinateSamples, read_labels
 from vloc.train.scr_losses import (
     CoordinateLossConf,
@@ -239,8 +238,7 @@ def main(
             record |= {f"validation_{k}": v for k, v in validate(net, validation_samples, conf).items()}
         history.append(record)
         print(json.dumps(record))
-        state = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "epoch": epoch + 1}
-        save_checkpoint(out / "last.pt", net, state | {"history": json.dumps(history), "train_conf": to_json(conf)})
-    save_checkpoint(out / "scr.pt", net, {"history": json.dumps(history), "train_conf": to_json(conf)})
+        save_training_state(out / "last.pt", net, optimizer, schedule, epoch + 1, history, conf)
+    save_trained(out / "scr.pt", net, history, conf)
     write_text_atomic(out / "history.json", json.dumps({"conf": asdict(conf), "epochs": history}, indent=1))
     return out / "scr.pt"
