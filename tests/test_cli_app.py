@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pycolmap
 import pytest
 from helpers import assert_one_line_error
 from typer.testing import CliRunner
@@ -91,3 +92,56 @@ def test_a_matches_file_to_create_may_be_absent_but_not_a_folder(valid, tmp_path
     (tmp_path / "a_folder.h5").mkdir()
     result = run_with(arguments, tmp_path / "a_folder.h5", valid)
     assert_one_line_error(result, f"MATCHES {tmp_path / 'a_folder.h5'}: is a folder, expected a file")
+
+
+# Each command with its output marked BAD, all inputs valid: the output is checked before any input is read.
+OUTPUT_ARGUMENTS = {
+    "pairs exhaustive OUT": (["pairs", "exhaustive", "BAD", "--list", "FILE"], "file"),
+    "localize RESULTS": (["localize", "DIR", "FILE", "FILE", "FILE", "FILE", "BAD"], "file"),
+    "evaluate poses --out-json": (["evaluate", "poses", "FILE", "FILE", "--out-json", "BAD"], "file"),
+    "sfm OUT": (["sfm", "DIR", "FILE", "FILE", "FILE", "BAD"], "folder"),
+    "locate OUT": (["locate", "DIR", "DIR", "BAD"], "folder"),
+}
+
+
+def unwritable_output(kind: str, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+    """An output path that cannot be written for reason `kind`, and the message it gets."""
+    if kind == "wrong kind":
+        if expected == "file":
+            (tmp_path / "a_folder").mkdir()
+            return tmp_path / "a_folder", "is a folder, expected a file to write"
+        (tmp_path / "a_file").write_text("x\n")
+        return tmp_path / "a_file", "is a file, expected a folder to write into"
+    if kind == "under a file":
+        (tmp_path / "a_file").write_text("x\n")
+        return tmp_path / "a_file" / "sub" / "out", f"cannot be created: {tmp_path / 'a_file'} is a file"
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if os.access(locked, os.W_OK):  # root: permissions do not apply, so os.access is made to say so
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode: real_access(p, mode) and not (Path(p) == locked and mode & 2))
+    return locked / "new" / "out", f"cannot be written: {locked} is not writable (permission denied)"
+
+
+@pytest.mark.parametrize("kind", ["wrong kind", "under a file", "not writable"])
+@pytest.mark.parametrize("command", OUTPUT_ARGUMENTS)
+def test_output_mistakes_are_one_line_before_any_work(command: str, kind: str, valid, tmp_path: Path, monkeypatch):
+    arguments, expected = OUTPUT_ARGUMENTS[command]
+    bad, message = unwritable_output(kind, expected, tmp_path, monkeypatch)
+    result = run_with(arguments, bad, valid)
+    assert_one_line_error(result, f"{command.split()[-1]} {bad}: {message}")
+
+
+def test_a_file_system_refusal_during_a_command_is_one_line(tmp_path: Path):
+    """What the checks cannot foresee (here the plot beside the report is a folder) ends the command in one line
+    naming the path, after the report table."""
+    from vloc.io.text import write_poses
+
+    pose = pycolmap.Rigid3d()
+    write_poses(tmp_path / "results.txt", {"q.jpg": pose})
+    (tmp_path / "report.png").mkdir()
+    arguments = ["evaluate", "poses", str(tmp_path / "results.txt"), str(tmp_path / "results.txt")]
+    result = CliRunner().invoke(app, [*arguments, "--threshold", "1,1", "--out-json", str(tmp_path / "report.json")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1] == f"error: {tmp_path / 'report.png'}: Is a directory"

@@ -49,11 +49,28 @@ def path_problem(path: Path, kind: str) -> str | None:
     return None
 
 
-def check_paths(param: typer.CallbackParam, value: PathArgument, kind: str) -> PathArgument:
-    """`value` (one path, None or several) if each path is a readable `kind`, else one error line naming the
-    argument and the path."""
+def output_problem(path: Path, kind: str) -> str | None:
+    """Why a `kind` ('file' or 'folder') cannot be written at `path`, or None if it can: the path is of the other
+    kind, or the nearest existing folder at or above it is a file or not writable."""
+    if kind == "file" and path.is_dir():
+        return "is a folder, expected a file to write"
+    if kind == "folder" and path.exists() and not path.is_dir():
+        return "is a file, expected a folder to write into"
+    existing = path if kind == "folder" else path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"cannot be created: {existing} is a file"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot be written: {existing} is not writable (permission denied)"
+    return None
+
+
+def check_paths(param: typer.CallbackParam, value: PathArgument, kind: str, output: bool = False) -> PathArgument:
+    """`value` (one path, None or several) if each path is a readable `kind` (a writable one if `output`), else one
+    error line naming the argument and the path."""
     for path in value if isinstance(value, (list, tuple)) else [value]:
-        problem = None if path is None else path_problem(path, kind)
+        problem = None if path is None else (output_problem if output else path_problem)(path, kind)
         if problem:
             name = max(param.opts, key=len) if param.param_type_name == "option" else (param.name or "").upper()
             fail(f"{name} {path}: {problem}")
@@ -83,6 +100,18 @@ def file_to_extend(param: typer.CallbackParam, value: PathArgument) -> PathArgum
     return value
 
 
+def writable_file(param: typer.CallbackParam, value: PathArgument) -> PathArgument:
+    """Typer callback of an output file argument, checked before any work: a folder there, or a place where no file
+    can be written, is a one-line error."""
+    return check_paths(param, value, "file", output=True)
+
+
+def writable_folder(param: typer.CallbackParam, value: PathArgument) -> PathArgument:
+    """Typer callback of an output folder argument, checked before any work: a file there, or a place where no
+    folder can be made, is a one-line error."""
+    return check_paths(param, value, "folder", output=True)
+
+
 PATH_CHECKS = (existing_file, existing_folder, existing_path, file_to_extend)
 
 
@@ -95,8 +124,8 @@ def checks_own_paths(function: Callable) -> None:
 
 
 def stage(parent: typer.Typer, name: str, help_text: str, example: str) -> Callable:
-    """Register a command on `parent` whose VlocErrors, and the failed checks of its file and folder arguments, print
-    as one line; the help ends with an example."""
+    """Register a command on `parent` whose VlocErrors, the file system's refusals (an OSError naming a file) and the
+    failed checks of its file and folder arguments print as one line; the help ends with an example."""
 
     def register(function: Callable) -> Callable:
         checks_own_paths(function)
@@ -107,6 +136,10 @@ def stage(parent: typer.Typer, name: str, help_text: str, example: str) -> Calla
                 return function(*args, **kwargs)
             except VlocError as error:
                 fail(str(error))
+            except OSError as error:
+                if error.filename is None:  # not a file's problem: a bug, shown whole
+                    raise
+                fail(f"{error.filename2 or error.filename}: {error.strerror or error}")  # a rename's target second
 
         text = f"{help_text}\n\nExample:\n\n    {example}"
         return parent.command(name, help=text)(run)
@@ -124,9 +157,13 @@ def parse_pair(text: str, option: str, meaning: str) -> tuple[float, float]:
 
 
 def output_file(path: Path, self_describing_name: str) -> Path:
-    """An output argument, which names a file: a folder is refused, naming the file it could hold."""
+    """An output argument, which names a file, checked as `writable_file` does: a folder is refused naming the file
+    it could hold."""
     if path.is_dir():
         raise InputError(f"{path}: is a folder; give the output file, e.g. {path / self_describing_name}")
+    problem = output_problem(path, "file")
+    if problem:
+        raise InputError(f"{path}: {problem}")
     return path
 
 

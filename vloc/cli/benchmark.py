@@ -18,6 +18,8 @@ from vloc.cli.app import (
     parse_pair,
     stage,
     sub_app,
+    writable_file,
+    writable_folder,
 )
 
 benchmark_app = sub_app("benchmark", "Time recipes and stages (median of repetitions); results as JSON.")
@@ -32,7 +34,7 @@ benchmark_app = sub_app("benchmark", "Time recipes and stages (median of repetit
 )
 def recipe(
     recipe_path: Path = typer.Argument(..., help="A pipelines/*.sh recipe.", callback=existing_file),
-    out: Path = typer.Argument(..., help="Output folder (one sub-folder per run)."),
+    out: Path = typer.Argument(..., help="Output folder (one sub-folder per run).", callback=writable_folder),
     repeat: int = typer.Option(3, "--repeat", help="Number of runs."),
     args: list[str] = typer.Option([], "--arg", help="Extra arguments passed to the recipe after OUT."),
 ) -> None:
@@ -60,7 +62,7 @@ def recipe(
 )
 def foundation(
     images: Path = typer.Argument(..., help="Image folder.", callback=existing_folder),
-    out: Path = typer.Argument(..., help="Output JSON."),
+    out: Path = typer.Argument(..., help="Output JSON.", callback=writable_file),
     conf: str = typer.Option("sift", "--conf", help="Extraction preset."),
     match_conf: str | None = typer.Option(
         None, "--match-conf", help="Matcher preset (default: hamming for orb, nn-ratio otherwise), e.g. lightglue."
@@ -88,7 +90,7 @@ def matchers(
     images: Path = typer.Argument(
         ..., help="Image folder (names in order: neighbours overlap).", callback=existing_folder
     ),
-    out: Path = typer.Argument(..., help="Output JSON."),
+    out: Path = typer.Argument(..., help="Output JSON.", callback=writable_file),
     conf: str = typer.Option("sift", "--conf", help="Extraction preset."),
     match_confs: list[str] = typer.Option(["nn-ratio"], "--match-conf", help="Matcher preset, repeatable."),
     sizes: list[int] = typer.Option([1024, 2048], "--keypoints", help="Keypoints per image, repeatable."),
@@ -119,7 +121,9 @@ def matchers(
     "vloc benchmark retrieval outputs/bench-retrieval.json --dim 512",
 )
 def retrieval(
-    out: Path = typer.Argument(..., help="Output JSON; the plot is written with the suffix .png."),
+    out: Path = typer.Argument(
+        ..., help="Output JSON; the plot is written with the suffix .png.", callback=writable_file
+    ),
     dim: int = typer.Option(512, "--dim", help="Descriptor dimension."),
     sizes: list[int] = typer.Option([1_000, 10_000, 100_000, 1_000_000], "--size", help="Database sizes, repeatable."),
     repeat: int = typer.Option(20, "--repeat", help="Repetitions per size (the median is reported)."),
@@ -162,7 +166,7 @@ def basin(
     ground_truth: Path = typer.Argument(
         ..., help="True poses of the queries (results format).", callback=existing_file
     ),
-    out: Path = typer.Argument(..., help="Output JSON."),
+    out: Path = typer.Argument(..., help="Output JSON.", callback=writable_file),
     images: Path | None = typer.Option(
         None, help="Image folder (dense features computed on the fly).", callback=existing_folder
     ),
@@ -218,7 +222,7 @@ def dense_matching(
         ..., help="Triangulated COLMAP model (correspondences from its 3D points).", callback=existing_folder
     ),
     images: Path = typer.Argument(..., help="Image folder of the model.", callback=existing_folder),
-    out: Path = typer.Argument(..., help="Output JSON."),
+    out: Path = typer.Argument(..., help="Output JSON.", callback=writable_file),
     backbone: list[str] = typer.Option(["dsift"], "--backbone", help="Dense preset, or gnnet:CHECKPOINT (repeatable)."),
     max_pairs: int = typer.Option(40, help="Image pairs evaluated, evenly spread over those sharing enough points."),
     max_side: int = typer.Option(640, help="Images resized to this longer side."),
@@ -284,7 +288,7 @@ def ransac_seeds(
     ground_truth: Path = typer.Argument(
         ..., help="Poses file or COLMAP model with the queries' true poses.", callback=existing_path
     ),
-    out: Path = typer.Argument(..., help="Output JSON."),
+    out: Path = typer.Argument(..., help="Output JSON.", callback=writable_file),
     seeds: int = typer.Option(8, "--seeds", help="Number of RANSAC seeds (0, 1, ...)."),
     dataset_json: Path | None = typer.Option(
         None,
@@ -340,7 +344,9 @@ def ransac_seeds(
 def compare_runs(
     before: Path = typer.Argument(..., help="Output folder of the first run.", callback=existing_folder),
     after: Path = typer.Argument(..., help="Output folder of the second run.", callback=existing_folder),
-    out_json: Path | None = typer.Option(None, "--out-json", help="Write the comparison as JSON."),
+    out_json: Path | None = typer.Option(
+        None, "--out-json", help="Write the comparison as JSON.", callback=writable_file
+    ),
 ) -> None:
     from vloc.benchmark.compare import compare_runs as compare
     from vloc.io.text import write_text_atomic
@@ -380,7 +386,9 @@ def compare_runs(
     "vloc benchmark scale outputs/bench-scale.json --size 10000 --size 100000 --size 1000000 --workers 1 --workers 2",
 )
 def scale(
-    out: Path = typer.Argument(..., help="Output JSON; the plot is written with the suffix .png."),
+    out: Path = typer.Argument(
+        ..., help="Output JSON; the plot is written with the suffix .png.", callback=writable_file
+    ),
     images: Path | None = typer.Option(
         None, "--images", help="Images to extract (default: 160 synthetic views).", callback=existing_folder
     ),
@@ -451,7 +459,7 @@ def scale(
 def versus_hloc(
     prepared: Path = typer.Argument(..., help="A folder written by `vloc prepare`.", callback=existing_folder),
     images: Path = typer.Argument(..., help="The dataset's image folder.", callback=existing_folder),
-    out: Path = typer.Argument(..., help="Output folder (one sub-folder per tool and run)."),
+    out: Path = typer.Argument(..., help="Output folder (one sub-folder per tool and run).", callback=writable_folder),
     repeat: int = typer.Option(3, "--repeat", help="Runs of each tool."),
     features: str = typer.Option("sift", "--features", help="vloc's local-feature preset (hloc runs its 'sift')."),
 ) -> None:

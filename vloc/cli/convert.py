@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import console, existing_file, existing_folder, parse_pair, stage, sub_app
+from vloc.cli.app import console, existing_file, existing_folder, parse_pair, stage, sub_app, writable_folder
 
 convert_app = sub_app(
     "convert",
@@ -55,7 +55,7 @@ def kapture(
     kapture_folder: Path = typer.Argument(
         ..., help="Mapping kapture folder (sensors/, reconstruction/).", callback=existing_folder
     ),
-    out: Path = typer.Argument(..., help="Output folder."),
+    out: Path = typer.Argument(..., help="Output folder.", callback=writable_folder),
     query_kapture: list[Path] = typer.Option(
         [], "--query-kapture", help="Kapture folder of query images, repeatable.", callback=existing_folder
     ),
@@ -123,7 +123,7 @@ def kapture(
 )
 def to_kapture(
     model: Path = typer.Argument(..., help="COLMAP model folder.", callback=existing_folder),
-    out: Path = typer.Argument(..., help="Output kapture folder."),
+    out: Path = typer.Argument(..., help="Output kapture folder.", callback=writable_folder),
     images: Path | None = typer.Option(None, "--images", help="Image folder of the model.", callback=existing_folder),
     queries: Path | None = typer.Option(
         None,
@@ -171,7 +171,7 @@ def to_kapture(
 )
 def colmap(
     model: Path = typer.Argument(..., help="COLMAP model folder.", callback=existing_folder),
-    out: Path = typer.Argument(..., help="Output folder."),
+    out: Path = typer.Argument(..., help="Output folder.", callback=writable_folder),
     images: Path = typer.Option(..., "--images", help="Image folder of the model.", callback=existing_folder),
     queries: Path | None = typer.Option(
         None, "--queries", help="Names of the model's images that are queries.", callback=existing_file
@@ -205,7 +205,7 @@ def colmap(
 )
 def hloc(
     outputs: Path = typer.Argument(..., help="hloc outputs folder.", callback=existing_folder),
-    out: Path = typer.Argument(..., help="Output folder."),
+    out: Path = typer.Argument(..., help="Output folder.", callback=writable_folder),
     images: Path = typer.Option(..., "--images", help="Image folder of the dataset.", callback=existing_folder),
     model: Path | None = typer.Option(None, "--model", help="The SfM model folder.", callback=existing_folder),
     queries: Path | None = typer.Option(
@@ -236,7 +236,7 @@ def hloc(
 )
 def nvm(
     nvm_file: Path = typer.Argument(..., help="NVM model file (.nvm).", callback=existing_file),
-    out_model: Path = typer.Argument(..., help="Output COLMAP model folder."),
+    out_model: Path = typer.Argument(..., help="Output COLMAP model folder.", callback=writable_folder),
     images: Path = typer.Option(
         ..., "--images", help="Image folder the NVM's names are relative to.", callback=existing_folder
     ),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import console, existing_file, existing_folder, stage, sub_app
+from vloc.cli.app import console, existing_file, existing_folder, stage, sub_app, writable_file, writable_folder
 
 crossview_app = sub_app(
     "crossview",
@@ -28,7 +28,7 @@ crossview_app = sub_app(
 def prepare(
     layout: str = typer.Argument(..., help="kitti, vigor or ford."),
     root: Path = typer.Argument(..., help="The dataset's folder.", callback=existing_folder),
-    out: Path = typer.Argument(..., help="Output folder for crossview.json."),
+    out: Path = typer.Argument(..., help="Output folder for crossview.json.", callback=writable_folder),
     split_file: list[Path] = typer.Option([], help="kitti: a split file (repeatable).", callback=existing_file),
     area: str = typer.Option("same", help="vigor: same or cross area splits."),
     log: list[str] = typer.Option([], help="ford: a log to use (repeatable; default all)."),
@@ -71,7 +71,7 @@ def prepare(
 def localize(
     dataset: Path = typer.Argument(..., help="Cross-view dataset folder (crossview.json).", callback=existing_folder),
     checkpoint: Path = typer.Argument(..., help="DenseFlow checkpoint (vloc train crossview).", callback=existing_file),
-    out: Path = typer.Argument(..., help="Output poses file."),
+    out: Path = typer.Argument(..., help="Output poses file.", callback=writable_file),
     split: str | None = typer.Option(None, help="Only the views of this split, e.g. test."),
     condition: str | None = typer.Option(None, help="Only the views of this condition, e.g. night."),
     method: str = typer.Option("flow", help="flow (DenseFlow), flow-unweighted, or correlation (the baseline)."),
@@ -98,7 +98,9 @@ def localize(
 def evaluate(
     dataset: Path = typer.Argument(..., help="Cross-view dataset folder (crossview.json).", callback=existing_folder),
     results: Path = typer.Argument(..., help="Poses from vloc crossview localize.", callback=existing_file),
-    json_out: Path | None = typer.Option(None, "--json", help="Also write the metrics as JSON here."),
+    json_out: Path | None = typer.Option(
+        None, "--json", help="Also write the metrics as JSON here.", callback=writable_file
+    ),
 ) -> None:
     from rich.table import Table
 

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import console, existing_file, existing_folder, existing_path, parse_pair, stage, sub_app
+from vloc.cli.app import (
+    console,
+    existing_file,
+    existing_folder,
+    existing_path,
+    parse_pair,
+    stage,
+    sub_app,
+    writable_file,
+)
 
 evaluate_app = sub_app(
     "evaluate", "Evaluate poses, their consistency with the ground truth, retrieval, and the matches of image pairs."
@@ -39,9 +48,12 @@ def poses(
         help="Query names to evaluate (default: the dataset's query list, else all of the ground truth).",
         callback=existing_file,
     ),
-    out_json: Path | None = typer.Option(None, "--out-json", help="Write the report as JSON."),
+    out_json: Path | None = typer.Option(None, "--out-json", help="Write the report as JSON.", callback=writable_file),
     plot: Path | None = typer.Option(
-        None, "--plot", help="Write cumulative error curves as PNG (default with --out-json: beside it, as <stem>.png)."
+        None,
+        "--plot",
+        help="Write cumulative error curves as PNG (default with --out-json: beside it, as <stem>.png).",
+        callback=writable_file,
     ),
     model_units: bool = typer.Option(
         False,
@@ -107,7 +119,7 @@ def consistency(
         ),
         callback=existing_file,
     ),
-    out_json: Path | None = typer.Option(None, "--out-json", help="Write the report as JSON."),
+    out_json: Path | None = typer.Option(None, "--out-json", help="Write the report as JSON.", callback=writable_file),
 ) -> None:
     from vloc.evaluate import consistency as stage_module
     from vloc.evaluate.setup import dataset_conditions, query_names
@@ -155,7 +167,7 @@ def retrieval(
     ks: list[int] = typer.Option([1, 5, 10], "--k", help="Recall at k, repeatable."),
     max_distance: float = typer.Option(0.5, "--max-distance", help="Largest camera-centre distance, metres."),
     max_angle: float = typer.Option(30.0, "--max-angle", help="Largest angle between optical axes, degrees."),
-    out_json: Path | None = typer.Option(None, "--out-json", help="Write the report as JSON."),
+    out_json: Path | None = typer.Option(None, "--out-json", help="Write the report as JSON.", callback=writable_file),
 ) -> None:
     from vloc.evaluate import retrieval as stage_module
     from vloc.io.text import read_image_list
@@ -197,7 +209,9 @@ def pairs(
     epipolar_threshold: float = typer.Option(
         5e-4, "--epipolar-threshold", help="Correct match: epipolar distance below this, normalised coordinates."
     ),
-    out_json: Path | None = typer.Option(None, "--out-json", help="Write the report (summary and per pair) as JSON."),
+    out_json: Path | None = typer.Option(
+        None, "--out-json", help="Write the report (summary and per pair) as JSON.", callback=writable_file
+    ),
 ) -> None:
     from vloc.evaluate import pairs as stage_module
 
@@ -219,7 +233,7 @@ def pairs(
 def submission(
     results: Path = typer.Argument(..., help="Results file of the localizer.", callback=existing_file),
     dataset_json: Path = typer.Argument(..., help="dataset.json of `vloc prepare`.", callback=existing_file),
-    out: Path = typer.Argument(..., help="Output submission file."),
+    out: Path = typer.Argument(..., help="Output submission file.", callback=writable_file),
     allow_missing: bool = typer.Option(
         False, "--allow-missing", help="Leave queries without a pose out (the server counts them as not localized)."
     ),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import console, existing_file, existing_folder, stage, sub_app
+from vloc.cli.app import console, existing_file, existing_folder, stage, sub_app, writable_file
 
 instances_app = sub_app("instances", "Global instance labels of database images (LBR-style recognition).")
 
@@ -24,7 +24,7 @@ def build(
     model: Path = typer.Argument(
         ..., help="Triangulated COLMAP model of the database images.", callback=existing_folder
     ),
-    out: Path = typer.Argument(..., help="Output instances file (.h5)."),
+    out: Path = typer.Argument(..., help="Output instances file (.h5).", callback=writable_file),
     masks: Path | None = typer.Option(
         None, help="Folder of instance masks: the image's relative name with .png.", callback=existing_folder
     ),

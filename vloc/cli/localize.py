@@ -19,6 +19,7 @@ from vloc.cli.app import (
     existing_folder,
     file_to_extend,
     stage,
+    writable_file,
 )
 
 
@@ -56,7 +57,7 @@ def localize(
     matches: Path = typer.Argument(
         ..., help="Matches file of the query pairs (--method lbr: read and added to).", callback=file_to_extend
     ),
-    results: Path = typer.Argument(..., help="Output results file."),
+    results: Path = typer.Argument(..., help="Output results file.", callback=writable_file),
     set_: list[str] = typer.Option(
         [],
         "--set",

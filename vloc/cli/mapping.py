@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from vloc.cli.app import app, console, existing_file, existing_folder, stage
+from vloc.cli.app import app, console, existing_file, existing_folder, stage, writable_folder
 
 OUT_HELP = "Output model folder: a new one, or a COLMAP model folder to replace; anything else is refused."
 
@@ -27,7 +27,7 @@ def triangulate(
     pairs: Path = typer.Argument(..., help="Mapping pairs file.", callback=existing_file),
     features: Path = typer.Argument(..., help="Features file.", callback=existing_file),
     matches: Path = typer.Argument(..., help="Matches file of the mapping pairs.", callback=existing_file),
-    out: Path = typer.Argument(..., help=OUT_HELP),
+    out: Path = typer.Argument(..., help=OUT_HELP, callback=writable_folder),
     set_: list[str] = typer.Option([], "--set", help="Override, e.g. max_epipolar_error=2 or min_angle=1."),
 ) -> None:
     from vloc.config import override
@@ -64,7 +64,7 @@ def points_from_depth(
         ..., help="COLMAP model with posed images (vloc prepare's reference/).", callback=existing_folder
     ),
     features: Path = typer.Argument(..., help="Features file of the database images.", callback=existing_file),
-    out: Path = typer.Argument(..., help=OUT_HELP),
+    out: Path = typer.Argument(..., help=OUT_HELP, callback=writable_folder),
     xyz: Path = typer.Option(
         ..., "--xyz", help="Folder of the point maps (the dataset's root).", callback=existing_folder
     ),
@@ -104,7 +104,7 @@ def sfm(
     pairs: Path = typer.Argument(..., help="Pairs file.", callback=existing_file),
     features: Path = typer.Argument(..., help="Features file.", callback=existing_file),
     matches: Path = typer.Argument(..., help="Matches file.", callback=existing_file),
-    out: Path = typer.Argument(..., help=OUT_HELP),
+    out: Path = typer.Argument(..., help=OUT_HELP, callback=writable_folder),
     set_: list[str] = typer.Option([], "--set", help="Override, e.g. min_num_inliers=30."),
 ) -> None:
     from vloc.config import override
@@ -137,7 +137,9 @@ def sfm(
 )
 def map_(
     images: Path = typer.Argument(..., help="Folder of photos (sub-folders included).", callback=existing_folder),
-    map_dir: Path = typer.Argument(..., help="Output folder: model/, features, pairs, matches, map.json."),
+    map_dir: Path = typer.Argument(
+        ..., help="Output folder: model/, features, pairs, matches, map.json.", callback=writable_folder
+    ),
     conf: str = typer.Option(
         "sift-colmap", "--conf", help="Local-feature preset: sift-colmap, sift, orb (with --matcher hamming)."
     ),
@@ -180,7 +182,7 @@ def map_(
 def locate(
     map_dir: Path = typer.Argument(..., help="Folder written by vloc map.", callback=existing_folder),
     query_images: Path = typer.Argument(..., help="Folder of the photos to localize.", callback=existing_folder),
-    out: Path = typer.Argument(..., help="Output folder."),
+    out: Path = typer.Argument(..., help="Output folder.", callback=writable_folder),
     image_list: Path | None = typer.Option(
         None, "--list", help="Only these photos (names relative to QUERY_IMAGES).", callback=existing_file
     ),

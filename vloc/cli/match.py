@@ -18,6 +18,7 @@ from vloc.cli.app import (
     output_file,
     stage,
     sub_app,
+    writable_file,
 )
 
 match_app = sub_app("match", "Correspondences of image pairs: from local features, or sparse-to-dense.")
@@ -91,8 +92,10 @@ def sparse_to_dense(
     model: Path = typer.Argument(
         ..., help="The triangulated model (its keypoints with 3D points).", callback=existing_folder
     ),
-    keypoints: Path = typer.Argument(..., help="Output features file of the query keypoints found (.h5)."),
-    out: Path = typer.Argument(..., help="Output matches file (.h5)."),
+    keypoints: Path = typer.Argument(
+        ..., help="Output features file of the query keypoints found (.h5).", callback=writable_file
+    ),
+    out: Path = typer.Argument(..., help="Output matches file (.h5).", callback=writable_file),
     set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. dense.backbone=gnnet."),
     dense: Path | None = typer.Option(
         None, help="Dense features file of the queries (vloc extract dense).", callback=existing_file

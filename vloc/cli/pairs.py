@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import console, existing_file, existing_folder, stage, sub_app
+from vloc.cli.app import console, existing_file, existing_folder, stage, sub_app, writable_file
 
 pairs_app = sub_app("pairs", "Choose image pairs to match (writes a pairs file: 'name0 name1' per line).")
 
@@ -32,7 +32,7 @@ def _names(image_list: Path | None, features: Path | None, what: str) -> list[st
     "vloc pairs exhaustive outputs/pairs-query.txt --list queries.txt --ref-list mapping.txt",
 )
 def exhaustive(
-    out: Path = typer.Argument(..., help="Output pairs file."),
+    out: Path = typer.Argument(..., help="Output pairs file.", callback=writable_file),
     image_list: Path | None = typer.Option(None, "--list", help="Image names, one per line.", callback=existing_file),
     features: Path | None = typer.Option(
         None, "--features", help="Take the image names from a features file.", callback=existing_file
@@ -66,7 +66,7 @@ def exhaustive(
     "--num 10 --max-angle 30",
 )
 def from_poses(
-    out: Path = typer.Argument(..., help="Output pairs file."),
+    out: Path = typer.Argument(..., help="Output pairs file.", callback=writable_file),
     model: Path | None = typer.Option(
         None, "--model", help="COLMAP model folder with posed images.", callback=existing_folder
     ),
@@ -105,7 +105,7 @@ def from_poses(
     "vloc pairs covisibility outputs/pairs-covis.txt --model outputs/sfm --num 20",
 )
 def covisibility(
-    out: Path = typer.Argument(..., help="Output pairs file."),
+    out: Path = typer.Argument(..., help="Output pairs file.", callback=writable_file),
     model: Path = typer.Option(..., "--model", help="COLMAP model folder with 3D points.", callback=existing_folder),
     num: int = typer.Option(20, "--num", help="Neighbours per image."),
 ) -> None:
@@ -139,7 +139,7 @@ def _global_names(image_list: Path | None, prefix: str | None, descriptors: Path
     "--query-prefix query/ --db-prefix db/",
 )
 def retrieval(
-    out: Path = typer.Argument(..., help="Output pairs file (query first, in rank order)."),
+    out: Path = typer.Argument(..., help="Output pairs file (query first, in rank order).", callback=writable_file),
     descriptors: Path = typer.Option(
         ..., "--descriptors", help="Global descriptors of the queries (and of the database).", callback=existing_file
     ),
@@ -216,7 +216,7 @@ def retrieval(
     "--loop-descriptors outputs/global-netvlad.h5 --loop-num 5 --loop-min-gap 30",
 )
 def sequential(
-    out: Path = typer.Argument(..., help="Output pairs file."),
+    out: Path = typer.Argument(..., help="Output pairs file.", callback=writable_file),
     image_list: Path = typer.Option(
         ..., "--list", help="Image names in video order, one per line.", callback=existing_file
     ),
@@ -250,7 +250,7 @@ def sequential(
     "--max-pairs 10",
 )
 def instances(
-    out: Path = typer.Argument(..., help="Output pairs file (query first, in group order)."),
+    out: Path = typer.Argument(..., help="Output pairs file (query first, in group order).", callback=writable_file),
     recognitions: Path = typer.Option(
         ..., "--recognitions", help="Recognised instances of the queries (vloc recognize).", callback=existing_file
     ),

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from vloc.cli.app import app, console, existing_file, existing_folder, parse_pair, stage
+from vloc.cli.app import app, console, existing_file, existing_folder, parse_pair, stage, writable_folder
 
 if TYPE_CHECKING:
     from vloc.datasets import Dataset
@@ -58,7 +58,7 @@ DATASETS = (
 )
 def prepare(
     dataset: str = typer.Argument(..., help=f"One of {', '.join(DATASETS)}."),
-    out: Path = typer.Argument(..., help="Output folder."),
+    out: Path = typer.Argument(..., help="Output folder.", callback=writable_folder),
     root: Path | None = typer.Option(
         None, "--root", help="Dataset folder (for colmap: the COLMAP model folder).", callback=existing_folder
     ),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import app, console, existing_file, existing_folder, stage
+from vloc.cli.app import app, console, existing_file, existing_folder, stage, writable_file
 
 
 @stage(
@@ -27,7 +27,7 @@ def recognize(
     features: Path = typer.Argument(
         ..., help="Local features of the queries (and the database, without --db-features).", callback=existing_file
     ),
-    out: Path = typer.Argument(..., help="Output recognitions file (.h5)."),
+    out: Path = typer.Argument(..., help="Output recognitions file (.h5).", callback=writable_file),
     query_list: Path = typer.Option(..., "--queries", help="Query image names, one per line.", callback=existing_file),
     conf: str = typer.Option("vote", "--conf", help="Recognizer: vote or seg."),
     set_: list[str] = typer.Option(

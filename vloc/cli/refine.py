@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import app, console, existing_file, existing_folder, stage
+from vloc.cli.app import app, console, existing_file, existing_folder, stage, writable_file
 
 
 @stage(
@@ -26,7 +26,7 @@ def refine(
     pairs: Path = typer.Argument(
         ..., help="Query-to-database pairs (reference images, in retrieval order).", callback=existing_file
     ),
-    results: Path = typer.Argument(..., help="Output results file."),
+    results: Path = typer.Argument(..., help="Output results file.", callback=writable_file),
     poses: Path | None = typer.Option(
         None,
         help="Initial poses: PnP results (its _log.json names the images used) or a prior.",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import app, existing_folder, stage
+from vloc.cli.app import app, existing_folder, stage, writable_folder
 
 
 @stage(
@@ -18,7 +18,7 @@ from vloc.cli.app import app, existing_folder, stage
     "vloc synth outputs/synth --num-cameras 30 --seed 0",
 )
 def synth(
-    out: Path = typer.Argument(..., help="Output folder."),
+    out: Path = typer.Argument(..., help="Output folder.", callback=writable_folder),
     seed: int = typer.Option(0, help="Random seed: the same seed gives byte-identical outputs."),
     num_cameras: int = typer.Option(40, help="Number of camera poses (each rendered in every condition)."),
     width: int = typer.Option(640, help="Image width in pixels."),
@@ -59,7 +59,7 @@ def synth(
     "--set num_renders=300",
 )
 def synth_twin(
-    out: Path = typer.Argument(..., help="Output folder (new)."),
+    out: Path = typer.Argument(..., help="Output folder (new).", callback=writable_folder),
     root: Path = typer.Option(..., help="7-Scenes scene folder (frames/, splits/).", callback=existing_folder),
     split: str = typer.Option("easy", help="Split whose mapping frames make the twin: easy or hard."),
     max_frames: int = typer.Option(0, help="Use at most this many mapping frames, evenly spaced (0: all)."),
@@ -98,7 +98,7 @@ def synth_twin(
     "vloc synth-crossview outputs/crossview_data --set num_scenes=40 --set num_test_scenes=8",
 )
 def synth_crossview(
-    out: Path = typer.Argument(..., help="Output folder."),
+    out: Path = typer.Argument(..., help="Output folder.", callback=writable_folder),
     seed: int = typer.Option(0, help="Random seed; scene k is drawn from (seed, k)."),
     set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. num_scenes=10 or height=96."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Render every scene again, even those already written."),
@@ -121,7 +121,7 @@ def synth_crossview(
     "vloc synth-homographies outputs/homographies ../shared/data/hloc_sacre_coeur/mapping --set warps_per_image=3",
 )
 def synth_homographies(
-    out: Path = typer.Argument(..., help="Output folder."),
+    out: Path = typer.Argument(..., help="Output folder.", callback=writable_folder),
     folders: list[Path] = typer.Argument(
         ..., help="Folders of photographs (their names must differ).", callback=existing_folder
     ),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import console, existing_file, existing_folder, stage, sub_app
+from vloc.cli.app import console, existing_file, existing_folder, stage, sub_app, writable_folder
 
 train_app = sub_app("train", "Train vloc's own models.")
 
@@ -23,7 +23,9 @@ train_app = sub_app("train", "Train vloc's own models.")
     "outputs/gnnet-train/validation --set epochs=6",
 )
 def gnnet(
-    out: Path = typer.Argument(..., help="Output folder for checkpoints and the training history."),
+    out: Path = typer.Argument(
+        ..., help="Output folder for checkpoints and the training history.", callback=writable_folder
+    ),
     synthetic: Path | None = typer.Option(None, help="A vloc synth folder to train on.", callback=existing_folder),
     colmap_model: Path | None = typer.Option(
         None, help="A COLMAP model to train on (with --images).", callback=existing_folder
@@ -71,7 +73,9 @@ def gnnet(
     "--images outputs/street/scene/images --set epochs=60",
 )
 def recognizer(
-    out: Path = typer.Argument(..., help="Output folder for checkpoints and the training history."),
+    out: Path = typer.Argument(
+        ..., help="Output folder for checkpoints and the training history.", callback=writable_folder
+    ),
     instances: Path = typer.Option(
         ..., help="instances.h5 with a label mask per database image.", callback=existing_file
     ),
@@ -116,7 +120,9 @@ def recognizer(
     "--features outputs/imp-train/feats-sift.h5 --set epochs=10",
 )
 def matcher(
-    out: Path = typer.Argument(..., help="Output folder for checkpoints and the training history."),
+    out: Path = typer.Argument(
+        ..., help="Output folder for checkpoints and the training history.", callback=writable_folder
+    ),
     features: Path = typer.Option(
         ..., help="Local features of every training image (vloc extract local).", callback=existing_file
     ),
@@ -163,7 +169,9 @@ def matcher(
     "outputs/scr-coord-twin/scr.pt --set epochs=10",
 )
 def scr(
-    out: Path = typer.Argument(..., help="Output folder for checkpoints and the training history."),
+    out: Path = typer.Argument(
+        ..., help="Output folder for checkpoints and the training history.", callback=writable_folder
+    ),
     synthetic: Path = typer.Option(..., help="A vloc synth folder to train on.", callback=existing_folder),
     condition: str = typer.Option("day", help="The conditions whose frames are trained on, e.g. real,twin."),
     validation_condition: str | None = typer.Option(
@@ -222,7 +230,9 @@ def scr(
 )
 def crossview(
     dataset: Path = typer.Argument(..., help="Cross-view dataset folder (crossview.json).", callback=existing_folder),
-    out: Path = typer.Argument(..., help="Output folder for checkpoints and the training history."),
+    out: Path = typer.Argument(
+        ..., help="Output folder for checkpoints and the training history.", callback=writable_folder
+    ),
     resume: Path | None = typer.Option(
         None, help="Resume an interrupted run from its OUT/last.pt.", callback=existing_file
     ),

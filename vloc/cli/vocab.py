@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vloc.cli.app import console, existing_file, existing_folder, stage, sub_app
+from vloc.cli.app import console, existing_file, existing_folder, stage, sub_app, writable_file
 
 vocab_app = sub_app("vocab", "Visual vocabularies for VLAD retrieval (k-means of RootSIFT + PCA whitening, .npz).")
 
@@ -21,7 +21,7 @@ vocab_app = sub_app("vocab", "Visual vocabularies for VLAD retrieval (k-means of
 )
 def build(
     images: Path = typer.Argument(..., help="Image folder; names are paths relative to it.", callback=existing_folder),
-    out: Path = typer.Argument(..., help="Output vocabulary file (.npz)."),
+    out: Path = typer.Argument(..., help="Output vocabulary file (.npz).", callback=writable_file),
     image_list: Path | None = typer.Option(
         None, "--list", help="Text file of database image names (default: all).", callback=existing_file
     ),
