@@ -145,3 +145,25 @@ def test_a_file_system_refusal_during_a_command_is_one_line(tmp_path: Path):
     result = CliRunner().invoke(app, [*arguments, "--threshold", "1,1", "--out-json", str(tmp_path / "report.json")])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.output.strip().splitlines()[-1] == f"error: {tmp_path / 'report.png'}: Is a directory"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["localize", "DIR", "FILE", "FILE", "FILE", "FILE", "OUT", "--set", "ransac_max_error=-1"],
+            "ransac_max_error",
+        ),
+        (
+            ["localize", "DIR", "FILE", "FILE", "FILE", "FILE", "OUT", "--set", "ransac_max_error=nan"],
+            "ransac_max_error",
+        ),
+        (["triangulate", "DIR", "DIR", "FILE", "FILE", "FILE", "OUT", "--set", "min_angle=-1"], "min_angle"),
+        (["sfm", "DIR", "FILE", "FILE", "FILE", "OUT", "--set", "max_verification_error=0"], "max_verification_error"),
+        (["sfm", "DIR", "FILE", "FILE", "FILE", "OUT", "--set", "num_threads=-3"], "num_threads"),
+    ],
+)
+def test_settings_pycolmap_would_refuse_are_one_line_errors(arguments: list[str], message: str, valid, tmp_path):
+    result = run_with(arguments, tmp_path, valid)
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "out").exists()

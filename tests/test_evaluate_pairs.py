@@ -81,3 +81,15 @@ def test_cli_writes_the_report_and_names_an_image_without_ground_truth(tmp_path:
     (tmp_path / "pairs.txt").write_text("a.png c.png\n")
     result = CliRunner().invoke(app, ["evaluate", "pairs", *arguments])
     assert_one_line_error(result, "pairs.txt", "'c.png' has no camera and pose in")
+
+
+def test_matches_made_from_other_features_are_a_one_line_error(tmp_path: Path):
+    """Features extracted again with fewer keypoints, the matches kept: indices past the keypoints are named."""
+    paths = synthetic_pair(tmp_path)
+    with atomic_writer(paths["features"], resume=True) as handle:  # image b with half of its keypoints
+        write_features(
+            handle, "b.png", Features(np.zeros((100, 2)), np.zeros((8, 100)), np.ones(100), np.array([640, 480]))
+        )
+    arguments = [str(paths[key]) for key in ("pairs", "features", "matches", "model")]
+    result = CliRunner().invoke(app, ["evaluate", "pairs", *arguments])
+    assert_one_line_error(result, "matches.h5: matches of (a.png, b.png) index keypoints beyond the 250 and 100 given")

@@ -33,7 +33,8 @@ CONF = SynthConfig(num_cameras=24, conditions=("day",), seed=5, layout="ring", w
 
 @pytest.fixture(scope="module")
 def reconstructed(tmp_path_factory) -> tuple[Path, list[str], pycolmap.Reconstruction]:
-    """The scene, its image names and the SfM model of SIFT + NN-ratio on all pairs."""
+    """The scene, its image names and the SfM model of SIFT + NN-ratio on all pairs (made twice: the same model from
+    the pairs file written by hand)."""
     out = tmp_path_factory.mktemp("sfm")
     scene = synthesize(CONF, out / "scene")
     images = scene / "images"
@@ -43,7 +44,11 @@ def reconstructed(tmp_path_factory) -> tuple[Path, list[str], pycolmap.Reconstru
     pairs_path = pairs.exhaustive(names, out / "pairs.txt")
     matches = match.main(match_conf("nn-ratio"), pairs_path, features, out / "matches.h5")
     model = sfm.main(sfm.SfMConf(), images, pairs_path, features, matches, out / "model")
-    again = sfm.main(sfm.SfMConf(), images, pairs_path, features, matches, out / "again")
+    # the same pairs as a person may write them: a byte-order mark, a comment, tabs and blank lines
+    lines = pairs_path.read_text().splitlines()
+    messy = out / "pairs-messy.txt"
+    messy.write_text("\ufeff# every pair\n" + "\n\n".join(line.replace(" ", "\t") for line in lines) + "\n")
+    again = sfm.main(sfm.SfMConf(), images, messy, features, matches, out / "again")
     for image in model.images.values():  # the same model on every run (2 threads gave another one each time)
         same = again.find_image_with_name(image.name).cam_from_world()
         assert np.array_equal(image.cam_from_world().matrix(), same.matrix()), image.name

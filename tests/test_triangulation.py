@@ -80,8 +80,14 @@ def test_pose_support_names_an_image_whose_known_pose_is_wrong(synthetic_map: di
     assert "median over images" in warnings[1]
 
 
-@pytest.mark.parametrize("out_name", ["images", "results.txt"])
-def test_cli_refuses_an_out_that_is_not_a_model_folder(tmp_path: Path, out_name: str):
+@pytest.mark.parametrize(
+    ("out_name", "message"),
+    [
+        ("images", "exists and is not a COLMAP model folder; choose a new folder"),
+        ("results.txt", "is a file, expected a folder to write into"),
+    ],
+)
+def test_cli_refuses_an_out_that_is_not_a_model_folder(tmp_path: Path, out_name: str, message: str):
     write_image(tmp_path / "images" / "a.png", textured_image(0, 64, 48))
     (tmp_path / "results.txt").write_text("a.png 1 0 0 0 0 0 0\n")
     (tmp_path / "reference").mkdir()
@@ -91,7 +97,7 @@ def test_cli_refuses_an_out_that_is_not_a_model_folder(tmp_path: Path, out_name:
     inputs = [str(tmp_path / name) for name in ("reference", "images", "pairs.txt", "feats.h5", "matches.h5")]
     out = tmp_path / out_name
     result = CliRunner().invoke(app, ["triangulate", *inputs, str(out)])
-    assert_one_line_error(result, f"{out}: exists and is not a COLMAP model folder; choose a new folder")
+    assert_one_line_error(result, f"{out}: {message}")
     assert tree_digest(tmp_path) == before  # nothing removed, no temporary or lock left
 
 

@@ -113,14 +113,10 @@ def main(
     report: dict = {"conf": asdict(conf), "pairs": {}}
     with FeatureReader(features) as feature_reader, MatchReader(matches) as match_reader:
         for name0, name1 in track(pairs, "evaluate pairs"):
-            pair_matches, _ = match_reader.read(name0, name1)
+            keypoints0, keypoints1 = feature_reader.keypoints(name0), feature_reader.keypoints(name1)
+            pair_matches, _ = match_reader.read(name0, name1, num_keypoints=(len(keypoints0), len(keypoints1)))
             report["pairs"][f"{name0} {name1}"] = evaluate_pair(
-                feature_reader.keypoints(name0),
-                feature_reader.keypoints(name1),
-                pair_matches,
-                posed[name0],
-                posed[name1],
-                conf,
+                keypoints0, keypoints1, pair_matches, posed[name0], posed[name1], conf
             )
     records = list(report["pairs"].values())
     errors = np.array([np.inf if r["pose_error_deg"] is None else r["pose_error_deg"] for r in records])

@@ -68,11 +68,14 @@ class MatchReader(H5Reader):
     def __contains__(self, pair: tuple[str, str]) -> bool:
         return self.find(*pair) is not None
 
-    def read(self, name0: str, name1: str, verified_only: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def read(
+        self, name0: str, name1: str, verified_only: bool = True, num_keypoints: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Index pairs (M, 2) into the keypoints of name0 and name1, and their scores (M,).
 
-        Where geometric verification recorded `inliers0`, only verified matches are returned
-        unless `verified_only` is False.
+        Where geometric verification recorded `inliers0`, only verified matches are returned unless `verified_only`
+        is False. Given the two images' `num_keypoints`, an index beyond them is a one-line error (matches made from
+        other features).
         """
         found = self.find(name0, name1)
         if found is None:
@@ -94,6 +97,11 @@ class MatchReader(H5Reader):
         pairs = np.stack([idx0, matches0[idx0]], -1)
         if reversed_:
             pairs = pairs[:, ::-1]
+        if num_keypoints is not None and len(pairs) and (pairs.max(0) >= num_keypoints).any():
+            raise FormatError(
+                f"{self.path}: matches of ({name0}, {name1}) index keypoints beyond the {num_keypoints[0]} and "
+                f"{num_keypoints[1]} given (made from other features?)"
+            )
         return np.ascontiguousarray(pairs), scores0[idx0]
 
 

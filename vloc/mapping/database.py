@@ -62,10 +62,8 @@ def matched_keypoints(
     features: FeatureReader, matches: MatchReader, name0: str, name1: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Match indices of a pair and the keypoints they join; fails if the indices do not fit the features."""
-    indices, _ = matches.read(name0, name1)
     keypoints0, keypoints1 = features.keypoints(name0), features.keypoints(name1)
-    if len(indices) and (indices[:, 0].max() >= len(keypoints0) or indices[:, 1].max() >= len(keypoints1)):
-        raise FormatError(f"{matches.path}: matches of ({name0}, {name1}) index keypoints absent from {features.path}")
+    indices, _ = matches.read(name0, name1, num_keypoints=(len(keypoints0), len(keypoints1)))
     return indices, keypoints0[indices[:, 0]], keypoints1[indices[:, 1]]
 
 

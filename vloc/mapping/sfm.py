@@ -9,7 +9,7 @@ from pathlib import Path
 import pycolmap
 
 from vloc.console import progress_bar, pycolmap_errors_hidden, quiet_pycolmap
-from vloc.errors import FormatError
+from vloc.errors import ConfigError, FormatError
 from vloc.io.features import FeatureReader
 from vloc.io.matches import MatchReader
 from vloc.io.model import check_model_output, write_model
@@ -27,6 +27,12 @@ class SfMConf:
     min_num_inliers: int = 15
     num_threads: int = 1  # 2 threads give another model on every run (bundle adjustment); 1 gives the same one
     random_seed: int = 0  # COLMAP's RANSAC and initial-pair choices, for reproducible models
+
+    def __post_init__(self) -> None:
+        if not self.max_verification_error > 0 or self.min_num_inliers < 1 or self.num_threads < 1:
+            raise ConfigError(
+                "sfm: max_verification_error must be positive, min_num_inliers and num_threads at least 1"
+            )
 
 
 def main(
@@ -52,7 +58,9 @@ def main(
         verification.min_num_inliers = conf.min_num_inliers
         verification.ransac.max_error = conf.max_verification_error
         verification.ransac.random_seed = conf.random_seed
-        pycolmap.verify_matches(database_path, pairs_path, options=verification)
+        clean_pairs = Path(work) / "pairs.txt"  # COLMAP's reader takes neither tabs, comments nor a byte-order mark
+        clean_pairs.write_text("".join(f"{a} {b}\n" for a, b in pairs))
+        pycolmap.verify_matches(database_path, clean_pairs, options=verification)
         options = pycolmap.IncrementalPipelineOptions()
         options.num_threads = conf.num_threads
         options.min_model_size = min(3, len(names))

@@ -10,7 +10,7 @@ import numpy as np
 import pycolmap
 
 from vloc.console import quiet_pycolmap
-from vloc.errors import FormatError
+from vloc.errors import ConfigError, FormatError
 from vloc.io.features import FeatureReader
 from vloc.io.matches import MatchReader
 from vloc.io.model import check_model_output, read_model, write_model
@@ -30,6 +30,14 @@ class TriangulationConf:
     max_reprojection_error: float = 4.0  # pixels, when merging and completing tracks
     num_threads: int = 2
     random_seed: int = 0
+
+    def __post_init__(self) -> None:
+        errors = (self.max_epipolar_error, self.max_reprojection_error)
+        if not all(e > 0 for e in errors) or not 0 <= self.min_angle < 90 or self.num_threads < 1:
+            raise ConfigError(
+                "triangulate: max_epipolar_error and max_reprojection_error must be positive, min_angle in [0, 90) "
+                "degrees, num_threads at least 1"
+            )
 
 
 def main(

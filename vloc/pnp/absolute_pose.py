@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pycolmap
 
-from vloc.errors import FormatError
+from vloc.errors import ConfigError, FormatError
 from vloc.geometry.reprojection import center_std, pose_covariance, reprojection_errors
 from vloc.geometry.rigid3d import camera_center
 from vloc.io.features import FeatureReader
@@ -43,6 +43,10 @@ class PnPConf:
     max_focal_length_std_relative: float = 0.05
     random_seed: int = 0  # RANSAC sampling, for reproducible poses
 
+    def __post_init__(self) -> None:
+        if not self.ransac_max_error > 0 or self.min_inliers < 1:
+            raise ConfigError("localize: ransac_max_error must be positive and min_inliers at least 1")
+
 
 @dataclass(frozen=True)
 class LocalizeConf(PnPConf):
@@ -60,12 +64,8 @@ def correspondences(
 ) -> tuple[np.ndarray, np.ndarray]:
     """2D keypoints of the query (COLMAP pixel convention) and the indices (into index.xyz)
     of the 3D points they match."""
-    pairs, _ = matches.read(query, db_name)
     lookup = index.keypoint_points(db_name)
-    if len(pairs) and (pairs[:, 0].max() >= len(keypoints) or pairs[:, 1].max() >= len(lookup)):
-        raise FormatError(
-            f"{matches.path}: matches of ({query}, {db_name}) index keypoints absent from the features or model"
-        )
+    pairs, _ = matches.read(query, db_name, num_keypoints=(len(keypoints), len(lookup)))
     point_index = lookup[pairs[:, 1]]
     valid = point_index >= 0
     return keypoints[pairs[valid, 0]] + 0.5, point_index[valid]
