@@ -46,16 +46,31 @@ def test_focal_from_exif_else_prior_and_the_source_of_each(tmp_path: Path):
     [
         ("not-an-image", [], "not a readable image"),
         ("", ["--prior-focal", "0"], "--prior-focal must be positive"),
+        ("", ["--prior-focal", "inf"], "--prior-focal must be positive and finite"),
+        ("spaced name", [], "(pairs, lists, results); rename it, or skip such images with --skip-unreadable"),
     ],
 )
 def test_bad_photos_or_prior_fail_with_one_line(tmp_path: Path, setup: str, arguments: list[str], message: str):
     photos = tmp_path / "photos"
     photos.mkdir()
     write_photo(photos / "good.jpg")
-    if setup:
+    if setup == "not-an-image":
         (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    if setup == "spaced name":
+        write_photo(photos / "my photo.jpg")
     out = tmp_path / "queries.txt"
     result = CliRunner().invoke(app, ["cameras", str(photos), str(out), *arguments])
     assert result.exit_code == 1 and message in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_photos_whose_names_text_files_cannot_hold_are_skipped_when_asked(tmp_path: Path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_photo(photos / "good.jpg")
+    write_photo(photos / "my photo.jpg")
+    out = tmp_path / "queries.txt"
+    result = CliRunner().invoke(app, ["cameras", str(photos), str(out), "--skip-unreadable"])
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in out.read_text().splitlines()] == ["good.jpg"]

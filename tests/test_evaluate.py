@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pycolmap
 import pytest
+from helpers import assert_one_line_error
 from scipy.spatial.transform import Rotation
 from typer.testing import CliRunner
 
@@ -222,3 +223,23 @@ def test_cli_evaluate_with_dataset_json(tmp_path):
     )
     assert result.exit_code == 0 and "(units)" in result.output and "0.05units," in result.output
     assert json.loads((tmp_path / "u.json").read_text())["model_units"] is True
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--threshold", "nan,5"], "threshold (nan, 5.0): both must be positive and finite"),
+        (["--threshold", "-1,5"], "threshold (-1.0, 5.0): both must be positive and finite"),
+        (["--dataset-json", "BAD_JSON"], "not a dataset.json written by `vloc prepare` (conditions is int"),
+    ],
+)
+def test_thresholds_and_conditions_that_mean_nothing_are_one_line_errors(option, message, tmp_path):
+    from vloc.cli import app
+
+    write_poses(tmp_path / "poses.txt", {"a.png": random_pose(0)})
+    (tmp_path / "bad.json").write_text(json.dumps({"thresholds": [[0.05, 5]], "conditions": 5}))
+    option = [str(tmp_path / "bad.json") if value == "BAD_JSON" else value for value in option]
+    result = CliRunner().invoke(
+        app, ["evaluate", "poses", str(tmp_path / "poses.txt"), str(tmp_path / "poses.txt"), *option]
+    )
+    assert_one_line_error(result, message)

@@ -343,3 +343,22 @@ def test_max_keypoints_below_one_is_a_config_error_not_unlimited(tmp_path: Path,
     result = CliRunner().invoke(app, [*args, "--set", f"max_keypoints={value}"])
     assert_one_line_error(result, f"max_keypoints must be at least 1, got {value}")
     assert not (tmp_path / "feats.h5").exists()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3000), (62, 80)])
+def test_orb_finds_no_keypoints_in_images_narrower_than_its_border(shape: tuple[int, int]):
+    """OpenCV's ORB asserts inside its pyramid on such images; vloc returns no keypoints, as for a blank image."""
+    from vloc.extractors.orb import ORB
+
+    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    found = ORB(ORB.default_conf)._forward(image)
+    assert found["keypoints"].shape == (0, 2) and found["descriptors"].shape == (32, 0)
+    textured = np.random.default_rng(0).integers(0, 256, (100, 100), dtype=np.uint8)
+    assert len(ORB(ORB.default_conf)._forward(textured)["keypoints"]) > 100  # and keypoints where there is room
+
+
+def test_resize_max_refuses_negative_sides_and_never_makes_an_empty_image():
+    with pytest.raises(ConfigError, match="resize_max must be positive"):
+        override(extract.conf_by_name("sift"), ["preprocessing.resize_max=-5"])
+    resized, _ = image_io.resize_max(np.zeros((2, 3000), np.uint8), 100)
+    assert resized.shape == (1, 100)

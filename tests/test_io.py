@@ -101,6 +101,13 @@ def test_truncated_and_foreign_files_fail_with_one_line(tmp_path: Path):
             reader.read("a.jpg")
         with pytest.raises(FormatError, match="no features for image 'b.jpg'"):
             reader.read("b.jpg")
+    with h5py.File(tmp_path / "three_columns.h5", "w") as handle:
+        handle.create_dataset("a.jpg/keypoints", data=np.zeros((3, 3)))
+        handle.create_dataset("a.jpg/descriptors", data=np.zeros((8, 3)))
+    with FeatureReader(tmp_path / "three_columns.h5") as reader:
+        for read in (reader.read, reader.keypoints):
+            with pytest.raises(FormatError, match=r"image 'a.jpg' has keypoints of shape \(3, 3\), expected \(N, 2\)"):
+                read("a.jpg")
     with h5py.File(tmp_path / "future.h5", "w") as handle:
         handle.attrs[FORMAT_ATTR] = 99
     with pytest.raises(FormatError, match="vloc_format 99 is newer"):

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from vloc.cli import app
 from vloc.datasets.temple_ring import read_latitudes, read_par
-from vloc.errors import FormatError, VlocError
+from vloc.errors import FormatError, InputError, VlocError
 from vloc.io.dataset_info import read_dataset_json
 from vloc.io.groups import read_groups
 from vloc.io.text import (
@@ -43,13 +43,16 @@ from vloc.recognize.map_instances import read_remap
         ("a\x00.jpg", "control character"),
         ("a\x1b[31m.jpg", "control character"),
         ("a\udcff.jpg", "not valid UTF-8"),  # how Python spells a file-name byte that is not UTF-8
+        ("/tmp/images/a.jpg", "absolute path"),  # stored as 'tmp/images/a.jpg' by h5py: another name
+        ("../other/a.jpg", "leaves the image folder"),
+        ("db/../../a.jpg", "leaves the image folder"),
     ],
 )
 def test_names_a_text_file_cannot_hold(name: str, problem: str):
     assert problem in name_problem(name)
 
 
-@pytest.mark.parametrize("name", ["a.jpg", "db/seq-1/a_b.jpg", "a#b.jpg", "été/ü.png", "[x].png"])
+@pytest.mark.parametrize("name", ["a.jpg", "db/seq-1/a_b.jpg", "a#b.jpg", "été/ü.png", "[x].png", "a..b.jpg"])
 def test_names_a_text_file_holds(name: str, tmp_path: Path):
     assert name_problem(name) is None
     write_directed_pairs(tmp_path / "pairs.txt", [(name, "z.jpg")])
@@ -200,3 +203,16 @@ def test_text_readers_parse_arbitrary_bytes_or_fail_in_one_line(reader, content:
     except VlocError as error:
         assert len(str(error).splitlines()) == 1, str(error)
         assert str(error).startswith(str(path)), str(error)
+
+
+def test_an_empty_queries_file_or_image_list_is_refused_where_work_needs_one(tmp_path: Path):
+    """An empty queries file would have localize replace a results file with nothing; an empty list, extract write
+    a features file of no image."""
+    from vloc.io.images import select_images
+
+    (tmp_path / "empty.txt").write_text("# nothing here\n\n")
+    assert read_queries(tmp_path / "empty.txt") == {}
+    with pytest.raises(FormatError, match="empty.txt: no queries"):
+        read_queries(tmp_path / "empty.txt", required=True)
+    with pytest.raises(InputError, match="empty.txt: no image names"):
+        select_images(tmp_path, tmp_path / "empty.txt")

@@ -9,7 +9,7 @@ import pycolmap
 import pytest
 
 from vloc import pairs
-from vloc.errors import InputError
+from vloc.errors import ConfigError, InputError
 from vloc.io.h5 import atomic_writer
 from vloc.io.model import build_posed_model
 from vloc.io.text import read_pairs
@@ -64,6 +64,17 @@ def test_from_poses_nearest_centres_within_angle_limit(tmp_path: Path, line_pose
     assert directed == [("F", "C"), ("F", "D"), ("F", "E")]  # query first; 'away' has no neighbour within 90 deg
     with pytest.raises(InputError, match="'Z' has no pose"):
         pairs.from_poses(line_poses, tmp_path / "pairs.txt", 2, queries=["Z"])
+
+
+@pytest.mark.parametrize(("num", "max_angle"), [(0, 90.0), (-2, 90.0), (2, float("nan")), (2, 0.0)])
+def test_counts_and_angles_that_select_nothing_are_refused_before_writing(num, max_angle, tmp_path: Path, line_poses):
+    """--num 0 wrote an empty pairs file over the old one, and a negative --num sliced from the end."""
+    (tmp_path / "pairs.txt").write_text("A B\n")
+    with pytest.raises(ConfigError, match="--num must be at least 1"):
+        pairs.from_poses(line_poses, tmp_path / "pairs.txt", num, max_angle)
+    with pytest.raises(ConfigError, match="--num must be at least 1"):
+        pairs.sequential(list(line_poses), tmp_path / "pairs.txt", num if num < 1 else 0)
+    assert (tmp_path / "pairs.txt").read_text() == "A B\n"
 
 
 def test_from_poses_pairs_estimated_query_poses_with_the_nearest_database_cameras(tmp_path: Path, line_poses):

@@ -10,6 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pycolmap
+import pytest
 from helpers import assert_one_line_error, textured_image, write_image
 from typer.testing import CliRunner
 
@@ -63,6 +64,10 @@ def test_too_few_photos_and_a_foreign_model_folder_are_one_line_errors(tmp_path)
     (tmp_path / "other" / "model").mkdir(parents=True)
     result = CliRunner().invoke(app, ["map", str(tmp_path / "one"), str(tmp_path / "other")])
     assert_one_line_error(result, "model: exists but has no map.json beside it")
+    write_image(tmp_path / "one" / "photo (1).png", textured_image(2, 160, 120))  # as some phones and desktops name
+    result = CliRunner().invoke(app, ["map", str(tmp_path / "one"), str(tmp_path / "map")])
+    assert_one_line_error(result, "photo (1).png: image name contains whitespace", "; rename it")
+    assert "--skip-unreadable" not in result.output  # an option map does not have
     assert not (tmp_path / "map").exists()
 
 
@@ -106,3 +111,22 @@ def test_overrides_reach_each_stage_and_unknown_keys_fail(tmp_path):
     arguments = ["map", str(tmp_path / "photos"), str(tmp_path / "map"), "--set", "extract.octaves=3"]
     assert_one_line_error(CliRunner().invoke(app, arguments), "unknown config key 'extract.octaves'")
     assert not (tmp_path / "map").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "missing"),
+    [
+        ("{}", "recipe, files, pairs, registered"),
+        ('{"recipe": {}, "files": {}, "pairs": "exhaustive"}', "registered"),
+        ("[1, 2]", "recipe"),
+    ],
+)
+def test_locate_names_what_a_hand_edited_or_old_map_json_lacks(tmp_path, content: str, missing: str):
+    (tmp_path / "map").mkdir()
+    (tmp_path / "map" / "map.json").write_text(content)
+    write_image(tmp_path / "queries" / "q.png", textured_image(0, 160, 120))
+    result = CliRunner().invoke(
+        app, ["locate", str(tmp_path / "map"), str(tmp_path / "queries"), str(tmp_path / "out")]
+    )
+    assert_one_line_error(result, "map.json: not a map.json of vloc map (no valid", missing)
+    assert not (tmp_path / "out").exists()

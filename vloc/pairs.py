@@ -41,9 +41,11 @@ def from_poses(
     """For each query, the `num_neighbors` cameras of `poses` closest to it within a viewing-angle limit. Queries are
     the images of `poses` (all, or those in `queries`), or images posed elsewhere (`query_poses`: e.g. a first
     localization's results, paired with the database cameras nearest their estimated poses)."""
+    if num_neighbors < 1 or not 0 < max_angle_deg <= 180:
+        raise ConfigError(f"--num must be at least 1 and --max-angle in (0, 180], got {num_neighbors}, {max_angle_deg}")
     names = sorted(poses)
     if not names:
-        raise InputError(f"{out}: no posed images to pair")
+        raise InputError("no posed images to pair")
     centers = np.stack([camera_center(poses[n]) for n in names])
     axes = np.stack([poses[n].rotation.matrix()[2] for n in names])  # viewing directions in world
     posed = poses if query_poses is None else query_poses
@@ -66,6 +68,8 @@ def from_poses(
 
 def covisibility(model: pycolmap.Reconstruction, out: Path, num_neighbors: int) -> Path:
     """For each registered image, the `num_neighbors` images sharing the most 3D points with it."""
+    if num_neighbors < 1:
+        raise ConfigError(f"--num must be at least 1, got {num_neighbors}")
     pairs = []
     for image in model.images.values():
         if not image.has_pose:
@@ -198,6 +202,8 @@ def sequential(
 ) -> Path:
     """Each image with its `num` successors in list order (video), plus optionally its `loop_num` most similar
     images by global descriptor among those more than `loop_min_gap` (default: `num`) positions away."""
+    if num < 1 or loop_num < 0:
+        raise ConfigError(f"--num must be at least 1 and --loop-num at least 0, got {num}, {loop_num}")
     if not names:
         raise InputError(f"{out}: no images to pair")
     pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 : i + 1 + num]]

@@ -27,11 +27,15 @@ def cameras(
     prior_focal: float = typer.Option(
         1.2, "--prior-focal", help="Focal length of a photo without EXIF, in units of its longer side."
     ),
+    skip_unreadable: bool = typer.Option(
+        False, help="Warn and skip photos whose names text files cannot hold (whitespace, a leading '#'), not fail."
+    ),
 ) -> None:
     from vloc.datasets import photos
     from vloc.io.images import select_images
 
-    sources = photos.main(images, select_images(images, image_list), output_file(out, "queries.txt"), prior_focal)
+    names = select_images(images, image_list, skip_unreadable)
+    sources = photos.main(images, names, output_file(out, "queries.txt"), prior_focal)
     counts = {s: sum(v == s for v in sources.values()) for s in ("exif", "prior")}
     console.print(
         f"{len(sources)} query cameras written to {out}: {counts['exif']} from EXIF, {counts['prior']} prior",

@@ -93,6 +93,8 @@ def from_poses(
     if (model is None) == (poses is None):
         raise InputError("give exactly one of --model or --poses")
     known = model_poses(read_model(model)) if model else read_poses(poses)
+    if not known:
+        raise InputError(f"{model or poses}: no posed images to pair")
     queries = read_poses(query_poses) if query_poses else None
     pairs.from_poses(known, out, num, max_angle, read_image_list(query_list) if query_list else None, queries)
     console.print(f"pairs written to {out}")

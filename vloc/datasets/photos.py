@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pycolmap
@@ -30,9 +31,9 @@ def camera_from_photo(path: Path, prior_focal_factor: float) -> tuple[pycolmap.C
 
 
 def check_prior_focal(prior_focal_factor: float) -> None:
-    """One line unless the prior focal length (in units of the longer side) is positive."""
-    if not prior_focal_factor > 0:
-        raise ConfigError(f"--prior-focal must be positive, not {prior_focal_factor}")
+    """One line unless the prior focal length (in units of the longer side) is positive and finite."""
+    if not 0 < prior_focal_factor < math.inf:
+        raise ConfigError(f"--prior-focal must be positive and finite, not {prior_focal_factor}")
 
 
 def main(image_root: Path, names: list[str], out: Path, prior_focal_factor: float = 1.2) -> dict[str, str]:

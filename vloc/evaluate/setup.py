@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,4 +38,7 @@ def evaluation_setup(
     thresholds = thresholds or info["thresholds"]
     if not thresholds:
         raise ConfigError("no thresholds: give --threshold metres,degrees or --dataset-json")
+    for metres, degrees in thresholds:
+        if not (0 < metres < math.inf and 0 < degrees < math.inf):
+            raise ConfigError(f"threshold ({metres}, {degrees}): both must be positive and finite")
     return EvaluationSetup(thresholds, query_names(dataset_json, query_list), info["conditions"] or None)

@@ -33,7 +33,8 @@ class ORB(Extractor):
         )
 
     def _forward(self, image: np.ndarray) -> dict[str, np.ndarray]:
-        cv_keypoints, descriptors = self.orb.detectAndCompute(image, None)
+        too_small = min(image.shape[:2]) <= 2 * self.orb.getEdgeThreshold()  # no pixel far enough from the border
+        cv_keypoints, descriptors = ((), None) if too_small else self.orb.detectAndCompute(image, None)
         if descriptors is None:
             descriptors = np.zeros((0, 32), np.uint8)
         return {

@@ -24,6 +24,8 @@ def read_dataset_json(path: Path) -> dict:
         info = json.loads(path.read_text())
         info["thresholds"] = [(float(m), float(d)) for m, d in info["thresholds"]]
         info.setdefault("conditions", {})
+        if not isinstance(info["conditions"], dict):
+            raise TypeError(f"conditions is {type(info['conditions']).__name__}, expected query name -> condition")
     except (ValueError, KeyError, TypeError) as error:
         raise InputError(f"{path}: not a dataset.json written by `vloc prepare` ({error})") from None
     return info

@@ -52,7 +52,11 @@ class FeatureReader(ImageGroupsReader):
     contents = "features"
 
     def keypoints(self, name: str) -> np.ndarray:
-        return self.group(name)["keypoints"][()].astype(np.float32)
+        """The (N, 2) keypoints of image `name`; a one-line error naming the file for another shape."""
+        keypoints = self.group(name)["keypoints"][()]
+        if keypoints.ndim != 2 or keypoints.shape[1] != 2:
+            raise FormatError(f"{self.path}: image '{name}' has keypoints of shape {keypoints.shape}, expected (N, 2)")
+        return keypoints.astype(np.float32)
 
     def extractor(self) -> str | None:
         """The extractor that wrote the file, from its configuration stamp; None where it has none (hloc files)."""
@@ -90,7 +94,7 @@ class FeatureReader(ImageGroupsReader):
     def read(self, name: str) -> Features:
         group = self.group(name)
         require(group, ("keypoints", "descriptors"), self.path, f"image '{name}'")
-        keypoints = group["keypoints"][()].astype(np.float32)
+        keypoints = self.keypoints(name)
         descriptors = group["descriptors"][()]
         if descriptors.ndim != 2 or descriptors.shape[1] != len(keypoints):
             raise FormatError(

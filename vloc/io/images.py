@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from vloc.config import guard_field
-from vloc.errors import InputError, ResourceError
+from vloc.errors import ConfigError, InputError, ResourceError
 from vloc.io.atomic import write_bytes_atomic
 from vloc.io.text import name_problem, read_image_list
 
@@ -43,16 +43,27 @@ def select_images(root: Path, image_list: Path | None, skip_unusable: bool = Fal
     if not root.is_dir():
         raise InputError(f"{root}: image folder not found")
     names = read_image_list(image_list) if image_list else list_image_names(root)
+    if not names:
+        raise InputError(f"{image_list}: no image names")
     return [name for name in names if _usable_name(root, name, skip_unusable)]
 
 
-def _usable_name(root: Path, name: str, skip_unusable: bool) -> bool:
-    """Whether text files can hold `name`; if not, fail, or warn when `skip_unusable`."""
+def check_image_names(root: Path, names: list[str]) -> None:
+    """Refuse, naming the file, an image below `root` whose name text files cannot hold (for commands that offer
+    no skipping)."""
+    for name in names:
+        _usable_name(root, name, skip_unusable=False, remedy="rename it")
+
+
+def _usable_name(
+    root: Path, name: str, skip_unusable: bool, remedy: str = "rename it, or skip such images with --skip-unreadable"
+) -> bool:
+    """Whether text files can hold `name`; if not, fail (saying `remedy`), or warn when `skip_unusable`."""
     problem = name_problem(name)
     if problem is None:
         return True
     if not skip_unusable:
-        raise InputError(f"{root / name}: image name {problem}; rename it, or skip such images with --skip-unreadable")
+        raise InputError(f"{root / name}: image name {problem}; {remedy}")
     logger.warning("skipping image %s: its name %s", root / name, problem)
     return False
 
@@ -80,7 +91,7 @@ def fitted_size(width: int, height: int, max_side: int | None) -> tuple[int, int
     if not max_side or max(height, width) <= max_side:
         return width, height
     scale = max_side / max(height, width)
-    return round(width * scale), round(height * scale)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def resize_max(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -163,3 +174,9 @@ def prefetch_images(
 class Preprocessing:
     resize_max: int | None = 1600
     max_pixels: int | None = guard_field(LOCAL_MAX_PIXELS)  # of the image extracted, after resize_max; None: no limit
+
+    def __post_init__(self) -> None:
+        if self.resize_max is not None and self.resize_max < 0:
+            raise ConfigError(
+                f"preprocessing.resize_max must be positive (0 or none: no resize), not {self.resize_max}"
+            )

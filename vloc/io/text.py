@@ -40,6 +40,10 @@ def name_problem(name: str) -> str | None:
         return "contains a control character"
     if _SURROGATE.search(name):
         return "is not valid UTF-8"
+    if name.startswith("/"):
+        return "is an absolute path; image names are relative to the image folder"
+    if ".." in name.split("/"):
+        return "has a '..' part, which leaves the image folder"
     return None
 
 
@@ -232,14 +236,16 @@ def _whole_number(value: str) -> int:
     return int(number)
 
 
-def read_queries(path: Path) -> dict[str, pycolmap.Camera]:
-    """hloc queries file: `name MODEL width height params...` per line."""
+def read_queries(path: Path, required: bool = False) -> dict[str, pycolmap.Camera]:
+    """hloc queries file: `name MODEL width height params...` per line; if `required`, one at least."""
     cameras = {}
     lines_by_name: dict[str, int] = {}
     for number, line in _numbered_lines(path):
         tokens = line.split()
         name = _first_mention(_checked_name(tokens[0], path, number), lines_by_name, path, number)
         cameras[name] = camera_from_fields(tokens[1:], f"{path}:{number}", "'name MODEL width height params...'")
+    if required and not cameras:
+        raise FormatError(f"{path}: no queries")
     return cameras
 
 

@@ -315,7 +315,7 @@ class Localizer:
     ):
         quiet_pycolmap()
         self.conf, self.inputs = conf, inputs
-        self.cameras = read_queries(inputs.queries)
+        self.cameras = read_queries(inputs.queries, required=True)
         self.sources = read_intrinsics_sources(inputs.queries)
         model = read_model(inputs.model, need_points=True)
         self.index = MapIndex(model)

@@ -347,7 +347,7 @@ def main(
     `match_conf` when first reached and kept in `inputs.matches` (pairs already there are reused).
     Writes `results` and its log."""
     quiet_pycolmap()
-    cameras = read_queries(inputs.queries)
+    cameras = read_queries(inputs.queries, required=True)
     check_given_intrinsics(inputs.queries)
     groups = read_groups(groups_path(inputs.pairs))
     check_pair_keys([(q, n) for q, gs in groups.items() for g in gs for n in g.db_images], groups_path(inputs.pairs))

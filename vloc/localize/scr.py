@@ -86,7 +86,7 @@ def main(conf: SCRLocalizeConf, network: Path, queries: Path, image_root: Path, 
     """Localize every query of `queries` (name and intrinsics per line; images below `image_root`) with the scene
     coordinate network `network`; writes `results` and `<results>_log.json`."""
     net = load_coordinate_network(network)
-    cameras = read_queries(queries)
+    cameras = read_queries(queries, required=True)
     for name, camera in cameras.items():
         if camera.model_name not in ("SIMPLE_PINHOLE", "PINHOLE"):
             raise FormatError(f"{queries}: query {name} has a {camera.model_name} camera; SCR needs a pinhole one")

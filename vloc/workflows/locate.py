@@ -14,7 +14,7 @@ from vloc import pairs
 from vloc.datasets import photos
 from vloc.errors import FormatError, InputError
 from vloc.extract import global_features, local_features
-from vloc.io.images import list_image_names
+from vloc.io.images import check_image_names, list_image_names
 from vloc.io.text import log_path, read_image_list, write_text_atomic
 from vloc.localize import hierarchical
 from vloc.match import local_features as match
@@ -29,9 +29,14 @@ def read_map_info(map_dir: Path) -> dict:
     if not path.is_file():
         raise InputError(f"{map_dir}: not a map made by vloc map (no map.json)")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        info = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise FormatError(f"{path}: not a JSON file ({error})") from None
+    expected = {"recipe": dict, "files": dict, "pairs": str, "registered": list}
+    wrong = [key for key, kind in expected.items() if not isinstance(info, dict) or not isinstance(info.get(key), kind)]
+    if wrong:
+        raise FormatError(f"{path}: not a map.json of vloc map (no valid {', '.join(wrong)}); make the map again")
+    return info
 
 
 def query_pairs(
@@ -80,6 +85,7 @@ def main(
     info = read_map_info(map_dir)
     conf = MapRecipe(**{**info["recipe"], "overrides": tuple(info["recipe"]["overrides"])}).conf()
     names = read_image_list(image_list) if image_list else list_image_names(query_root)
+    check_image_names(query_root, names)
     clashes = sorted(set(names) & set(info["registered"]))
     if clashes:
         raise InputError(f"{query_root}: query photo {clashes[0]} has the name of a map photo; rename it")

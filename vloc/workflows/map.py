@@ -17,7 +17,7 @@ from vloc.extract import global_features, local_features
 from vloc.extract.global_features import GlobalConf
 from vloc.extract.local_features import ExtractConf
 from vloc.io.global_features import read_global_descriptors
-from vloc.io.images import list_image_names
+from vloc.io.images import check_image_names, list_image_names
 from vloc.io.text import read_pairs, write_pairs, write_text_atomic
 from vloc.mapping import sfm
 from vloc.match import local_features as match
@@ -114,6 +114,7 @@ def main(recipe: MapRecipe, image_root: Path, map_dir: Path, overwrite: bool = F
 def photo_names(image_root: Path) -> list[str]:
     """The photos below `image_root`; fewer than two is a one-line error."""
     names = list_image_names(image_root)
+    check_image_names(image_root, names)
     if len(names) < 2:
         raise InputError(f"{image_root}: one photo ({names[0]}); a map needs at least 2 photos of the same scene")
     return names
