@@ -452,3 +452,28 @@ def test_descriptors_of_different_dimensions_fail_before_matching(tmp_path: Path
         result, f"{reference}: image 'b.jpg' has 64-dimensional descriptors, but 'a.jpg' of {features} has 128"
     )
     assert not (tmp_path / "matches.h5").exists()
+
+
+def test_resuming_with_features_extracted_again_is_refused_not_mixed(tmp_path: Path):
+    """Matches resumed after the features were extracted with other settings would index other keypoints: the file
+    records the features' configuration stamps and refuses, unchanged; the same features resume."""
+    names = ["a.jpg", "b.jpg", "c.jpg"]
+    features = write_random_features(tmp_path / "feats.h5", names)
+    with h5py.File(features, "r+") as handle:
+        handle.attrs["config"] = json.dumps({"extractor": "sift", "max_keypoints": 50})
+    out = tmp_path / "matches.h5"
+    arguments = ["match", "features", str(tmp_path / "pairs.txt"), str(features), str(out), "--conf", "nn-mutual"]
+    (tmp_path / "pairs.txt").write_text("a.jpg b.jpg\n")
+    assert CliRunner().invoke(app, arguments).exit_code == 0
+    (tmp_path / "pairs.txt").write_text("a.jpg b.jpg\na.jpg c.jpg\n")
+    with h5py.File(features, "r+") as handle:
+        handle.attrs["config"] = json.dumps({"extractor": "sift", "max_keypoints": 4096})
+    before = out.read_bytes()
+    result = CliRunner().invoke(app, arguments)
+    assert_one_line_error(result, "matches.h5 was made from inputs written with another configuration")
+    assert out.read_bytes() == before
+    with h5py.File(features, "r+") as handle:
+        handle.attrs["config"] = json.dumps({"extractor": "sift", "max_keypoints": 50})
+    assert CliRunner().invoke(app, arguments).exit_code == 0
+    with h5py.File(out, "r") as handle:
+        assert len(list_groups_with(handle, "matches0")) == 2

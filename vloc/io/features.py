@@ -58,6 +58,11 @@ class FeatureReader(ImageGroupsReader):
             raise FormatError(f"{self.path}: image '{name}' has keypoints of shape {keypoints.shape}, expected (N, 2)")
         return keypoints.astype(np.float32)
 
+    def config_stamp(self) -> str | None:
+        """The configuration the file was written with, as stamped; None where it has none (hloc files)."""
+        stamp = self.handle.attrs.get("config")
+        return None if stamp is None else str(stamp)
+
     def extractor(self) -> str | None:
         """The extractor that wrote the file, from its configuration stamp; None where it has none (hloc files)."""
         try:

@@ -167,6 +167,28 @@ def _check_same_config(previous: str | None, path: Path, conf_json: str) -> None
         )
 
 
+def stamp_inputs(handle: h5py.File, path: Path, inputs_json: str) -> None:
+    """Record the configuration stamps of the files an output is made from; refuse to add to a file made from inputs
+    written with other configurations (its entries would not fit the new inputs)."""
+    _check_same_inputs(handle.attrs.get("inputs"), path, inputs_json)
+    handle.attrs["inputs"] = inputs_json
+
+
+def check_inputs(path: Path, inputs_json: str) -> None:
+    """Refuse, before any work, to add to the file at `path` when it was made from other inputs (`stamp_inputs`)."""
+    if path.exists():
+        with open_for_reading(path) as handle:
+            _check_same_inputs(handle.attrs.get("inputs"), path, inputs_json)
+
+
+def _check_same_inputs(previous: str | None, path: Path, inputs_json: str) -> None:
+    if previous is not None and previous != inputs_json:
+        raise ConfigError(
+            f"{path} was made from inputs written with another configuration (features extracted again?); redo all "
+            "its entries with --overwrite, or write another output file"
+        )
+
+
 def write_group(handle: h5py.File, name: str, datasets: dict, attrs: dict | None = None) -> None:
     """Write one entry whole: a group of datasets, removed again if writing is interrupted."""
     if name in handle:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -13,7 +14,16 @@ import h5py
 from vloc.config import to_json
 from vloc.console import progress_bar
 from vloc.io.features import FeatureReader
-from vloc.io.h5 import Entries, atomic_writer, check_config, copy_entries, shards_of_config, stamp_config
+from vloc.io.h5 import (
+    Entries,
+    atomic_writer,
+    check_config,
+    check_inputs,
+    copy_entries,
+    shards_of_config,
+    stamp_config,
+    stamp_inputs,
+)
 from vloc.io.instances import KeypointLabels
 from vloc.io.matches import MatchReader, check_pair_keys, stored_keys, write_matches
 from vloc.io.text import read_pairs
@@ -47,6 +57,7 @@ class PairsMatcher:
         self.reader1 = self.reader0 if features_ref is None else self.files.enter_context(FeatureReader(features_ref))
         label_source = self.files.enter_context(KeypointLabels(labels)) if labels else None
         self.matcher = PairMatcher(conf, self.reader0, self.reader1, label_source)
+        self.inputs_json = json.dumps([reader.config_stamp() for reader in (self.reader0, self.reader1)])
 
     def close(self) -> None:
         self.files.close()
@@ -56,6 +67,7 @@ class PairsMatcher:
     ) -> None:
         """Match `pairs` into the open file `handle` of `path`, the pairs of one first image at a time."""
         stamp_config(handle, path, to_json(self.conf))
+        stamp_inputs(handle, path, self.inputs_json)
         by_first: dict[str, list[str]] = {}
         for name0, name1 in pairs:
             by_first.setdefault(name0, []).append(name1)
@@ -116,6 +128,7 @@ def main(
         if executor.is_ray:
             if not overwrite:
                 check_config(out, to_json(conf))
+                check_inputs(out, matching.inputs_json)
 
             def pending(finished: list[Path]) -> list[tuple[str, str]]:
                 return unmatched(todo, shards_of_config(finished, to_json(conf)))
@@ -123,6 +136,7 @@ def main(
             def merge(finished: list[Path]) -> None:
                 with atomic_writer(out, resume=not overwrite, redo=redo) as handle:
                     stamp_config(handle, out, to_json(conf))
+                    stamp_inputs(handle, out, matching.inputs_json)
                     for path in finished:
                         copy_entries(path, handle, "matches0")
 
