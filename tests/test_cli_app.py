@@ -167,3 +167,11 @@ def test_settings_pycolmap_would_refuse_are_one_line_errors(arguments: list[str]
     result = run_with(arguments, tmp_path, valid)
     assert_one_line_error(result, message)
     assert not (tmp_path / "out").exists()
+
+
+def test_an_output_that_is_one_of_the_inputs_is_refused_before_it_is_overwritten(valid, tmp_path: Path):
+    pairs = Path(valid["FILE"])
+    before = pairs.read_bytes()
+    result = run_with(["localize", "DIR", "FILE", "FILE", "FILE", "FILE", "BAD"], pairs, valid)
+    assert_one_line_error(result, f"RESULTS {pairs}: is also the input ", "; write elsewhere")  # each FILE is it
+    assert pairs.read_bytes() == before

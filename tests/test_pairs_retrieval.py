@@ -71,7 +71,7 @@ def test_retrieval_excludes_self_and_warns_when_k_exceeds_database(tmp_path: Pat
 
 
 def test_retrieval_errors(tmp_path: Path, planar: Path):
-    with pytest.raises(InputError, match="database image list is empty"):
+    with pytest.raises(InputError, match="no database image"):
         pairs.retrieval(planar, tmp_path / "pairs.txt", 2, query_names=["q/1"], db_names=[])
     other = write_descriptors(tmp_path / "db3.h5", {"x": np.ones(3), "y": np.arange(3.0)})
     with pytest.raises(FormatError) as error:
@@ -105,7 +105,7 @@ def test_retrieval_cli_with_prefixes(tmp_path: Path, planar: Path):
         app,
         ["pairs", "retrieval", str(out), "--descriptors", str(planar), "--num", "2", "--db-prefix", "nothing/"],
     )
-    assert result.exit_code == 1 and "database image list is empty" in result.output
+    assert result.exit_code == 1 and f"{planar}: no database image" in result.output
 
 
 def test_sequential_pairs_and_loops(tmp_path: Path):

@@ -177,9 +177,9 @@ def retrieval(
     query_names = list_global_images(descriptors) if query_names is None else query_names
     db_names = list_global_images(db_path) if db_names is None else db_names
     if not db_names:
-        raise InputError(f"{out}: the database image list is empty")
+        raise InputError(f"{db_path}: no database image (no global descriptors, or an empty list)")
     if not query_names:
-        raise InputError(f"{out}: the query image list is empty")
+        raise InputError(f"{descriptors}: no query image (no global descriptors, or an empty list)")
     if num > len(db_names):
         logging.warning("--num %d is larger than the database (%d images): taking all of them", num, len(db_names))
     query_descriptors, database = read_query_and_database(descriptors, query_names, db_path, db_names)

@@ -123,15 +123,42 @@ def checks_own_paths(function: Callable) -> None:
             parameter.default.readable = False
 
 
+def paths_by_role(function: Callable) -> tuple[list[str], list[str]]:
+    """The names of a command's output path parameters and of its input path parameters (by their checks)."""
+    outputs, inputs = [], []
+    for parameter in inspect.signature(function).parameters.values():
+        check = getattr(parameter.default, "callback", None)
+        if check in (writable_file, writable_folder):
+            outputs.append(parameter.name)
+        elif check in (existing_file, existing_folder, existing_path):
+            inputs.append(parameter.name)
+    return outputs, inputs
+
+
+def check_outputs_are_not_inputs(values: dict, outputs: list[str], inputs: list[str]) -> None:
+    """One error line where an output path is one of the command's input paths (it would be overwritten)."""
+    given = {}
+    for name in inputs:
+        for path in values[name] if isinstance(values.get(name), (list, tuple)) else [values.get(name)]:
+            if path is not None:
+                given[Path(path).resolve()] = name
+    for name in outputs:
+        path = values.get(name)
+        if path is not None and Path(path).resolve() in given:
+            fail(f"{name.upper()} {path}: is also the input {given[Path(path).resolve()].upper()}; write elsewhere")
+
+
 def stage(parent: typer.Typer, name: str, help_text: str, example: str) -> Callable:
     """Register a command on `parent` whose VlocErrors, the file system's refusals (an OSError naming a file) and the
     failed checks of its file and folder arguments print as one line; the help ends with an example."""
 
     def register(function: Callable) -> Callable:
         checks_own_paths(function)
+        outputs, inputs = paths_by_role(function)
 
         @functools.wraps(function)
         def run(*args, **kwargs):
+            check_outputs_are_not_inputs(kwargs, outputs, inputs)
             try:
                 return function(*args, **kwargs)
             except VlocError as error:
