@@ -79,6 +79,9 @@ def test_retrieval_errors(tmp_path: Path, planar: Path):
     message = str(error.value)
     assert "\n" not in message and "2 in" in message and "3 in" in message
     assert str(planar) in message and str(other) in message
+    broken = write_descriptors(tmp_path / "nan.h5", {"x": np.ones(2), "y": np.array([np.nan, 1.0])})
+    with pytest.raises(FormatError, match="nan.h5: the global descriptor of image 'y' is not finite"):
+        pairs.retrieval(planar, tmp_path / "pairs.txt", 1, query_names=["q/1"], db_descriptors=broken)
 
 
 def test_retrieval_cli_with_prefixes(tmp_path: Path, planar: Path):

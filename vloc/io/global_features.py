@@ -29,7 +29,10 @@ def read_global_descriptors(path: Path, names: list[str]) -> np.ndarray:
         for name in names:
             if name not in handle or "global_descriptor" not in handle[name]:
                 raise FormatError(f"{path}: no global descriptor for image '{name}'")
-            rows.append(handle[name]["global_descriptor"][()].astype(np.float32).ravel())
+            row = handle[name]["global_descriptor"][()].astype(np.float32).ravel()
+            if not np.isfinite(row).all():
+                raise FormatError(f"{path}: the global descriptor of image '{name}' is not finite (nan or inf)")
+            rows.append(row)
     if len({len(r) for r in rows}) > 1:
         raise FormatError(f"{path}: global descriptors of different dimensions ({sorted({len(r) for r in rows})})")
     return np.stack(rows) if rows else np.zeros((0, 0), np.float32)
