@@ -12,6 +12,7 @@ import pycolmap
 import pytest
 
 from vloc.errors import ConfigError, FormatError, InputError
+from vloc.io.images import write_png
 from vloc.synth import twin
 from vloc.train.scr_data import read_labels, synthetic_frames
 
@@ -102,3 +103,22 @@ def test_bad_depth_maps_are_one_line_errors(depth_frames, tmp_path: Path):
     other = pycolmap.Camera(model="SIMPLE_PINHOLE", width=100, height=80, params=[90.0, 50.0, 40.0])
     with pytest.raises(FormatError, match="its camera is 100x80"):
         twin.real_labels(twin.DepthFrame(frame.image, frame.depth, other, frame.camera, frame.cam_from_world))
+
+
+def test_colours_carried_by_depth_from_a_frame_match_the_view_they_are_carried_into(tmp_path: Path):
+    """A textured wall 2 m in front of two cameras 10 cm apart (5 px at f = 100): the second view coloured from the
+    first frame's pixels is the texture shifted by 5 px, exactly; the fused cloud's averaged colours are not."""
+    width, height, shift = 80, 60, 5
+    texture = np.random.default_rng(0).integers(0, 256, (height, width + shift, 3), dtype=np.uint8)
+    camera = pycolmap.Camera(model="SIMPLE_PINHOLE", width=width, height=height, params=[100.0, width / 2, height / 2])
+    cv2.imwrite(str(tmp_path / "wall.depth.png"), np.full((height, width), 2000, np.uint16))
+    write_png(tmp_path / "first.png", texture[:, :width])
+    first = twin.DepthFrame(tmp_path / "first.png", tmp_path / "wall.depth.png", camera, camera, pycolmap.Rigid3d())
+    second = pycolmap.Rigid3d(pycolmap.Rotation3d(), [-0.1, 0.0, 0.0])  # its centre 0.1 m to the right
+    maps = twin.render(twin.fuse([first], twin.TwinConf(voxel=0.05)), second, camera, splat=0.05)
+    carried = twin.colour_from_frames(maps, [first], second, camera)
+    both = maps["depth"][:, : width - shift] > 0  # the wall the first frame saw
+    expected = texture[:, shift:width]
+    assert both.mean() > 0.95
+    assert (carried[:, : width - shift] == expected).all(-1)[both].mean() > 0.99
+    assert (maps["image"][:, : width - shift] == expected).all(-1)[both].mean() < 0.5

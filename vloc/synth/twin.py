@@ -1,6 +1,8 @@
 """`vloc synth-twin`: a synthetic twin of a real place from its posed RGB-D frames (CrossLoc's synthetic domain). The
-depth maps are fused into a coloured point cloud with normals, which is splatted at new poses sampled around the
-mapping trajectory; every render comes with scene coordinates, depth and normals, as do the real frames themselves."""
+depth maps are fused into a point cloud with normals, which is splatted at new poses sampled around the mapping
+trajectory for the geometry; each render takes its colours from the nearest frames' own pixels, carried by their depth
+into the new view, and from the cloud's averaged colours where none sees the surface. Every render comes with scene
+coordinates, depth and normals, as do the real frames themselves."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from vloc.synth.files import write_npz
 
 FORMAT = "vloc-twin-1"
 MAX_DEPTH_MM = 65535  # the 16-bit depth value that, like 0, means no measurement
+SAME_SURFACE = 0.05  # two depths along one ray closer than this fraction of the depth see the same surface
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class TwinConf:
     max_rotation: float = 15.0  # deg: and rotated by up to this about each camera axis
     min_coverage: float = 0.6  # a render with less of its pixels covered by the cloud is drawn again
     depth_stride: int = 2  # every this many depth pixels, in each direction, enter the cloud
+    colour_frames: int = 3  # colours from the pixels of this many frames nearest each render (0: the cloud's colours)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -42,6 +46,8 @@ class TwinConf:
             raise ConfigError(
                 "synth-twin: num_renders, voxel, render_scale (up to 1) and depth_stride must be positive"
             )
+        if self.colour_frames < 0:
+            raise ConfigError(f"synth-twin: colour_frames must be 0 or more, got {self.colour_frames}")
         if not 0 <= self.min_coverage < 1:
             raise ConfigError(f"synth-twin: min_coverage must be in [0, 1), got {self.min_coverage}")
 
@@ -85,14 +91,14 @@ def read_depth(frame: DepthFrame) -> np.ndarray:
 
 def camera_normals(points: np.ndarray) -> np.ndarray:
     """Unit normals (H, W, 3) of a camera-frame point map from central differences, facing the camera; 0 where a
-    neighbour is unknown or across a depth jump (over 5% of the depth)."""
+    neighbour is unknown or across a depth jump (not SAME_SURFACE)."""
     horizontal = points[1:-1, 2:] - points[1:-1, :-2]
     vertical = points[2:, 1:-1] - points[:-2, 1:-1]
     normals = np.cross(vertical, horizontal)
     depth = points[..., 2]
     centre = depth[1:-1, 1:-1]
     neighbours = np.stack([depth[1:-1, 2:], depth[1:-1, :-2], depth[2:, 1:-1], depth[:-2, 1:-1]])
-    smooth = (neighbours > 0).all(0) & (centre > 0) & (np.abs(neighbours - centre).max(0) < 0.05 * centre)
+    smooth = (neighbours > 0).all(0) & (centre > 0) & (np.abs(neighbours - centre).max(0) < SAME_SURFACE * centre)
     length = np.linalg.norm(normals, axis=-1, keepdims=True)
     normals = np.where(smooth[..., None] & (length > 0), normals / np.maximum(length, 1e-12), 0)
     normals *= np.where((normals * points[1:-1, 1:-1]).sum(-1, keepdims=True) > 0, -1, 1)
@@ -187,6 +193,26 @@ def render(
     return {"image": image, "depth": depth, "scene_coordinates": coordinates.astype(np.float32), "normals": normals}
 
 
+def camera_centres(frames: list[DepthFrame]) -> np.ndarray:
+    """(N, 3) world positions of the frames' cameras."""
+    return np.array([frame.cam_from_world.inverse().translation for frame in frames])
+
+
+def colour_from_frames(
+    maps: dict[str, np.ndarray], sources: list[DepthFrame], cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera
+) -> np.ndarray:
+    """The render's image with each pixel coloured by the first of `sources` whose own pixels, carried into the view
+    by their depth, land on the render's surface there (depth within SAME_SURFACE); the render's colour elsewhere."""
+    image, depth = maps["image"].copy(), maps["depth"]
+    coloured = np.zeros(depth.shape, bool)
+    for source in sources:
+        seen = render(frame_points(source, stride=1), cam_from_world, camera, splat=0.0)
+        same = ~coloured & (depth > 0) & (np.abs(seen["depth"] - depth) < SAME_SURFACE * depth)
+        image[same] = seen["image"][same]
+        coloured |= same
+    return image
+
+
 def latin_hypercube(count: int, dims: int, rng: np.random.Generator) -> np.ndarray:
     """(count, dims) samples in [-1, 1]: each dimension's range cut into `count` strata, each stratum used once."""
     strata = np.stack([rng.permutation(count) for _ in range(dims)], axis=1)
@@ -202,7 +228,7 @@ def twin_poses(
     poses = []
     for base, offset in zip(bases, offsets):
         pose = frames[base].cam_from_world
-        centre = -pose.rotation.matrix().T @ pose.translation + conf.max_offset * offset[:3]
+        centre = pose.inverse().translation + conf.max_offset * offset[:3]
         turn = Rotation.from_rotvec(np.deg2rad(conf.max_rotation) * offset[3:]).as_matrix()
         rotation = turn @ pose.rotation.matrix()
         poses.append(pycolmap.Rigid3d(pycolmap.Rotation3d(rotation), -rotation @ centre))
@@ -247,6 +273,7 @@ def main(frames: list[DepthFrame], out: Path, conf: TwinConf = TwinConf()) -> Pa
         write_bytes_atomic(out / "images" / name, frame.image.read_bytes())
         cameras[name], poses[name] = frame.camera, frame.cam_from_world
     cloud = fuse(frames, conf)
+    centres = camera_centres(frames)
     camera = scaled_camera(frames[0].camera, conf.render_scale)
     rng = np.random.default_rng(conf.seed)
     digits = len(str(conf.num_renders - 1))
@@ -258,12 +285,14 @@ def main(frames: list[DepthFrame], out: Path, conf: TwinConf = TwinConf()) -> Pa
                 maps = render(cloud, pose, camera, splat=conf.voxel)
                 if (maps["depth"] > 0).mean() < conf.min_coverage:
                     continue
+                nearest = np.argsort(np.linalg.norm(centres - pose.inverse().translation, axis=1))
+                image = colour_from_frames(maps, [frames[k] for k in nearest[: conf.colour_frames]], pose, camera)
                 name = f"twin/twin-{rendered:0{digits}d}.png"
                 write_npz(
                     out / "geometry" / f"twin-{rendered:0{digits}d}.npz",
                     {k: v for k, v in maps.items() if k != "image"},
                 )
-                write_png(out / "images" / name, maps["image"])
+                write_png(out / "images" / name, image)
                 cameras[name], poses[name] = camera, pose
                 rendered += 1
                 advance(1)
