@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from vloc.matchers import nearest_neighbor
+from vloc.matchers import bf16_screen, nearest_neighbor
 from vloc.matchers.bf16_screen import Bf16Screen, key_values, ordered_keys
 from vloc.matchers.hamming import Hamming, HammingConf
 from vloc.matchers.nearest_neighbor import NearestNeighbor, NearestNeighborConf, match_descriptors
@@ -57,6 +57,9 @@ def test_screened_matches_are_the_float32_matches(kind, ratio, distance, mutual)
 def test_the_matcher_screens_once_its_products_would_have_paid_for_torch(monkeypatch):
     desc0, desc1 = descriptors_near_the_thresholds("nonnegative", seed=1)
     monkeypatch.setattr(nearest_neighbor, "SCREEN_AFTER_ENTRIES", 2 * desc0.shape[1] * desc1.shape[1])
+    monkeypatch.setattr(bf16_screen, "is_fast", lambda: False)  # a CPU without bfloat16 products: never screened
+    assert NearestNeighbor(NearestNeighborConf()).screen(desc0, [desc1, desc1]) is None
+    monkeypatch.setattr(bf16_screen, "is_fast", lambda: True)  # one with them (elsewhere the screen only runs slower)
     matcher = NearestNeighbor(NearestNeighborConf())
     assert matcher.screen(desc0, [desc1]) is None
     assert isinstance(matcher.screen(desc0, [desc1]), Bf16Screen)

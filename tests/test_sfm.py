@@ -89,7 +89,7 @@ def test_cli_refuses_to_write_the_model_over_the_image_folder(tmp_path: Path):
     before = tree_digest(tmp_path)
     inputs = [str(images), str(tmp_path / "pairs.txt"), str(tmp_path / "feats.h5"), str(tmp_path / "matches.h5")]
     result = CliRunner().invoke(app, ["sfm", *inputs, str(images)])
-    assert_one_line_error(result, f"{images}: exists and is not a COLMAP model folder; choose a new folder")
+    assert_one_line_error(result, f"OUT {images}: is also the input IMAGES; write elsewhere")
     assert tree_digest(tmp_path) == before
 
 

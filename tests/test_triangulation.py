@@ -83,7 +83,7 @@ def test_pose_support_names_an_image_whose_known_pose_is_wrong(synthetic_map: di
 @pytest.mark.parametrize(
     ("out_name", "message"),
     [
-        ("images", "exists and is not a COLMAP model folder; choose a new folder"),
+        ("images", "is also the input IMAGES; write elsewhere"),
         ("results.txt", "is a file, expected a folder to write into"),
     ],
 )
