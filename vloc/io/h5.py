@@ -146,46 +146,32 @@ def copy_entries(path: Path, handle: h5py.File, dataset: str, skip: frozenset[st
     return copied
 
 
-def stamp_config(handle: h5py.File, path: Path, conf_json: str) -> None:
-    """Record the configuration that writes `handle`; refuse to add to a file written with another one."""
-    _check_same_config(handle.attrs.get("config"), path, conf_json)
-    handle.attrs["config"] = conf_json
+# How a file stamped with another value under each attribute was made, for the refusal.
+STAMP_MEANINGS = {
+    "config": "written with another configuration",
+    "inputs": "made from inputs written with another configuration (features extracted again?)",
+}
 
 
-def check_config(path: Path, conf_json: str) -> None:
-    """Refuse, before any work, to add to the file at `path` when it was written with another configuration."""
+def stamp_config(handle: h5py.File, path: Path, conf_json: str, attribute: str = "config") -> None:
+    """Record under `attribute` what writes `handle`: its configuration, or (`inputs`) the configuration stamps of the
+    files it is made from; refuse to add to a file stamped with another one."""
+    _check_same_stamp(handle.attrs.get(attribute), path, conf_json, attribute)
+    handle.attrs[attribute] = conf_json
+
+
+def check_config(path: Path, conf_json: str, attribute: str = "config") -> None:
+    """Refuse, before any work, to add to the file at `path` when it was stamped with another `attribute` value."""
     if path.exists():
         with open_for_reading(path) as handle:
-            _check_same_config(handle.attrs.get("config"), path, conf_json)
+            _check_same_stamp(handle.attrs.get(attribute), path, conf_json, attribute)
 
 
-def _check_same_config(previous: str | None, path: Path, conf_json: str) -> None:
+def _check_same_stamp(previous: str | None, path: Path, conf_json: str, attribute: str) -> None:
     if previous is not None and previous != conf_json:
         raise ConfigError(
-            f"{path} was written with another configuration; redo all its entries with --overwrite, or write another "
+            f"{path} was {STAMP_MEANINGS[attribute]}; redo all its entries with --overwrite, or write another "
             "output file"
-        )
-
-
-def stamp_inputs(handle: h5py.File, path: Path, inputs_json: str) -> None:
-    """Record the configuration stamps of the files an output is made from; refuse to add to a file made from inputs
-    written with other configurations (its entries would not fit the new inputs)."""
-    _check_same_inputs(handle.attrs.get("inputs"), path, inputs_json)
-    handle.attrs["inputs"] = inputs_json
-
-
-def check_inputs(path: Path, inputs_json: str) -> None:
-    """Refuse, before any work, to add to the file at `path` when it was made from other inputs (`stamp_inputs`)."""
-    if path.exists():
-        with open_for_reading(path) as handle:
-            _check_same_inputs(handle.attrs.get("inputs"), path, inputs_json)
-
-
-def _check_same_inputs(previous: str | None, path: Path, inputs_json: str) -> None:
-    if previous is not None and previous != inputs_json:
-        raise ConfigError(
-            f"{path} was made from inputs written with another configuration (features extracted again?); redo all "
-            "its entries with --overwrite, or write another output file"
         )
 
 

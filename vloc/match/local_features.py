@@ -18,11 +18,9 @@ from vloc.io.h5 import (
     Entries,
     atomic_writer,
     check_config,
-    check_inputs,
     copy_entries,
     shards_of_config,
     stamp_config,
-    stamp_inputs,
 )
 from vloc.io.instances import KeypointLabels
 from vloc.io.matches import MatchReader, check_pair_keys, stored_keys, write_matches
@@ -67,7 +65,7 @@ class PairsMatcher:
     ) -> None:
         """Match `pairs` into the open file `handle` of `path`, the pairs of one first image at a time."""
         stamp_config(handle, path, to_json(self.conf))
-        stamp_inputs(handle, path, self.inputs_json)
+        stamp_config(handle, path, self.inputs_json, "inputs")
         by_first: dict[str, list[str]] = {}
         for name0, name1 in pairs:
             by_first.setdefault(name0, []).append(name1)
@@ -128,7 +126,7 @@ def main(
         if executor.is_ray:
             if not overwrite:
                 check_config(out, to_json(conf))
-                check_inputs(out, matching.inputs_json)
+                check_config(out, matching.inputs_json, "inputs")
 
             def pending(finished: list[Path]) -> list[tuple[str, str]]:
                 return unmatched(todo, shards_of_config(finished, to_json(conf)))
@@ -136,7 +134,7 @@ def main(
             def merge(finished: list[Path]) -> None:
                 with atomic_writer(out, resume=not overwrite, redo=redo) as handle:
                     stamp_config(handle, out, to_json(conf))
-                    stamp_inputs(handle, out, matching.inputs_json)
+                    stamp_config(handle, out, matching.inputs_json, "inputs")
                     for path in finished:
                         copy_entries(path, handle, "matches0")
 
