@@ -83,6 +83,15 @@ def test_a_render_at_a_mapping_pose_sees_the_frames_depth(depth_frames):
     assert np.median(relative) < 0.01
 
 
+def test_voxel_groups_are_numpys_unique_rows():
+    cells = np.random.default_rng(0).integers(-40, 40, (5000, 3))
+    _, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
+    group, group_counts = twin.voxel_groups(cells, voxel=0.01)
+    assert (group == inverse.ravel()).all() and (group_counts == counts).all()
+    with pytest.raises(InputError, match="set a larger voxel"):
+        twin.voxel_groups(np.array([[0, 0, 0], [2**21, 2**21, 2**21]]), voxel=0.01)
+
+
 def test_latin_hypercube_uses_every_stratum_once():
     samples = twin.latin_hypercube(10, 6, np.random.default_rng(0))
     assert samples.shape == (10, 6) and np.abs(samples).max() <= 1
@@ -116,7 +125,7 @@ def test_colours_carried_by_depth_from_a_frame_match_the_view_they_are_carried_i
     first = twin.DepthFrame(tmp_path / "first.png", tmp_path / "wall.depth.png", camera, camera, pycolmap.Rigid3d())
     second = pycolmap.Rigid3d(pycolmap.Rotation3d(), [-0.1, 0.0, 0.0])  # its centre 0.1 m to the right
     maps = twin.render(twin.fuse([first], twin.TwinConf(voxel=0.05)), second, camera, splat=0.05)
-    carried = twin.colour_from_frames(maps, [first], second, camera)
+    carried = twin.colour_from_frames(maps, [twin.frame_colours([first], cached=1)(0)], second, camera)
     both = maps["depth"][:, : width - shift] > 0  # the wall the first frame saw
     expected = texture[:, shift:width]
     assert both.mean() > 0.95

@@ -6,7 +6,9 @@ coordinates, depth and normals, as do the real frames themselves."""
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -68,14 +70,21 @@ class DepthFrame:
 class Cloud:
     points: np.ndarray  # (N, 3) world
     colours: np.ndarray  # (N, 3) uint8 RGB
-    normals: np.ndarray  # (N, 3) world, unit
+    normals: np.ndarray | None  # (N, 3) world, unit; None where not computed
 
 
 def pixel_rays(camera: pycolmap.Camera, width: int, height: int) -> np.ndarray:
-    """(H, W, 3) rays K^-1 (u + 0.5, v + 0.5, 1) of the pixel centres, in COLMAP's convention."""
+    """(H, W, 3) rays K^-1 (u + 0.5, v + 0.5, 1) of the pixel centres, in COLMAP's convention (read-only)."""
+    return _pixel_rays(tuple(camera.calibration_matrix().ravel()), width, height)
+
+
+@functools.lru_cache(maxsize=4)
+def _pixel_rays(calibration: tuple[float, ...], width: int, height: int) -> np.ndarray:
     u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
     pixels = np.stack([u, v, np.ones_like(u)], axis=-1)
-    return pixels @ np.linalg.inv(camera.calibration_matrix()).T
+    rays = pixels @ np.linalg.inv(np.reshape(calibration, (3, 3))).T
+    rays.flags.writeable = False
+    return rays
 
 
 def read_depth(frame: DepthFrame) -> np.ndarray:
@@ -105,13 +114,14 @@ def camera_normals(points: np.ndarray) -> np.ndarray:
     return np.pad(normals, ((1, 1), (1, 1), (0, 0)))
 
 
-def frame_points(frame: DepthFrame, stride: int) -> Cloud:
-    """The frame's measured points in world coordinates, coloured from its image, with normals (0 where unknown)."""
+def frame_points(frame: DepthFrame, stride: int, with_normals: bool = True) -> Cloud:
+    """The frame's measured points in world coordinates, coloured from its image, with normals (0 where unknown)
+    if asked for."""
     depth = read_depth(frame)
     points = pixel_rays(frame.depth_camera, depth.shape[1], depth.shape[0]) * depth[..., None]
     keep = np.zeros_like(depth, dtype=bool)
     keep[::stride, ::stride] = depth[::stride, ::stride] > 0
-    camera_points, normals = points[keep], camera_normals(points)[keep]
+    camera_points = points[keep]
     image = read_image(frame.image, grayscale=False)
     if image.shape[:2] != (frame.camera.height, frame.camera.width):
         raise FormatError(
@@ -123,7 +133,13 @@ def frame_points(frame: DepthFrame, stride: int) -> Cloud:
     inside = (pixels >= 0).all(1) & (pixels[:, 0] < image.shape[1]) & (pixels[:, 1] < image.shape[0])
     rotation = frame.cam_from_world.rotation.matrix()
     world = (camera_points[inside] - frame.cam_from_world.translation) @ rotation
-    return Cloud(world, image[pixels[inside, 1], pixels[inside, 0]], normals[inside] @ rotation)
+    normals = camera_normals(points)[keep][inside] @ rotation if with_normals else None
+    return Cloud(world, image[pixels[inside, 1], pixels[inside, 0]], normals)
+
+
+def frame_colours(frames: list[DepthFrame], cached: int) -> Callable[[int], Cloud]:
+    """Frame index -> that frame's coloured points at every pixel (no normals), the `cached` last used kept."""
+    return functools.lru_cache(maxsize=cached)(lambda index: frame_points(frames[index], stride=1, with_normals=False))
 
 
 def fuse(frames: list[DepthFrame], conf: TwinConf) -> Cloud:
@@ -132,9 +148,7 @@ def fuse(frames: list[DepthFrame], conf: TwinConf) -> Cloud:
     points = np.concatenate([p.points for p in parts])
     if len(points) == 0:
         raise InputError(f"synth-twin: no valid depth in the {len(frames)} frames")
-    cells = np.floor(points / conf.voxel).astype(np.int64)
-    _, voxel, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
-    voxel = voxel.ravel()
+    voxel, counts = voxel_groups(np.floor(points / conf.voxel).astype(np.int64), conf.voxel)
 
     def mean(values: np.ndarray) -> np.ndarray:
         return np.stack([np.bincount(voxel, values[:, c], len(counts)) for c in range(3)], 1) / counts[:, None]
@@ -145,24 +159,41 @@ def fuse(frames: list[DepthFrame], conf: TwinConf) -> Cloud:
     return Cloud(mean(points).astype(np.float32), np.round(colours).astype(np.uint8), normals.astype(np.float32))
 
 
+def voxel_groups(cells: np.ndarray, voxel: float) -> tuple[np.ndarray, np.ndarray]:
+    """For the (N, 3) integer voxel of each point, the index of its voxel among the distinct ones (sorted) and each
+    voxel's count: np.unique(cells, axis=0)'s inverse and counts, from one integer key per voxel (many times faster)."""
+    low = cells.min(0)
+    span = cells.max(0) - low + 1
+    if np.prod(span.astype(float)) >= 2.0**63:
+        raise InputError(
+            f"synth-twin: the depth spans {span} voxels of {voxel} m, too many for one index; set a larger voxel"
+        )
+    keys = np.ravel_multi_index(tuple((cells - low).T), tuple(span))
+    _, group, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return group, counts
+
+
 def nearest_points(camera_points: torch.Tensor, K: np.ndarray, width: int, height: int, half_widths: torch.Tensor):
     """Index (H, W) of the nearest point covering each pixel, -1 where none: a point covers the square of its
     `half_widths` (px) around the pixel it projects into. A z-buffer by one scatter-min of (depth, index) keys."""
     depth = camera_points[:, 2]
     projected = camera_points @ torch.from_numpy(K).to(camera_points).T
     pixels = torch.floor(projected[:, :2] / depth[:, None]).long()
-    index = torch.arange(len(depth))
-    keys = (depth * 1e4).long() << 32 | index  # 0.1 mm depth steps, then the point
+    size = torch.tensor([width, height])
+    near = ((pixels + half_widths[:, None] >= 0) & (pixels - half_widths[:, None] < size)).all(1)  # cover a pixel
+    index = torch.nonzero(near)[:, 0]
+    pixels, half_widths = pixels[index], half_widths[index]
+    keys = (depth[index] * 1e4).long() << 32 | index  # 0.1 mm depth steps, then the point
     best = torch.full((height * width,), torch.iinfo(torch.int64).max)
-    order = torch.argsort(half_widths, descending=True)  # the points of at least half-width h: a prefix
-    pixels, keys, half_widths = pixels[order], keys[order], half_widths[order]
     for h in range(int(half_widths.max()) + 1 if len(half_widths) else 0):
-        count = int((half_widths >= h).sum())
+        if h > 0:  # the points of at least half-width h, fewer at each h
+            wide = torch.nonzero(half_widths >= h)[:, 0]
+            pixels, keys, half_widths = pixels[wide], keys[wide], half_widths[wide]
         ring = [(dx, dy) for dx in range(-h, h + 1) for dy in range(-h, h + 1) if max(abs(dx), abs(dy)) == h]
         for dx, dy in ring:
-            x, y = pixels[:count, 0] + dx, pixels[:count, 1] + dy
+            x, y = pixels[:, 0] + dx, pixels[:, 1] + dy
             inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
-            best.scatter_reduce_(0, (y * width + x)[inside], keys[:count][inside], "amin")
+            best.scatter_reduce_(0, (y * width + x)[inside], keys[inside], "amin")
     found = best < torch.iinfo(torch.int64).max
     return torch.where(found, best & 0xFFFFFFFF, -1).view(height, width)
 
@@ -170,8 +201,8 @@ def nearest_points(camera_points: torch.Tensor, K: np.ndarray, width: int, heigh
 def render(
     cloud: Cloud, cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera, splat: float
 ) -> dict[str, np.ndarray]:
-    """RGB (black where nothing is seen), depth (0 there), scene coordinates (nan there) and world normals (0 there)
-    of the cloud seen by `camera`; each point a square of side `splat` metres facing the camera."""
+    """RGB (black where nothing is seen), depth (0 there), scene coordinates (nan there) and world normals (0 there;
+    where the cloud has them) of the cloud seen by `camera`; each point a square of side `splat` metres facing it."""
     rotation, translation = cam_from_world.rotation.matrix(), cam_from_world.translation
     camera_points = cloud.points @ rotation.T.astype(np.float32) + translation.astype(np.float32)
     front = np.flatnonzero(camera_points[:, 2] > 0.05)
@@ -188,9 +219,11 @@ def render(
     coordinates[~seen] = np.nan
     image = np.zeros((camera.height, camera.width, 3), np.uint8)
     image[seen] = cloud.colours[winner]
-    normals = np.zeros((camera.height, camera.width, 3), np.float32)
-    normals[seen] = cloud.normals[winner]
-    return {"image": image, "depth": depth, "scene_coordinates": coordinates.astype(np.float32), "normals": normals}
+    maps = {"image": image, "depth": depth, "scene_coordinates": coordinates.astype(np.float32)}
+    if cloud.normals is not None:
+        maps["normals"] = np.zeros((camera.height, camera.width, 3), np.float32)
+        maps["normals"][seen] = cloud.normals[winner]
+    return maps
 
 
 def camera_centres(frames: list[DepthFrame]) -> np.ndarray:
@@ -199,14 +232,15 @@ def camera_centres(frames: list[DepthFrame]) -> np.ndarray:
 
 
 def colour_from_frames(
-    maps: dict[str, np.ndarray], sources: list[DepthFrame], cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera
+    maps: dict[str, np.ndarray], sources: list[Cloud], cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera
 ) -> np.ndarray:
-    """The render's image with each pixel coloured by the first of `sources` whose own pixels, carried into the view
-    by their depth, land on the render's surface there (depth within SAME_SURFACE); the render's colour elsewhere."""
+    """The render's image with each pixel coloured by the first of `sources` (frames' own coloured pixels, as from
+    frame_colours) that, carried into the view by their depth, lands on the render's surface there (depth within
+    SAME_SURFACE); the render's colour elsewhere."""
     image, depth = maps["image"].copy(), maps["depth"]
     coloured = np.zeros(depth.shape, bool)
     for source in sources:
-        seen = render(frame_points(source, stride=1), cam_from_world, camera, splat=0.0)
+        seen = render(source, cam_from_world, camera, splat=0.0)
         same = ~coloured & (depth > 0) & (np.abs(seen["depth"] - depth) < SAME_SURFACE * depth)
         image[same] = seen["image"][same]
         coloured |= same
@@ -222,11 +256,13 @@ def latin_hypercube(count: int, dims: int, rng: np.random.Generator) -> np.ndarr
 def twin_poses(
     frames: list[DepthFrame], count: int, conf: TwinConf, rng: np.random.Generator
 ) -> list[pycolmap.Rigid3d]:
-    """Poses near the mapping frames': a frame's camera moved and turned by Latin-hypercube offsets."""
+    """Poses near the mapping frames': a frame's camera moved and turned by Latin-hypercube offsets, in the order of
+    their frames (so that renders in a row take colours from the same frames)."""
     offsets = latin_hypercube(count, 6, rng)
     bases = rng.integers(len(frames), size=count)
+    order = np.argsort(bases, kind="stable")
     poses = []
-    for base, offset in zip(bases, offsets):
+    for base, offset in zip(bases[order], offsets[order]):
         pose = frames[base].cam_from_world
         centre = pose.inverse().translation + conf.max_offset * offset[:3]
         turn = Rotation.from_rotvec(np.deg2rad(conf.max_rotation) * offset[3:]).as_matrix()
@@ -275,6 +311,7 @@ def main(frames: list[DepthFrame], out: Path, conf: TwinConf = TwinConf()) -> Pa
     cloud = fuse(frames, conf)
     centres = camera_centres(frames)
     camera = scaled_camera(frames[0].camera, conf.render_scale)
+    colours = frame_colours(frames, cached=4 * conf.colour_frames)
     rng = np.random.default_rng(conf.seed)
     digits = len(str(conf.num_renders - 1))
     rendered, drawn = 0, 0
@@ -286,7 +323,7 @@ def main(frames: list[DepthFrame], out: Path, conf: TwinConf = TwinConf()) -> Pa
                 if (maps["depth"] > 0).mean() < conf.min_coverage:
                     continue
                 nearest = np.argsort(np.linalg.norm(centres - pose.inverse().translation, axis=1))
-                image = colour_from_frames(maps, [frames[k] for k in nearest[: conf.colour_frames]], pose, camera)
+                image = colour_from_frames(maps, [colours(k) for k in nearest[: conf.colour_frames]], pose, camera)
                 name = f"twin/twin-{rendered:0{digits}d}.png"
                 write_npz(
                     out / "geometry" / f"twin-{rendered:0{digits}d}.npz",
