@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from vloc.errors import VlocError
 from vloc.evaluate.poses import evaluate, main
 from vloc.evaluate.report import cdf_figure, length_unit
-from vloc.evaluate.setup import EvaluationSetup
+from vloc.evaluate.setup import EvaluationSetup, evaluation_setup
 from vloc.geometry.rigid3d import pose_errors, rigid_from_matrix
 from vloc.io.model import build_posed_model, write_model
 from vloc.io.text import write_poses
@@ -135,8 +135,10 @@ def test_result_without_ground_truth_is_an_error(tmp_path):
     write_poses(tmp_path / "results.txt", {"q0": truth["q0"], "stray.jpg": random_pose(1)})
     with pytest.raises(VlocError, match="stray.jpg.*gt.txt"):
         main(tmp_path / "results.txt", tmp_path / "gt.txt", EvaluationSetup([(0.05, 5.0)], None, None))
-    with pytest.raises(VlocError, match="other.jpg"):
-        main(tmp_path / "gt.txt", tmp_path / "gt.txt", EvaluationSetup([(0.05, 5.0)], ["q0", "other.jpg"], None))
+    (tmp_path / "queries.txt").write_text("q0\nother.jpg\n")
+    setup = evaluation_setup(None, [(0.05, 5.0)], tmp_path / "queries.txt")
+    with pytest.raises(VlocError, match="queries.txt: query other.jpg has no ground-truth pose in .*gt.txt"):
+        main(tmp_path / "gt.txt", tmp_path / "gt.txt", setup)
 
 
 def test_per_condition_groups_files_and_model_ground_truth(tmp_path):

@@ -69,6 +69,7 @@ def evaluate(
     conditions: dict[str, str] | None = None,
     source: str = "results",
     truth_source: str = "the ground truth",
+    query_source: str = "the query list",
 ) -> dict:
     """The report as a dict: thresholds, per-group summaries ('all' and one per condition), per-query errors."""
     queries = sorted(truth) if queries is None else list(queries)
@@ -77,7 +78,7 @@ def evaluate(
             raise InputError(f"{source}: query {name} has no ground-truth pose in {truth_source}")
     for name in queries:
         if name not in truth:
-            raise InputError(f"query list: query {name} has no ground-truth pose in {truth_source}")
+            raise InputError(f"{query_source}: query {name} has no ground-truth pose in {truth_source}")
     not_finite = [name for name, pose in results.items() if not is_finite_pose(pose)]
     if not_finite:
         logging.warning(
@@ -109,7 +110,16 @@ def main(
     model_units: the ground truth has no metric scale (an SfM model); lengths are reported in its units."""
     truth = read_ground_truth(ground_truth)
     poses = read_poses(results)
-    report = evaluate(poses, truth, setup.thresholds, setup.queries, setup.conditions, str(results), str(ground_truth))
+    report = evaluate(
+        poses,
+        truth,
+        setup.thresholds,
+        setup.queries,
+        setup.conditions,
+        str(results),
+        str(ground_truth),
+        setup.query_source,
+    )
     report["model_units"] = model_units
     print_report(report)
     if out_json is not None:

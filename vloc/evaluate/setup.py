@@ -16,6 +16,7 @@ class EvaluationSetup:
     thresholds: list[tuple[float, float]]  # (metres or model units, degrees)
     queries: list[str] | None  # None: every query of the results or ground truth
     conditions: dict[str, str] | None  # query name -> condition, reported as groups
+    query_source: str = "the query list"  # where the names come from, for messages
 
 
 def dataset_conditions(dataset_json: Path | None) -> dict[str, str] | None:
@@ -23,11 +24,17 @@ def dataset_conditions(dataset_json: Path | None) -> dict[str, str] | None:
     return (read_dataset_json(dataset_json)["conditions"] or None) if dataset_json is not None else None
 
 
-def query_names(dataset_json: Path | None, query_list: Path | None) -> list[str] | None:
-    """Query names: the list, else dataset.json's query_list.txt beside it, else None (all)."""
+def query_list_file(dataset_json: Path | None, query_list: Path | None) -> Path | None:
+    """The query list: the given one, else dataset.json's query_list.txt beside it, else None (all queries)."""
     if query_list is None and dataset_json is not None and (dataset_json.parent / "query_list.txt").exists():
-        query_list = dataset_json.parent / "query_list.txt"
-    return read_image_list(query_list) if query_list is not None else None
+        return dataset_json.parent / "query_list.txt"
+    return query_list
+
+
+def query_names(dataset_json: Path | None, query_list: Path | None) -> list[str] | None:
+    """Query names: those of query_list_file, else None (all)."""
+    path = query_list_file(dataset_json, query_list)
+    return read_image_list(path) if path is not None else None
 
 
 def evaluation_setup(
@@ -41,4 +48,6 @@ def evaluation_setup(
     for metres, degrees in thresholds:
         if not (0 < metres < math.inf and 0 < degrees < math.inf):
             raise ConfigError(f"threshold ({metres}, {degrees}): both must be positive and finite")
-    return EvaluationSetup(thresholds, query_names(dataset_json, query_list), info["conditions"] or None)
+    path = query_list_file(dataset_json, query_list)
+    names = read_image_list(path) if path is not None else None
+    return EvaluationSetup(thresholds, names, info["conditions"] or None, str(path) if path else "the query list")
