@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import h5py
 import numpy as np
 import pytest
@@ -175,6 +176,20 @@ def test_cli_missing_folder_and_unreadable_image_fail_cleanly(tmp_path: Path, go
     assert result.exit_code == 0, result.output
     assert list_images(out) == ["a.png", "c.png"]
     assert not out.with_name("feats.h5.tmp").exists()
+
+
+def test_a_jpeg_cut_short_is_refused_though_opencv_decodes_part_of_it(tmp_path: Path):
+    ok, encoded = cv2.imencode(".jpg", textured_image(3, 160, 120))
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "whole.jpg").write_bytes(encoded.tobytes())
+    (images / "cut.jpg").write_bytes(encoded.tobytes()[: len(encoded) // 2])
+    assert ok and cv2.imread(str(images / "cut.jpg")) is not None
+    assert image_io.read_image(images / "whole.jpg", grayscale=True).shape == (120, 160)
+    out = tmp_path / "feats.h5"
+    result = CliRunner().invoke(app, ["extract", "local", str(images), str(out)])
+    assert_one_line_error(result, "cut.jpg", "a broken JPEG (image file is truncated")
+    assert not out.exists()
 
 
 def test_cli_unknown_conf_and_key(tmp_path: Path, good_and_bad_images: Path):
