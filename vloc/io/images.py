@@ -27,10 +27,14 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".ppm", ".pg
 
 
 def list_image_names(root: Path) -> list[str]:
-    """Paths, relative to `root`, of all image files below it, sorted."""
+    """Paths, relative to `root`, of all image files below it, sorted; hidden ones (a name starting with '.', such as
+    macOS's '._IMG_0001.jpg' metadata or a '.thumbnails' folder) are left out."""
     if not root.is_dir():
         raise InputError(f"{root}: image folder not found")
-    names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    found = [p.relative_to(root) for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
+    names = sorted(p.as_posix() for p in found if not any(part.startswith(".") for part in p.parts))
+    if len(names) < len(found):
+        logger.info("%s: left out %d hidden files (names starting with '.')", root, len(found) - len(names))
     if not names:
         raise InputError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
     return names
