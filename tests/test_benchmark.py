@@ -23,6 +23,7 @@ from vloc.benchmark.versus_hloc import HLOC_MODULES
 from vloc.cli import app
 from vloc.errors import InputError
 from vloc.evaluate.poses import evaluate
+from vloc.evaluate.setup import EvaluationSetup
 from vloc.extract import local_features as extract
 from vloc.io.text import log_path, read_image_list, read_poses, write_poses
 from vloc.localize import hierarchical as localize
@@ -139,7 +140,12 @@ def test_seed_spread_evaluates_one_localization_per_seed(synthetic_map: dict[str
         return localize.main(LocalizeConf(random_seed=seed), inputs, results)
 
     report = localization_seed_spread(
-        localize_with_seed, {}, [0, 1, 2], synthetic_map["ground_truth"], thresholds, None, tmp_path / "runs"
+        localize_with_seed,
+        {},
+        [0, 1, 2],
+        synthetic_map["ground_truth"],
+        EvaluationSetup(thresholds, None, None),
+        tmp_path / "runs",
     )
     truth = read_poses(synthetic_map["ground_truth"])
     assert [run["seed"] for run in report["runs"]] == [0, 1, 2]

@@ -115,6 +115,10 @@ def test_bad_inputs_fail_with_one_line(localized: dict[str, Path], tmp_path: Pat
     write_poses(tmp_path / "partial.txt", truth)
     result = CliRunner().invoke(app, ["evaluate", "consistency", *arguments, str(tmp_path / "partial.txt")])
     assert_one_line_error(result, missing, "no ground-truth pose", str(tmp_path / "partial.txt"))
+    (tmp_path / "names.txt").write_text(f"{missing}\n")
+    options = ["--queries", str(tmp_path / "names.txt")]
+    result = CliRunner().invoke(app, ["evaluate", "consistency", *arguments, str(tmp_path / "partial.txt"), *options])
+    assert_one_line_error(result, f"names.txt: query {missing} has no ground-truth pose")
 
     poses = read_poses(localized["results"])
     poses["stranger.png"] = next(iter(poses.values()))

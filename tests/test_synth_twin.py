@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pycolmap
 import pytest
+import torch
 
 from vloc.errors import ConfigError, FormatError, InputError
 from vloc.io.images import write_png
@@ -88,8 +89,31 @@ def test_voxel_groups_are_numpys_unique_rows():
     _, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
     group, group_counts = twin.voxel_groups(cells, voxel=0.01)
     assert (group == inverse.ravel()).all() and (group_counts == counts).all()
-    with pytest.raises(InputError, match="set a larger voxel"):
+    with pytest.raises(ConfigError, match="set a larger voxel"):
         twin.voxel_groups(np.array([[0, 0, 0], [2**21, 2**21, 2**21]]), voxel=0.01)
+
+
+def test_the_z_buffer_is_the_nearest_covering_point_of_each_pixel():
+    """Against a brute-force z-buffer, with points projecting inside, on the edges and up to their half-width
+    outside the image (which still cover its border), and beyond."""
+    rng = np.random.default_rng(0)
+    width, height, count = 12, 9, 40
+    K = np.array([[10.0, 0, 6], [0, 10.0, 4.5], [0, 0, 1]])
+    edges = [p for h in (1, 2, 3) for p in ([-h, 2 * h], [width - 1 + h, 2 * h], [h + 3, -h], [h + 3, height - 1 + h])]
+    pixels = np.vstack([rng.uniform([-6, -6], [width + 6, height + 6], (count, 2)), np.array(edges) + 0.5])
+    depth = np.append(rng.uniform(1, 5, count), np.full(len(edges), 0.5))  # nearer than the others
+    points = np.column_stack([(pixels - K[:2, 2]) / 10 * depth[:, None], depth])
+    half_widths = np.append(rng.integers(0, 4, count), np.repeat([1, 2, 3], 4))
+    nearest = twin.nearest_points(torch.from_numpy(points), K, width, height, torch.from_numpy(half_widths)).numpy()
+    expected = np.full((height, width), -1)
+    cells = np.floor(pixels).astype(int)
+    for y in range(height):
+        for x in range(width):
+            covering = np.flatnonzero((np.abs(cells - [x, y]) <= half_widths[:, None]).all(1))
+            if len(covering):
+                expected[y, x] = covering[np.argmin(depth[covering])]
+    assert (expected >= 0).mean() > 0.5 and (expected < 0).any()
+    assert (nearest == expected).all()
 
 
 def test_latin_hypercube_uses_every_stratum_once():

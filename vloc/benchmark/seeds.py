@@ -56,8 +56,7 @@ def method_seed_spread(
             {"method": method, **asdict(conf)},
             list(range(num_seeds)),
             ground_truth,
-            setup.thresholds,
-            setup.queries,
+            setup,
             work,
         )
 
@@ -67,8 +66,7 @@ def localization_seed_spread(
     conf: dict,
     seeds: list[int],
     truth: Path,
-    thresholds: list[tuple[float, float]],
-    queries: list[str] | None,
+    setup: EvaluationSetup,
     work: Path,
 ) -> dict:
     """Localize once per RANSAC seed (`localize_with_seed(seed, results)`, results written under `work`) and
@@ -80,15 +78,23 @@ def localization_seed_spread(
     for seed in seeds:
         results = localize_with_seed(seed, work / f"results-seed{seed}.txt")
         summary = evaluate(
-            read_poses(results), poses, thresholds, queries, source=str(results), truth_source=str(truth)
+            read_poses(results),
+            poses,
+            setup.thresholds,
+            setup.queries,
+            source=str(results),
+            truth_source=str(truth),
+            query_source=setup.query_source,
         )
         runs.append({"seed": seed, **summary["groups"]["all"]})
     figures = {
         name: [run[name] for run in runs] for name in ("median_translation_m", "median_rotation_deg", "num_failed")
     }
-    figures.update({f"recall_percent@{k}": [run["recall_percent"][k] for run in runs] for k in range(len(thresholds))})
+    figures.update(
+        {f"recall_percent@{k}": [run["recall_percent"][k] for run in runs] for k in range(len(setup.thresholds))}
+    )
     spread = {
         name: {"min": min(values), "median": statistics.median(values), "max": max(values)}
         for name, values in figures.items()
     }
-    return {"conf": conf, "thresholds": [list(t) for t in thresholds], "runs": runs, "spread": spread}
+    return {"conf": conf, "thresholds": [list(t) for t in setup.thresholds], "runs": runs, "spread": spread}

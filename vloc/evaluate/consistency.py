@@ -17,6 +17,7 @@ import pycolmap
 from vloc.console import track
 from vloc.errors import InputError
 from vloc.evaluate.poses import query_groups
+from vloc.evaluate.setup import UNNAMED_QUERY_LIST
 from vloc.io.features import FeatureReader
 from vloc.io.matches import MatchReader
 from vloc.io.model import read_ground_truth, read_model
@@ -128,6 +129,7 @@ def main(
     max_error: float = 4.0,
     weak_ratio: float = 0.5,
     queries: list[str] | None = None,
+    query_source: str = UNNAMED_QUERY_LIST,
     conditions: dict[str, str] | None = None,
     out_json: Path | None = None,
 ) -> dict:
@@ -136,7 +138,7 @@ def main(
     cameras = read_queries(inputs.queries)
     estimates = read_poses(results)
     truth = read_ground_truth(ground_truth)
-    source = "query list" if queries is not None else str(inputs.queries)
+    source = query_source if queries is not None else str(inputs.queries)
     queries = sorted(cameras) if queries is None else list(queries)
     for name in queries:
         if name not in cameras:

@@ -13,7 +13,7 @@ import pycolmap
 
 from vloc.errors import InputError
 from vloc.evaluate.report import plot_cdf, print_report
-from vloc.evaluate.setup import EvaluationSetup
+from vloc.evaluate.setup import UNNAMED_QUERY_LIST, EvaluationSetup
 from vloc.geometry.rigid3d import is_finite_pose, pose_errors
 from vloc.io.model import read_ground_truth
 from vloc.io.text import read_poses, write_text_atomic
@@ -69,7 +69,7 @@ def evaluate(
     conditions: dict[str, str] | None = None,
     source: str = "results",
     truth_source: str = "the ground truth",
-    query_source: str = "the query list",
+    query_source: str = UNNAMED_QUERY_LIST,
 ) -> dict:
     """The report as a dict: thresholds, per-group summaries ('all' and one per condition), per-query errors."""
     queries = sorted(truth) if queries is None else list(queries)
@@ -116,9 +116,9 @@ def main(
         setup.thresholds,
         setup.queries,
         setup.conditions,
-        str(results),
-        str(ground_truth),
-        setup.query_source,
+        source=str(results),
+        truth_source=str(ground_truth),
+        query_source=setup.query_source,
     )
     report["model_units"] = model_units
     print_report(report)

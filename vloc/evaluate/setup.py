@@ -10,13 +10,15 @@ from vloc.errors import ConfigError
 from vloc.io.dataset_info import read_dataset_json
 from vloc.io.text import read_image_list
 
+UNNAMED_QUERY_LIST = "the query list"  # how messages name a list of query names given without its file
+
 
 @dataclass(frozen=True)
 class EvaluationSetup:
     thresholds: list[tuple[float, float]]  # (metres or model units, degrees)
     queries: list[str] | None  # None: every query of the results or ground truth
     conditions: dict[str, str] | None  # query name -> condition, reported as groups
-    query_source: str = "the query list"  # where the names come from, for messages
+    query_source: str = UNNAMED_QUERY_LIST  # the file the names come from, for messages
 
 
 def dataset_conditions(dataset_json: Path | None) -> dict[str, str] | None:
@@ -31,12 +33,6 @@ def query_list_file(dataset_json: Path | None, query_list: Path | None) -> Path 
     return query_list
 
 
-def query_names(dataset_json: Path | None, query_list: Path | None) -> list[str] | None:
-    """Query names: those of query_list_file, else None (all)."""
-    path = query_list_file(dataset_json, query_list)
-    return read_image_list(path) if path is not None else None
-
-
 def evaluation_setup(
     dataset_json: Path | None, thresholds: list[tuple[float, float]], query_list: Path | None
 ) -> EvaluationSetup:
@@ -49,5 +45,6 @@ def evaluation_setup(
         if not (0 < metres < math.inf and 0 < degrees < math.inf):
             raise ConfigError(f"threshold ({metres}, {degrees}): both must be positive and finite")
     path = query_list_file(dataset_json, query_list)
-    names = read_image_list(path) if path is not None else None
-    return EvaluationSetup(thresholds, names, info["conditions"] or None, str(path) if path else "the query list")
+    if path is None:
+        return EvaluationSetup(thresholds, None, info["conditions"] or None)
+    return EvaluationSetup(thresholds, read_image_list(path), info["conditions"] or None, query_source=str(path))

@@ -33,10 +33,12 @@ def list_image_names(root: Path) -> list[str]:
         raise InputError(f"{root}: image folder not found")
     found = [p.relative_to(root) for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
     names = sorted(p.as_posix() for p in found if not any(part.startswith(".") for part in p.parts))
-    if len(names) < len(found):
-        logger.info("%s: left out %d hidden files (names starting with '.')", root, len(found) - len(names))
+    left_out = len(found) - len(names)
+    hidden = f"; left out {left_out} hidden files, whose names start with '.'" if left_out else ""
+    if hidden and names:
+        logger.info("%s%s", root, hidden)
     if not names:
-        raise InputError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
+        raise InputError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)}){hidden}")
     return names
 
 
@@ -73,36 +75,36 @@ def _usable_name(
 
 
 def read_image(path: Path, grayscale: bool) -> np.ndarray:
-    """Read an image as uint8 (H, W) or RGB (H, W, 3); fail naming the file when it is not an image."""
+    """Read an image as uint8 (H, W) or RGB (H, W, 3); fail naming the file when it is not an image or is a JPEG cut
+    short."""
     if not path.exists():
         raise InputError(f"{path}: image not found")
     flags = cv2.IMREAD_IGNORE_ORIENTATION | (cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR)
     image = cv2.imread(str(path), flags)
     if image is None:
         raise InputError(f"{path}: not a readable image")
-    problem = jpeg_problem(path)
-    if problem:
-        raise InputError(f"{path}: a broken JPEG ({problem}); only part of it can be decoded")
+    if jpeg_cut_short(path):
+        raise InputError(f"{path}: a JPEG cut short (its data ends before the end of the image); copy it again")
     return image if grayscale else image[..., ::-1].copy()
 
 
-def jpeg_problem(path: Path) -> str | None:
-    """Why a JPEG file's data cannot be decoded in full (cut short, corrupt), else None (also for other formats).
-    OpenCV returns the decodable part of such a file with no error; PIL's decoder, run cheaply at 1/8 scale, fails."""
+def jpeg_cut_short(path: Path) -> bool:
+    """Whether a JPEG file ends before its image does (an interrupted copy; also a file without its end marker).
+    OpenCV decodes such a file with no error, grey below the cut; PIL's decoder, run cheaply at 1/8 scale, says so."""
     with path.open("rb") as file:
         if file.read(2) != b"\xff\xd8":
-            return None
+            return False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 image.draft("L", (max(image.width // 8, 1), max(image.height // 8, 1)))
                 image.load()
-    except Image.DecompressionBombError:
-        return None  # too large for PIL's limit, not broken; OpenCV decoded it
-    except (OSError, SyntaxError, ValueError) as error:
-        return str(error)
-    return None
+    except OSError as error:
+        return "truncated" in str(error)  # other failures are PIL's, not the file's: OpenCV decoded it
+    except (Image.DecompressionBombError, SyntaxError, ValueError):
+        return False
+    return False
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:

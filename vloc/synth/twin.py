@@ -78,7 +78,7 @@ def pixel_rays(camera: pycolmap.Camera, width: int, height: int) -> np.ndarray:
     return _pixel_rays(tuple(camera.calibration_matrix().ravel()), width, height)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=2)  # each phase of a twin run alternates between two cameras
 def _pixel_rays(calibration: tuple[float, ...], width: int, height: int) -> np.ndarray:
     u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
     pixels = np.stack([u, v, np.ones_like(u)], axis=-1)
@@ -165,7 +165,7 @@ def voxel_groups(cells: np.ndarray, voxel: float) -> tuple[np.ndarray, np.ndarra
     low = cells.min(0)
     span = cells.max(0) - low + 1
     if np.prod(span.astype(float)) >= 2.0**63:
-        raise InputError(
+        raise ConfigError(
             f"synth-twin: the depth spans {span} voxels of {voxel} m, too many for one index; set a larger voxel"
         )
     keys = np.ravel_multi_index(tuple((cells - low).T), tuple(span))
@@ -201,8 +201,8 @@ def nearest_points(camera_points: torch.Tensor, K: np.ndarray, width: int, heigh
 def render(
     cloud: Cloud, cam_from_world: pycolmap.Rigid3d, camera: pycolmap.Camera, splat: float
 ) -> dict[str, np.ndarray]:
-    """RGB (black where nothing is seen), depth (0 there), scene coordinates (nan there) and world normals (0 there;
-    where the cloud has them) of the cloud seen by `camera`; each point a square of side `splat` metres facing it."""
+    """RGB (black where nothing is seen), depth (0 there), scene coordinates (nan there) and, if the cloud has normals,
+    world normals (0 there) of the cloud seen by `camera`; each point a square of side `splat` metres facing it."""
     rotation, translation = cam_from_world.rotation.matrix(), cam_from_world.translation
     camera_points = cloud.points @ rotation.T.astype(np.float32) + translation.astype(np.float32)
     front = np.flatnonzero(camera_points[:, 2] > 0.05)
@@ -257,7 +257,7 @@ def twin_poses(
     frames: list[DepthFrame], count: int, conf: TwinConf, rng: np.random.Generator
 ) -> list[pycolmap.Rigid3d]:
     """Poses near the mapping frames': a frame's camera moved and turned by Latin-hypercube offsets, in the order of
-    their frames (so that renders in a row take colours from the same frames)."""
+    those frames (so that renders in a row mostly take colours from the same frames, which stay cached)."""
     offsets = latin_hypercube(count, 6, rng)
     bases = rng.integers(len(frames), size=count)
     order = np.argsort(bases, kind="stable")
