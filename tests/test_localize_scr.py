@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import assert_one_line_error
 from typer.testing import CliRunner
 
 from vloc.cli import app
@@ -70,4 +71,14 @@ def test_a_query_without_intrinsics_is_a_one_line_error(scr_scene: Path, scr_run
         ["localize-scr", str(scr_run / "scr.pt"), str(queries), str(scr_scene / "images"), str(tmp_path / "r.txt")],
     )
     assert result.exit_code == 1 and "queries.txt:2: expected 'name MODEL width height params...'" in result.output
+    assert not (tmp_path / "r.txt").exists()
+    name, model, width, height, *params = first.split()
+    half = [float(p) / 2 for p in params]  # the intrinsics of the image at half size, given with the full image
+    queries.write_text(f"{name} {model} {int(width) // 2} {int(height) // 2} {' '.join(map(str, half))}\n")
+    result = CliRunner().invoke(
+        app,
+        ["localize-scr", str(scr_run / "scr.pt"), str(queries), str(scr_scene / "images"), str(tmp_path / "r.txt")],
+    )
+    expected = f"query {name} has a {int(width) // 2}x{int(height) // 2} camera, its image"
+    assert_one_line_error(result, "queries.txt", expected, f"is {width}x{height}")
     assert not (tmp_path / "r.txt").exists()

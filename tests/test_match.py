@@ -454,6 +454,39 @@ def test_descriptors_of_different_dimensions_fail_before_matching(tmp_path: Path
     assert not (tmp_path / "matches.h5").exists()
 
 
+def test_features_a_matchers_weights_cannot_take_fail_before_matching(tmp_path: Path):
+    """The shipped IMP takes 128-D descriptors and their detection scores: a file (such as hloc's, which does not say
+    its extractor) of 64-D descriptors, or without scores, is refused naming the file and image; so are scores that
+    are not one per keypoint, whatever the matcher."""
+    (tmp_path / "pairs.txt").write_text("a.jpg b.jpg\n")
+    out = tmp_path / "matches.h5"
+
+    def match(features: Path, conf: str):
+        return CliRunner().invoke(
+            app, ["match", "features", str(tmp_path / "pairs.txt"), str(features), str(out), "--conf", conf]
+        )
+
+    narrow = write_random_features(tmp_path / "narrow.h5", ["a.jpg", "b.jpg"], dimension=64)
+    assert_one_line_error(
+        match(narrow, "imp"),
+        f"{narrow}: image 'a.jpg' has 64-dimensional descriptors; the weights of matcher IMPMatcher take 128",
+    )
+    unscored = write_random_features(tmp_path / "unscored.h5", ["a.jpg", "b.jpg"])
+    with h5py.File(unscored, "r+") as handle:
+        del handle["b.jpg"]["scores"]
+    assert_one_line_error(
+        match(unscored, "imp"), f"{unscored}: image 'b.jpg' has no keypoint scores, an input of matcher IMPMatcher"
+    )
+    assert match(unscored, "nn-ratio").exit_code == 0  # scores are no input of nn-ratio
+    out.unlink()
+    with h5py.File(unscored, "r+") as handle:
+        handle["b.jpg"]["scores"] = np.ones(40, np.float32)
+    assert_one_line_error(
+        match(unscored, "nn-ratio"), f"{unscored}: image 'b.jpg' has 50 keypoints but scores of shape (40,)"
+    )
+    assert not out.exists()
+
+
 def test_resuming_with_features_extracted_again_is_refused_not_mixed(tmp_path: Path):
     """Matches resumed after the features were extracted with other settings would index other keypoints: the file
     records the features' configuration stamps and refuses, unchanged; the same features resume."""

@@ -73,6 +73,21 @@ def test_twin_renders_are_consistent_labelled_frames_near_the_mapping_poses(dept
         twin.main(depth_frames, out, CONF)
 
 
+def test_a_twin_that_fails_leaves_no_folder_and_other_files_are_kept(depth_frames, tmp_path: Path):
+    """The last frame's depth map is unreadable: the first frames' files must not stay behind as a partial twin."""
+    last = depth_frames[-1]
+    broken = twin.DepthFrame(last.image, tmp_path / "none.png", last.camera, last.depth_camera, last.cam_from_world)
+    out = tmp_path / "twin"
+    with pytest.raises(InputError, match="none.png: depth map not found"):
+        twin.main([*depth_frames[:-1], broken], out, CONF)
+    assert not out.exists() and not list(tmp_path.glob("twin.*"))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep\n")
+    with pytest.raises(ConfigError, match="mine: already holds files"):
+        twin.main(depth_frames, tmp_path / "mine", CONF)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep\n"
+
+
 def test_a_render_at_a_mapping_pose_sees_the_frames_depth(depth_frames):
     cloud = twin.fuse(depth_frames, twin.TwinConf(voxel=0.05, depth_stride=1))
     frame = depth_frames[0]

@@ -66,6 +66,9 @@ def test_missing_or_incomplete_labels_are_one_line_errors(scr_scene: Path, tmp_p
     np.savez(tmp_path / "coords_only.npz", scene_coordinates=np.zeros((124, 164, 3), np.float32))
     with pytest.raises(FormatError, match="coords_only.npz: no depth array"):
         read_labels(CoordinateFrame(frame.image, tmp_path / "coords_only.npz", frame.camera, frame.cam_from_world))
+    np.savez(tmp_path / "two.npz", scene_coordinates=np.zeros((124, 164, 2)), depth=np.zeros((124, 164)))
+    with pytest.raises(FormatError, match=r"two.npz: scene_coordinates of shape \(124, 164, 2\), expected 124x164x3"):
+        read_labels(CoordinateFrame(frame.image, tmp_path / "two.npz", frame.camera, frame.cam_from_world))
     with pytest.raises(InputError, match="no images of condition 'season'"):
         synthetic_frames(scr_scene, "season")
 

@@ -38,6 +38,12 @@ class DISK(Extractor):
     def _forward(self, image: np.ndarray) -> dict[str, np.ndarray]:
         import torch
 
+        if max(image.shape[:2]) <= 16:  # padded to 16 x 16: the U-Net's deepest level is one cell, too few to norm
+            return {
+                "keypoints": np.zeros((0, 2), np.float32),
+                "descriptors": np.zeros((128, 0), np.float16),
+                "scores": np.zeros(0, np.float32),
+            }
         with torch.inference_mode():
             tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
             features = self.net(

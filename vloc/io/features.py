@@ -79,6 +79,10 @@ class FeatureReader(ImageGroupsReader):
             raise FormatError(f"{self.path}: image '{name}' has descriptors of shape {shape}, expected (D, N)")
         return shape[0]
 
+    def has_scores(self, name: str) -> bool:
+        """Whether image `name` has detection scores (`read` gives ones where it has not)."""
+        return "scores" in self.group(name)
+
     def image_size(self, name: str) -> tuple[int, int] | None:
         """(width, height) of the image `name` was extracted from; None where the file does not say (hloc files)."""
         group = self.group(name)
@@ -107,5 +111,9 @@ class FeatureReader(ImageGroupsReader):
                 f"but descriptors of shape {descriptors.shape}"
             )
         scores = group["scores"][()] if "scores" in group else np.ones(len(keypoints), np.float32)
+        if scores.shape != (len(keypoints),):
+            raise FormatError(
+                f"{self.path}: image '{name}' has {len(keypoints)} keypoints but scores of shape {scores.shape}"
+            )
         size = group["image_size"][()] if "image_size" in group else np.zeros(2, np.int32)
         return Features(keypoints, descriptors, scores.astype(np.float32), size)

@@ -36,7 +36,7 @@ from vloc.io.matches import MatchReader, check_pair_keys, write_matches
 from vloc.io.model import read_model
 from vloc.io.text import read_queries, write_results
 from vloc.localize.hierarchical import count_rejected, localize_all
-from vloc.matchers.pair_matcher import MatchConf, PairMatcher
+from vloc.matchers.pair_matcher import MatchConf, PairMatcher, check_descriptors
 from vloc.pnp.absolute_pose import (
     PnPConf,
     check_database_keypoints,
@@ -350,7 +350,8 @@ def main(
     cameras = read_queries(inputs.queries, required=True)
     check_given_intrinsics(inputs.queries)
     groups = read_groups(groups_path(inputs.pairs))
-    check_pair_keys([(q, n) for q, gs in groups.items() for g in gs for n in g.db_images], groups_path(inputs.pairs))
+    pairs = [(q, n) for q, gs in groups.items() for g in gs for n in g.db_images]
+    check_pair_keys(pairs, groups_path(inputs.pairs))
     model = read_model(inputs.model, need_points=True)
     index = MapIndex(model)
     db_names = {n for query_groups in groups.values() for g in query_groups for n in g.db_images}
@@ -360,6 +361,7 @@ def main(
         feature_reader = stack.enter_context(FeatureReader(inputs.features))
         label_source = stack.enter_context(KeypointLabels(labels)) if labels else None
         matcher = PairMatcher(match_conf, feature_reader, feature_reader, label_source)
+        check_descriptors(pairs, feature_reader, feature_reader, matcher.matcher)
         handle = stack.enter_context(atomic_writer(inputs.matches, resume=True))
         stamp_config(handle, inputs.matches, to_json(match_conf))
         store = MatchStore(matcher, handle, inputs.matches)

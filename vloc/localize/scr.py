@@ -95,6 +95,12 @@ def main(conf: SCRLocalizeConf, network: Path, queries: Path, image_root: Path, 
         image = cv2.imread(str(image_root / name), cv2.IMREAD_COLOR)
         if image is None:
             raise InputError(f"{image_root / name}: query image not found or unreadable")
+        camera = cameras[name]
+        if image.shape[:2] != (camera.height, camera.width):
+            raise FormatError(
+                f"{queries}: query {name} has a {camera.width}x{camera.height} camera, its image "
+                f"{image_root / name} is {image.shape[1]}x{image.shape[0]}"
+            )
         pose, log = localize_image(net, cv2.cvtColor(image, cv2.COLOR_BGR2RGB), cameras[name], conf)
         logs.append({"name": name, **log})
         if pose is not None:

@@ -25,7 +25,7 @@ from vloc.io.h5 import (
 from vloc.io.instances import KeypointLabels
 from vloc.io.matches import MatchReader, check_pair_keys, stored_keys, write_matches
 from vloc.io.text import read_pairs
-from vloc.matchers.pair_matcher import MatchConf, PairMatcher, check_descriptor_sizes, check_pairs
+from vloc.matchers.pair_matcher import MatchConf, PairMatcher, check_descriptors, check_pairs
 from vloc.parallel.executor import LOCAL, ExecutorConf, run_in_shards
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def main(
     matching = PairsMatcher(conf, features, features_ref, labels)
     try:
         check_pairs(pairs, pairs_path, matching.reader0, matching.reader1)
-        check_descriptor_sizes(pairs, matching.reader0, matching.reader1)
+        check_descriptors(pairs, matching.reader0, matching.reader1, matching.matcher.matcher)
         todo = sorted(unmatched(pairs, [out] if out.exists() and not overwrite else []))
         redo = Entries("matches0", frozenset(k for pair in pairs for k, _ in stored_keys(*pair))) if overwrite else None
         if executor.is_ray:

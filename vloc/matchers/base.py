@@ -30,6 +30,8 @@ class Matcher(Plugin):
     binary_descriptors: ClassVar[bool] = False  # packed uint8 bit strings (ORB) rather than float vectors
     needs_labels: ClassVar[bool] = False  # `prepare(descriptors, labels)` with the keypoints' instance labels
     needs_keypoints: ClassVar[bool] = False  # `prepare(features)`: keypoints and image size too (learned matchers)
+    needs_scores: ClassVar[bool] = False  # the features' detection scores are an input (IMP)
+    descriptor_dim: int | None = None  # the descriptor length a trained matcher's weights take (None: any)
 
     def check_extractor(self, extractor: str | None, path: Path) -> None:
         """Refuse a features file (written by `extractor`, None: unknown) whose features this matcher cannot match."""

@@ -54,6 +54,7 @@ class PreparedImage(NamedTuple):
 class IMPMatcher(Matcher):
     default_conf = IMPMatcherConf()
     needs_keypoints = True
+    needs_scores = True
 
     def _init(self, conf: IMPMatcherConf) -> None:
         from dataclasses import replace
@@ -67,15 +68,11 @@ class IMPMatcher(Matcher):
         trained, _ = load_checkpoint(path, IMP)
         self.net = IMP(replace(trained.conf, adaptive_pooling=conf.adaptive_pooling)).eval()
         self.net.load_state_dict(trained.state_dict())
+        self.descriptor_dim = self.net.conf.descriptor_dim
 
     def prepare(self, features: Features) -> PreparedImage:
         import torch
 
-        if features.descriptors.shape[0] != self.net.conf.descriptor_dim:
-            raise InputError(
-                f"IMP weights for {self.net.conf.descriptor_dim}-dimensional descriptors, features have "
-                f"{features.descriptors.shape[0]}"
-            )
         return PreparedImage(
             torch.from_numpy(np.asarray(features.keypoints, np.float32)),
             torch.from_numpy(np.asarray(features.scores, np.float32)),

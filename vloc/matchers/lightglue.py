@@ -62,9 +62,10 @@ class LightGlue(Matcher):
         from vloc.models.checkpoint import load_into, load_state_dict, packaged_weights, weights_path
         from vloc.models.lightglue import CpuLightGlue
 
+        self.descriptor_dim = 256 if conf.features == "superpoint" else 128
         self.net = kornia.feature.LightGlue(
             features=None,  # kornia would download the weights; vloc loads them from a file
-            input_dim=256 if conf.features == "superpoint" else 128,
+            input_dim=self.descriptor_dim,
             depth_confidence=conf.depth_confidence,
             width_confidence=conf.width_confidence,
             filter_threshold=conf.filter_threshold,

@@ -95,10 +95,25 @@ def check_pairs(pairs: list[tuple[str, str]], pairs_path: Path, reader0: Feature
                 )
 
 
-def check_descriptor_sizes(pairs: list[tuple[str, str]], reader0: FeatureReader, reader1: FeatureReader) -> None:
-    """Fail naming a pair whose two images have descriptors of different dimensions (features of two extractors)."""
+def check_descriptors(
+    pairs: list[tuple[str, str]], reader0: FeatureReader, reader1: FeatureReader, matcher: Matcher
+) -> None:
+    """Before any matching, fail naming a pair whose two images have descriptors of different dimensions (features
+    of two extractors), or an image whose descriptor length or missing scores the matcher's weights cannot take."""
     size0 = {name: reader0.descriptor_size(name) for name in {name0 for name0, _ in pairs}}
     size1 = {name: reader1.descriptor_size(name) for name in {name1 for _, name1 in pairs}}
+    for reader, sizes in ((reader0, size0), (reader1, size1)):
+        for name, size in sizes.items():
+            if matcher.descriptor_dim is not None and size != matcher.descriptor_dim:
+                raise FormatError(
+                    f"{reader.path}: image '{name}' has {size}-dimensional descriptors; the weights of matcher "
+                    f"{type(matcher).__name__} take {matcher.descriptor_dim}"
+                )
+            if matcher.needs_scores and not reader.has_scores(name):
+                raise FormatError(
+                    f"{reader.path}: image '{name}' has no keypoint scores, an input of matcher "
+                    f"{type(matcher).__name__}"
+                )
     for name0, name1 in pairs:
         if size0[name0] != size1[name1]:
             raise FormatError(

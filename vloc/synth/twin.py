@@ -20,7 +20,7 @@ from scipy.spatial.transform import Rotation
 
 from vloc.console import progress_bar, track
 from vloc.errors import ConfigError, FormatError, InputError
-from vloc.io.atomic import write_bytes_atomic
+from vloc.io.atomic import atomic_path, write_bytes_atomic
 from vloc.io.images import read_image, write_png
 from vloc.io.model import build_posed_model, write_model
 from vloc.io.text import write_queries, write_text_atomic
@@ -299,9 +299,16 @@ def main(frames: list[DepthFrame], out: Path, conf: TwinConf = TwinConf()) -> Pa
     their depth) and condition `twin` (renders of the fused cloud), images/, geometry/*.npz, model/, scene.json."""
     if not frames:
         raise InputError("synth-twin: no frames")
-    scene_file = out / "scene.json"
-    if scene_file.exists():
-        raise ConfigError(f"{out}: already holds a scene; pick another folder")
+    if out.is_dir() and any(out.iterdir()):
+        held = "a scene" if (out / "scene.json").exists() else "files"
+        raise ConfigError(f"{out}: already holds {held}; pick another folder")
+    with atomic_path(out) as staging:  # a run that fails (bad depth, too little coverage) leaves nothing behind
+        write_twin(frames, staging, conf)
+    return out
+
+
+def write_twin(frames: list[DepthFrame], out: Path, conf: TwinConf) -> None:
+    """The twin's files (main's), written into `out`."""
     cameras, poses = {}, {}
     for frame in track(frames, "synth-twin: real frames", len(frames)):
         name = f"real/{frame.image.name}"
@@ -345,5 +352,4 @@ def main(frames: list[DepthFrame], out: Path, conf: TwinConf = TwinConf()) -> Pa
         "renders_drawn": drawn,
         "depth_camera": "taken to share the colour camera's pose (their baseline, a few cm on a Kinect, is ignored)",
     }
-    write_text_atomic(scene_file, json.dumps(description, indent=2) + "\n")
-    return out
+    write_text_atomic(out / "scene.json", json.dumps(description, indent=2) + "\n")

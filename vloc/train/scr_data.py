@@ -74,6 +74,9 @@ def read_labels(frame: CoordinateFrame, with_normals: bool = False) -> dict[str,
         raise FormatError(
             f"{path}: labels of shape {labels['scene_coordinates'].shape[:2]}, the image is {size[0]}x{size[1]}"
         )
+    for key in (key for key in keys if key != "depth"):  # scene coordinates and normals: three channels each
+        if labels[key].shape != (*size, 3):
+            raise FormatError(f"{path}: {key} of shape {labels[key].shape}, expected {size[0]}x{size[1]}x3")
     return labels
 
 
