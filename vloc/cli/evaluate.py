@@ -123,18 +123,15 @@ def consistency(
 ) -> None:
     from vloc.evaluate import consistency as stage_module
     from vloc.evaluate.setup import dataset_conditions, query_list_file
-    from vloc.io.text import read_image_list
     from vloc.pnp.inputs import LocalizationInputs
 
-    names_file = query_list_file(dataset_json, query_list)
     stage_module.main(
         LocalizationInputs(model, queries, pairs, features, matches),
         results,
         ground_truth,
         max_error=max_error,
         weak_ratio=weak_ratio,
-        queries=read_image_list(names_file) if names_file is not None else None,
-        query_source=str(names_file),  # named in messages only where there is a list
+        query_list=query_list_file(dataset_json, query_list),
         conditions=dataset_conditions(dataset_json),
         out_json=out_json,
     )

@@ -17,11 +17,10 @@ import pycolmap
 from vloc.console import track
 from vloc.errors import InputError
 from vloc.evaluate.poses import query_groups
-from vloc.evaluate.setup import UNNAMED_QUERY_LIST
 from vloc.io.features import FeatureReader
 from vloc.io.matches import MatchReader
 from vloc.io.model import read_ground_truth, read_model
-from vloc.io.text import read_poses, read_queries, write_text_atomic
+from vloc.io.text import read_image_list, read_poses, read_queries, write_text_atomic
 from vloc.pnp.absolute_pose import check_database_keypoints, check_query_features, correspondences, count_inliers
 from vloc.pnp.inputs import LocalizationInputs
 from vloc.pnp.map_index import MapIndex, database_images_by_query
@@ -128,18 +127,18 @@ def main(
     *,
     max_error: float = 4.0,
     weak_ratio: float = 0.5,
-    queries: list[str] | None = None,
-    query_source: str = UNNAMED_QUERY_LIST,
+    query_list: Path | None = None,
     conditions: dict[str, str] | None = None,
     out_json: Path | None = None,
 ) -> dict:
     """Count, per query, the matches (through every image it is paired with) that its estimate and its ground-truth
-    pose reproject within `max_error` pixels; print the medians per group, optionally write JSON; return the report."""
+    pose reproject within `max_error` pixels; print the medians per group, optionally write JSON; return the report.
+    The queries are those of `query_list` where given, else all of `inputs.queries`."""
     cameras = read_queries(inputs.queries)
     estimates = read_poses(results)
     truth = read_ground_truth(ground_truth)
-    source = query_source if queries is not None else str(inputs.queries)
-    queries = sorted(cameras) if queries is None else list(queries)
+    source = inputs.queries if query_list is None else query_list
+    queries = sorted(cameras) if query_list is None else read_image_list(query_list)
     for name in queries:
         if name not in cameras:
             raise InputError(f"{inputs.queries}: query {name} has no camera")

@@ -101,7 +101,7 @@ def main(conf: SCRLocalizeConf, network: Path, queries: Path, image_root: Path, 
                 f"{queries}: query {name} has a {camera.width}x{camera.height} camera, its image "
                 f"{image_root / name} is {image.shape[1]}x{image.shape[0]}"
             )
-        pose, log = localize_image(net, cv2.cvtColor(image, cv2.COLOR_BGR2RGB), cameras[name], conf)
+        pose, log = localize_image(net, cv2.cvtColor(image, cv2.COLOR_BGR2RGB), camera, conf)
         logs.append({"name": name, **log})
         if pose is not None:
             poses[name] = pose
